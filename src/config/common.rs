@@ -1,0 +1,154 @@
+//! Settings every target has: name, url, timeout, TLS, endpoint schedule overrides.
+
+use super::duration::ConfigDuration;
+use super::secret::SecretSlot;
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Upstream TLS options of one target.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the CA certificates that sign the upstream's server certificate.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any server certificate. Only for lab setups; logged as a warning at start.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+    /// Client certificate (PEM) for mutual TLS.
+    pub cert_file: Option<PathBuf>,
+    /// Private key (PEM) of the client certificate.
+    pub key_file: Option<PathBuf>,
+}
+
+/// How often one endpoint is polled, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointSetting {
+    /// Poll at this interval.
+    Every(ConfigDuration),
+    /// Never poll.
+    Off,
+}
+
+impl<'de> Deserialize<'de> for EndpointSetting {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Bool(false) => Ok(EndpointSetting::Off),
+            Raw::Bool(true) => Err(serde::de::Error::custom(
+                "expected an interval like 1m or `off`, got true",
+            )),
+            Raw::Text(t) if t.eq_ignore_ascii_case("off") => Ok(EndpointSetting::Off),
+            Raw::Text(t) => super::duration::parse_duration(&t)
+                .map(|d| EndpointSetting::Every(ConfigDuration(d)))
+                .map_err(|e| serde::de::Error::custom(format!("{e}, or `off`"))),
+        }
+    }
+}
+
+/// Endpoint name → interval or `off`.
+pub type EndpointOverrides = BTreeMap<String, EndpointSetting>;
+
+/// What the loader needs from every source kind's target config.
+pub trait TargetConfig {
+    /// Unique name within the kind (label `target`).
+    fn name(&self) -> &str;
+    /// Per-request timeout override.
+    fn timeout(&self) -> Option<ConfigDuration>;
+    /// Upstream TLS options.
+    fn tls(&self) -> &TlsConfig;
+    /// Endpoint overrides.
+    fn endpoints(&self) -> &EndpointOverrides;
+    /// How long the last good data of an endpoint is kept after failures (default 3 × interval).
+    fn stale_after(&self) -> Option<ConfigDuration>;
+    /// The secrets this kind carries, with their `*_file` forms.
+    fn secret_slots(&mut self) -> Vec<SecretSlot<'_>>;
+    /// Kind-specific checks after secrets are resolved: (key relative to the target, reason).
+    fn validate(&self) -> Vec<(String, String)>;
+}
+
+/// Declares a target config struct with the common fields (`name`, `url`, `timeout`,
+/// `stale_after`, `tls`, `endpoints`) followed by the kind's own fields, and implements the
+/// accessors of [`TargetConfig`] for them.
+#[macro_export]
+macro_rules! target_config {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// Unique name within this source kind; exported as label `target`.
+            pub name: String,
+            /// Base URL of the upstream API (`http://` allowed for simulators and proxies).
+            pub url: Option<String>,
+            /// Per-request timeout (default `global.timeout`).
+            pub timeout: Option<$crate::config::ConfigDuration>,
+            /// How long good data survives failing polls (default 3 × the endpoint's interval).
+            pub stale_after: Option<$crate::config::ConfigDuration>,
+            /// Upstream TLS options.
+            #[serde(default)]
+            pub tls: $crate::config::TlsConfig,
+            /// Endpoint name → interval or `off`; unlisted endpoints use their defaults.
+            #[serde(default)]
+            pub endpoints: $crate::config::EndpointOverrides,
+            $( $(#[$fmeta])* pub $field : $ty, )*
+        }
+    };
+}
+
+/// Implements the common accessors of [`TargetConfig`] inside an `impl TargetConfig` block.
+#[macro_export]
+macro_rules! target_config_accessors {
+    () => {
+        fn name(&self) -> &str {
+            &self.name
+        }
+        fn timeout(&self) -> Option<$crate::config::ConfigDuration> {
+            self.timeout
+        }
+        fn tls(&self) -> &$crate::config::TlsConfig {
+            &self.tls
+        }
+        fn endpoints(&self) -> &$crate::config::EndpointOverrides {
+            &self.endpoints
+        }
+        fn stale_after(&self) -> Option<$crate::config::ConfigDuration> {
+            self.stale_after
+        }
+    };
+}
+
+/// Checks that `url` is present and parses as an http(s) URL.
+pub fn check_url(url: &Option<String>) -> Option<(String, String)> {
+    match url {
+        None => Some(("url".into(), "missing; set the upstream base URL".into())),
+        Some(u) => match url::Url::parse(u) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => None,
+            Ok(parsed) => Some((
+                "url".into(),
+                format!(
+                    "scheme {:?} not supported; use http or https",
+                    parsed.scheme()
+                ),
+            )),
+            Err(e) => Some(("url".into(), format!("invalid URL {u:?}: {e}"))),
+        },
+    }
+}
+
+/// Checks that a required field is set (non-empty).
+pub fn require<T>(value: &Option<T>, key: &str, hint: &str) -> Option<(String, String)> {
+    value
+        .is_none()
+        .then(|| (key.to_string(), format!("missing; {hint}")))
+}

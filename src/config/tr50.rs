@@ -1,0 +1,95 @@
+//! Config of a TR50 (Telit deviceWISE) target.
+
+use super::common::{check_url, TargetConfig};
+use super::secret::{Secret, SecretSlot};
+use std::path::PathBuf;
+
+fn default_last() -> String {
+    "24h".into()
+}
+
+fn default_series() -> String {
+    "hour".into()
+}
+
+crate::target_config! {
+    /// One TR50 account (`sources.tr50[]`): user login or application credentials.
+    pub struct Tr50Target {
+        /// Login user (with `password`).
+        pub username: Option<String>,
+        /// Login password.
+        pub password: Option<Secret>,
+        /// File holding the password.
+        pub password_file: Option<PathBuf>,
+        /// Application id (with `app_token` and `thing_key`).
+        pub app_id: Option<String>,
+        /// Application token.
+        pub app_token: Option<Secret>,
+        /// File holding the application token.
+        pub app_token_file: Option<PathBuf>,
+        /// Thing key of the application login.
+        pub thing_key: Option<String>,
+        /// History window per poll (`last` parameter), e.g. `24h`.
+        #[serde(default = "default_last")]
+        pub last: String,
+        /// Bucket size: `hour` or `day`.
+        #[serde(default = "default_series")]
+        pub series: String,
+        /// `org` to count per organisation instead of per service.
+        pub dimension: Option<String>,
+        /// Include sub-organisations.
+        #[serde(default)]
+        pub include_sub_orgs: bool,
+    }
+}
+
+impl TargetConfig for Tr50Target {
+    crate::target_config_accessors!();
+
+    fn secret_slots(&mut self) -> Vec<SecretSlot<'_>> {
+        vec![
+            SecretSlot {
+                key: "password",
+                value: &mut self.password,
+                file: &mut self.password_file,
+            },
+            SecretSlot {
+                key: "app_token",
+                value: &mut self.app_token,
+                file: &mut self.app_token_file,
+            },
+        ]
+    }
+
+    fn validate(&self) -> Vec<(String, String)> {
+        let mut errors: Vec<_> = check_url(&self.url).into_iter().collect();
+        let user = self.username.is_some() || self.password.is_some();
+        let app = self.app_id.is_some() || self.app_token.is_some() || self.thing_key.is_some();
+        match (user, app) {
+            (true, true) => errors.push((
+                "username".into(),
+                "set either username/password or app_id/app_token/thing_key, not both".into(),
+            )),
+            (false, false) => errors.push((
+                "username".into(),
+                "missing; set username + password (or app_id + app_token + thing_key)".into(),
+            )),
+            (true, false) if self.username.is_none() || self.password.is_none() => errors.push((
+                "password".into(),
+                "username and password (or password_file) go together".into(),
+            )),
+            (false, true)
+                if self.app_id.is_none()
+                    || self.app_token.is_none()
+                    || self.thing_key.is_none() =>
+            {
+                errors.push((
+                    "app_id".into(),
+                    "app_id, app_token (or app_token_file) and thing_key go together".into(),
+                ))
+            }
+            _ => {}
+        }
+        errors
+    }
+}

@@ -1,0 +1,317 @@
+//! Encoding merged families with prometheus-client's OpenMetrics text encoder.
+//!
+//! Families of the same name from several snapshots (targets) are merged so every family
+//! appears exactly once. prometheus-client writes every sample line, escaping label values.
+//! It has no `_created` support (0.25), so for counters with a start time we add the
+//! `<name>_created{...}` twin of each line, copying the label text the encoder wrote.
+
+use crate::snapshot::{Family, Labels, MetricKind, Sample, SharedSnapshot, Value};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, LabelSetEncoder, MetricEncoder, NoLabelSet,
+};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// One contribution to a merged family: a snapshot's family, with the target it belongs to.
+#[derive(Debug, Clone)]
+pub struct Part {
+    /// `target` label value prepended to every sample (None for exporter self-metrics).
+    pub target: Option<Arc<str>>,
+    /// The snapshot holding the family.
+    pub snapshot: SharedSnapshot,
+    /// Index of the family in the snapshot.
+    pub family: usize,
+}
+
+impl Part {
+    fn family(&self) -> &Family {
+        &self.snapshot.families[self.family]
+    }
+}
+
+/// Groups the families of many snapshots by name (sorted), dropping contributions whose type
+/// disagrees with the first one seen (a translation bug, logged).
+pub fn merge(
+    snapshots: impl IntoIterator<Item = (Option<Arc<str>>, SharedSnapshot)>,
+) -> Vec<Vec<Part>> {
+    let mut groups: BTreeMap<String, Vec<Part>> = BTreeMap::new();
+    for (target, snapshot) in snapshots {
+        for (index, family) in snapshot.families.iter().enumerate() {
+            let group = groups.entry(family.name.to_string()).or_default();
+            if let Some(first) = group.first() {
+                if first.family().kind != family.kind {
+                    tracing::error!(family = %family.name, "family exposed with two different types; dropping the second");
+                    continue;
+                }
+            }
+            group.push(Part {
+                target: target.clone(),
+                snapshot: snapshot.clone(),
+                family: index,
+            });
+        }
+    }
+    groups.into_values().collect()
+}
+
+/// Encodes merged families (without the trailing `# EOF`) into `out`.
+pub fn encode_groups(out: &mut String, groups: &[Vec<Part>]) {
+    for group in groups {
+        encode_group(out, group);
+    }
+}
+
+/// Encodes plain families (no target label) into `out`; used for self-metrics.
+pub fn encode_families(out: &mut String, families: Vec<Family>) {
+    let snapshot = Arc::new(crate::snapshot::Snapshot::from_families(families));
+    let groups = merge([(None, snapshot)]);
+    encode_groups(out, &groups);
+}
+
+fn encode_group(out: &mut String, group: &[Part]) {
+    let Some(first) = group.first() else { return };
+    let family = first.family();
+    let start = out.len();
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(GroupCollector(group.to_vec())));
+    if prometheus_client::encoding::text::encode_registry(out, &registry).is_err() {
+        tracing::error!(family = %family.name, "encoding failed; family left out");
+        out.truncate(start);
+        return;
+    }
+    if family.kind == MetricKind::Counter {
+        let created: Vec<Option<f64>> = samples_in_order(group)
+            .map(|(_, s)| match s.value {
+                Value::Counter { created, .. } => created,
+                _ => None,
+            })
+            .collect();
+        if created.iter().any(Option::is_some) {
+            add_created_lines(out, start, &family.name, &created);
+        }
+    }
+}
+
+/// The samples of a group in encoding order, skipping duplicates when one target contributes
+/// the same family from two endpoints.
+fn samples_in_order(group: &[Part]) -> impl Iterator<Item = (Option<&str>, &Sample)> {
+    let mut targets: Vec<Option<&str>> = group.iter().map(|p| p.target.as_deref()).collect();
+    targets.sort();
+    let repeated = targets.windows(2).any(|w| w[0] == w[1]);
+    let mut seen: HashSet<(Option<&str>, &Labels)> = HashSet::new();
+    group
+        .iter()
+        .flat_map(|p| {
+            let target = p.target.as_deref();
+            p.family().samples.iter().map(move |s| (target, s))
+        })
+        .filter(move |(t, s)| !repeated || seen.insert((*t, &s.labels)))
+}
+
+/// Inserts `name_created{labels} t` after each `name_total{labels} v` line that has a start time.
+fn add_created_lines(out: &mut String, start: usize, name: &str, created: &[Option<f64>]) {
+    let encoded = out.split_off(start);
+    let total_prefix = format!("{name}_total");
+    let mut index = 0;
+    for line in encoded.split_inclusive('\n') {
+        out.push_str(line);
+        if line.starts_with('#') || !line.starts_with(&total_prefix) {
+            continue;
+        }
+        if let Some(Some(t)) = created.get(index) {
+            let line = line.trim_end_matches('\n');
+            if let Some(value_at) = line.rfind(' ') {
+                let labels = &line[total_prefix.len()..value_at];
+                let _ = writeln!(out, "{name}_created{labels} {}", format_float(*t));
+            }
+        }
+        index += 1;
+    }
+}
+
+fn format_float(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// The unit OpenMetrics should declare for a family name, from its suffix.
+fn unit_of(name: &str) -> Option<(&str, Unit)> {
+    for (suffix, unit) in [
+        ("_seconds", Unit::Seconds),
+        ("_bytes", Unit::Bytes),
+        ("_ratio", Unit::Other("ratio".into())),
+    ] {
+        if let Some(base) = name.strip_suffix(suffix) {
+            return Some((base, unit));
+        }
+    }
+    None
+}
+
+#[derive(Debug)]
+struct GroupCollector(Vec<Part>);
+
+impl Collector for GroupCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let family = self.0[0].family();
+        let unit = unit_of(&family.name);
+        let (name, unit) = match &unit {
+            Some((base, unit)) => (*base, Some(unit)),
+            None => (family.name.as_ref(), None),
+        };
+        let metric_type = match family.kind {
+            MetricKind::Gauge => MetricType::Gauge,
+            MetricKind::Counter => MetricType::Counter,
+            MetricKind::Histogram => MetricType::Histogram,
+        };
+        let mut metric = encoder.encode_descriptor(name, &family.help, unit, metric_type)?;
+        for (target, sample) in samples_in_order(&self.0) {
+            let labels = SampleLabels {
+                target,
+                labels: &sample.labels,
+            };
+            if target.is_none() && sample.labels.0.is_empty() {
+                encode_value(&mut metric, &sample.value)?;
+            } else {
+                encode_value(&mut metric.encode_family(&labels)?, &sample.value)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn encode_value(series: &mut MetricEncoder, value: &Value) -> Result<(), std::fmt::Error> {
+    match value {
+        Value::Gauge(v) => series.encode_gauge(v),
+        Value::Counter { total, .. } => series.encode_counter::<NoLabelSet, f64, f64>(total, None),
+        Value::Histogram {
+            buckets,
+            sum,
+            count,
+        } => series.encode_histogram::<NoLabelSet>(*sum, *count, buckets, None),
+    }
+}
+
+/// `target` (when present) followed by the sample's own labels.
+#[derive(Debug)]
+struct SampleLabels<'a> {
+    target: Option<&'a str>,
+    labels: &'a Labels,
+}
+
+impl EncodeLabelSet for SampleLabels<'_> {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeLabel;
+        if let Some(target) = self.target {
+            ("target", target).encode(encoder.encode_label())?;
+        }
+        for (name, value) in self.labels.iter() {
+            (name, value).encode(encoder.encode_label())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::Snapshot;
+
+    fn encode(snapshots: Vec<(Option<&str>, Snapshot)>) -> String {
+        let mut out = String::new();
+        let groups = merge(
+            snapshots
+                .into_iter()
+                .map(|(t, s)| (t.map(Arc::from), Arc::new(s))),
+        );
+        encode_groups(&mut out, &groups);
+        out
+    }
+
+    #[test]
+    fn merges_targets_into_one_family_with_target_label() {
+        let mut a = Family::gauge("scc_memory_physical_bytes", "Physical memory.");
+        a.push_gauge(Labels::new().with("usage", "free"), 1024.0);
+        let b = a.clone();
+        let text = encode(vec![
+            (Some("prod"), Snapshot::from_families(vec![a])),
+            (Some("qa"), Snapshot::from_families(vec![b])),
+        ]);
+        assert_eq!(text.matches("# TYPE").count(), 1, "{text}");
+        assert!(
+            text.contains("# UNIT scc_memory_physical_bytes bytes"),
+            "{text}"
+        );
+        assert!(
+            text.contains("scc_memory_physical_bytes{target=\"prod\",usage=\"free\"} 1024"),
+            "{text}"
+        );
+        assert!(
+            text.contains("scc_memory_physical_bytes{target=\"qa\",usage=\"free\"} 1024"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn counters_get_total_and_created_twins() {
+        let mut c = Family::counter("scc_backend_requests_total", "Requests.");
+        c.push_counter(Labels::new().with("vh", "a b}\"c"), 5.0, Some(1700000000.5));
+        c.push_counter(Labels::new().with("vh", "x"), 7.0, None);
+        let text = encode(vec![(Some("t"), Snapshot::from_families(vec![c]))]);
+        let expected = "# HELP scc_backend_requests Requests.\n\
+                        # TYPE scc_backend_requests counter\n\
+                        scc_backend_requests_total{target=\"t\",vh=\"a b}\\\"c\"} 5.0\n\
+                        scc_backend_requests_created{target=\"t\",vh=\"a b}\\\"c\"} 1700000000.5\n\
+                        scc_backend_requests_total{target=\"t\",vh=\"x\"} 7.0\n";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut g = Family::gauge("g", "G.");
+        g.push_gauge(Labels::new().with("v", "q\"b\\n\nü"), 1.0);
+        let text = encode(vec![(None, Snapshot::from_families(vec![g]))]);
+        assert!(text.contains(r#"g{v="q\"b\\n\nü"} 1"#), "{text}");
+    }
+
+    #[test]
+    fn same_target_twice_is_deduplicated() {
+        let mut g = Family::gauge("g", "G.");
+        g.push_gauge(Labels::new().with("k", "1"), 1.0);
+        let snap = Snapshot::from_families(vec![g]);
+        let text = encode(vec![(Some("t"), snap.clone()), (Some("t"), snap)]);
+        assert_eq!(text.matches("g{").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn histograms_encode_buckets_sum_count() {
+        let mut h = Family::histogram("h_seconds", "H.");
+        h.push_histogram(Labels::new(), vec![(0.1, 2), (f64::INFINITY, 1)], 0.5);
+        let text = encode(vec![(None, Snapshot::from_families(vec![h]))]);
+        assert!(text.contains("h_seconds_bucket{le=\"0.1\"} 2"), "{text}");
+        assert!(text.contains("h_seconds_bucket{le=\"+Inf\"} 3"), "{text}");
+        assert!(text.contains("h_seconds_count 3\n"), "{text}");
+        assert!(text.contains("h_seconds_sum 0.5\n"), "{text}");
+    }
+
+    #[test]
+    fn mismatched_types_keep_the_first() {
+        let mut g = Family::gauge("x", "X.");
+        g.push_gauge(Labels::new(), 1.0);
+        let mut c = Family::counter("x", "X.");
+        c.push_counter(Labels::new(), 1.0, None);
+        let text = encode(vec![
+            (Some("a"), Snapshot::from_families(vec![g])),
+            (Some("b"), Snapshot::from_families(vec![c])),
+        ]);
+        assert!(text.contains("# TYPE x gauge"));
+        assert!(!text.contains("x_total"));
+    }
+}

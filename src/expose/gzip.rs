@@ -1,0 +1,102 @@
+//! A gzip stream whose large, rarely changing prefix is compressed once.
+//!
+//! The cached body ends with a deflate *sync flush* (byte-aligned, no final block), so a
+//! per-scrape tail can be compressed by a fresh deflater and appended; CRC and length are
+//! carried over. The result is one ordinary gzip member, which every client decodes (unlike
+//! concatenated members, which some clients stop reading after the first).
+
+use bytes::Bytes;
+use flate2::write::DeflateEncoder;
+use flate2::Compression;
+use std::io::Write;
+
+const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+/// The compressed prefix of a gzip stream, ready to be finished with any tail.
+#[derive(Debug, Clone)]
+pub struct GzipPrefix {
+    bytes: Bytes,
+    crc: crc32fast::Hasher,
+    len: u64,
+}
+
+impl GzipPrefix {
+    /// Compresses `data` as the start of a gzip stream.
+    pub fn new(data: &[u8], level: Compression) -> GzipPrefix {
+        let mut out = Vec::with_capacity(data.len() / 6 + 64);
+        out.extend_from_slice(&HEADER);
+        let mut deflater = DeflateEncoder::new(out, level);
+        deflater
+            .write_all(data)
+            .expect("writing to a Vec cannot fail");
+        deflater.flush().expect("writing to a Vec cannot fail");
+        let bytes = std::mem::take(deflater.get_mut());
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(data);
+        GzipPrefix {
+            bytes: Bytes::from(bytes),
+            crc,
+            len: data.len() as u64,
+        }
+    }
+
+    /// The cached compressed bytes (send these first).
+    pub fn bytes(&self) -> Bytes {
+        self.bytes.clone()
+    }
+
+    /// The bytes that complete the stream after [`GzipPrefix::bytes`] with `tail` appended.
+    pub fn finish(&self, tail: &[u8]) -> Bytes {
+        let mut deflater =
+            DeflateEncoder::new(Vec::with_capacity(tail.len() / 3 + 32), Compression::fast());
+        deflater
+            .write_all(tail)
+            .expect("writing to a Vec cannot fail");
+        let mut out = deflater.finish().expect("writing to a Vec cannot fail");
+        let mut crc = self.crc.clone();
+        crc.update(tail);
+        out.extend_from_slice(&crc.finalize().to_le_bytes());
+        out.extend_from_slice(&((self.len + tail.len() as u64) as u32).to_le_bytes());
+        Bytes::from(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn gunzip(data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(data)
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn prefix_plus_tail_is_one_valid_gzip_member() {
+        let prefix_text: String = (0..5000)
+            .map(|i| format!("metric{{i=\"{i}\"}} {i}\n"))
+            .collect();
+        let prefix = GzipPrefix::new(prefix_text.as_bytes(), Compression::fast());
+        for tail in ["self 1\n# EOF\n", "", "other tail\n"] {
+            let mut stream = prefix.bytes().to_vec();
+            stream.extend_from_slice(&prefix.finish(tail.as_bytes()));
+            assert_eq!(gunzip(&stream), format!("{prefix_text}{tail}").into_bytes());
+            // A decoder that reads exactly one member also sees everything.
+            let mut single = flate2::read::GzDecoder::new(&stream[..]);
+            let mut out = String::new();
+            single.read_to_string(&mut out).unwrap();
+            assert!(out.ends_with(tail));
+        }
+    }
+
+    #[test]
+    fn empty_prefix_works() {
+        let prefix = GzipPrefix::new(b"", Compression::fast());
+        let mut stream = prefix.bytes().to_vec();
+        stream.extend_from_slice(&prefix.finish(b"# EOF\n"));
+        assert_eq!(gunzip(&stream), b"# EOF\n");
+    }
+}

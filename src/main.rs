@@ -1,0 +1,124 @@
+//! Command line: flags, subcommands, and starting the runtime. Everything else is in the library.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use usage_exporter::daemon::{self, ConfigSource, Options};
+use usage_exporter::http::WebConfig;
+use usage_exporter::telemetry::{self, LogFormat};
+
+/// Prometheus exporter for SAP Cloud Connector, Akana, TR50, Tencent Cloud Monitor and AVEVA
+/// CONNECT data services. Upstream APIs are polled in the background; scrapes never call them.
+#[derive(Parser, Debug)]
+#[command(name = "usage_exporter", version, about)]
+struct Cli {
+    /// Configuration file.
+    #[arg(
+        long = "config.file",
+        default_value = "usage_exporter.yml",
+        global = true
+    )]
+    config_file: PathBuf,
+    /// Address to listen on for the web interface and /metrics.
+    #[arg(long = "web.listen-address", default_value = ":9816", global = true)]
+    listen_address: String,
+    /// Web config file (exporter-toolkit format: TLS and basic auth).
+    #[arg(long = "web.config.file", global = true)]
+    web_config_file: Option<PathBuf>,
+    /// Log level: error, warn, info, debug or trace.
+    #[arg(long = "log.level", default_value = "info", global = true)]
+    log_level: String,
+    /// Log format.
+    #[arg(
+        long = "log.format",
+        value_enum,
+        default_value = "logfmt",
+        global = true
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start simulators of all five APIs on 127.0.0.1 and the exporter polling them.
+    Demo {
+        /// Multiplies the simulated landscape (subaccounts, instances, namespaces, ...).
+        #[arg(long, default_value_t = 1)]
+        scale: u32,
+    },
+    /// Validate the configuration and exit (0 valid, 1 invalid).
+    CheckConfig {
+        /// Also poll every enabled endpoint once and report the results.
+        #[arg(long)]
+        probe: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = telemetry::init_logging(&cli.log_level, cli.log_format) {
+        eprintln!("usage_exporter: {e}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("usage_exporter: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            None => run(&cli).await,
+            Some(Command::CheckConfig { probe }) => {
+                usage_exporter::check::check_config(&cli.config_file, probe).await
+            }
+            Some(Command::Demo { scale }) => {
+                let web = web_config(&cli)?;
+                usage_exporter::demo::run(&cli.listen_address, web, scale).await
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn web_config(cli: &Cli) -> Result<WebConfig, String> {
+    match &cli.web_config_file {
+        Some(path) => WebConfig::load(path),
+        None => Ok(WebConfig {
+            tls: None,
+            auth: None,
+        }),
+    }
+}
+
+async fn run(cli: &Cli) -> Result<(), String> {
+    let web = web_config(cli)?;
+    let running = daemon::start(Options {
+        config: ConfigSource::File(cli.config_file.clone()),
+        listen: cli.listen_address.clone(),
+        web,
+        extra_targets: Vec::new(),
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let shutdown = running.shutdown_token();
+    tokio::spawn(async move {
+        daemon::termination_signal().await;
+        tracing::info!("shutting down");
+        shutdown.cancel();
+    });
+    running.wait().await;
+    Ok(())
+}

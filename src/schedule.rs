@@ -1,0 +1,494 @@
+//! One task per (target, endpoint): first poll promptly with a small random spread, then every
+//! interval; a poll never overlaps itself; failures back off exponentially with jitter (capped
+//! at `max_backoff_factor` × interval) and honour the error's `retry_after` hint. Results go to
+//! the store; state changes (ok → failing, failing → ok) are logged once, not every retry.
+
+use crate::snapshot::Snapshot;
+use crate::sources::{
+    EndpointSchedule, ErrorReason, PollContext, PollError, PollOutcome, TargetInstance,
+};
+use crate::store::{EndpointKey, PollResult, Store};
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Back-off never starts above this, so long intervals still retry reasonably soon.
+const BACKOFF_BASE_CAP: Duration = Duration::from_secs(60);
+
+/// An endpoint the upstream does not offer is retried at most this often.
+const UNSUPPORTED_RETRY: Duration = Duration::from_secs(3600);
+
+/// The largest random delay before a target's first polls.
+const FIRST_POLL_SPREAD: Duration = Duration::from_secs(2);
+
+/// Delay before the next poll after `failures` consecutive failures (0 = success).
+///
+/// Success: the interval. Failure n: `min(interval, 60s) × 2^(n-1)`, capped at
+/// `interval × max_factor`, with ±10 % jitter (never above the cap); an error's `retry_after`
+/// is a floor; `unsupported` waits at least an hour.
+pub fn next_delay(
+    interval: Duration,
+    failures: u32,
+    max_factor: u32,
+    error: Option<&PollError>,
+    jitter: f64,
+) -> Duration {
+    if failures == 0 {
+        return interval;
+    }
+    let cap = interval * max_factor.max(1);
+    let base = interval.min(BACKOFF_BASE_CAP);
+    let exp = base.saturating_mul(1u32 << (failures - 1).min(20));
+    let mut delay = exp.min(cap).mul_f64(jitter.clamp(0.9, 1.1)).min(cap);
+    if let Some(error) = error {
+        if error.reason == ErrorReason::Unsupported {
+            delay = delay.max(cap).max(UNSUPPORTED_RETRY);
+        }
+        if let Some(after) = error.retry_after {
+            delay = delay.max(after);
+        }
+    }
+    delay
+}
+
+struct Running {
+    fingerprint: [u8; 32],
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// What [`Scheduler::apply`] changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ApplySummary {
+    /// Targets started (new or changed).
+    pub started: usize,
+    /// Targets left running untouched (same config).
+    pub kept: usize,
+    /// Targets stopped (removed or changed).
+    pub stopped: usize,
+}
+
+/// Owns the polling tasks.
+pub struct Scheduler {
+    store: Arc<Store>,
+    shutdown: CancellationToken,
+    running: Mutex<BTreeMap<(&'static str, Arc<str>), Running>>,
+}
+
+impl Scheduler {
+    /// A scheduler writing into `store`, stopping when `shutdown` is cancelled.
+    pub fn new(store: Arc<Store>, shutdown: CancellationToken) -> Self {
+        Scheduler {
+            store,
+            shutdown,
+            running: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Makes the running tasks match `instances`: unchanged targets keep running (with their
+    /// sessions and counters), changed ones restart, removed ones stop and their data goes.
+    pub fn apply(&self, instances: Vec<TargetInstance>) -> ApplySummary {
+        let mut running = self.running.lock().expect("scheduler lock");
+        let mut summary = ApplySummary::default();
+        let wanted: Vec<(&'static str, Arc<str>)> = instances
+            .iter()
+            .map(|i| (i.source, i.name.clone()))
+            .collect();
+        let gone: Vec<_> = running
+            .keys()
+            .filter(|k| !wanted.contains(k))
+            .cloned()
+            .collect();
+        for key in gone {
+            if let Some(old) = running.remove(&key) {
+                old.cancel.cancel();
+                self.store.retain_endpoints(key.0, &key.1, &[]);
+                summary.stopped += 1;
+            }
+        }
+        for instance in instances {
+            let key = (instance.source, instance.name.clone());
+            if let Some(existing) = running.get(&key) {
+                if existing.fingerprint == instance.fingerprint {
+                    summary.kept += 1;
+                    continue;
+                }
+                existing.cancel.cancel();
+                summary.stopped += 1;
+            }
+            let names: Vec<&str> = instance.endpoints.iter().map(|e| e.name).collect();
+            self.store
+                .retain_endpoints(instance.source, &instance.name, &names);
+            let cancel = self.shutdown.child_token();
+            let mut tasks = Vec::new();
+            for schedule in &instance.endpoints {
+                let key = EndpointKey {
+                    source: instance.source,
+                    target: instance.name.clone(),
+                    endpoint: schedule.name,
+                };
+                self.store.register(key.clone(), schedule);
+                tasks.push(tokio::spawn(run_endpoint(
+                    instance.clone(),
+                    schedule.clone(),
+                    key,
+                    self.store.clone(),
+                    cancel.clone(),
+                )));
+            }
+            running.insert(
+                key,
+                Running {
+                    fingerprint: instance.fingerprint,
+                    cancel,
+                    tasks,
+                },
+            );
+            summary.started += 1;
+        }
+        summary
+    }
+
+    /// Stops every task and waits for them to end.
+    pub async fn stop(&self) {
+        let all: Vec<Running> = {
+            let mut running = self.running.lock().expect("scheduler lock");
+            std::mem::take(&mut *running).into_values().collect()
+        };
+        for r in &all {
+            r.cancel.cancel();
+        }
+        for r in all {
+            for t in r.tasks {
+                let _ = t.await;
+            }
+        }
+    }
+}
+
+/// The life of one endpoint's poller.
+async fn run_endpoint(
+    instance: TargetInstance,
+    schedule: EndpointSchedule,
+    key: EndpointKey,
+    store: Arc<Store>,
+    cancel: CancellationToken,
+) {
+    let spread = FIRST_POLL_SPREAD.min(schedule.interval / 10);
+    let first = spread.mul_f64(rand::rng().random_range(0.0..1.0));
+    tokio::select! {
+        _ = cancel.cancelled() => return,
+        _ = tokio::time::sleep(first) => {}
+    }
+    let mut failures: u32 = 0;
+    let mut last_error: Option<ErrorReason> = None;
+    loop {
+        let started = Instant::now();
+        let wall = SystemTime::now();
+        let ctx = PollContext { now: wall };
+        let outcome = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = tokio::time::timeout(instance.poll_timeout, instance.target.poll(schedule.name, &ctx)) => r,
+        };
+        let outcome = outcome.unwrap_or_else(|_| {
+            Err(PollError::new(
+                ErrorReason::Timeout,
+                format!(
+                    "poll did not finish within {}; the upstream is slow or hanging",
+                    crate::config::format_duration(instance.poll_timeout)
+                ),
+            ))
+        });
+        let duration = started.elapsed();
+        let error = match outcome {
+            Ok(PollOutcome::Data(snapshot)) => {
+                record_data(&store, &key, wall, duration, snapshot);
+                if let Some(reason) = last_error.take() {
+                    tracing::info!(source = key.source, target = %key.target, endpoint = key.endpoint, previous_reason = %reason, "endpoint recovered");
+                }
+                failures = 0;
+                None
+            }
+            Ok(PollOutcome::Skipped(why)) => {
+                tracing::debug!(source = key.source, target = %key.target, endpoint = key.endpoint, reason = %why, "poll skipped");
+                store.record(&key, wall, duration, PollResult::Skipped(why), None);
+                last_error = None;
+                failures = 0;
+                None
+            }
+            Err(mut error) => {
+                error.message = instance.redactor.redact(&error.message);
+                if last_error != Some(error.reason) {
+                    tracing::warn!(source = key.source, target = %key.target, endpoint = key.endpoint, reason = %error.reason, error = %error.message, "endpoint failing");
+                } else {
+                    tracing::debug!(source = key.source, target = %key.target, endpoint = key.endpoint, reason = %error.reason, error = %error.message, "poll failed again");
+                }
+                last_error = Some(error.reason);
+                failures = failures.saturating_add(1);
+                store.record(
+                    &key,
+                    wall,
+                    duration,
+                    PollResult::Failed(error.reason, error.message.clone()),
+                    None,
+                );
+                Some(error)
+            }
+        };
+        let jitter = rand::rng().random_range(0.9..1.1);
+        let delay = next_delay(
+            schedule.interval,
+            failures,
+            instance.max_backoff_factor,
+            error.as_ref(),
+            jitter,
+        );
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep_until(started + delay) => {}
+        }
+    }
+}
+
+fn record_data(
+    store: &Store,
+    key: &EndpointKey,
+    wall: SystemTime,
+    duration: Duration,
+    snapshot: Snapshot,
+) {
+    let (snapshot, dropped) = Snapshot::build(snapshot.families);
+    if dropped > 0 {
+        tracing::warn!(source = key.source, target = %key.target, endpoint = key.endpoint, dropped, "upstream data held duplicate series; kept the first of each");
+    }
+    store.record(
+        key,
+        wall,
+        duration,
+        PollResult::Success,
+        Some(Arc::new(snapshot)),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{Family, Labels};
+    use crate::sources::{PollFuture, Redactor, Target};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A target that records when it is polled and answers from a script.
+    struct Scripted {
+        calls: Mutex<Vec<Instant>>,
+        in_flight: AtomicUsize,
+        max_in_flight: AtomicUsize,
+        poll_time: Duration,
+        script: Mutex<Vec<Result<(), PollError>>>,
+    }
+
+    impl Scripted {
+        fn new(poll_time: Duration, script: Vec<Result<(), PollError>>) -> Arc<Self> {
+            Arc::new(Scripted {
+                calls: Mutex::new(Vec::new()),
+                in_flight: AtomicUsize::new(0),
+                max_in_flight: AtomicUsize::new(0),
+                poll_time,
+                script: Mutex::new(script),
+            })
+        }
+
+        fn call_offsets(&self, t0: Instant) -> Vec<f64> {
+            self.calls
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|t| (*t - t0).as_secs_f64())
+                .collect()
+        }
+    }
+
+    impl Target for Scripted {
+        fn poll<'a>(&'a self, _endpoint: &'a str, _ctx: &'a PollContext) -> PollFuture<'a> {
+            Box::pin(async move {
+                self.calls.lock().unwrap().push(Instant::now());
+                let n = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                self.max_in_flight.fetch_max(n, Ordering::SeqCst);
+                tokio::time::sleep(self.poll_time).await;
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                let next = {
+                    let mut script = self.script.lock().unwrap();
+                    if script.is_empty() {
+                        Ok(())
+                    } else {
+                        script.remove(0)
+                    }
+                };
+                next.map(|()| {
+                    let mut f = Family::gauge("g", "G.");
+                    f.push_gauge(Labels::new(), 1.0);
+                    PollOutcome::Data(Snapshot::from_families(vec![f]))
+                })
+            })
+        }
+    }
+
+    fn instance(target: Arc<Scripted>, interval: u64, poll_timeout: u64) -> TargetInstance {
+        TargetInstance {
+            source: "test",
+            name: Arc::from("t"),
+            target,
+            endpoints: vec![EndpointSchedule {
+                name: "ep",
+                interval: Duration::from_secs(interval),
+                stale_after: Duration::from_secs(interval * 3),
+            }],
+            redactor: Redactor::new(&["s3cr3t"]),
+            fingerprint: [0; 32],
+            poll_timeout: Duration::from_secs(poll_timeout),
+            max_backoff_factor: 4,
+        }
+    }
+
+    async fn run_for(instance: TargetInstance, secs: u64) -> (Arc<Store>, Instant) {
+        let store = Arc::new(Store::new());
+        let scheduler = Scheduler::new(store.clone(), CancellationToken::new());
+        let t0 = Instant::now();
+        scheduler.apply(vec![instance]);
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        scheduler.stop().await;
+        (store, t0)
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_honours_hints() {
+        let i = Duration::from_secs(30);
+        assert_eq!(next_delay(i, 0, 4, None, 1.0), i);
+        assert_eq!(next_delay(i, 1, 4, None, 1.0), i);
+        assert_eq!(next_delay(i, 2, 4, None, 1.0), i * 2);
+        assert_eq!(next_delay(i, 3, 4, None, 1.0), i * 4);
+        assert_eq!(
+            next_delay(i, 9, 4, None, 1.1),
+            i * 4,
+            "jitter never exceeds the cap"
+        );
+        assert_eq!(next_delay(i, 2, 4, None, 0.9), i * 2 * 9 / 10);
+        let hint = PollError::new(ErrorReason::RateLimited, "slow down")
+            .retry_after(Duration::from_secs(300));
+        assert_eq!(
+            next_delay(i, 1, 4, Some(&hint), 1.0),
+            Duration::from_secs(300)
+        );
+        let unsupported = PollError::new(ErrorReason::Unsupported, "old SCC");
+        assert_eq!(
+            next_delay(i, 1, 4, Some(&unsupported), 1.0),
+            UNSUPPORTED_RETRY
+        );
+        let hour = Duration::from_secs(3600);
+        assert_eq!(next_delay(hour, 1, 4, None, 1.0), Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_promptly_then_every_interval() {
+        let target = Scripted::new(Duration::from_millis(100), vec![]);
+        let (store, t0) = run_for(instance(target.clone(), 10, 10), 35).await;
+        let calls = target.call_offsets(t0);
+        assert_eq!(calls.len(), 4, "{calls:?}");
+        assert!(calls[0] <= 1.0, "first poll within the spread: {calls:?}");
+        for pair in calls.windows(2) {
+            assert!((pair[1] - pair[0] - 10.0).abs() < 0.01, "{calls:?}");
+        }
+        assert_eq!(store.snapshots().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_polls_never_overlap() {
+        let target = Scripted::new(Duration::from_secs(25), vec![]);
+        let _ = run_for(instance(target.clone(), 10, 60), 100).await;
+        assert_eq!(target.max_in_flight.load(Ordering::SeqCst), 1);
+        let calls = target.call_offsets(Instant::now() - Duration::from_secs(100));
+        for pair in calls.windows(2) {
+            assert!(pair[1] - pair[0] >= 24.99, "{calls:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_back_off_and_success_resets() {
+        let fail = || Err(PollError::new(ErrorReason::Http5xx, "HTTP 500"));
+        let target = Scripted::new(Duration::ZERO, vec![fail(), fail(), fail(), Ok(())]);
+        let (store, t0) = run_for(instance(target.clone(), 10, 10), 95).await;
+        let calls = target.call_offsets(t0);
+        let gaps: Vec<f64> = calls.windows(2).map(|p| p[1] - p[0]).collect();
+        // failure 1 → ~10s, failure 2 → ~20s, failure 3 → ~40s (cap), success → 10s.
+        assert!((9.0..=11.0).contains(&gaps[0]), "{gaps:?}");
+        assert!((18.0..=22.0).contains(&gaps[1]), "{gaps:?}");
+        assert!((36.0..=40.0).contains(&gaps[2]), "{gaps:?}");
+        assert!((gaps[3] - 10.0).abs() < 0.01, "{gaps:?}");
+        let key = EndpointKey {
+            source: "test",
+            target: Arc::from("t"),
+            endpoint: "ep",
+        };
+        let state = store.state(&key).unwrap();
+        assert_eq!(state.errors_total[&ErrorReason::Http5xx], 3);
+        assert_eq!(state.last_result, Some(PollResult::Success));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_hint_delays_the_next_poll() {
+        let limited = PollError::new(ErrorReason::RateLimited, "HTTP 429")
+            .retry_after(Duration::from_secs(120));
+        let target = Scripted::new(Duration::ZERO, vec![Err(limited)]);
+        let (_, t0) = run_for(instance(target.clone(), 10, 10), 130).await;
+        let calls = target.call_offsets(t0);
+        assert_eq!(calls.len(), 2, "{calls:?}");
+        assert!(calls[1] - calls[0] >= 120.0, "{calls:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hanging_poll_times_out_and_messages_are_redacted() {
+        let target = Scripted::new(Duration::from_secs(3600), vec![]);
+        let (store, _) = run_for(instance(target.clone(), 10, 5), 8).await;
+        let key = EndpointKey {
+            source: "test",
+            target: Arc::from("t"),
+            endpoint: "ep",
+        };
+        let state = store.state(&key).unwrap();
+        assert_eq!(state.errors_total[&ErrorReason::Timeout], 1);
+
+        let leaky = Err(PollError::auth("rejected password s3cr3t"));
+        let target = Scripted::new(Duration::ZERO, vec![leaky]);
+        let (store, _) = run_for(instance(target, 10, 5), 3).await;
+        match store.state(&key).unwrap().last_result {
+            Some(PollResult::Failed(_, message)) => {
+                assert_eq!(message, "rejected password <secret>")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn apply_keeps_unchanged_targets_and_stops_removed_ones() {
+        let store = Arc::new(Store::new());
+        let scheduler = Scheduler::new(store.clone(), CancellationToken::new());
+        let target = Scripted::new(Duration::ZERO, vec![]);
+        let s = scheduler.apply(vec![instance(target.clone(), 10, 10)]);
+        assert_eq!(s.started, 1);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let s = scheduler.apply(vec![instance(target.clone(), 10, 10)]);
+        assert_eq!((s.started, s.kept, s.stopped), (0, 1, 0));
+        assert_eq!(
+            target.calls.lock().unwrap().len(),
+            1,
+            "kept target is not re-polled"
+        );
+        let s = scheduler.apply(vec![]);
+        assert_eq!(s.stopped, 1);
+        assert!(store.is_empty());
+        scheduler.stop().await;
+    }
+}

@@ -1,0 +1,340 @@
+//! The latest good [`Snapshot`] per (source, target, endpoint), the state of each endpoint's
+//! polls, a generation counter that changes whenever exposed data changes, and staleness:
+//! data older than `stale_after` is dropped and flagged.
+
+use crate::snapshot::SharedSnapshot;
+use crate::sources::{EndpointSchedule, ErrorReason};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+use tokio::time::Instant;
+
+/// Identifies one endpoint of one target.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EndpointKey {
+    /// Source kind.
+    pub source: &'static str,
+    /// Target name.
+    pub target: Arc<str>,
+    /// Endpoint name.
+    pub endpoint: &'static str,
+}
+
+/// How the last poll ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PollResult {
+    /// Fresh data stored.
+    Success,
+    /// Deliberately not polled; the text says why.
+    Skipped(String),
+    /// Failed: reason class and operator message (secrets already removed).
+    Failed(ErrorReason, String),
+}
+
+/// What is known about one endpoint.
+#[derive(Debug, Clone)]
+pub struct EndpointState {
+    /// Poll interval.
+    pub interval: Duration,
+    /// Staleness limit.
+    pub stale_after: Duration,
+    /// Latest good data, if still fresh.
+    pub snapshot: Option<SharedSnapshot>,
+    /// Wall-clock time of the last poll start.
+    pub last_poll: Option<SystemTime>,
+    /// Duration of the last poll.
+    pub last_duration: Option<Duration>,
+    /// Result of the last poll.
+    pub last_result: Option<PollResult>,
+    /// Wall-clock time of the last successful poll.
+    pub last_success: Option<SystemTime>,
+    /// Monotonic time of the data in `snapshot` (drives staleness).
+    data_at: Option<Instant>,
+    /// The last good data was dropped because it grew older than `stale_after`.
+    pub stale: bool,
+    /// Polls finished.
+    pub polls_total: u64,
+    /// Failures by reason.
+    pub errors_total: BTreeMap<ErrorReason, u64>,
+}
+
+impl EndpointState {
+    fn new(schedule: &EndpointSchedule) -> Self {
+        EndpointState {
+            interval: schedule.interval,
+            stale_after: schedule.stale_after,
+            snapshot: None,
+            last_poll: None,
+            last_duration: None,
+            last_result: None,
+            last_success: None,
+            data_at: None,
+            stale: false,
+            polls_total: 0,
+            errors_total: BTreeMap::new(),
+        }
+    }
+
+    /// The last poll was skipped.
+    pub fn skipped(&self) -> bool {
+        matches!(self.last_result, Some(PollResult::Skipped(_)))
+    }
+}
+
+/// The store; cheap to share behind an `Arc`.
+#[derive(Debug, Default)]
+pub struct Store {
+    entries: RwLock<BTreeMap<EndpointKey, EndpointState>>,
+    generation: AtomicU64,
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Changes whenever the set of exposed snapshots changes.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn bump(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Declares an endpoint (before its first poll), keeping existing data on reload.
+    pub fn register(&self, key: EndpointKey, schedule: &EndpointSchedule) {
+        let mut entries = self.entries.write().expect("store lock");
+        let entry = entries
+            .entry(key)
+            .or_insert_with(|| EndpointState::new(schedule));
+        entry.interval = schedule.interval;
+        entry.stale_after = schedule.stale_after;
+    }
+
+    /// Forgets every endpoint of a target that is not in `keep` (reload removed it).
+    pub fn retain_endpoints(&self, source: &str, target: &str, keep: &[&str]) {
+        let mut entries = self.entries.write().expect("store lock");
+        let before = entries.len();
+        entries.retain(|k, _| {
+            k.source != source || &*k.target != target || keep.contains(&k.endpoint)
+        });
+        if entries.len() != before {
+            drop(entries);
+            self.bump();
+        }
+    }
+
+    /// Records a finished poll. `snapshot` is the new data for a success, `None` otherwise.
+    pub fn record(
+        &self,
+        key: &EndpointKey,
+        started: SystemTime,
+        duration: Duration,
+        result: PollResult,
+        snapshot: Option<SharedSnapshot>,
+    ) {
+        let now = Instant::now();
+        let mut entries = self.entries.write().expect("store lock");
+        let Some(entry) = entries.get_mut(key) else {
+            return; // removed by a reload while the poll ran
+        };
+        entry.last_poll = Some(started);
+        entry.last_duration = Some(duration);
+        entry.polls_total += 1;
+        let mut changed = false;
+        match &result {
+            PollResult::Success => {
+                entry.snapshot = snapshot;
+                entry.data_at = Some(now);
+                entry.last_success = Some(started + duration);
+                entry.stale = false;
+                changed = true;
+            }
+            PollResult::Skipped(_) => {
+                changed = entry.snapshot.take().is_some();
+                entry.data_at = None;
+                entry.stale = false;
+            }
+            PollResult::Failed(reason, _) => {
+                *entry.errors_total.entry(*reason).or_default() += 1;
+            }
+        }
+        entry.last_result = Some(result);
+        drop(entries);
+        if changed {
+            self.bump();
+        }
+    }
+
+    /// Drops data older than its endpoint's `stale_after`; returns true if anything changed.
+    pub fn expire(&self, now: Instant) -> bool {
+        let mut entries = self.entries.write().expect("store lock");
+        let mut changed = false;
+        for (key, entry) in entries.iter_mut() {
+            if let Some(at) = entry.data_at {
+                if now.saturating_duration_since(at) > entry.stale_after {
+                    tracing::warn!(
+                        source = key.source,
+                        target = %key.target,
+                        endpoint = key.endpoint,
+                        stale_after = %crate::config::format_duration(entry.stale_after),
+                        "dropping stale data: no successful poll within stale_after"
+                    );
+                    entry.snapshot = None;
+                    entry.data_at = None;
+                    entry.stale = true;
+                    changed = true;
+                }
+            }
+        }
+        drop(entries);
+        if changed {
+            self.bump();
+        }
+        changed
+    }
+
+    /// Every stored snapshot with its key, in key order.
+    pub fn snapshots(&self) -> Vec<(EndpointKey, SharedSnapshot)> {
+        let entries = self.entries.read().expect("store lock");
+        entries
+            .iter()
+            .filter_map(|(k, e)| e.snapshot.clone().map(|s| (k.clone(), s)))
+            .collect()
+    }
+
+    /// A copy of every endpoint's state, in key order (for self-metrics and the landing page).
+    pub fn states(&self) -> Vec<(EndpointKey, EndpointState)> {
+        let entries = self.entries.read().expect("store lock");
+        entries
+            .iter()
+            .map(|(k, e)| {
+                let mut e = e.clone();
+                e.snapshot = None; // callers want state, not data
+                (k.clone(), e)
+            })
+            .collect()
+    }
+
+    /// One endpoint's state.
+    pub fn state(&self, key: &EndpointKey) -> Option<EndpointState> {
+        self.entries.read().expect("store lock").get(key).cloned()
+    }
+
+    /// True once every registered endpoint has finished its first poll.
+    pub fn ready(&self) -> bool {
+        let entries = self.entries.read().expect("store lock");
+        entries.values().all(|e| e.last_result.is_some())
+    }
+
+    /// Number of registered endpoints.
+    pub fn len(&self) -> usize {
+        self.entries.read().expect("store lock").len()
+    }
+
+    /// True when no endpoint is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{Family, Labels, Snapshot};
+
+    fn key(t: &str) -> EndpointKey {
+        EndpointKey {
+            source: "test",
+            target: Arc::from(t),
+            endpoint: "ep",
+        }
+    }
+
+    fn schedule(interval: u64) -> EndpointSchedule {
+        EndpointSchedule {
+            name: "ep",
+            interval: Duration::from_secs(interval),
+            stale_after: Duration::from_secs(interval * 3),
+        }
+    }
+
+    fn snap(v: f64) -> SharedSnapshot {
+        let mut f = Family::gauge("g", "G.");
+        f.push_gauge(Labels::new(), v);
+        Arc::new(Snapshot::from_families(vec![f]))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_keep_data_until_stale_after_then_drop_and_flag() {
+        let store = Store::new();
+        store.register(key("a"), &schedule(10));
+        assert!(!store.ready());
+        let g0 = store.generation();
+        store.record(
+            &key("a"),
+            SystemTime::now(),
+            Duration::from_millis(5),
+            PollResult::Success,
+            Some(snap(1.0)),
+        );
+        assert!(store.ready());
+        assert!(store.generation() > g0);
+        tokio::time::advance(Duration::from_secs(20)).await;
+        store.record(
+            &key("a"),
+            SystemTime::now(),
+            Duration::from_millis(5),
+            PollResult::Failed(ErrorReason::Timeout, "slow".into()),
+            None,
+        );
+        assert!(!store.expire(Instant::now()), "20s < 30s: still fresh");
+        assert_eq!(store.snapshots().len(), 1);
+        tokio::time::advance(Duration::from_secs(11)).await;
+        let g1 = store.generation();
+        assert!(store.expire(Instant::now()));
+        assert!(store.generation() > g1);
+        assert!(store.snapshots().is_empty());
+        let state = store.state(&key("a")).unwrap();
+        assert!(state.stale);
+        assert_eq!(state.polls_total, 2);
+        assert_eq!(state.errors_total[&ErrorReason::Timeout], 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn skipped_poll_removes_data_without_failure() {
+        let store = Store::new();
+        store.register(key("a"), &schedule(10));
+        store.record(
+            &key("a"),
+            SystemTime::now(),
+            Duration::ZERO,
+            PollResult::Success,
+            Some(snap(1.0)),
+        );
+        store.record(
+            &key("a"),
+            SystemTime::now(),
+            Duration::ZERO,
+            PollResult::Skipped("shadow".into()),
+            None,
+        );
+        assert!(store.snapshots().is_empty());
+        let state = store.state(&key("a")).unwrap();
+        assert!(state.skipped());
+        assert!(state.errors_total.is_empty());
+    }
+
+    #[test]
+    fn retain_removes_dropped_endpoints() {
+        let store = Store::new();
+        store.register(key("a"), &schedule(10));
+        store.register(key("b"), &schedule(10));
+        store.retain_endpoints("test", "a", &[]);
+        assert_eq!(store.len(), 1);
+        assert!(store.state(&key("b")).is_some());
+    }
+}

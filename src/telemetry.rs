@@ -1,0 +1,319 @@
+//! The exporter's own metrics (`usage_exporter_*`, `process_*`) and logging setup.
+//!
+//! Poll metrics are derived from the store at scrape time (single source of truth with the
+//! landing page); process metrics are read with sysinfo at scrape time; upstream request
+//! counts and reload state are prometheus-client metrics updated as things happen.
+
+use crate::snapshot::{Family, Labels};
+use crate::store::{PollResult, Store};
+use crate::upstream::RequestCounter;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family as ClientFamily;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+use std::time::UNIX_EPOCH;
+
+/// Version of this build.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Git revision of this build (set by build.rs, `unknown` outside a checkout).
+pub const REVISION: &str = env!("USAGE_EXPORTER_REVISION");
+
+/// rustc version used for this build (set by build.rs).
+pub const RUSTC_VERSION: &str = env!("USAGE_EXPORTER_RUSTC_VERSION");
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+    revision: String,
+    rustc_version: String,
+}
+
+/// Self-metrics that are updated as events happen.
+#[derive(Debug)]
+pub struct Telemetry {
+    /// Every upstream HTTP call by source, target and status.
+    pub requests: RequestCounter,
+    reload_successful: Gauge,
+    reload_timestamp: Gauge<f64, AtomicU64>,
+    registry: Registry,
+    process: Mutex<ProcessProbe>,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Telemetry {
+    /// Registers the event-driven self-metrics.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let build_info = ClientFamily::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: VERSION.into(),
+                revision: REVISION.into(),
+                rustc_version: RUSTC_VERSION.into(),
+            })
+            .set(1);
+        registry.register(
+            "usage_exporter_build_info",
+            "A metric with a constant 1 labelled with the version, revision and rustc version of this build.",
+            build_info,
+        );
+        let requests = RequestCounter::default();
+        registry.register(
+            "usage_exporter_upstream_requests",
+            "Upstream HTTP requests made, logins included, by status code (or failure class when no response arrived); vendor calls can be billed.",
+            requests.clone(),
+        );
+        let reload_successful = Gauge::default();
+        registry.register(
+            "usage_exporter_config_last_reload_successful",
+            "Whether the last configuration load or reload succeeded (1) or was rejected (0).",
+            reload_successful.clone(),
+        );
+        let reload_timestamp = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "usage_exporter_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful configuration load or reload.",
+            reload_timestamp.clone(),
+        );
+        Telemetry {
+            requests,
+            reload_successful,
+            reload_timestamp,
+            registry,
+            process: Mutex::new(ProcessProbe::new()),
+        }
+    }
+
+    /// Records the outcome of a config load or reload.
+    pub fn config_loaded(&self, ok: bool) {
+        self.reload_successful.set(i64::from(ok));
+        if ok {
+            self.reload_timestamp.set(unix_now());
+        }
+    }
+
+    /// Encodes all self-metrics (without `# EOF`).
+    pub fn encode(&self, store: &Store) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry);
+        let mut families = poll_families(store);
+        families.extend(self.process.lock().expect("process probe").families());
+        crate::expose::encode_families(&mut out, families);
+        out
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn unix(t: std::time::SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// `usage_exporter_poll_*` and staleness families from the store's endpoint states.
+fn poll_families(store: &Store) -> Vec<Family> {
+    let mut success = Family::gauge(
+        "usage_exporter_poll_success",
+        "Whether the last poll of the endpoint succeeded (1) or failed (0); absent before the first poll and while skipped.",
+    );
+    let mut duration = Family::gauge(
+        "usage_exporter_poll_duration_seconds",
+        "Duration of the last poll of the endpoint, all its upstream requests included.",
+    );
+    let mut last_success = Family::gauge(
+        "usage_exporter_last_poll_success_timestamp_seconds",
+        "Unix time at which the endpoint was last polled successfully.",
+    );
+    let mut polls = Family::counter(
+        "usage_exporter_polls_total",
+        "Polls of the endpoint, successful or not; upstream calls happen only in these background polls, never during a scrape.",
+    );
+    let mut errors = Family::counter(
+        "usage_exporter_poll_errors_total",
+        "Failed polls of the endpoint by reason.",
+    );
+    let mut stale = Family::gauge(
+        "usage_exporter_endpoint_stale",
+        "Whether the endpoint's last good data was dropped because no poll succeeded within stale_after (1).",
+    );
+    let mut skipped = Family::gauge(
+        "usage_exporter_endpoint_skipped",
+        "Whether the endpoint's last poll was skipped on purpose, e.g. master-only SCC APIs on a shadow instance (1).",
+    );
+    for (key, state) in store.states() {
+        let labels = Labels::new()
+            .with("source", key.source)
+            .with("target", key.target.to_string())
+            .with("endpoint", key.endpoint);
+        match &state.last_result {
+            Some(PollResult::Success) => success.push_gauge(labels.clone(), 1.0),
+            Some(PollResult::Failed(..)) => success.push_gauge(labels.clone(), 0.0),
+            _ => {}
+        }
+        if let Some(d) = state.last_duration {
+            duration.push_gauge(labels.clone(), d.as_secs_f64());
+        }
+        if let Some(t) = state.last_success {
+            last_success.push_gauge(labels.clone(), unix(t));
+        }
+        polls.push_counter(labels.clone(), state.polls_total as f64, None);
+        for reason in crate::sources::ErrorReason::ALL {
+            let count = state.errors_total.get(&reason).copied().unwrap_or(0);
+            errors.push_counter(
+                labels.clone().with("reason", reason.as_str()),
+                count as f64,
+                None,
+            );
+        }
+        stale.push_gauge(labels.clone(), if state.stale { 1.0 } else { 0.0 });
+        skipped.push_gauge(labels, if state.skipped() { 1.0 } else { 0.0 });
+    }
+    vec![
+        success,
+        duration,
+        last_success,
+        polls,
+        errors,
+        stale,
+        skipped,
+    ]
+}
+
+/// Reads this process's resource usage with sysinfo.
+#[derive(Debug)]
+struct ProcessProbe {
+    system: Option<sysinfo::System>,
+    pid: Option<sysinfo::Pid>,
+}
+
+impl ProcessProbe {
+    fn new() -> Self {
+        ProcessProbe {
+            system: sysinfo::System::new().ok(),
+            pid: sysinfo::get_current_pid().ok(),
+        }
+    }
+
+    /// The Go-compatible `process_*` families; empty where the platform gives nothing.
+    fn families(&mut self) -> Vec<Family> {
+        let (Some(system), Some(pid)) = (self.system.as_mut(), self.pid) else {
+            return Vec::new();
+        };
+        system.refresh_processes_specifics(
+            sysinfo::ProcessesToUpdate::Some(&[pid]),
+            false,
+            sysinfo::ProcessRefreshKind::nothing()
+                .with_cpu()
+                .with_memory()
+                .with_tasks(),
+        );
+        let Some(process) = system.process(pid) else {
+            return Vec::new();
+        };
+        let gauge = |name: &'static str, help: &'static str, value: f64| {
+            let mut f = Family::gauge(name, help);
+            f.push_gauge(Labels::new(), value);
+            f
+        };
+        let mut cpu = Family::counter(
+            "process_cpu_seconds_total",
+            "Total user and system CPU time spent in seconds.",
+        );
+        cpu.push_counter(
+            Labels::new(),
+            process.accumulated_cpu_time() as f64 / 1000.0,
+            None,
+        );
+        let mut out = vec![
+            cpu,
+            gauge(
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                process.memory() as f64,
+            ),
+            gauge(
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes.",
+                process.virtual_memory() as f64,
+            ),
+            gauge(
+                "process_start_time_seconds",
+                "Start time of the process since unix epoch in seconds.",
+                process.start_time() as f64,
+            ),
+        ];
+        if let Some(fds) = process.open_files() {
+            out.push(gauge(
+                "process_open_fds",
+                "Number of open file descriptors.",
+                fds as f64,
+            ));
+        }
+        if let Some(max) = process.open_files_limit() {
+            out.push(gauge(
+                "process_max_fds",
+                "Maximum number of open file descriptors.",
+                max as f64,
+            ));
+        }
+        if let Some(tasks) = process.tasks() {
+            out.push(gauge(
+                "process_threads",
+                "Number of OS threads in the process.",
+                tasks.len() as f64,
+            ));
+        }
+        out
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `key=value` pairs.
+    Logfmt,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Installs the global tracing subscriber writing to stderr.
+pub fn init_logging(level: &str, format: LogFormat) -> Result<(), String> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = tracing_subscriber::EnvFilter::try_new(format!(
+        "{level},hyper=warn,reqwest=warn,rustls=warn,h2=warn"
+    ))
+    .map_err(|e| format!("invalid --log.level {level:?}: {e}"))?;
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = match format {
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
+        LogFormat::Logfmt => registry
+            .with(
+                tracing_logfmt::builder()
+                    .layer()
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
+    };
+    result.map_err(|e| format!("cannot install logger: {e}"))
+}

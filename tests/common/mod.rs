@@ -1,0 +1,215 @@
+//! Shared helpers for integration tests: start the daemon in-process on 127.0.0.1 with a YAML
+//! config, read `/metrics`, look up samples, validate the exposition with an independent parser.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+use usage_exporter::daemon::{self, ConfigSource, Options, Running};
+use usage_exporter::http::WebConfig;
+use usage_exporter::sources::TargetInstance;
+
+/// A daemon started for a test.
+pub struct TestDaemon {
+    /// The running daemon.
+    pub running: Running,
+    /// A client for talking to it.
+    pub client: reqwest::Client,
+}
+
+/// Starts the daemon with a config given as YAML text (parsed by the real config code).
+pub async fn start(yaml: &str) -> TestDaemon {
+    start_with(yaml, Vec::new()).await
+}
+
+/// Like [`start`], with extra programmatic targets.
+pub async fn start_with(yaml: &str, extra: Vec<TargetInstance>) -> TestDaemon {
+    let config = usage_exporter::config::parse(yaml, Path::new("test.yml"), &|n| std::env::var(n).ok())
+        .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
+    let running = daemon::start(Options {
+        config: ConfigSource::Fixed(config),
+        listen: "127.0.0.1:0".into(),
+        web: WebConfig { tls: None, auth: None },
+        extra_targets: extra,
+    })
+    .await
+    .expect("daemon starts");
+    TestDaemon {
+        running,
+        client: reqwest::Client::builder().no_gzip().build().unwrap(),
+    }
+}
+
+impl TestDaemon {
+    /// Base URL.
+    pub fn url(&self) -> String {
+        self.running.url()
+    }
+
+    /// GET a path, returning status and body text.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.url()))
+            .send()
+            .await
+            .expect("request to the daemon");
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap_or_default())
+    }
+
+    /// The `/metrics` body.
+    pub async fn metrics(&self) -> String {
+        let (status, body) = self.get("/metrics").await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Polls `/metrics` until `ready(body)` holds, or panics after `timeout` with the last body.
+    pub async fn wait_for(&self, timeout: Duration, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let body = self.metrics().await;
+            if ready(&body) {
+                return body;
+            }
+            if Instant::now() > deadline {
+                panic!("condition not met within {timeout:?}; last /metrics:\n{body}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until every endpoint finished its first poll (`/-/ready` is 200).
+    pub async fn wait_ready(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.get("/-/ready").await.0 != 200 {
+            assert!(Instant::now() < deadline, "not ready within {timeout:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the daemon.
+    pub async fn stop(self) {
+        self.running.stop().await;
+    }
+}
+
+/// One parsed sample line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    /// Sample name (with `_total`, `_created`, ... suffix).
+    pub name: String,
+    /// Labels in order.
+    pub labels: Vec<(String, String)>,
+    /// Value.
+    pub value: f64,
+}
+
+/// Parses the sample lines of an OpenMetrics body (comments skipped, escapes decoded).
+pub fn parse_lines(body: &str) -> Vec<Line> {
+    body.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| parse_line(l).unwrap_or_else(|| panic!("unparseable line: {l}")))
+        .collect()
+}
+
+fn parse_line(line: &str) -> Option<Line> {
+    let name_end = line.find(['{', ' '])?;
+    let name = line[..name_end].to_string();
+    let mut rest = &line[name_end..];
+    let mut labels = Vec::new();
+    if rest.starts_with('{') {
+        rest = &rest[1..];
+        loop {
+            if let Some(r) = rest.strip_prefix('}') {
+                rest = r;
+                break;
+            }
+            let eq = rest.find('=')?;
+            let key = rest[..eq].to_string();
+            rest = rest[eq + 1..].strip_prefix('"')?;
+            let mut value = String::new();
+            let mut chars = rest.char_indices();
+            let end = loop {
+                let (i, c) = chars.next()?;
+                match c {
+                    '\\' => match chars.next()?.1 {
+                        'n' => value.push('\n'),
+                        other => value.push(other),
+                    },
+                    '"' => break i,
+                    c => value.push(c),
+                }
+            };
+            labels.push((key, value));
+            rest = &rest[end + 1..];
+            rest = rest.strip_prefix(',').unwrap_or(rest);
+        }
+    }
+    let value_text = rest.trim().split(' ').next()?;
+    let value = match value_text {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        v => v.parse().ok()?,
+    };
+    Some(Line {
+        name,
+        labels,
+        value,
+    })
+}
+
+/// The value of the sample `name` whose labels include all of `labels`, if exactly one matches.
+pub fn sample(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let matches = samples(body, name, labels);
+    match matches.len() {
+        0 => None,
+        1 => Some(matches[0].value),
+        n => panic!("{n} samples of {name} match {labels:?}; be more specific"),
+    }
+}
+
+/// All samples named `name` whose labels include all of `labels`.
+pub fn samples(body: &str, name: &str, labels: &[(&str, &str)]) -> Vec<Line> {
+    parse_lines(body)
+        .into_iter()
+        .filter(|l| l.name == name)
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+        })
+        .collect()
+}
+
+/// Validates an exposition with Python prometheus_client's OpenMetrics parser (installed by
+/// the test command); panics with the parser's message if it is rejected.
+pub fn assert_valid_openmetrics(body: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys\n\
+             from prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
+             n = sum(len(f.samples) for f in text_string_to_metric_families(sys.stdin.read()))\n\
+             print(n)\n",
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (the test command installs prometheus_client)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "OpenMetrics parser rejected the exposition: {}\n--- body ---\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        body.chars().take(4000).collect::<String>()
+    );
+}
