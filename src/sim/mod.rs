@@ -17,7 +17,12 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub mod akana;
+pub mod aveva;
 pub mod demo;
+pub mod scc;
+pub mod tencent;
+pub mod tr50;
 
 /// A request as a simulator sees it.
 #[derive(Debug, Clone)]

@@ -1,0 +1,1 @@
+//! Simulator of the akana API (being implemented).

@@ -1,0 +1,1 @@
+//! Simulator of the aveva API (being implemented).

@@ -1,0 +1,1 @@
+//! Simulator of the scc API (being implemented).

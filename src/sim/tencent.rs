@@ -1,0 +1,1 @@
+//! Simulator of the tencent API (being implemented).

@@ -1,0 +1,1 @@
+//! Simulator of the tr50 API (being implemented).
