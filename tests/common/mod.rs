@@ -213,3 +213,89 @@ pub fn assert_valid_openmetrics(body: &str) {
         body.chars().take(4000).collect::<String>()
     );
 }
+
+/// What a [`FakeTarget`] answers.
+#[derive(Debug, Clone)]
+pub enum Behaviour {
+    /// Fresh data.
+    Data(Vec<usage_exporter::snapshot::Family>),
+    /// A failure.
+    Fail(usage_exporter::sources::PollError),
+    /// Skipped on purpose.
+    Skip(String),
+    /// Never answers (the poll times out).
+    Hang,
+}
+
+/// A programmable target for core tests (never part of the user-facing config).
+#[derive(Debug)]
+pub struct FakeTarget {
+    /// The current behaviour; tests change it at run time.
+    pub behaviour: std::sync::Mutex<Behaviour>,
+    /// Polls so far.
+    pub polls: std::sync::atomic::AtomicUsize,
+}
+
+impl FakeTarget {
+    /// A fake answering `behaviour`.
+    pub fn new(behaviour: Behaviour) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(FakeTarget {
+            behaviour: std::sync::Mutex::new(behaviour),
+            polls: Default::default(),
+        })
+    }
+
+    /// Changes the behaviour.
+    pub fn set(&self, behaviour: Behaviour) {
+        *self.behaviour.lock().unwrap() = behaviour;
+    }
+}
+
+impl usage_exporter::sources::Target for FakeTarget {
+    fn poll<'a>(
+        &'a self,
+        _endpoint: &'a str,
+        _ctx: &'a usage_exporter::sources::PollContext,
+    ) -> usage_exporter::sources::PollFuture<'a> {
+        use usage_exporter::sources::PollOutcome;
+        self.polls
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let behaviour = self.behaviour.lock().unwrap().clone();
+        Box::pin(async move {
+            match behaviour {
+                Behaviour::Data(f) => Ok(PollOutcome::Data(
+                    usage_exporter::snapshot::Snapshot::from_families(f),
+                )),
+                Behaviour::Fail(e) => Err(e),
+                Behaviour::Skip(why) => Ok(PollOutcome::Skipped(why)),
+                Behaviour::Hang => {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    Ok(PollOutcome::Skipped("hang ended".into()))
+                }
+            }
+        })
+    }
+}
+
+/// Wraps a fake target as a schedulable instance of source `test` with one endpoint `ep`.
+pub fn fake_instance(
+    name: &str,
+    target: std::sync::Arc<FakeTarget>,
+    interval: Duration,
+    stale_after: Duration,
+) -> TargetInstance {
+    TargetInstance {
+        source: "test",
+        name: std::sync::Arc::from(name),
+        target,
+        endpoints: vec![usage_exporter::sources::EndpointSchedule {
+            name: "ep",
+            interval,
+            stale_after,
+        }],
+        redactor: usage_exporter::sources::Redactor::new(&["fake-secret-value"]),
+        fingerprint: [0; 32],
+        poll_timeout: Duration::from_secs(2),
+        max_backoff_factor: 1,
+    }
+}
