@@ -20,7 +20,12 @@ fn gauge(name: &'static str, labels: Labels, value: f64) -> Family {
 #[tokio::test]
 async fn empty_config_serves_valid_openmetrics_with_self_and_process_metrics() {
     let d = common::start(EMPTY).await;
-    let resp = d.client.get(format!("{}/metrics", d.url())).send().await.unwrap();
+    let resp = d
+        .client
+        .get(format!("{}/metrics", d.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(
         resp.headers()["content-type"],
@@ -46,7 +51,11 @@ async fn empty_config_serves_valid_openmetrics_with_self_and_process_metrics() {
     assert!(sample(&body, "process_resident_memory_bytes", &[]).unwrap() > 1e6);
     common::assert_valid_openmetrics(&body);
     assert_eq!(d.get("/-/healthy").await.0, 200);
-    assert_eq!(d.get("/-/ready").await.0, 200, "nothing to poll: ready at once");
+    assert_eq!(
+        d.get("/-/ready").await.0,
+        200,
+        "nothing to poll: ready at once"
+    );
     let (status, landing) = d.get("/").await;
     assert_eq!(status, 200);
     assert!(landing.contains("usage_exporter") && landing.contains("/metrics"));
@@ -78,18 +87,48 @@ async fn families_merge_across_targets_and_hostile_labels_stay_valid() {
     .await;
     d.wait_ready(Duration::from_secs(10)).await;
     let body = d.metrics().await;
-    assert_eq!(body.matches("# TYPE scc_memory_physical_bytes gauge").count(), 1, "{body}");
-    assert_eq!(sample(&body, "scc_memory_physical_bytes", &[("target", "a"), ("usage", hostile)]), Some(1.0));
-    assert_eq!(sample(&body, "scc_memory_physical_bytes", &[("target", "b"), ("usage", "free")]), Some(2.0));
+    assert_eq!(
+        body.matches("# TYPE scc_memory_physical_bytes gauge")
+            .count(),
+        1,
+        "{body}"
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "scc_memory_physical_bytes",
+            &[("target", "a"), ("usage", hostile)]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "scc_memory_physical_bytes",
+            &[("target", "b"), ("usage", "free")]
+        ),
+        Some(2.0)
+    );
     common::assert_valid_openmetrics(&body);
-    assert_eq!(sample(&body, "usage_exporter_poll_success", &[("source", "test"), ("target", "a"), ("endpoint", "ep")]), Some(1.0));
+    assert_eq!(
+        sample(
+            &body,
+            "usage_exporter_poll_success",
+            &[("source", "test"), ("target", "a"), ("endpoint", "ep")]
+        ),
+        Some(1.0)
+    );
     assert!(sample(&body, "usage_exporter_polls_total", &[("target", "a")]).unwrap() >= 1.0);
     d.stop().await;
 }
 
 #[tokio::test]
 async fn gzip_is_negotiated_and_decodes_to_the_plain_body() {
-    let t = FakeTarget::new(Behaviour::Data(vec![gauge("g", Labels::new().with("k", "v"), 7.0)]));
+    let t = FakeTarget::new(Behaviour::Data(vec![gauge(
+        "g",
+        Labels::new().with("k", "v"),
+        7.0,
+    )]));
     let every = Duration::from_secs(3600);
     let d = common::start_with(EMPTY, vec![fake_instance("t", t, every, every * 3)]).await;
     d.wait_ready(Duration::from_secs(10)).await;
@@ -110,7 +149,12 @@ async fn gzip_is_negotiated_and_decodes_to_the_plain_body() {
     assert!(text.contains("g{target=\"t\",k=\"v\"} 7"), "{text}");
     assert!(text.ends_with("# EOF\n"));
     common::assert_valid_openmetrics(&text);
-    let plain = d.client.get(format!("{}/metrics", d.url())).send().await.unwrap();
+    let plain = d
+        .client
+        .get(format!("{}/metrics", d.url()))
+        .send()
+        .await
+        .unwrap();
     assert!(plain.headers().get("content-encoding").is_none());
     let refused = d
         .client
@@ -128,19 +172,34 @@ async fn failing_endpoint_keeps_data_until_stale_after_then_drops_it() {
     let t = FakeTarget::new(Behaviour::Data(vec![gauge("g", Labels::new(), 1.0)]));
     let d = common::start_with(
         EMPTY,
-        vec![fake_instance("t", t.clone(), Duration::from_millis(200), Duration::from_millis(1500))],
+        vec![fake_instance(
+            "t",
+            t.clone(),
+            Duration::from_millis(200),
+            Duration::from_millis(1500),
+        )],
     )
     .await;
-    d.wait_for(Duration::from_secs(10), |b| b.contains("g{target=\"t\"} 1")).await;
-    t.set(Behaviour::Fail(PollError::new(ErrorReason::Http5xx, "HTTP 500 from fake")));
+    d.wait_for(Duration::from_secs(10), |b| b.contains("g{target=\"t\"} 1"))
+        .await;
+    t.set(Behaviour::Fail(PollError::new(
+        ErrorReason::Http5xx,
+        "HTTP 500 from fake",
+    )));
     // Still served while failing (within stale_after) ...
     let body = d
         .wait_for(Duration::from_secs(5), |b| {
             sample(b, "usage_exporter_poll_success", &[("target", "t")]) == Some(0.0)
         })
         .await;
-    assert!(body.contains("g{target=\"t\"} 1"), "data kept while fresh:\n{body}");
-    assert_eq!(sample(&body, "usage_exporter_endpoint_stale", &[("target", "t")]), Some(0.0));
+    assert!(
+        body.contains("g{target=\"t\"} 1"),
+        "data kept while fresh:\n{body}"
+    );
+    assert_eq!(
+        sample(&body, "usage_exporter_endpoint_stale", &[("target", "t")]),
+        Some(0.0)
+    );
     // ... and dropped and flagged once older than stale_after.
     let body = d
         .wait_for(Duration::from_secs(10), |b| {
@@ -148,13 +207,29 @@ async fn failing_endpoint_keeps_data_until_stale_after_then_drops_it() {
         })
         .await;
     assert!(!body.contains("g{target=\"t\"}"), "{body}");
-    assert!(sample(&body, "usage_exporter_poll_errors_total", &[("target", "t"), ("reason", "http_5xx")]).unwrap() >= 1.0);
+    assert!(
+        sample(
+            &body,
+            "usage_exporter_poll_errors_total",
+            &[("target", "t"), ("reason", "http_5xx")]
+        )
+        .unwrap()
+            >= 1.0
+    );
     let (_, landing) = d.get("/").await;
-    assert!(landing.contains("HTTP 500 from fake") && landing.contains("stale"), "{landing}");
+    assert!(
+        landing.contains("HTTP 500 from fake") && landing.contains("stale"),
+        "{landing}"
+    );
     // Recovery brings the data back and clears the flag.
     t.set(Behaviour::Data(vec![gauge("g", Labels::new(), 2.0)]));
-    let body = d.wait_for(Duration::from_secs(10), |b| b.contains("g{target=\"t\"} 2")).await;
-    assert_eq!(sample(&body, "usage_exporter_endpoint_stale", &[("target", "t")]), Some(0.0));
+    let body = d
+        .wait_for(Duration::from_secs(10), |b| b.contains("g{target=\"t\"} 2"))
+        .await;
+    assert_eq!(
+        sample(&body, "usage_exporter_endpoint_stale", &[("target", "t")]),
+        Some(0.0)
+    );
     d.stop().await;
 }
 
@@ -163,7 +238,8 @@ async fn skipped_endpoint_hides_series_without_counting_a_failure() {
     let t = FakeTarget::new(Behaviour::Data(vec![gauge("g", Labels::new(), 1.0)]));
     let every = Duration::from_millis(200);
     let d = common::start_with(EMPTY, vec![fake_instance("t", t.clone(), every, every * 3)]).await;
-    d.wait_for(Duration::from_secs(10), |b| b.contains("g{target=\"t\"} 1")).await;
+    d.wait_for(Duration::from_secs(10), |b| b.contains("g{target=\"t\"} 1"))
+        .await;
     t.set(Behaviour::Skip("instance is not master".into()));
     let body = d
         .wait_for(Duration::from_secs(10), |b| {
@@ -171,27 +247,48 @@ async fn skipped_endpoint_hides_series_without_counting_a_failure() {
         })
         .await;
     assert!(!body.contains("g{target=\"t\"}"));
-    let errors: f64 = common::samples(&body, "usage_exporter_poll_errors_total", &[("target", "t")])
-        .iter()
-        .map(|l| l.value)
-        .sum();
+    let errors: f64 = common::samples(
+        &body,
+        "usage_exporter_poll_errors_total",
+        &[("target", "t")],
+    )
+    .iter()
+    .map(|l| l.value)
+    .sum();
     assert_eq!(errors, 0.0);
     d.stop().await;
 }
 
 #[tokio::test]
 async fn ready_only_after_every_first_poll_and_secrets_redacted() {
-    let slow = FakeTarget::new(Behaviour::Fail(PollError::auth("login rejected for fake-secret-value")));
+    let slow = FakeTarget::new(Behaviour::Fail(PollError::auth(
+        "login rejected for fake-secret-value",
+    )));
     let d = common::start_with(
         EMPTY,
-        vec![fake_instance("t", slow, Duration::from_secs(3600), Duration::from_secs(7200))],
+        vec![fake_instance(
+            "t",
+            slow,
+            Duration::from_secs(3600),
+            Duration::from_secs(7200),
+        )],
     )
     .await;
     d.wait_ready(Duration::from_secs(10)).await;
     let body = d.metrics().await;
-    assert_eq!(sample(&body, "usage_exporter_poll_errors_total", &[("target", "t"), ("reason", "auth")]), Some(1.0));
+    assert_eq!(
+        sample(
+            &body,
+            "usage_exporter_poll_errors_total",
+            &[("target", "t"), ("reason", "auth")]
+        ),
+        Some(1.0)
+    );
     let (_, landing) = d.get("/").await;
-    assert!(landing.contains("login rejected for &lt;secret&gt;"), "{landing}");
+    assert!(
+        landing.contains("login rejected for &lt;secret&gt;"),
+        "{landing}"
+    );
     assert!(!landing.contains("fake-secret-value") && !body.contains("fake-secret-value"));
     d.stop().await;
 }
@@ -201,16 +298,31 @@ async fn not_ready_while_a_first_poll_hangs_and_metrics_still_answer() {
     let hanging = FakeTarget::new(Behaviour::Hang);
     let d = common::start_with(
         EMPTY,
-        vec![fake_instance("t", hanging, Duration::from_secs(3600), Duration::from_secs(7200))],
+        vec![fake_instance(
+            "t",
+            hanging,
+            Duration::from_secs(3600),
+            Duration::from_secs(7200),
+        )],
     )
     .await;
     assert_eq!(d.get("/-/ready").await.0, 503);
     let started = std::time::Instant::now();
     let body = d.metrics().await;
-    assert!(started.elapsed() < Duration::from_secs(1), "/metrics never waits for a poll");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "/metrics never waits for a poll"
+    );
     assert!(body.ends_with("# EOF\n"));
     d.wait_ready(Duration::from_secs(10)).await;
     let body = d.metrics().await;
-    assert_eq!(sample(&body, "usage_exporter_poll_errors_total", &[("target", "t"), ("reason", "timeout")]), Some(1.0));
+    assert_eq!(
+        sample(
+            &body,
+            "usage_exporter_poll_errors_total",
+            &[("target", "t"), ("reason", "timeout")]
+        ),
+        Some(1.0)
+    );
     d.stop().await;
 }

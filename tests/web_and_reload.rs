@@ -12,7 +12,10 @@ const GOOD: &str = "global:\n  timeout: 5s\nsources: {}\n";
 const BAD: &str = "global:\n  timeout: soon\n";
 
 fn no_web() -> WebConfig {
-    WebConfig { tls: None, auth: None }
+    WebConfig {
+        tls: None,
+        auth: None,
+    }
 }
 
 async fn start_file(path: &Path, web: WebConfig) -> daemon::Running {
@@ -40,17 +43,47 @@ async fn reload_rejects_bad_config_keeps_old_and_reports_it() {
     assert_eq!(resp.status(), 500);
     let text = resp.text().await.unwrap();
     assert!(text.contains("previous config kept"), "{text}");
-    assert!(text.contains("global.timeout: invalid duration \"soon\""), "{text}");
-    let body = client.get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert_eq!(common::sample(&body, "usage_exporter_config_last_reload_successful", &[]), Some(0.0));
-    assert_eq!(running.daemon.config().global.timeout.get(), Duration::from_secs(5), "old config kept");
+    assert!(
+        text.contains("global.timeout: invalid duration \"soon\""),
+        "{text}"
+    );
+    let body = client
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        common::sample(&body, "usage_exporter_config_last_reload_successful", &[]),
+        Some(0.0)
+    );
+    assert_eq!(
+        running.daemon.config().global.timeout.get(),
+        Duration::from_secs(5),
+        "old config kept"
+    );
 
     std::fs::write(&path, "global:\n  timeout: 7s\n").unwrap();
     let resp = client.post(format!("{url}/-/reload")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(running.daemon.config().global.timeout.get(), Duration::from_secs(7));
-    let body = client.get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert_eq!(common::sample(&body, "usage_exporter_config_last_reload_successful", &[]), Some(1.0));
+    assert_eq!(
+        running.daemon.config().global.timeout.get(),
+        Duration::from_secs(7)
+    );
+    let body = client
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        common::sample(&body, "usage_exporter_config_last_reload_successful", &[]),
+        Some(1.0)
+    );
 
     let get = client.get(format!("{url}/-/reload")).send().await.unwrap();
     assert_eq!(get.status(), 405, "reload refuses GET");
@@ -80,13 +113,31 @@ async fn basic_auth_protects_every_page() {
     let url = format!("{}/metrics", running.url());
     let none = client.get(&url).send().await.unwrap();
     assert_eq!(none.status(), 401);
-    assert!(none.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
-    let wrong = client.get(&url).basic_auth("alice", Some("wrong")).send().await.unwrap();
+    assert!(none.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic"));
+    let wrong = client
+        .get(&url)
+        .basic_auth("alice", Some("wrong"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), 401);
-    let unknown = client.get(&url).basic_auth("mallory", Some("right-password")).send().await.unwrap();
+    let unknown = client
+        .get(&url)
+        .basic_auth("mallory", Some("right-password"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown.status(), 401);
     for _ in 0..3 {
-        let ok = client.get(&url).basic_auth("alice", Some("right-password")).send().await.unwrap();
+        let ok = client
+            .get(&url)
+            .basic_auth("alice", Some("right-password"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(ok.status(), 200);
     }
     let landing = client.get(running.url()).send().await.unwrap();
@@ -97,10 +148,21 @@ async fn basic_auth_protects_every_page() {
 #[test]
 fn web_config_errors_name_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let e = WebConfig::load(&write_web_config(dir.path(), "basic_auth_users:\n  bob: plaintext\n")).unwrap_err();
+    let e = WebConfig::load(&write_web_config(
+        dir.path(),
+        "basic_auth_users:\n  bob: plaintext\n",
+    ))
+    .unwrap_err();
     assert!(e.contains("basic_auth_users.bob: not a bcrypt hash"), "{e}");
-    let e = WebConfig::load(&write_web_config(dir.path(), "tls_server_config:\n  cert_file: /nope.pem\n  key_file: /nope.key\n")).unwrap_err();
-    assert!(e.contains("tls_server_config.cert_file: cannot read /nope.pem"), "{e}");
+    let e = WebConfig::load(&write_web_config(
+        dir.path(),
+        "tls_server_config:\n  cert_file: /nope.pem\n  key_file: /nope.key\n",
+    ))
+    .unwrap_err();
+    assert!(
+        e.contains("tls_server_config.cert_file: cannot read /nope.pem"),
+        "{e}"
+    );
     let e = WebConfig::load(&write_web_config(dir.path(), "colour: red\n")).unwrap_err();
     assert!(e.contains("unknown field `colour`"), "{e}");
 }
@@ -124,7 +186,10 @@ fn pki() -> TestPki {
     let issuer = Issuer::new(ca_params, ca_key);
     let leaf = |names: Vec<String>| {
         let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(names).unwrap().signed_by(&key, &issuer).unwrap();
+        let cert = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
         (cert.pem(), key.serialize_pem())
     };
     let (server_cert, server_key) = leaf(vec!["127.0.0.1".into(), "localhost".into()]);
@@ -169,10 +234,22 @@ async fn tls_serves_with_a_test_ca_and_requires_client_certificates() {
         .add_root_certificate(ca.clone())
         .build()
         .unwrap();
-    let resp = client.get(format!("{}/metrics", running.url())).send().await.unwrap();
+    let resp = client
+        .get(format!("{}/metrics", running.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
-    let untrusting = reqwest::Client::builder().use_rustls_tls().tls_built_in_root_certs(false).build().unwrap();
-    assert!(untrusting.get(format!("{}/metrics", running.url())).send().await.is_err());
+    let untrusting = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .build()
+        .unwrap();
+    assert!(untrusting
+        .get(format!("{}/metrics", running.url()))
+        .send()
+        .await
+        .is_err());
     running.stop().await;
 
     // Client certificates required.
@@ -191,10 +268,31 @@ async fn tls_serves_with_a_test_ca_and_requires_client_certificates() {
             .unwrap()
     };
     let good = with_cert(&pki.client_cert, &pki.client_key);
-    assert_eq!(good.get(format!("{}/metrics", running.url())).send().await.unwrap().status(), 200);
-    assert!(client.get(format!("{}/metrics", running.url())).send().await.is_err(), "no client cert");
+    assert_eq!(
+        good.get(format!("{}/metrics", running.url()))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert!(
+        client
+            .get(format!("{}/metrics", running.url()))
+            .send()
+            .await
+            .is_err(),
+        "no client cert"
+    );
     let intruder = with_cert(&pki.other_client_cert, &pki.other_client_key);
-    assert!(intruder.get(format!("{}/metrics", running.url())).send().await.is_err(), "wrong CA");
+    assert!(
+        intruder
+            .get(format!("{}/metrics", running.url()))
+            .send()
+            .await
+            .is_err(),
+        "wrong CA"
+    );
     running.stop().await;
 }
 
@@ -224,7 +322,10 @@ fn check_config_exits_0_with_a_summary_or_1_with_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.yml: sources.scc[0]") && err.contains("unknown field `bogus`"), "{err}");
+    assert!(
+        err.contains("bad.yml: sources.scc[0]") && err.contains("unknown field `bogus`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -247,7 +348,11 @@ fn sighup_reloads_and_sigterm_stops_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("ue.yml");
     std::fs::write(&config, GOOD).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(binary())
         .arg("--config.file")
         .arg(&config)
@@ -259,19 +364,28 @@ fn sighup_reloads_and_sigterm_stops_gracefully() {
     let metrics = || -> Option<String> {
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
         use std::io::{Read, Write};
-        stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .ok()?;
         let mut out = String::new();
         stream.read_to_string(&mut out).ok()?;
         Some(out)
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while metrics().is_none() {
-        assert!(std::time::Instant::now() < deadline, "daemon did not come up");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "daemon did not come up"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     std::fs::write(&config, BAD).unwrap();
     let signal = |sig: &str| {
-        assert!(Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap().success());
+        assert!(Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
     };
     signal("-HUP");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -280,7 +394,10 @@ fn sighup_reloads_and_sigterm_stops_gracefully() {
         if body.contains("usage_exporter_config_last_reload_successful 0") {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "SIGHUP reload not reported:\n{body}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGHUP reload not reported:\n{body}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     signal("-TERM");
@@ -288,7 +405,12 @@ fn sighup_reloads_and_sigterm_stops_gracefully() {
     assert!(status.success(), "graceful exit on SIGTERM: {status:?}");
     let mut stderr = String::new();
     use std::io::Read;
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     assert!(stderr.contains("configuration reload failed"), "{stderr}");
     assert!(stderr.contains("shutting down"), "{stderr}");
 }

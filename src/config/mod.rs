@@ -339,7 +339,10 @@ mod tests {
         assert!(e.starts_with("/etc/ue.yml: sources.scc[0]"), "{e}");
         assert!(e.contains("unknown field `pasword`"), "{e}");
         let e = error_of("global:\n  timeout: 1s\n  colour: red\n");
-        assert!(e.contains("global") && e.contains("unknown field `colour`"), "{e}");
+        assert!(
+            e.contains("global") && e.contains("unknown field `colour`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -355,10 +358,20 @@ mod tests {
 
     #[test]
     fn bad_duration_names_the_key() {
-        let e = error_of(&format!("{SCC}      password: x\n      timeout: 10 seconds\n"));
-        assert!(e.starts_with("/etc/ue.yml: sources.scc[0].timeout: invalid duration \"10 seconds\""), "{e}");
-        let e = error_of(&format!("{SCC}      password: x\n      endpoints: {{memory: fast}}\n"));
-        assert!(e.contains("sources.scc[0].endpoints.memory") && e.contains("or `off`"), "{e}");
+        let e = error_of(&format!(
+            "{SCC}      password: x\n      timeout: 10 seconds\n"
+        ));
+        assert!(
+            e.starts_with("/etc/ue.yml: sources.scc[0].timeout: invalid duration \"10 seconds\""),
+            "{e}"
+        );
+        let e = error_of(&format!(
+            "{SCC}      password: x\n      endpoints: {{memory: fast}}\n"
+        ));
+        assert!(
+            e.contains("sources.scc[0].endpoints.memory") && e.contains("or `off`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -372,31 +385,53 @@ mod tests {
 
     #[test]
     fn unknown_endpoint_lists_the_known_ones() {
-        let e = error_of(&format!("{SCC}      password: x\n      endpoints: {{memroy: 1m}}\n"));
+        let e = error_of(&format!(
+            "{SCC}      password: x\n      endpoints: {{memroy: 1m}}\n"
+        ));
         assert!(e.starts_with("/etc/ue.yml: sources.scc[0].endpoints.memroy: unknown endpoint for source scc; known endpoints: health, "), "{e}");
     }
 
     #[test]
     fn missing_required_fields_and_both_secret_forms() {
-        let e = error_of("sources:\n  akana:\n    - name: a\n      password: x\n      password_file: /tmp/x\n");
-        assert!(e.contains("sources.akana[0].password: set either password or password_file, not both"), "{e}");
+        let e = error_of(
+            "sources:\n  akana:\n    - name: a\n      password: x\n      password_file: /tmp/x\n",
+        );
+        assert!(
+            e.contains("sources.akana[0].password: set either password or password_file, not both"),
+            "{e}"
+        );
         assert!(e.contains("sources.akana[0].url: missing"), "{e}");
-        assert!(e.contains("sources.akana[0].subscription_id: missing"), "{e}");
+        assert!(
+            e.contains("sources.akana[0].subscription_id: missing"),
+            "{e}"
+        );
     }
 
     #[test]
     fn env_and_file_secrets_resolve() {
         let c = parse_text(&format!("{SCC}      password: ${{SCC_PASSWORD}}\n")).unwrap();
-        assert_eq!(c.sources.scc[0].password.as_ref().unwrap().expose(), "from-env");
+        assert_eq!(
+            c.sources.scc[0].password.as_ref().unwrap().expose(),
+            "from-env"
+        );
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("pw");
         std::fs::write(&file, "from-file\n").unwrap();
         let c = parse_text(&format!("{SCC}      password_file: {}\n", file.display())).unwrap();
-        assert_eq!(c.sources.scc[0].password.as_ref().unwrap().expose(), "from-file");
+        assert_eq!(
+            c.sources.scc[0].password.as_ref().unwrap().expose(),
+            "from-file"
+        );
         assert!(c.sources.scc[0].password_file.is_none());
-        assert!(!format!("{c:?}").contains("from-file"), "Debug never shows secrets");
+        assert!(
+            !format!("{c:?}").contains("from-file"),
+            "Debug never shows secrets"
+        );
         let e = error_of(&format!("{SCC}      password: ${{NOT_SET}}\n"));
-        assert_eq!(e, "/etc/ue.yml: sources.scc[0].password: environment variable NOT_SET is not set");
+        assert_eq!(
+            e,
+            "/etc/ue.yml: sources.scc[0].password: environment variable NOT_SET is not set"
+        );
     }
 
     #[test]
@@ -406,7 +441,10 @@ mod tests {
         ))
         .unwrap();
         let e = &c.sources.scc[0].endpoints;
-        assert_eq!(e["memory"], EndpointSetting::Every(ConfigDuration(Duration::from_secs(15))));
+        assert_eq!(
+            e["memory"],
+            EndpointSetting::Every(ConfigDuration(Duration::from_secs(15)))
+        );
         assert_eq!(e["top_time_consumers"], EndpointSetting::Off);
         assert_eq!(e["usage"], EndpointSetting::Off);
     }
@@ -416,6 +454,9 @@ mod tests {
         let e = error_of("sources: [\n");
         assert!(e.starts_with("/etc/ue.yml: not valid YAML"), "{e}");
         let e = error_of("sources:\n  scc: {name: x}\n");
-        assert!(e.contains("sources.scc") && e.contains("expected a sequence"), "{e}");
+        assert!(
+            e.contains("sources.scc") && e.contains("expected a sequence"),
+            "{e}"
+        );
     }
 }

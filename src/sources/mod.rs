@@ -334,3 +334,63 @@ pub fn resolve_schedule(specs: &[EndpointSpec], cfg: &dyn TargetConfig) -> Vec<E
         })
         .collect()
 }
+
+/// The endpoint reference of `docs/configuration.md`: every kind's endpoints with their
+/// default intervals, generated from the registry so the docs cannot drift from the code.
+pub fn endpoint_reference_markdown() -> String {
+    let mut out = String::new();
+    for (kind, endpoints) in KINDS {
+        out.push_str(&format!(
+            "\n### `{kind}`\n\n| endpoint | default interval | reads |\n|---|---|---|\n"
+        ));
+        for e in *endpoints {
+            let interval = e
+                .default_interval
+                .map(crate::config::format_duration)
+                .unwrap_or_else(|| "off".into());
+            out.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                e.name, interval, e.description
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BEGIN: &str = "<!-- BEGIN GENERATED ENDPOINTS: edit src/sources/*/mod.rs, then UPDATE_GOLDEN=1 cargo test docs_endpoint -->\n";
+    const END: &str = "<!-- END GENERATED ENDPOINTS -->";
+
+    #[test]
+    fn docs_endpoint_reference_matches_the_registry() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md");
+        let doc = std::fs::read_to_string(&path).expect("docs/configuration.md exists");
+        let (start, end) = (
+            doc.find(BEGIN).expect("begin marker") + BEGIN.len(),
+            doc.find(END).expect("end marker"),
+        );
+        let generated = endpoint_reference_markdown();
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            let updated = format!("{}{generated}{}", &doc[..start], &doc[end..]);
+            std::fs::write(&path, updated).unwrap();
+            return;
+        }
+        assert_eq!(
+            &doc[start..end],
+            generated,
+            "docs/configuration.md is out of date; run UPDATE_GOLDEN=1 cargo test docs_endpoint"
+        );
+    }
+
+    #[test]
+    fn redactor_removes_plain_base64_and_urlencoded_forms() {
+        use base64::Engine;
+        let r = Redactor::new(&["p@ss word", "ab"]).with(&["user:p@ss word"]);
+        let b64 = base64::engine::general_purpose::STANDARD.encode("user:p@ss word");
+        let text = format!("x p@ss word y {b64} z p%40ss+word ab");
+        assert_eq!(r.redact(&text), "x <secret> y <secret> z <secret> ab");
+    }
+}

@@ -23,12 +23,16 @@ pub async fn start(yaml: &str) -> TestDaemon {
 
 /// Like [`start`], with extra programmatic targets.
 pub async fn start_with(yaml: &str, extra: Vec<TargetInstance>) -> TestDaemon {
-    let config = usage_exporter::config::parse(yaml, Path::new("test.yml"), &|n| std::env::var(n).ok())
-        .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
+    let config =
+        usage_exporter::config::parse(yaml, Path::new("test.yml"), &|n| std::env::var(n).ok())
+            .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
     let running = daemon::start(Options {
         config: ConfigSource::Fixed(config),
         listen: "127.0.0.1:0".into(),
-        web: WebConfig { tls: None, auth: None },
+        web: WebConfig {
+            tls: None,
+            auth: None,
+        },
         extra_targets: extra,
     })
     .await
@@ -258,8 +262,7 @@ impl usage_exporter::sources::Target for FakeTarget {
         _ctx: &'a usage_exporter::sources::PollContext,
     ) -> usage_exporter::sources::PollFuture<'a> {
         use usage_exporter::sources::PollOutcome;
-        self.polls
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let behaviour = self.behaviour.lock().unwrap().clone();
         Box::pin(async move {
             match behaviour {
