@@ -187,6 +187,11 @@ async fn run_endpoint(
     let mut failures: u32 = 0;
     let mut last_error: Option<ErrorReason> = None;
     loop {
+        // Waiting for a permit is not part of the poll: timing starts once it is held.
+        let permit = tokio::select! {
+            _ = cancel.cancelled() => return,
+            p = instance.limits.concurrency.clone().acquire_owned() => p.ok(),
+        };
         let started = Instant::now();
         let wall = SystemTime::now();
         let ctx = PollContext { now: wall };
@@ -194,6 +199,7 @@ async fn run_endpoint(
             _ = cancel.cancelled() => return,
             r = tokio::time::timeout(instance.poll_timeout, instance.target.poll(schedule.name, &ctx)) => r,
         };
+        drop(permit);
         let outcome = outcome.unwrap_or_else(|_| {
             Err(PollError::new(
                 ErrorReason::Timeout,
@@ -204,6 +210,7 @@ async fn run_endpoint(
             ))
         });
         let duration = started.elapsed();
+        let outcome = outcome.and_then(|o| check_series_limit(o, instance.limits.max_series));
         let error = match outcome {
             Ok(PollOutcome::Data(snapshot)) => {
                 record_data(&store, &key, wall, duration, snapshot);
@@ -243,7 +250,7 @@ async fn run_endpoint(
         let delay = next_delay(
             schedule.interval,
             failures,
-            instance.max_backoff_factor,
+            instance.limits.max_backoff_factor,
             error.as_ref(),
             jitter,
         );
@@ -252,6 +259,21 @@ async fn run_endpoint(
             _ = tokio::time::sleep_until(started + delay) => {}
         }
     }
+}
+
+/// Rejects a snapshot with more series than allowed: a cardinality explosion upstream must not
+/// take the exporter (and the Prometheus scraping it) down.
+fn check_series_limit(outcome: PollOutcome, max_series: usize) -> Result<PollOutcome, PollError> {
+    if let PollOutcome::Data(snapshot) = &outcome {
+        let series = snapshot.series_count();
+        if series > max_series {
+            return Err(PollError::decode(format!(
+                "the endpoint produced {series} series, more than global.max_series_per_endpoint ({max_series}); \
+                 raise the limit if this landscape is really that large"
+            )));
+        }
+    }
+    Ok(outcome)
 }
 
 fn record_data(
@@ -349,7 +371,7 @@ mod tests {
             redactor: Redactor::new(&["s3cr3t"]),
             fingerprint: [0; 32],
             poll_timeout: Duration::from_secs(poll_timeout),
-            max_backoff_factor: 4,
+            limits: crate::sources::PollLimits::default(),
         }
     }
 
@@ -469,6 +491,41 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn series_limit_rejects_oversized_snapshots() {
+        let mut f = Family::gauge("g", "G.");
+        for i in 0..3 {
+            f.push_gauge(Labels::new().with("i", i.to_string()), 1.0);
+        }
+        let snapshot = || PollOutcome::Data(Snapshot::from_families(vec![f.clone()]));
+        assert!(check_series_limit(snapshot(), 3).is_ok());
+        let e = check_series_limit(snapshot(), 2).unwrap_err();
+        assert_eq!(e.reason, ErrorReason::Decode);
+        assert!(
+            e.message.contains("3 series") && e.message.contains("max_series_per_endpoint (2)"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_bound_limits_parallel_polls_of_a_target() {
+        let target = Scripted::new(Duration::from_secs(5), vec![]);
+        let mut inst = instance(target.clone(), 60, 30);
+        inst.limits.concurrency = Arc::new(tokio::sync::Semaphore::new(2));
+        inst.endpoints = ["a", "b", "c", "d", "e"]
+            .into_iter()
+            .map(|name| EndpointSchedule {
+                name,
+                interval: Duration::from_secs(60),
+                stale_after: Duration::from_secs(180),
+            })
+            .collect();
+        let _ = run_for(inst, 20).await;
+        assert_eq!(target.calls.lock().unwrap().len(), 5);
+        assert_eq!(target.max_in_flight.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test(start_paused = true)]

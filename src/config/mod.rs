@@ -52,6 +52,14 @@ fn default_max_backoff_factor() -> u32 {
     4
 }
 
+fn default_max_series() -> usize {
+    250_000
+}
+
+fn default_max_concurrent_polls() -> usize {
+    4
+}
+
 /// `global:` settings.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,6 +73,12 @@ pub struct Global {
     /// After failures, back-off grows up to this many intervals (default 4).
     #[serde(default = "default_max_backoff_factor")]
     pub max_backoff_factor: u32,
+    /// An endpoint producing more series than this fails with a clear error (cardinality guard).
+    #[serde(default = "default_max_series")]
+    pub max_series_per_endpoint: usize,
+    /// Polls of one target's endpoints running at the same time (default 4).
+    #[serde(default = "default_max_concurrent_polls")]
+    pub max_concurrent_polls_per_target: usize,
 }
 
 impl Default for Global {
@@ -73,6 +87,8 @@ impl Default for Global {
             timeout: default_timeout(),
             body_limit_bytes: default_body_limit(),
             max_backoff_factor: default_max_backoff_factor(),
+            max_series_per_endpoint: default_max_series(),
+            max_concurrent_polls_per_target: default_max_concurrent_polls(),
         }
     }
 }
@@ -233,6 +249,18 @@ fn validate(config: &mut Config) -> Vec<Problem> {
     let mut push = |key: String, reason: String| problems.push(Problem { key, reason });
     if config.global.timeout.get().is_zero() {
         push("global.timeout".into(), "must be greater than 0".into());
+    }
+    if config.global.max_series_per_endpoint == 0 {
+        push(
+            "global.max_series_per_endpoint".into(),
+            "must be at least 1".into(),
+        );
+    }
+    if config.global.max_concurrent_polls_per_target == 0 {
+        push(
+            "global.max_concurrent_polls_per_target".into(),
+            "must be at least 1".into(),
+        );
     }
     if config.global.max_backoff_factor == 0 {
         push(

@@ -112,8 +112,38 @@ pub struct TargetInstance {
     pub fingerprint: [u8; 32],
     /// Largest time a single poll may take before it is abandoned as a timeout.
     pub poll_timeout: Duration,
+    /// Back-off, cardinality and concurrency limits.
+    pub limits: PollLimits,
+}
+
+/// Limits the scheduler applies to a target's polls.
+#[derive(Debug, Clone)]
+pub struct PollLimits {
     /// Back-off cap as a multiple of the interval.
     pub max_backoff_factor: u32,
+    /// A poll producing more series fails (protection against cardinality explosions).
+    pub max_series: usize,
+    /// Shared by the target's endpoints: how many of them may poll at once.
+    pub concurrency: Arc<tokio::sync::Semaphore>,
+}
+
+impl PollLimits {
+    /// Limits from the global config.
+    pub fn from_global(global: &Global) -> Self {
+        PollLimits {
+            max_backoff_factor: global.max_backoff_factor,
+            max_series: global.max_series_per_endpoint,
+            concurrency: Arc::new(tokio::sync::Semaphore::new(
+                global.max_concurrent_polls_per_target,
+            )),
+        }
+    }
+}
+
+impl Default for PollLimits {
+    fn default() -> Self {
+        Self::from_global(&Global::default())
+    }
 }
 
 impl std::fmt::Debug for TargetInstance {
@@ -306,7 +336,7 @@ fn instance(
         fingerprint: Sha256::digest(fingerprint_text.as_bytes()).into(),
         // A poll may make several requests; it must end before it would overlap the next one.
         poll_timeout: timeout.max(max_interval.min(timeout * 6)),
-        max_backoff_factor: config.global.max_backoff_factor,
+        limits: PollLimits::from_global(&config.global),
     })
 }
 

@@ -299,6 +299,9 @@ pub fn fake_instance(
         redactor: usage_exporter::sources::Redactor::new(&["fake-secret-value"]),
         fingerprint: [0; 32],
         poll_timeout: Duration::from_secs(2),
-        max_backoff_factor: 1,
+        limits: usage_exporter::sources::PollLimits {
+            max_backoff_factor: 1,
+            ..Default::default()
+        },
     }
 }
