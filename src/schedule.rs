@@ -195,9 +195,13 @@ async fn run_endpoint(
         let started = Instant::now();
         let wall = SystemTime::now();
         let ctx = PollContext { now: wall };
-        let outcome = tokio::select! {
+        let poll = crate::upstream::measure_phases(instance.target.poll(schedule.name, &ctx));
+        let (outcome, phases) = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = tokio::time::timeout(instance.poll_timeout, instance.target.poll(schedule.name, &ctx)) => r,
+            r = tokio::time::timeout(instance.poll_timeout, poll) => match r {
+                Ok((outcome, phases)) => (Ok(outcome), Some(phases)),
+                Err(elapsed) => (Err(elapsed), None),
+            },
         };
         drop(permit);
         let outcome = outcome.unwrap_or_else(|_| {
@@ -210,6 +214,7 @@ async fn run_endpoint(
             ))
         });
         let duration = started.elapsed();
+        store.record_phases(&key, phases);
         let outcome = outcome.and_then(|o| check_series_limit(o, instance.limits.max_series));
         let error = match outcome {
             Ok(PollOutcome::Data(snapshot)) => {

@@ -4,6 +4,7 @@
 
 use crate::snapshot::SharedSnapshot;
 use crate::sources::{EndpointSchedule, ErrorReason};
+use crate::upstream::PhaseTimes;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -51,6 +52,8 @@ pub struct EndpointState {
     pub last_success: Option<SystemTime>,
     /// Monotonic time of the data in `snapshot` (drives staleness).
     data_at: Option<Instant>,
+    /// Where the last completed poll spent its time (absent after a timeout).
+    pub last_phases: Option<PhaseTimes>,
     /// The last good data was dropped because it grew older than `stale_after`.
     pub stale: bool,
     /// Polls finished.
@@ -70,6 +73,7 @@ impl EndpointState {
             last_result: None,
             last_success: None,
             data_at: None,
+            last_phases: None,
             stale: false,
             polls_total: 0,
             errors_total: BTreeMap::new(),
@@ -166,6 +170,13 @@ impl Store {
         drop(entries);
         if changed {
             self.bump();
+        }
+    }
+
+    /// Records where a poll spent its time (before [`Store::record`] of the same poll).
+    pub fn record_phases(&self, key: &EndpointKey, phases: Option<PhaseTimes>) {
+        if let Some(entry) = self.entries.write().expect("store lock").get_mut(key) {
+            entry.last_phases = phases;
         }
     }
 

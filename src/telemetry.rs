@@ -146,6 +146,10 @@ fn poll_families(store: &Store) -> Vec<Family> {
         "usage_exporter_poll_errors_total",
         "Failed polls of the endpoint by reason.",
     );
+    let mut phase = Family::gauge(
+        "usage_exporter_poll_phase_duration_seconds",
+        "Time the last poll of the endpoint spent waiting for the upstream (fetch), decoding its answers (decode) and on everything else, mostly translation (process).",
+    );
     let mut stale = Family::gauge(
         "usage_exporter_endpoint_stale",
         "Whether the endpoint's last good data was dropped because no poll succeeded within stale_after (1).",
@@ -167,6 +171,16 @@ fn poll_families(store: &Store) -> Vec<Family> {
         if let Some(d) = state.last_duration {
             duration.push_gauge(labels.clone(), d.as_secs_f64());
         }
+        if let (Some(p), Some(total)) = (state.last_phases, state.last_duration) {
+            let process = total.saturating_sub(p.fetch).saturating_sub(p.decode);
+            for (name, d) in [
+                ("fetch", p.fetch),
+                ("decode", p.decode),
+                ("process", process),
+            ] {
+                phase.push_gauge(labels.clone().with("phase", name), d.as_secs_f64());
+            }
+        }
         if let Some(t) = state.last_success {
             last_success.push_gauge(labels.clone(), unix(t));
         }
@@ -185,6 +199,7 @@ fn poll_families(store: &Store) -> Vec<Family> {
     vec![
         success,
         duration,
+        phase,
         last_success,
         polls,
         errors,

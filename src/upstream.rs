@@ -14,6 +14,39 @@ use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Where the time of one poll went: waiting for the upstream and decoding its answers. The
+/// scheduler scopes a [`PhaseTimes`] around each poll; [`Upstream::send`] and [`decode_json`] add
+/// to it, so sources get the split (shown on the landing page and in the benchmarks) for free.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct PhaseTimes {
+    /// Sum of the durations of upstream requests (sending until the whole body arrived).
+    pub fetch: Duration,
+    /// Sum of the durations of JSON decoding.
+    pub decode: Duration,
+}
+
+tokio::task_local! {
+    static PHASES: std::cell::Cell<PhaseTimes>;
+}
+
+/// Runs `poll` while collecting its [`PhaseTimes`].
+pub async fn measure_phases<F: std::future::Future>(poll: F) -> (F::Output, PhaseTimes) {
+    PHASES
+        .scope(std::cell::Cell::new(PhaseTimes::default()), async move {
+            let output = poll.await;
+            (output, PHASES.with(|p| p.get()))
+        })
+        .await
+}
+
+fn add_phase(update: impl FnOnce(&mut PhaseTimes)) {
+    let _ = PHASES.try_with(|cell| {
+        let mut times = cell.get();
+        update(&mut times);
+        cell.set(times);
+    });
+}
+
 /// Labels of `usage_exporter_upstream_requests_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -151,6 +184,18 @@ impl Upstream {
     /// use [`Response::error_for_status`] to classify non-2xx answers. `what` names the call in
     /// error messages (e.g. `GET /api/monitoring/memory`).
     pub async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<Response, PollError> {
+        let started = std::time::Instant::now();
+        let result = self.send_inner(request, what).await;
+        let elapsed = started.elapsed();
+        add_phase(|p| p.fetch += elapsed);
+        result
+    }
+
+    async fn send_inner(
         &self,
         request: reqwest::RequestBuilder,
         what: &str,
@@ -362,6 +407,14 @@ impl Response {
 
 /// Decodes JSON with the path of the failing field in the message.
 pub fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, PollError> {
+    let started = std::time::Instant::now();
+    let result = decode_json_inner(body);
+    let elapsed = started.elapsed();
+    add_phase(|p| p.decode += elapsed);
+    result
+}
+
+fn decode_json_inner<T: DeserializeOwned>(body: &[u8]) -> Result<T, PollError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
@@ -429,6 +482,17 @@ mod tests {
         assert!(e.message.contains("a[1]"), "{}", e.message);
         let e = decode_json::<T>(br#"{"a":[1,"#).unwrap_err();
         assert!(e.message.contains("invalid JSON"), "{}", e.message);
+    }
+
+    #[tokio::test]
+    async fn phases_are_collected_inside_the_scope_only() {
+        let ((), times) = measure_phases(async {
+            let _ = decode_json::<Vec<u32>>(b"[1,2,3]");
+        })
+        .await;
+        assert!(times.decode > Duration::ZERO);
+        assert_eq!(times.fetch, Duration::ZERO);
+        let _ = decode_json::<Vec<u32>>(b"[1]"); // outside a scope: no panic
     }
 
     #[test]

@@ -119,6 +119,14 @@ async fn families_merge_across_targets_and_hostile_labels_stay_valid() {
         Some(1.0)
     );
     assert!(sample(&body, "usage_exporter_polls_total", &[("target", "a")]).unwrap() >= 1.0);
+    for phase in ["fetch", "decode", "process"] {
+        let v = sample(
+            &body,
+            "usage_exporter_poll_phase_duration_seconds",
+            &[("target", "a"), ("phase", phase)],
+        );
+        assert!(v.is_some_and(|v| v >= 0.0), "{phase}: {body}");
+    }
     d.stop().await;
 }
 

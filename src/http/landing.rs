@@ -80,9 +80,16 @@ pub async fn render(state: &AppState) -> String {
             esc(key.endpoint),
             format_duration(s.interval),
             ago(s.last_poll),
-            s.last_duration
-                .map(|d| format!("{} ms", d.as_millis()))
-                .unwrap_or_default(),
+            match (s.last_duration, s.last_phases) {
+                (Some(d), Some(p)) => format!(
+                    "{} ms (upstream {} ms, decode {} ms)",
+                    d.as_millis(),
+                    p.fetch.as_millis(),
+                    p.decode.as_millis()
+                ),
+                (Some(d), None) => format!("{} ms", d.as_millis()),
+                _ => String::new(),
+            },
             esc(&result),
             ago(s.last_success),
             s.polls_total,
