@@ -151,11 +151,15 @@ impl Store {
         let mut changed = false;
         match &result {
             PollResult::Success => {
-                entry.snapshot = snapshot;
+                // Unchanged data (a health check, a slow-moving list) keeps the generation, so the
+                // cached body is not re-encoded; comparing is far cheaper than encoding.
+                changed = entry.snapshot.as_deref() != snapshot.as_deref();
+                if changed {
+                    entry.snapshot = snapshot;
+                }
                 entry.data_at = Some(now);
                 entry.last_success = Some(started + duration);
                 entry.stale = false;
-                changed = true;
             }
             PollResult::Skipped(_) => {
                 changed = entry.snapshot.take().is_some();
@@ -313,6 +317,27 @@ mod tests {
         assert!(state.stale);
         assert_eq!(state.polls_total, 2);
         assert_eq!(state.errors_total[&ErrorReason::Timeout], 1);
+    }
+
+    #[test]
+    fn identical_data_keeps_the_generation() {
+        let store = Store::new();
+        store.register(key("a"), &schedule(10));
+        let record = |v| {
+            store.record(
+                &key("a"),
+                SystemTime::now(),
+                Duration::ZERO,
+                PollResult::Success,
+                Some(snap(v)),
+            )
+        };
+        record(1.0);
+        let g = store.generation();
+        record(1.0);
+        assert_eq!(store.generation(), g);
+        record(2.0);
+        assert!(store.generation() > g);
     }
 
     #[tokio::test(start_paused = true)]

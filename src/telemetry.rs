@@ -100,11 +100,23 @@ impl Telemetry {
         }
     }
 
-    /// Encodes all self-metrics (without `# EOF`).
-    pub fn encode(&self, store: &Store) -> String {
+    /// Encodes all self-metrics (without `# EOF`); `body` describes the cached source part.
+    pub fn encode(&self, store: &Store, body: &crate::expose::EncodedBody) -> String {
         let mut out = String::with_capacity(16 * 1024);
         let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry);
         let mut families = poll_families(store);
+        let mut series = Family::gauge(
+            "usage_exporter_exposed_series",
+            "Source series in the exposition (self-metrics not included).",
+        );
+        series.push_gauge(Labels::new(), body.series as f64);
+        let mut encode = Family::gauge(
+            "usage_exporter_exposition_encode_duration_seconds",
+            "Time the last re-encoding of the source series took; it happens once per data change, not per scrape.",
+        );
+        encode.push_gauge(Labels::new(), body.encode_time.as_secs_f64());
+        families.push(series);
+        families.push(encode);
         families.extend(self.process.lock().expect("process probe").families());
         crate::expose::encode_families(&mut out, families);
         out

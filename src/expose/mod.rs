@@ -106,7 +106,7 @@ impl Exposition {
     /// The full `/metrics` body: cached source part, fresh self-metrics, `# EOF`.
     pub async fn scrape(&self, gzip: bool) -> ScrapeBody {
         let body = self.current().await;
-        let mut tail = self.telemetry.encode(&self.store);
+        let mut tail = self.telemetry.encode(&self.store, &body);
         tail.push_str("# EOF\n");
         if !gzip {
             return ScrapeBody {

@@ -1,0 +1,482 @@
+//! Performance harness: simulators at a given scale, the release exporter as its own process,
+//! and a table of what matters (series, body sizes, per-endpoint poll phases, encode time,
+//! /metrics throughput and latency, CPU per scrape, RSS). Writes `docs/benchmarks.md`.
+//!
+//! ```sh
+//! cargo bench --bench harness -- --scale 50 --seconds 10
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Args {
+    scale: u32,
+    seconds: u64,
+    out: Option<PathBuf>,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        scale: 50,
+        seconds: 10,
+        out: Some(PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/benchmarks.md"
+        ))),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--scale" => args.scale = it.next().and_then(|v| v.parse().ok()).expect("--scale N"),
+            "--seconds" => {
+                args.seconds = it.next().and_then(|v| v.parse().ok()).expect("--seconds S")
+            }
+            "--no-write" => args.out = None,
+            "--bench" => {}
+            other => eprintln!("ignoring argument {other}"),
+        }
+    }
+    args
+}
+
+/// The exporter under test, in its own process so RSS and CPU are its own.
+struct Exporter {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Exporter {
+    fn start(yaml: &str) -> Exporter {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("bench.yml");
+        std::fs::write(&config, yaml).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_usage_exporter"))
+            .arg("--config.file")
+            .arg(&config)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=error")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the exporter binary");
+        Exporter {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        }
+    }
+
+    fn proc_file(&self, name: &str) -> String {
+        std::fs::read_to_string(format!("/proc/{}/{name}", self.child.id())).unwrap_or_default()
+    }
+
+    fn rss_bytes(&self) -> u64 {
+        self.proc_file("status")
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+            .unwrap_or(0)
+    }
+
+    fn cpu_seconds(&self) -> f64 {
+        let stat = self.proc_file("stat");
+        let after_comm = stat.rsplit(')').next().unwrap_or("");
+        let fields: Vec<&str> = after_comm.split_whitespace().collect();
+        let ticks: f64 = fields
+            .get(11)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            + fields
+                .get(12)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0);
+        ticks / clock_ticks()
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+async fn wait_ready(client: &reqwest::Client, url: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(r) = client.get(format!("{url}/-/ready")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "exporter not ready within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn fetch(client: &reqwest::Client, url: &str, gzip: bool) -> (usize, Duration) {
+    let started = Instant::now();
+    let mut req = client.get(format!("{url}/metrics"));
+    if gzip {
+        req = req.header("accept-encoding", "gzip");
+    }
+    let mut resp = req.send().await.expect("scrape");
+    assert_eq!(resp.status(), 200);
+    let mut len = 0;
+    while let Some(chunk) = resp.chunk().await.expect("body") {
+        len += chunk.len();
+    }
+    (len, started.elapsed())
+}
+
+async fn metrics_text(client: &reqwest::Client, url: &str) -> String {
+    client
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Samples of `name` as (labels, value).
+fn samples(body: &str, name: &str) -> Vec<(BTreeMap<String, String>, f64)> {
+    let mut out = Vec::new();
+    for line in body.lines() {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        let (labels, value) = match rest.strip_prefix('{') {
+            Some(r) => match r.rsplit_once("} ") {
+                Some((l, v)) => (l, v),
+                None => continue,
+            },
+            None => match rest.strip_prefix(' ') {
+                Some(v) => ("", v),
+                None => continue,
+            },
+        };
+        let mut map = BTreeMap::new();
+        for pair in labels.split("\",").filter(|p| !p.is_empty()) {
+            if let Some((k, v)) = pair.split_once("=\"") {
+                map.insert(k.to_string(), v.trim_end_matches('"').to_string());
+            }
+        }
+        if let Ok(v) = value.trim().parse() {
+            out.push((map, v));
+        }
+    }
+    out
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+struct LoadResult {
+    requests: usize,
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+    cpu_per_100: f64,
+}
+
+async fn load(exporter: &Exporter, concurrency: usize, gzip: bool, seconds: u64) -> LoadResult {
+    let cpu_before = exporter.cpu_seconds();
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let url = exporter.url.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder().no_gzip().build().unwrap();
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                latencies.push(fetch(&client, &url, gzip).await.1);
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = exporter.cpu_seconds() - cpu_before;
+    latencies.sort();
+    LoadResult {
+        requests: latencies.len(),
+        rps: latencies.len() as f64 / elapsed,
+        p50: percentile(&latencies, 0.5),
+        p99: percentile(&latencies, 0.99),
+        cpu_per_100: cpu / latencies.len().max(1) as f64 * 100.0,
+    }
+}
+
+/// Rewrites the demo config so every default-on endpoint polls every `interval`.
+fn with_intervals(yaml: &str, interval: &str) -> String {
+    let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap();
+    if let Some(sources) = doc.get_mut("sources").and_then(|s| s.as_mapping_mut()) {
+        for (kind, targets) in sources.iter_mut() {
+            let kind = kind.as_str().unwrap_or_default().to_string();
+            for target in targets.as_sequence_mut().into_iter().flatten() {
+                let map = target.as_mapping_mut().unwrap();
+                let mut endpoints = serde_yaml_ng::Mapping::new();
+                for spec in usage_exporter::sources::endpoint_specs(&kind) {
+                    let setting = if spec.default_interval.is_some() {
+                        interval
+                    } else {
+                        "off"
+                    };
+                    endpoints.insert(spec.name.into(), setting.into());
+                }
+                map.insert("endpoints".into(), serde_yaml_ng::Value::Mapping(endpoints));
+            }
+        }
+    }
+    serde_yaml_ng::to_string(&doc).unwrap()
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kb| format!("{:.0} GiB", kb as f64 / 1024.0 / 1024.0))
+        .unwrap_or_default();
+    format!(
+        "{cores} cores ({model}), {mem} RAM, {}",
+        std::env::consts::OS
+    )
+}
+
+fn mb(bytes: usize) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+#[tokio::main]
+async fn main() {
+    let args = parse_args();
+    let client = reqwest::Client::builder().no_gzip().build().unwrap();
+    let mut report = String::new();
+    let mut line = |s: String| {
+        println!("{s}");
+        report.push_str(&s);
+        report.push('\n');
+    };
+
+    // Idle RSS at scale 1.
+    let idle_rss = {
+        let sims = usage_exporter::sim::demo::start(1)
+            .await
+            .expect("simulators");
+        let exporter = Exporter::start(&sims.config_yaml());
+        wait_ready(&client, &exporter.url, Duration::from_secs(120)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let _ = metrics_text(&client, &exporter.url).await;
+        exporter.rss_bytes()
+    };
+
+    // At scale: fast polling to measure poll phases, default schedules for the load.
+    let sims = usage_exporter::sim::demo::start(args.scale)
+        .await
+        .expect("simulators");
+    let fast = Exporter::start(&with_intervals(&sims.config_yaml(), "10s"));
+    let ready_started = Instant::now();
+    wait_ready(&client, &fast.url, Duration::from_secs(600)).await;
+    let ready_after = ready_started.elapsed();
+    let mut phases: BTreeMap<(String, String), BTreeMap<&str, Vec<f64>>> = BTreeMap::new();
+    let mut polls_seen: BTreeMap<(String, String), f64> = BTreeMap::new();
+    let mut encode_times = Vec::new();
+    let window = Instant::now();
+    while window.elapsed() < Duration::from_secs(35) {
+        let body = metrics_text(&client, &fast.url).await;
+        encode_times.extend(
+            samples(&body, "usage_exporter_exposition_encode_duration_seconds")
+                .into_iter()
+                .map(|(_, v)| v),
+        );
+        for (labels, polls) in samples(&body, "usage_exporter_polls_total") {
+            let key = (
+                labels.get("source").cloned().unwrap_or_default(),
+                labels.get("endpoint").cloned().unwrap_or_default(),
+            );
+            let target = labels.get("target").cloned().unwrap_or_default();
+            let seen = polls_seen
+                .entry((format!("{}/{target}", key.0), key.1.clone()))
+                .or_insert(-1.0);
+            if *seen == polls {
+                continue;
+            }
+            *seen = polls;
+            for (pl, v) in samples(&body, "usage_exporter_poll_phase_duration_seconds") {
+                if pl.get("source") == labels.get("source")
+                    && pl.get("target") == labels.get("target")
+                    && pl.get("endpoint") == labels.get("endpoint")
+                {
+                    let phase = match pl.get("phase").map(String::as_str) {
+                        Some("fetch") => "fetch",
+                        Some("decode") => "decode",
+                        _ => "process",
+                    };
+                    phases
+                        .entry(key.clone())
+                        .or_default()
+                        .entry(phase)
+                        .or_default()
+                        .push(v);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(fast);
+
+    let exporter = Exporter::start(&sims.config_yaml());
+    wait_ready(&client, &exporter.url, Duration::from_secs(600)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_after_polls = exporter.rss_bytes();
+    let body = metrics_text(&client, &exporter.url).await;
+    let series = samples(&body, "usage_exporter_exposed_series")
+        .first()
+        .map(|(_, v)| *v as usize)
+        .unwrap_or(0);
+    let (plain_size, _) = fetch(&client, &exporter.url, false).await;
+    let (gzip_size, _) = fetch(&client, &exporter.url, true).await;
+    let mut loads = Vec::new();
+    for (concurrency, gzip) in [(1, false), (4, false), (1, true), (4, true)] {
+        loads.push((
+            concurrency,
+            gzip,
+            load(&exporter, concurrency, gzip, args.seconds).await,
+        ));
+    }
+    let rss_after_load = exporter.rss_bytes();
+    drop(exporter);
+
+    line(format!("# Benchmarks\n\nMachine: {}. Scale {} ({} source series). Load phases of {} s each; \
+                  the exporter runs as its own process (release build), the simulators and the load \
+                  generator share the same 2 cores.\n", machine(), args.scale, series, args.seconds));
+    line(format!(
+        "Reproduce: `cargo bench --bench harness -- --scale {} --seconds {}`.\n",
+        args.scale, args.seconds
+    ));
+    line("| measure | value |\n|---|---|".into());
+    line(format!("| series (source) | {series} |"));
+    line(format!(
+        "| /metrics body plain / gzip | {} / {} |",
+        mb(plain_size),
+        mb(gzip_size)
+    ));
+    line(format!(
+        "| time to ready (all first polls) | {:.1} s |",
+        ready_after.as_secs_f64()
+    ));
+    let mut enc = encode_times.clone();
+    line(format!(
+        "| re-encode after a data change (median of {}) | {:.1} ms |",
+        enc.len(),
+        median(&mut enc) * 1e3
+    ));
+    line(format!(
+        "| RSS idle (scale 1) | {} |",
+        mb(idle_rss as usize)
+    ));
+    line(format!(
+        "| RSS after first polls (scale {}) | {} |",
+        args.scale,
+        mb(rss_after_polls as usize)
+    ));
+    line(format!(
+        "| RSS after load (scale {}) | {} |",
+        args.scale,
+        mb(rss_after_load as usize)
+    ));
+    line(String::new());
+    line("| /metrics load | requests | req/s | p50 | p99 | CPU s per 100 scrapes |\n|---|---|---|---|---|---|".into());
+    for (concurrency, gzip, r) in &loads {
+        line(format!(
+            "| {} scraper{}, {} | {} | {:.1} | {} | {} | {:.3} |",
+            concurrency,
+            if *concurrency == 1 { "" } else { "s" },
+            if *gzip { "gzip" } else { "plain" },
+            r.requests,
+            r.rps,
+            ms(r.p50),
+            ms(r.p99),
+            r.cpu_per_100
+        ));
+    }
+    line(String::new());
+    line("Per endpoint, median over the polls seen in a 35 s window with every endpoint polled every 10 s \
+          (fetch = waiting for the simulator, decode = JSON parsing, process = translation and the rest):\n".into());
+    line("| source | endpoint | polls | fetch | decode | process | decode + process |\n|---|---|---|---|---|---|---|".into());
+    for ((source, endpoint), by_phase) in &phases {
+        let get = |p: &str| by_phase.get(p).cloned().unwrap_or_default();
+        let (mut f, mut d, mut p) = (get("fetch"), get("decode"), get("process"));
+        let n = f.len();
+        let mut dp: Vec<f64> = d.iter().zip(p.iter()).map(|(a, b)| a + b).collect();
+        line(format!(
+            "| {source} | {endpoint} | {n} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |",
+            median(&mut f) * 1e3,
+            median(&mut d) * 1e3,
+            median(&mut p) * 1e3,
+            median(&mut dp) * 1e3
+        ));
+    }
+    drop(sims);
+    if let Some(out) = args.out {
+        let mut file = std::fs::File::create(&out).expect("write benchmarks.md");
+        file.write_all(report.as_bytes()).unwrap();
+        eprintln!("wrote {}", out.display());
+    }
+}
