@@ -311,6 +311,9 @@ pub enum Fault {
 #[derive(Debug, Default)]
 pub struct Faults {
     mode: Mutex<Fault>,
+    /// The body of [`Fault::HugeBody`], built once when the fault is set and shared by every
+    /// answer (so the simulator's own memory does not grow per request).
+    huge: Mutex<Bytes>,
 }
 
 /// The HTML a misconfigured or session-less upstream serves instead of JSON.
@@ -319,6 +322,13 @@ pub const LOGIN_PAGE: &str = "<!DOCTYPE html><html><head><title>Login</title></h
 impl Faults {
     /// Switches the mode.
     pub fn set(&self, fault: Fault) {
+        if let Fault::HugeBody(size) = fault {
+            let mut body = Vec::with_capacity(size);
+            body.extend_from_slice(b"{\"padding\":\"");
+            body.resize(size.saturating_sub(2), b'x');
+            body.extend_from_slice(b"\"}");
+            *self.huge.lock().expect("fault lock") = Bytes::from(body);
+        }
         *self.mode.lock().expect("fault lock") = fault;
     }
 
@@ -359,13 +369,11 @@ impl Faults {
                 &serde_json::json!({"message": "simulated rate limit"}),
             )
             .with_header("retry-after", secs.to_string()),
-            Fault::HugeBody(size) => {
-                let mut body = Vec::with_capacity(size);
-                body.extend_from_slice(b"{\"padding\":\"");
-                body.resize(size.saturating_sub(2), b'x');
-                body.extend_from_slice(b"\"}");
-                SimResponse::raw(200, "application/json", body)
-            }
+            Fault::HugeBody(_) => SimResponse::raw(
+                200,
+                "application/json",
+                self.huge.lock().expect("fault lock").clone(),
+            ),
         }
     }
 }
