@@ -90,6 +90,54 @@ impl TargetConfig for Tr50Target {
             }
             _ => {}
         }
+        if let Err(reason) = check_last(&self.last) {
+            errors.push(("last".into(), reason));
+        }
+        if !matches!(self.series.as_str(), "hour" | "day") {
+            errors.push((
+                "series".into(),
+                format!("{:?} is not a TR50 series; use hour or day", self.series),
+            ));
+        }
+        if let Some(d) = &self.dimension {
+            if d != "org" {
+                errors.push((
+                    "dimension".into(),
+                    format!("{d:?} is not supported; leave it out (per service) or set org"),
+                ));
+            }
+        }
         errors
+    }
+}
+
+/// Checks a TR50 `last` period: a positive integer and one of the units s, m, h, d.
+fn check_last(last: &str) -> Result<(), String> {
+    let bad = || format!("{last:?} is not a TR50 period; use a number and s, m, h or d, e.g. 24h");
+    let unit = last.chars().last().ok_or_else(bad)?;
+    if !matches!(unit, 's' | 'm' | 'h' | 'd') {
+        return Err(bad());
+    }
+    match last[..last.len() - 1].parse::<u64>() {
+        Ok(n) if n > 0 => Ok(()),
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_last;
+
+    #[test]
+    fn last_periods() {
+        assert!(check_last("24h").is_ok());
+        assert!(check_last("90m").is_ok());
+        assert!(check_last("2d").is_ok());
+        assert!(check_last("3600s").is_ok());
+        assert!(check_last("").is_err());
+        assert!(check_last("h").is_err());
+        assert!(check_last("0h").is_err());
+        assert!(check_last("24").is_err());
+        assert!(check_last("1w").is_err());
     }
 }
