@@ -374,7 +374,7 @@ pub fn looks_like_auth(reply: &CommandReply) -> bool {
     if reply.error_codes.contains(&MFA_REQUIRED) {
         return false;
     }
-    const CODES: &[i64] = &[-90008, -90002, -90003];
+    const CODES: &[i64] = &[-90008];
     const WORDS: &[&str] = &[
         "authenticat",
         "session",
