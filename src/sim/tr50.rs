@@ -195,7 +195,9 @@ impl SimState {
 
     /// The simulator clock (Unix seconds).
     pub fn now(&self) -> i64 {
-        let base = self.frozen_at.unwrap_or_else(|| chrono::Utc::now().timestamp());
+        let base = self
+            .frozen_at
+            .unwrap_or_else(|| chrono::Utc::now().timestamp());
         base + self.offset
     }
 
@@ -275,7 +277,11 @@ impl SimState {
 
     /// The bucket starts and bucket size the params ask for.
     fn window(&self, params: &Value) -> Result<(Vec<i64>, i64), (i64, String)> {
-        let size = match params.get("series").and_then(Value::as_str).unwrap_or("hour") {
+        let size = match params
+            .get("series")
+            .and_then(Value::as_str)
+            .unwrap_or("hour")
+        {
             "hour" => 3600,
             "day" => 86_400,
             other => {
@@ -288,10 +294,8 @@ impl SimState {
         let now = self.now();
         let (first, last) = if let Some(last) = params.get("last") {
             let text = last.as_str().unwrap_or("");
-            let secs = parse_period(text).ok_or((
-                INVALID_PARAM,
-                format!("Invalid parameter: last {text:?}"),
-            ))?;
+            let secs = parse_period(text)
+                .ok_or((INVALID_PARAM, format!("Invalid parameter: last {text:?}")))?;
             let cur = self.bucket_start(now, size);
             let n = ((secs + size - 1) / size).max(1);
             (cur - (n - 1) * size, cur)
@@ -333,7 +337,10 @@ impl SimState {
 
     fn api_history(&self, params: &Value) -> Result<Value, (i64, String)> {
         if params.get("showAll").and_then(Value::as_bool) == Some(true) {
-            return Err((-90003, "Permission denied: showAll requires Super-Ops".into()));
+            return Err((
+                -90003,
+                "Permission denied: showAll requires Super-Ops".into(),
+            ));
         }
         let (buckets, size) = self.window(params)?;
         let by_org = match params.get("dimension").and_then(Value::as_str) {
@@ -356,7 +363,9 @@ impl SimState {
                 }
             }
             if by_org {
-                counters.entry(org.key.clone()).or_insert(vec![0; buckets.len()]);
+                counters
+                    .entry(org.key.clone())
+                    .or_insert(vec![0; buckets.len()]);
             }
             for service in services {
                 let key = if by_org { &org.key } else { service };
@@ -412,7 +421,13 @@ impl SimState {
     fn authenticate(&mut self, params: &Value) -> Result<String, (i64, String)> {
         self.counters.login_attempts += 1;
         let now = self.now();
-        let text = |k: &str| params.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let text = |k: &str| {
+            params
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         let (account, valid, mfa) = if params.get("username").is_some() {
             let (u, p) = (text("username"), text("password"));
             let user = self.users.iter().find(|x| x.username == u);
@@ -487,6 +502,16 @@ impl SimState {
         }
     }
 
+    /// What a command would answer now, without counting it (tests compare with it).
+    pub fn query(&self, command: &str, params: &Value) -> Result<Value, (i64, String)> {
+        match command {
+            "usage.api.history" => self.api_history(params),
+            "usage.thing.history" => self.thing_history(params),
+            "usage.connection.history" => self.connection_history(params),
+            other => Err((UNKNOWN_COMMAND, format!("Unknown command: {other}"))),
+        }
+    }
+
     fn run(&mut self, command: &str, params: &Value) -> Result<Value, (i64, String)> {
         *self
             .counters
@@ -496,12 +521,7 @@ impl SimState {
         if self.unsupported.iter().any(|c| c == command) {
             return Err((UNKNOWN_COMMAND, format!("Unknown command: {command}")));
         }
-        match command {
-            "usage.api.history" => self.api_history(params),
-            "usage.thing.history" => self.thing_history(params),
-            "usage.connection.history" => self.connection_history(params),
-            other => Err((UNKNOWN_COMMAND, format!("Unknown command: {other}"))),
-        }
+        self.query(command, params)
     }
 
     /// Answers one envelope.
@@ -742,9 +762,12 @@ pub async fn start_demo(scale: u32) -> std::io::Result<(Tr50Sim, String)> {
             .collect(),
         things: (400.0 * factor) as u64,
         connected: (310.0 * factor) as u64,
-        connections: [("mqtt".to_string(), 600.0 * factor), ("http".to_string(), 90.0 * factor)]
-            .into_iter()
-            .collect(),
+        connections: [
+            ("mqtt".to_string(), 600.0 * factor),
+            ("http".to_string(), 90.0 * factor),
+        ]
+        .into_iter()
+        .collect(),
     };
     state.orgs = vec![org("ACME".into(), scale as f64)];
     for i in 1..=scale {
@@ -804,7 +827,10 @@ mod tests {
     fn sessions_expire_when_idle_and_errors_take_both_shapes() {
         let mut s = SimState::new();
         let r = login(&mut s, "monitor@example.com", "secret-pw");
-        let id = r["auth"]["params"]["sessionId"].as_str().unwrap().to_string();
+        let id = r["auth"]["params"]["sessionId"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let body = json!({"auth": {"sessionId": id}, "1": {"command": "usage.api.history", "params": {"last": "1h"}}});
         let r = s.envelope(body.as_object().unwrap(), None);
         assert_eq!(r["1"]["success"], true);
