@@ -478,3 +478,41 @@ async fn command_errors_in_both_shapes_and_faults_fail_only_that_poll() {
     assert_eq!(sim.counters().logins, 1);
     d.stop().await;
 }
+
+#[tokio::test]
+async fn demo_simulator_config_produces_data() {
+    let (sim, item) = usage_exporter::sim::tr50::start_demo(2).await.unwrap();
+    assert!(item.starts_with("name: demo\n"), "{item}");
+    let mut yaml = String::from("sources:\n  tr50:\n");
+    for (i, line) in item.lines().enumerate() {
+        yaml.push_str(if i == 0 { "    - " } else { "      " });
+        yaml.push_str(line);
+        yaml.push('\n');
+    }
+    let d = common::start(&yaml).await;
+    let body = d
+        .wait_for(WAIT, |b| {
+            sample(
+                b,
+                "tr50_api_calls_total",
+                &[("target", "demo"), ("service", "property")],
+            )
+            .is_some_and(|v| v > 0.0)
+                && sample(b, "tr50_things", &[("target", "demo")]).is_some()
+                && sample(b, "tr50_connections_latest", &[("counter", "mqtt")]).is_some()
+        })
+        .await;
+    // Own org at scale 2 plus two sub-orgs at a quarter each.
+    assert_eq!(sample(&body, "tr50_things", &[]), Some(1000.0));
+    assert_eq!(sample(&body, "tr50_things_connected", &[]), Some(774.0));
+    let total = sample(&body, "tr50_api_calls_window_all_services", &[]).unwrap();
+    let sum: f64 = common::samples(&body, "tr50_api_calls_window", &[])
+        .iter()
+        .map(|l| l.value)
+        .sum();
+    assert_eq!(total, sum);
+    common::assert_valid_openmetrics(&body);
+    assert!(!body.contains("demo-tr50-password"));
+    assert_eq!(sim.counters().logins, 1);
+    d.stop().await;
+}
