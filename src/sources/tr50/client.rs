@@ -450,6 +450,129 @@ mod tests {
         }
     }
 
+    use crate::sim::tr50::{SimState, Tr50Sim};
+    use std::sync::Arc;
+
+    fn client(sim: &Tr50Sim, password: &str) -> Client {
+        let upstream = Upstream::build(
+            "tr50",
+            Arc::from("t"),
+            &Default::default(),
+            Duration::from_secs(5),
+            1 << 20,
+            Default::default(),
+        )
+        .unwrap();
+        Client::new(
+            upstream,
+            sim.url(),
+            Credentials::User {
+                username: "monitor@example.com".into(),
+                password: Secret::new(password),
+            },
+        )
+    }
+
+    fn history() -> Value {
+        json!({"last": "2h"})
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_calls_log_in_once_with_the_login_batched() {
+        let sim = Tr50Sim::start(SimState::new()).await.unwrap();
+        let c = Arc::new(client(&sim, "secret-pw"));
+        let calls: Vec<_> = (0..5)
+            .map(|_| {
+                let c = c.clone();
+                tokio::spawn(async move { c.call("usage.api.history", history()).await })
+            })
+            .collect();
+        for call in calls {
+            let params = call.await.unwrap().unwrap();
+            assert!(params.get("ts").is_some(), "{params}");
+        }
+        let n = sim.counters();
+        assert_eq!(n.logins, 1);
+        // The login travelled with the first command: five calls, five requests.
+        assert_eq!(n.requests, 5);
+    }
+
+    #[tokio::test]
+    async fn expired_session_costs_one_extra_request_and_one_login() {
+        let sim = Tr50Sim::start(SimState::new()).await.unwrap();
+        let c = client(&sim, "secret-pw");
+        c.call("usage.api.history", history()).await.unwrap();
+        sim.state().expire_sessions();
+        c.call("usage.api.history", history()).await.unwrap();
+        let n = sim.counters();
+        assert_eq!((n.requests, n.logins, n.session_rejections), (3, 2, 1));
+        // A session that keeps failing after the re-login fails the call, without a loop.
+        sim.state()
+            .inject
+            .push_back(crate::sim::tr50::Injected::PerCommand(
+                -90008,
+                "Session is invalid".into(),
+            ));
+        sim.state()
+            .inject
+            .push_back(crate::sim::tr50::Injected::TopLevel(
+                -90008,
+                "Session is invalid".into(),
+            ));
+        let e = c.call("usage.api.history", history()).await.unwrap_err();
+        assert_eq!(e.reason, ErrorReason::Auth, "{e}");
+        // Two requests: the reused session, then one login attempt (answered at the top level,
+        // which counts as a rejected login, so further logins wait).
+        let n = sim.counters();
+        assert_eq!(n.requests, 5);
+        assert_eq!(e.retry_after, Some(LOGIN_BACKOFF_BASE));
+    }
+
+    #[tokio::test]
+    async fn rejected_logins_block_all_callers_and_back_off_longer_each_time() {
+        let sim = Tr50Sim::start(SimState::new()).await.unwrap();
+        let c = client(&sim, "wrong");
+        let e = c.call("usage.api.history", history()).await.unwrap_err();
+        assert_eq!(e.reason, ErrorReason::Auth);
+        assert_eq!(e.retry_after, Some(Duration::from_secs(300)));
+        assert!(e.message.contains("-90002: Authentication failed"), "{e}");
+        assert!(e.message.contains("waits 300s"), "{e}");
+        assert!(!e.message.contains("wrong\""), "{e}");
+        // Blocked: no request reaches the platform.
+        let e = c.call("usage.thing.history", history()).await.unwrap_err();
+        assert!(e.message.contains("no login attempt for another"), "{e}");
+        assert!(e.retry_after.unwrap() <= Duration::from_secs(300));
+        assert_eq!(sim.counters().login_attempts, 1);
+        // When the block has passed, the next rejection waits twice as long.
+        c.session.lock().await.blocked_until = Some(Instant::now());
+        let e = c.call("usage.api.history", history()).await.unwrap_err();
+        assert_eq!(e.retry_after, Some(Duration::from_secs(600)));
+        assert!(e.message.contains("rejected 2 time(s) in a row"), "{e}");
+        assert_eq!(sim.counters().login_attempts, 2);
+        assert!(!sim.state().is_locked("monitor@example.com"));
+    }
+
+    #[tokio::test]
+    async fn top_level_login_rejection_and_mfa() {
+        let mut state = SimState::new();
+        state.error_shape = crate::sim::tr50::ErrorShape::TopLevel;
+        state.users[0].mfa = true;
+        let sim = Tr50Sim::start(state).await.unwrap();
+        let e = client(&sim, "secret-pw")
+            .call("usage.api.history", history())
+            .await
+            .unwrap_err();
+        assert_eq!(e.reason, ErrorReason::Unsupported);
+        assert!(e.message.contains("multi-factor"), "{e}");
+        assert_eq!(e.retry_after, Some(MFA_BACKOFF));
+        let e = client(&sim, "bad")
+            .call("usage.api.history", history())
+            .await
+            .unwrap_err();
+        assert_eq!(e.reason, ErrorReason::Auth);
+        assert!(e.message.contains("waits 300s"), "{e}");
+    }
+
     #[test]
     fn backoff_never_allows_eight_failures_in_thirty_minutes() {
         assert_eq!(login_backoff(1), Duration::from_secs(300));
