@@ -174,11 +174,22 @@ impl Client {
             "1": {"command": command, "params": params},
         });
         let what = format!("POST api.authenticate + {command}");
-        let response = self
-            .upstream
-            .send(self.request(&body), &what)
-            .await
-            .map_err(|e| e.context(format!("logging in to TR50 at {}", self.url)))?;
+        let response = match self.upstream.send(self.request(&body), &what).await {
+            Ok(r) => r,
+            Err(e) if e.reason == ErrorReason::Timeout => {
+                // The platform may have received (and failed) the login: wait as after a
+                // rejection, without counting it as one.
+                let mut e = e.context(format!("logging in to TR50 at {}", self.url));
+                e.message.push_str(&format!(
+                    "; the login may have reached TR50, so to stay clear of the account lock-out the next login waits {}s",
+                    LOGIN_BACKOFF_BASE.as_secs()
+                ));
+                state.blocked_until = Some(Instant::now() + LOGIN_BACKOFF_BASE);
+                state.blocked = Some(e.clone());
+                return Err(e.retry_after(LOGIN_BACKOFF_BASE));
+            }
+            Err(e) => return Err(e.context(format!("logging in to TR50 at {}", self.url))),
+        };
         let map = match self.decode(&response, &what) {
             Ok(map) => map,
             Err(e) if e.reason == ErrorReason::Auth => {
@@ -454,11 +465,15 @@ mod tests {
     use std::sync::Arc;
 
     fn client(sim: &Tr50Sim, password: &str) -> Client {
+        client_with_timeout(sim, password, Duration::from_secs(5))
+    }
+
+    fn client_with_timeout(sim: &Tr50Sim, password: &str, timeout: Duration) -> Client {
         let upstream = Upstream::build(
             "tr50",
             Arc::from("t"),
             &Default::default(),
-            Duration::from_secs(5),
+            timeout,
             1 << 20,
             Default::default(),
         )
@@ -550,6 +565,20 @@ mod tests {
         assert!(e.message.contains("rejected 2 time(s) in a row"), "{e}");
         assert_eq!(sim.counters().login_attempts, 2);
         assert!(!sim.state().is_locked("monitor@example.com"));
+    }
+
+    #[tokio::test]
+    async fn unanswered_login_blocks_logins_too() {
+        let sim = Tr50Sim::start(SimState::new()).await.unwrap();
+        sim.faults.set(crate::sim::Fault::Hang);
+        let c = client_with_timeout(&sim, "secret-pw", Duration::from_millis(300));
+        let e = c.call("usage.api.history", history()).await.unwrap_err();
+        assert_eq!(e.reason, ErrorReason::Timeout, "{e}");
+        assert_eq!(e.retry_after, Some(LOGIN_BACKOFF_BASE));
+        sim.faults.set(crate::sim::Fault::None);
+        let e = c.call("usage.api.history", history()).await.unwrap_err();
+        assert!(e.message.contains("no login attempt for another"), "{e}");
+        assert_eq!(sim.counters().requests, 1);
     }
 
     #[tokio::test]

@@ -97,6 +97,10 @@ impl CallCounter {
             self.horizon = oldest;
         }
         for (key, buckets) in window {
+            if buckets.is_empty() {
+                // Listed without any value: no evidence of calls, no series (never a fake 0).
+                continue;
+            }
             let series = self.series.entry(key.to_string()).or_default();
             for (start, count) in buckets {
                 if start < self.horizon {
@@ -329,8 +333,16 @@ mod tests {
         let mut c = CallCounter::new();
         assert!(c.observe(Vec::<(&str, Vec<(i64, f64)>)>::new()).is_empty());
         assert_eq!(c.created(), None);
-        c.observe([("s", w(&[(0, f64::NAN), (1, -3.0), (2, 2.0)]))]);
+        c.observe([
+            ("s", w(&[(0, f64::NAN), (1, -3.0), (2, 2.0)])),
+            ("nulls", Vec::new()),
+        ]);
         assert_eq!(total(&c, "s"), 2.0);
+        assert_eq!(
+            c.values().len(),
+            1,
+            "a series without values is not exported"
+        );
         assert_eq!(c.created(), Some(T0 + 2 * H));
     }
 }
