@@ -23,7 +23,7 @@ const CONNECTED: &[&str] = &["connected", "thingsconnected", "connectedthings", 
 pub fn api_history(history: &History, counters: &[CounterValue], label: &'static str) -> Snapshot {
     let mut total = Family::counter(
         "tr50_api_calls_total",
-        "TR50 API calls counted from the hourly usage buckets of usage.api.history since the first bucket the exporter saw; each bucket counts once, the still-filling newest bucket as it grows.",
+        "TR50 API calls counted from the usage.api.history buckets since the first bucket the exporter saw; each bucket counts once, the still-filling newest bucket as it grows.",
     );
     for c in counters {
         total.push_counter(
