@@ -1,6 +1,6 @@
 //! Config of a TR50 (Telit deviceWISE) target.
 
-use super::common::{check_url, TargetConfig};
+use super::common::{check_url, EndpointSetting, TargetConfig};
 use super::secret::{Secret, SecretSlot};
 use std::path::PathBuf;
 
@@ -90,6 +90,127 @@ impl TargetConfig for Tr50Target {
             }
             _ => {}
         }
+        let bucket = match self.series.as_str() {
+            "hour" => Some(3600),
+            "day" => Some(86_400),
+            _ => {
+                errors.push((
+                    "series".into(),
+                    format!("{:?} is not a TR50 series; use hour or day", self.series),
+                ));
+                None
+            }
+        };
+        match (check_last(&self.last), bucket) {
+            (Err(reason), _) => errors.push(("last".into(), reason)),
+            (Ok(last), Some(bucket)) => {
+                if last < 2 * bucket {
+                    errors.push((
+                        "last".into(),
+                        format!(
+                            "{:?} covers less than two {} buckets; the last increments of each bucket would be missed once it leaves the window; use at least {}",
+                            self.last,
+                            self.series,
+                            if bucket == 3600 { "2h" } else { "2d" }
+                        ),
+                    ));
+                } else if let Some(EndpointSetting::Every(every)) =
+                    self.endpoints.get("api_history")
+                {
+                    let interval = every.get().as_secs();
+                    if interval > last - bucket {
+                        errors.push((
+                            "endpoints.api_history".into(),
+                            format!(
+                                "polling every {}s with last {:?} can miss the final calls of a bucket; poll at least every {}s or widen last",
+                                interval,
+                                self.last,
+                                last - bucket
+                            ),
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+        if let Some(d) = &self.dimension {
+            if d != "org" {
+                errors.push((
+                    "dimension".into(),
+                    format!("{d:?} is not supported; leave it out (per service) or set org"),
+                ));
+            }
+        }
         errors
+    }
+}
+
+/// Checks a TR50 `last` period (a positive integer and one of the units s, m, h, d) and
+/// returns it in seconds.
+fn check_last(last: &str) -> Result<u64, String> {
+    let bad = || format!("{last:?} is not a TR50 period; use a number and s, m, h or d, e.g. 24h");
+    let unit = last.chars().last().ok_or_else(bad)?;
+    if !matches!(unit, 's' | 'm' | 'h' | 'd') {
+        return Err(bad());
+    }
+    let factor = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        _ => 86_400,
+    };
+    match last[..last.len() - 1].parse::<u64>() {
+        Ok(n) if n > 0 => n.checked_mul(factor).ok_or_else(bad),
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_last;
+
+    fn problems(extra: &str) -> String {
+        let yaml = format!(
+            "sources:\n  tr50:\n    - name: t\n      url: http://127.0.0.1:1/api\n      username: u\n      password: p\n{extra}"
+        );
+        match crate::config::parse(&yaml, std::path::Path::new("t.yml"), &|_| None) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn window_settings_are_validated() {
+        assert_eq!(problems(""), "");
+        assert_eq!(
+            problems("      dimension: org\n      series: day\n      last: 7d\n"),
+            ""
+        );
+        assert!(problems("      series: week\n").contains("series"));
+        assert!(problems("      dimension: service\n").contains("dimension"));
+        assert!(problems("      last: 1h\n").contains("less than two hour buckets"));
+        let e = problems("      last: \"24\"\n");
+        assert!(e.contains("not a TR50 period"), "{e}");
+        let e = problems("      last: 3h\n      endpoints: {api_history: 3h}\n");
+        assert!(e.contains("endpoints.api_history"), "{e}");
+        assert_eq!(
+            problems("      last: 3h\n      endpoints: {api_history: 1h}\n"),
+            ""
+        );
+        let e = problems("      app_id: a\n");
+        assert!(e.contains("not both"), "{e}");
+    }
+
+    #[test]
+    fn last_periods() {
+        assert_eq!(check_last("24h"), Ok(86_400));
+        assert_eq!(check_last("90m"), Ok(5400));
+        assert_eq!(check_last("2d"), Ok(172_800));
+        assert_eq!(check_last("3600s"), Ok(3600));
+        assert!(check_last("").is_err());
+        assert!(check_last("h").is_err());
+        assert!(check_last("0h").is_err());
+        assert!(check_last("24").is_err());
+        assert!(check_last("1w").is_err());
     }
 }

@@ -1,17 +1,159 @@
-//! TR50 (Telit deviceWISE) source (being implemented).
+//! TR50 (Telit deviceWISE) source: `usage.api.history` as counters per service (or org), and
+//! optionally `usage.thing.history` / `usage.connection.history` as gauges of the newest bucket.
+//!
+//! - `client.rs`: the TR50 envelope over `POST {url}`, session reuse, one re-login on expiry,
+//!   login back-off clear of the account lock-out.
+//! - `model.rs`: lenient reply types.
+//! - `counter.rs`: the sliding-window → counter accumulator.
+//! - `translate.rs`: model → metric families.
 
-use super::{BuildContext, EndpointSpec, Target};
+pub mod client;
+pub mod counter;
+pub mod model;
+pub mod translate;
+
+use super::{BuildContext, EndpointSpec, PollContext, PollError, PollFuture, PollOutcome, Target};
 use crate::config::Tr50Target;
-use std::sync::Arc;
+use client::{Client, Credentials};
+use counter::CallCounter;
+use model::History;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
 
 /// Endpoints of this source with their default intervals.
 pub const ENDPOINTS: &[EndpointSpec] = &[
-    EndpointSpec::every("api_history", 300, "usage.api.history"),
-    EndpointSpec::off("thing_history", "usage.thing.history"),
-    EndpointSpec::off("connection_history", "usage.connection.history"),
+    EndpointSpec::every(
+        "api_history",
+        300,
+        "usage.api.history: API calls per service (or org) per hourly bucket",
+    ),
+    EndpointSpec::off(
+        "thing_history",
+        "usage.thing.history: things and connected things in the newest bucket",
+    ),
+    EndpointSpec::off(
+        "connection_history",
+        "usage.connection.history: connections in the newest bucket",
+    ),
 ];
 
+/// A configured TR50 account.
+struct Tr50 {
+    client: Client,
+    last: String,
+    series: String,
+    dimension: Option<String>,
+    include_sub_orgs: bool,
+    /// API call counters; survive across polls (and endpoint failures) for the target's life.
+    calls: Mutex<CallCounter>,
+}
+
 /// Builds a target from its config.
-pub fn build(_config: &Tr50Target, _ctx: BuildContext) -> Result<Arc<dyn Target>, String> {
-    Err("the tr50 source is not implemented in this build yet".into())
+pub fn build(config: &Tr50Target, ctx: BuildContext) -> Result<Arc<dyn Target>, String> {
+    let url = config
+        .url
+        .clone()
+        .ok_or_else(|| "url: missing; set the TR50 API URL".to_string())?;
+    let credentials = match (
+        &config.username,
+        &config.password,
+        &config.app_id,
+        &config.app_token,
+        &config.thing_key,
+    ) {
+        (Some(username), Some(password), None, None, None) => Credentials::User {
+            username: username.clone(),
+            password: password.clone(),
+        },
+        (None, None, Some(app_id), Some(app_token), Some(thing_key)) => Credentials::App {
+            app_id: app_id.clone(),
+            app_token: app_token.clone(),
+            thing_key: thing_key.clone(),
+        },
+        _ => {
+            return Err(
+                "username: set username + password, or app_id + app_token + thing_key".into(),
+            )
+        }
+    };
+    Ok(Arc::new(Tr50 {
+        client: Client::new(ctx.upstream, url, credentials),
+        last: config.last.clone(),
+        series: config.series.clone(),
+        dimension: config.dimension.clone(),
+        include_sub_orgs: config.include_sub_orgs,
+        calls: Mutex::new(CallCounter::new()),
+    }))
+}
+
+impl Target for Tr50 {
+    fn poll<'a>(&'a self, endpoint: &'a str, ctx: &'a PollContext) -> PollFuture<'a> {
+        Box::pin(self.poll_endpoint(endpoint, ctx))
+    }
+}
+
+impl Tr50 {
+    async fn poll_endpoint(
+        &self,
+        endpoint: &str,
+        _ctx: &PollContext,
+    ) -> Result<PollOutcome, PollError> {
+        match endpoint {
+            "api_history" => self.api_history().await,
+            "thing_history" => {
+                let h = self.history("usage.thing.history", self.window()).await?;
+                Ok(PollOutcome::Data(translate::thing_history(&h)))
+            }
+            "connection_history" => {
+                let h = self
+                    .history("usage.connection.history", self.window())
+                    .await?;
+                Ok(PollOutcome::Data(translate::connection_history(&h)))
+            }
+            other => Err(PollError::new(
+                super::ErrorReason::Unsupported,
+                format!("unknown tr50 endpoint {other:?}"),
+            )),
+        }
+    }
+
+    /// The common window parameters.
+    fn window(&self) -> Value {
+        json!({"last": self.last, "series": self.series, "includeSubOrgs": self.include_sub_orgs})
+    }
+
+    async fn history(&self, command: &str, params: Value) -> Result<History, PollError> {
+        let value = self.client.call(command, params).await?;
+        if value.is_null() {
+            return Ok(History::default());
+        }
+        serde_json::from_value(value).map_err(|e| {
+            PollError::decode(format!("{command}: unexpected params in the reply: {e}"))
+        })
+    }
+
+    async fn api_history(&self) -> Result<PollOutcome, PollError> {
+        let mut params = self.window();
+        let label = match &self.dimension {
+            Some(d) => {
+                params["dimension"] = json!(d);
+                if d == "org" {
+                    "org"
+                } else {
+                    "service"
+                }
+            }
+            None => "service",
+        };
+        let history = self.history("usage.api.history", params).await?;
+        let series = history.series();
+        let values = self
+            .calls
+            .lock()
+            .expect("tr50 counter lock")
+            .observe(series.iter().map(|(k, b)| (k.as_str(), b.iter().copied())));
+        Ok(PollOutcome::Data(translate::api_history(
+            &history, &values, label,
+        )))
+    }
 }

@@ -1,0 +1,348 @@
+//! Turns the sliding windows of `usage.api.history` into monotonic counters.
+//!
+//! Every poll returns the per-bucket call counts of the last `last` period (e.g. 24 hourly
+//! buckets), the newest bucket still filling. Windows overlap from poll to poll, so summing them
+//! would count a bucket many times. This state machine remembers, per series (service or org) and
+//! per bucket start time, the largest count seen so far; the counter grows by the increments only:
+//!
+//! - a bucket seen for the first time adds its count (the first poll adds the whole window);
+//! - a known bucket that grew (the still-filling newest one) adds the difference;
+//! - a known bucket that shrank is ignored (the upstream re-aggregated or reset; a counter never
+//!   goes down);
+//! - a bucket older than the retention horizon is ignored, because it may already have been
+//!   counted and forgotten;
+//! - a bucket that was missing (a gap, `null`) and shows up later is simply new and adds its count.
+//!
+//! The counters of a target start at the first bucket of the first window (`_created`). Buckets
+//! older than the oldest bucket of the latest window minus one window span are pruned, so memory
+//! stays at about two windows per series; series absent from replies for that long are dropped.
+//!
+//! Pure: no clock, no I/O. Fed with `(series, [(bucket_start_unix_s, count)])` per poll.
+
+use std::collections::BTreeMap;
+
+/// The accumulated value of one series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CounterValue {
+    /// Series key (service name, or org key with `dimension: org`).
+    pub key: String,
+    /// Calls counted since `created`.
+    pub total: f64,
+    /// Start of the first bucket counted (Unix seconds).
+    pub created: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Series {
+    /// Bucket start → largest count seen.
+    buckets: BTreeMap<i64, f64>,
+    /// Sum of all increments.
+    total: f64,
+    /// Newest bucket start of the last window this series appeared in.
+    last_seen: i64,
+}
+
+/// The accumulator of one target (all its series).
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter {
+    series: BTreeMap<String, Series>,
+    /// Start of the first bucket of the first window: when counting began.
+    created: Option<i64>,
+    /// Buckets starting before this are ignored (pruned or before counting began).
+    horizon: i64,
+}
+
+impl CallCounter {
+    /// An empty accumulator (counting starts with the first observed window).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// When counting began (start of the first bucket of the first window), if ever.
+    pub fn created(&self) -> Option<i64> {
+        self.created
+    }
+
+    /// Number of buckets remembered over all series (for tests of the memory bound).
+    pub fn remembered_buckets(&self) -> usize {
+        self.series.values().map(|s| s.buckets.len()).sum()
+    }
+
+    /// Feeds one poll's window: for each series the `(bucket start, count)` pairs it holds.
+    /// Counts that are not finite or negative are skipped. Returns the counters afterwards.
+    pub fn observe<'a, I, B>(&mut self, window: I) -> Vec<CounterValue>
+    where
+        I: IntoIterator<Item = (&'a str, B)>,
+        B: IntoIterator<Item = (i64, f64)>,
+    {
+        let window: Vec<(&str, Vec<(i64, f64)>)> = window
+            .into_iter()
+            .map(|(k, b)| {
+                let buckets = b
+                    .into_iter()
+                    .filter(|(_, c)| c.is_finite() && *c >= 0.0)
+                    .collect();
+                (k, buckets)
+            })
+            .collect();
+        let starts = window.iter().flat_map(|(_, b)| b.iter().map(|(t, _)| *t));
+        let (oldest, newest) =
+            starts.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
+        if oldest > newest {
+            // An empty window changes nothing.
+            return self.values();
+        }
+        if self.created.is_none() {
+            self.created = Some(oldest);
+            self.horizon = oldest;
+        }
+        for (key, buckets) in window {
+            if buckets.is_empty() {
+                // Listed without any value: no evidence of calls, no series (never a fake 0).
+                continue;
+            }
+            let series = self.series.entry(key.to_string()).or_default();
+            for (start, count) in buckets {
+                if start < self.horizon {
+                    continue;
+                }
+                match series.buckets.get_mut(&start) {
+                    Some(max) if count > *max => {
+                        series.total += count - *max;
+                        *max = count;
+                    }
+                    Some(_) => {}
+                    None => {
+                        series.total += count;
+                        series.buckets.insert(start, count);
+                    }
+                }
+                series.last_seen = series.last_seen.max(start);
+            }
+        }
+        self.prune(oldest, newest);
+        self.values()
+    }
+
+    /// Forgets buckets older than one window span before the window's oldest bucket, and series
+    /// not seen for that long; raises the horizon accordingly so forgotten buckets never count
+    /// twice.
+    fn prune(&mut self, oldest: i64, newest: i64) {
+        let span = (newest - oldest).max(3600);
+        let cutoff = oldest - span;
+        if cutoff <= self.horizon {
+            return;
+        }
+        self.horizon = cutoff;
+        self.series.retain(|_, s| {
+            s.buckets = s.buckets.split_off(&cutoff);
+            s.last_seen >= cutoff
+        });
+    }
+
+    /// The current counters, sorted by key.
+    pub fn values(&self) -> Vec<CounterValue> {
+        let Some(created) = self.created else {
+            return Vec::new();
+        };
+        self.series
+            .iter()
+            .map(|(key, s)| CounterValue {
+                key: key.clone(),
+                total: s.total,
+                created,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3600;
+    const T0: i64 = 1_700_000_000 - 1_700_000_000 % H;
+
+    fn w(counts: &[(i64, f64)]) -> Vec<(i64, f64)> {
+        counts.iter().map(|(h, c)| (T0 + h * H, *c)).collect()
+    }
+
+    fn total(c: &CallCounter, key: &str) -> f64 {
+        c.values()
+            .into_iter()
+            .find(|v| v.key == key)
+            .map(|v| v.total)
+            .unwrap_or_else(|| panic!("no series {key}"))
+    }
+
+    #[test]
+    fn first_poll_starts_from_the_window_sum_created_at_the_first_bucket() {
+        let mut c = CallCounter::new();
+        let v = c.observe([
+            ("thing", w(&[(0, 1.0), (1, 2.0), (2, 3.0)])),
+            ("alarm", w(&[(0, 0.0), (1, 0.0), (2, 4.0)])),
+        ]);
+        assert_eq!(
+            v,
+            vec![
+                CounterValue {
+                    key: "alarm".into(),
+                    total: 4.0,
+                    created: T0
+                },
+                CounterValue {
+                    key: "thing".into(),
+                    total: 6.0,
+                    created: T0
+                },
+            ]
+        );
+        assert_eq!(c.created(), Some(T0));
+    }
+
+    #[test]
+    fn overlapping_windows_count_each_bucket_once() {
+        let mut c = CallCounter::new();
+        c.observe([("s", w(&[(0, 5.0), (1, 7.0), (2, 1.0)]))]);
+        // Same window again: nothing new.
+        c.observe([("s", w(&[(0, 5.0), (1, 7.0), (2, 1.0)]))]);
+        assert_eq!(total(&c, "s"), 13.0);
+        // Window slid by one bucket: bucket 0 dropped out, bucket 3 is new.
+        c.observe([("s", w(&[(1, 7.0), (2, 1.0), (3, 2.0)]))]);
+        assert_eq!(total(&c, "s"), 15.0);
+    }
+
+    #[test]
+    fn partial_newest_bucket_adds_its_increments() {
+        let mut c = CallCounter::new();
+        c.observe([("s", w(&[(0, 10.0), (1, 2.0)]))]);
+        c.observe([("s", w(&[(0, 10.0), (1, 5.0)]))]);
+        assert_eq!(total(&c, "s"), 15.0);
+        c.observe([("s", w(&[(0, 10.0), (1, 9.0)]))]);
+        assert_eq!(total(&c, "s"), 19.0);
+        // The bucket closes and a new one starts filling.
+        c.observe([("s", w(&[(0, 10.0), (1, 11.0), (2, 1.0)]))]);
+        assert_eq!(total(&c, "s"), 22.0);
+    }
+
+    #[test]
+    fn decreases_are_ignored_and_later_growth_counts_above_the_max() {
+        let mut c = CallCounter::new();
+        c.observe([("s", w(&[(0, 10.0), (1, 8.0)]))]);
+        c.observe([("s", w(&[(0, 4.0), (1, 3.0)]))]);
+        assert_eq!(total(&c, "s"), 18.0);
+        c.observe([("s", w(&[(0, 4.0), (1, 9.0)]))]);
+        assert_eq!(total(&c, "s"), 19.0);
+    }
+
+    #[test]
+    fn gaps_are_counted_when_they_fill_in() {
+        let mut c = CallCounter::new();
+        // Bucket 1 missing (null upstream), bucket 2 present.
+        c.observe([("s", w(&[(0, 1.0), (2, 3.0)]))]);
+        assert_eq!(total(&c, "s"), 4.0);
+        c.observe([("s", w(&[(0, 1.0), (1, 6.0), (2, 3.0)]))]);
+        assert_eq!(total(&c, "s"), 10.0);
+        // Polls missed for a while (upstream down): the buckets in between still count once.
+        c.observe([("s", w(&[(2, 3.0), (3, 2.0), (4, 2.0), (5, 1.0)]))]);
+        assert_eq!(total(&c, "s"), 15.0);
+    }
+
+    #[test]
+    fn restart_starts_again_from_the_window_sum() {
+        let mut c = CallCounter::new();
+        c.observe([("s", w(&[(0, 1.0), (1, 2.0)]))]);
+        c.observe([("s", w(&[(1, 2.0), (2, 4.0)]))]);
+        assert_eq!(total(&c, "s"), 7.0);
+        // The exporter restarts: a fresh accumulator counts the current window, created at its
+        // first bucket (Prometheus sees a counter reset through `_created`).
+        let mut fresh = CallCounter::new();
+        let v = fresh.observe([("s", w(&[(1, 2.0), (2, 5.0)]))]);
+        assert_eq!(v[0].total, 7.0);
+        assert_eq!(v[0].created, T0 + H);
+    }
+
+    #[test]
+    fn upstream_reset_to_zero_does_not_decrease() {
+        let mut c = CallCounter::new();
+        c.observe([("s", w(&[(0, 3.0), (1, 4.0)]))]);
+        c.observe([("s", w(&[(0, 0.0), (1, 0.0)]))]);
+        assert_eq!(total(&c, "s"), 7.0);
+    }
+
+    #[test]
+    fn new_series_later_counts_its_whole_window_with_the_target_created_time() {
+        let mut c = CallCounter::new();
+        c.observe([("a", w(&[(0, 1.0), (1, 1.0)]))]);
+        let v = c.observe([
+            ("a", w(&[(0, 1.0), (1, 1.0)])),
+            ("b", w(&[(0, 2.0), (1, 3.0)])),
+        ]);
+        assert_eq!(v[1].key, "b");
+        assert_eq!(v[1].total, 5.0);
+        assert_eq!(v[1].created, T0);
+    }
+
+    #[test]
+    fn buckets_before_counting_began_or_pruned_never_count() {
+        let mut c = CallCounter::new();
+        c.observe([("s", w(&[(5, 1.0), (6, 1.0)]))]);
+        // An older bucket showing up later (a wider window) predates `_created`.
+        c.observe([("s", w(&[(4, 100.0), (5, 1.0), (6, 1.0)]))]);
+        assert_eq!(total(&c, "s"), 2.0);
+        // Slide far ahead: old buckets are pruned and the horizon moves with them.
+        c.observe([("s", w(&[(30, 1.0), (31, 1.0)]))]);
+        assert_eq!(total(&c, "s"), 4.0);
+        c.observe([("s", w(&[(6, 50.0), (30, 1.0), (31, 1.0)]))]);
+        assert_eq!(total(&c, "s"), 4.0);
+    }
+
+    #[test]
+    fn memory_stays_bounded_over_many_polls() {
+        let mut c = CallCounter::new();
+        for poll in 0..24 * 60 {
+            let window: Vec<(i64, f64)> = (poll..poll + 24).map(|h| (T0 + h * H, 1.0)).collect();
+            c.observe([("a", window.clone()), ("b", window)]);
+        }
+        assert!(
+            c.remembered_buckets() <= 2 * 2 * 25,
+            "{}",
+            c.remembered_buckets()
+        );
+        // Every bucket counted exactly once: 24 in the first window, then one per poll.
+        assert_eq!(total(&c, "a"), (24 + 24 * 60 - 1) as f64);
+    }
+
+    #[test]
+    fn series_absent_for_longer_than_retention_are_dropped() {
+        let mut c = CallCounter::new();
+        c.observe([("gone", w(&[(0, 1.0), (1, 1.0)])), ("kept", w(&[(1, 1.0)]))]);
+        c.observe([("kept", w(&[(2, 1.0), (3, 1.0)]))]);
+        assert_eq!(
+            c.values().len(),
+            2,
+            "briefly absent series keep their total"
+        );
+        c.observe([("kept", w(&[(20, 1.0), (21, 1.0)]))]);
+        let keys: Vec<_> = c.values().into_iter().map(|v| v.key).collect();
+        assert_eq!(keys, vec!["kept"]);
+    }
+
+    #[test]
+    fn empty_and_invalid_counts_change_nothing() {
+        let mut c = CallCounter::new();
+        assert!(c.observe(Vec::<(&str, Vec<(i64, f64)>)>::new()).is_empty());
+        assert_eq!(c.created(), None);
+        c.observe([
+            ("s", w(&[(0, f64::NAN), (1, -3.0), (2, 2.0)])),
+            ("nulls", Vec::new()),
+        ]);
+        assert_eq!(total(&c, "s"), 2.0);
+        assert_eq!(
+            c.values().len(),
+            1,
+            "a series without values is not exported"
+        );
+        assert_eq!(c.created(), Some(T0 + 2 * H));
+    }
+}
