@@ -6,11 +6,18 @@ use super::SimServer;
 pub struct DemoSims {
     /// Servers, kept alive as long as this value lives.
     pub servers: Vec<SimServer>,
+    /// Simulator handles (each keeps its server alive and lets the demo change data).
+    pub handles: Vec<Box<dyn std::any::Any + Send>>,
     /// `sources:` entries per kind, as YAML list items.
     pub sources: Vec<(&'static str, String)>,
 }
 
 impl DemoSims {
+    fn keep(&mut self, kind: &'static str, handle: Box<dyn std::any::Any + Send>, yaml: String) {
+        self.handles.push(handle);
+        self.sources.push((kind, yaml));
+    }
+
     /// The full config file text.
     pub fn config_yaml(&self) -> String {
         let mut out = String::from("global:\n  timeout: 10s\nsources:\n");
@@ -35,9 +42,13 @@ impl DemoSims {
 }
 
 /// Starts the simulators at the given scale.
-pub async fn start(_scale: u32) -> std::io::Result<DemoSims> {
-    Ok(DemoSims {
+pub async fn start(scale: u32) -> std::io::Result<DemoSims> {
+    let mut sims = DemoSims {
         servers: Vec::new(),
+        handles: Vec::new(),
         sources: Vec::new(),
-    })
+    };
+    let (tr50, yaml) = super::tr50::start_demo(scale).await?;
+    sims.keep("tr50", Box::new(tr50), yaml);
+    Ok(sims)
 }
