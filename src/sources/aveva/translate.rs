@@ -101,13 +101,14 @@ pub struct CommunityUsage {
 }
 
 /// The days of `records` that belong to the cycle and are not in the future, keeping the latest
-/// [`MAX_DATES`].
+/// [`MAX_DATES`]. "Future" allows the cycle's first day when the local clock is still a little
+/// behind the vendor's at a cycle boundary (the same allowance the query range makes).
 fn cycle_days<'a>(
     records: impl Iterator<Item = &'a UsageRecord>,
     cycle: &Cycle,
     now: DateTime<Utc>,
 ) -> BTreeSet<NaiveDate> {
-    let today = now.date_naive();
+    let today = now.date_naive().max(cycle.start.date_naive());
     let mut days: BTreeSet<NaiveDate> = records
         .filter_map(|r| r.date.map(|d| d.date_naive()))
         .filter(|d| *d <= today && cycle.contains_day(*d))
