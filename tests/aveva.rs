@@ -427,3 +427,42 @@ async fn billing_cycle_rollover_restarts_counters_and_drops_old_dates() {
     common::assert_valid_openmetrics(&body);
     d.stop().await;
 }
+
+#[tokio::test]
+async fn vendor_errors_are_readable_and_name_the_operation() {
+    let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
+    sim.fail_with(
+        403,
+        "/resources/usage",
+        "Forbidden.",
+        "The client does not have the required role.",
+        "Assign the Account Administrator role to the client.",
+    );
+    let unknown = "deadbeef-0000-4000-8000-000000000000";
+    let yaml = format!(
+        "sources:\n  aveva:\n    - name: cds\n      url: {}\n      tenant_id: {TENANT_ID}\n      client_id: {CLIENT_ID}\n      client_secret: {CLIENT_SECRET}\n      community_ids: [{}, {unknown}]\n      endpoints: {ALL_FAST}\n",
+        sim.url(),
+        sim.communities()[0].id
+    );
+    let d = common::start(&yaml).await;
+    let body = d
+        .wait_for(WAIT, |b| {
+            errors(b, "resource_usage", "auth") >= 1.0
+                && errors(b, "community_usage", "http_4xx") >= 1.0
+                && b.contains("aveva_cds_ingress_events_total")
+        })
+        .await;
+    assert!(!body.contains("aveva_cds_community_daily_"));
+    let (_, landing) = d.get("/").await;
+    for text in [
+        "GET /api/v1/tenants/6c1ad4ba-6a49-4b33-a4a1-7e0f2d0b5c11/resources/usage: HTTP 403 Forbidden; Forbidden.; reason: The client does not have the required role.; resolution: Assign the Account Administrator role to the client. (operation id sim-op-",
+        &format!("community {unknown} (Internal usage): GET /api/v1/communities/{unknown}"),
+        "Community not found.",
+    ] {
+        assert!(landing.contains(&text.replace('\'', "&#39;")), "missing {text:?} in {landing}");
+    }
+    // Once the vendor stops refusing, data arrives.
+    sim.clear_error();
+    d.wait_for(WAIT, |b| b.contains("aveva_cds_streams{")).await;
+    d.stop().await;
+}

@@ -21,7 +21,7 @@ use client::Client;
 use cycle::{current_cycle, Cycle};
 use futures::{StreamExt, TryStreamExt};
 use model::{BillingCycles, ResourceUsage, UsageRecords};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use translate::{CommunitySource, CommunityUsage};
 
@@ -77,7 +77,7 @@ pub fn build(config: &AvevaTarget, ctx: BuildContext) -> Result<Arc<dyn Target>,
             .map(|c| c.trim().to_string())
             .collect(),
         group_by,
-        cycle: Mutex::new(None),
+        cycle: tokio::sync::Mutex::new(None),
     }))
 }
 
@@ -87,8 +87,9 @@ struct Cds {
     tenant_id: String,
     community_ids: Vec<String>,
     group_by: &'static str,
-    /// The current cycle and when it was learned (shared by the endpoints).
-    cycle: Mutex<Option<(Cycle, DateTime<Utc>)>>,
+    /// The current cycle and when it was learned (shared by the endpoints; held while
+    /// fetching so that endpoints starting together send one billing cycles request).
+    cycle: tokio::sync::Mutex<Option<(Cycle, DateTime<Utc>)>>,
 }
 
 impl Target for Cds {
@@ -117,6 +118,9 @@ impl Cds {
         let snapshot = match endpoint {
             "billing_cycles" => {
                 let cycle = self.fetch_cycle(now).await?;
+                if let Some(c) = cycle {
+                    *self.cycle.lock().await = Some((c, now));
+                }
                 translate::billing_cycle(cycle.as_ref(), &self.tenant_id)
             }
             "tenant_usage" => {
@@ -159,35 +163,33 @@ impl Cds {
         Ok(PollOutcome::Data(snapshot))
     }
 
-    /// Reads the billing cycles and remembers the current one for the usage endpoints.
+    /// Reads the billing cycles and picks the current one.
     async fn fetch_cycle(&self, now: DateTime<Utc>) -> Result<Option<Cycle>, PollError> {
         let path = format!(
             "/api/v1/tenants/{}/subscriptionterm/billingcycles",
             segment(&self.tenant_id)
         );
         let cycles: BillingCycles = self.client.get_json(&path, &[]).await?;
-        let cycle = current_cycle(&cycles.0, now);
-        if let Some(c) = cycle {
-            *self.cycle.lock().expect("cycle lock") = Some((c, now));
-        }
-        Ok(cycle)
+        Ok(current_cycle(&cycles.0, now))
     }
 
     /// The current cycle: remembered if still valid, otherwise fetched.
     async fn cycle(&self, now: DateTime<Utc>) -> Result<Cycle, PollError> {
-        let known = *self.cycle.lock().expect("cycle lock");
-        if let Some((cycle, learned)) = known {
+        let mut known = self.cycle.lock().await;
+        if let Some((cycle, learned)) = *known {
             let age = (now - learned).to_std().unwrap_or_default();
             if !cycle.is_over(now) && age < CYCLE_MAX_AGE {
                 return Ok(cycle);
             }
         }
-        self.fetch_cycle(now).await?.ok_or_else(|| {
+        let cycle = self.fetch_cycle(now).await?.ok_or_else(|| {
             PollError::new(
                 ErrorReason::UpstreamError,
                 "GET .../subscriptionterm/billingcycles listed no billing cycle with a start date, so the current cycle is unknown; check the tenant's subscription",
             )
-        })
+        })?;
+        *known = Some((cycle, now));
+        Ok(cycle)
     }
 
     /// Both sources of every configured community, a few requests at a time.
