@@ -1019,6 +1019,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn demo_yaml_is_a_valid_config_item() {
+        let (sim, yaml) = start_demo(2).await.unwrap();
+        let demo = crate::sim::demo::DemoSims {
+            servers: Vec::new(),
+            sources: vec![("aveva", yaml)],
+        };
+        let config = crate::config::parse(
+            &demo.config_yaml(),
+            std::path::Path::new("demo.yml"),
+            &|_| None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let target = &config.sources.aveva[0];
+        assert_eq!(target.url.as_deref(), Some(sim.url().as_str()));
+        assert_eq!(target.community_ids.len(), 4);
+        assert_eq!(sim.namespaces().len(), 6);
+        assert_eq!(target.endpoints.len(), 4);
+    }
+
+    #[tokio::test]
     async fn calendar_cycles_follow_the_clock() {
         let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
         let (start, end) = sim.current_cycle();
