@@ -1,1 +1,1061 @@
-//! Simulator of the aveva API (being implemented).
+//! Simulator of the AVEVA CONNECT data services usage API: an OAuth2 token endpoint issuing
+//! short-lived bearer tokens, tenant usage (all `groupBy` modes), community usage (Internal and
+//! External, grouped by tenant), resource usage and billing cycles, with the vendor's error
+//! bodies and `Operation-Id` headers. Data is generated for a tenant with several namespaces and
+//! communities, deterministic per day and growing through the (partial) current day.
+//!
+//! The [`AvevaSim`] handle controls it at run time: token lifetime and revocation, a clock
+//! offset and explicit billing cycles (for cycle rollover), one-shot 429/503 with
+//! `Retry-After`, vendor error answers, the generic [`Faults`], and counters of token requests,
+//! rejected tokens and API requests.
+
+use super::{serve, Faults, SimHandler, SimRequest, SimResponse, SimServer};
+use chrono::{DateTime, Datelike, Duration as Days, NaiveDate, TimeZone, Utc};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Tenant of the simulated account.
+pub const TENANT_ID: &str = "6c1ad4ba-6a49-4b33-a4a1-7e0f2d0b5c11";
+/// Client id the simulator accepts.
+pub const CLIENT_ID: &str = "usage-exporter-sim";
+/// Client secret the simulator accepts.
+pub const CLIENT_SECRET: &str = "sim-client-secret-0123456789";
+
+/// How the simulator starts.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Number of namespaces (each with its own daily usage).
+    pub namespaces: usize,
+    /// Number of communities the tenant belongs to.
+    pub communities: usize,
+    /// Lifetime of issued tokens (`expires_in`, rounded up to whole seconds on the wire).
+    pub token_lifetime: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            namespaces: 3,
+            communities: 2,
+            token_lifetime: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Usage of one day, as served.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DayUsage {
+    /// IngressEvents.
+    pub ingress_events: u64,
+    /// IngressStreamsAccessed.
+    pub ingress_streams_accessed: u64,
+    /// EgressEvents.
+    pub egress_events: u64,
+    /// EgressStreamsAccessed.
+    pub egress_streams_accessed: u64,
+}
+
+impl DayUsage {
+    fn add(&mut self, o: DayUsage) {
+        self.ingress_events += o.ingress_events;
+        self.ingress_streams_accessed += o.ingress_streams_accessed;
+        self.egress_events += o.egress_events;
+        self.egress_streams_accessed += o.egress_streams_accessed;
+    }
+}
+
+/// A simulated namespace.
+#[derive(Debug, Clone)]
+pub struct Namespace {
+    /// NamespaceId.
+    pub id: String,
+    /// ClusterRegion as served: a name, or a number like older tenants send.
+    pub region: Value,
+    /// Streams in the namespace.
+    pub streams: u64,
+    scale: f64,
+}
+
+/// A simulated community with its other member tenants.
+#[derive(Debug, Clone)]
+pub struct Community {
+    /// CommunityId.
+    pub id: String,
+    /// Other tenants in the community.
+    pub partners: Vec<String>,
+}
+
+struct RateLimit {
+    status: u16,
+    retry_after: u64,
+    remaining: u32,
+    path_contains: String,
+}
+
+struct VendorError {
+    status: u16,
+    path_contains: String,
+    error: String,
+    reason: String,
+    resolution: String,
+}
+
+struct Inner {
+    client_secret: String,
+    token_lifetime: Duration,
+    tokens: HashMap<String, Instant>,
+    clock_offset: Days,
+    cycles: Option<Vec<(DateTime<Utc>, DateTime<Utc>)>>,
+    namespaces: Vec<Namespace>,
+    communities: Vec<Community>,
+    rate_limit: Option<RateLimit>,
+    vendor_error: Option<VendorError>,
+    requests: Vec<(Instant, String)>,
+}
+
+struct State {
+    inner: Mutex<Inner>,
+    faults: Faults,
+    token_requests: AtomicU64,
+    rejected_tokens: AtomicU64,
+    operations: AtomicU64,
+}
+
+/// A running simulator and its control handle; the server lives as long as this value.
+pub struct AvevaSim {
+    server: SimServer,
+    state: Arc<State>,
+}
+
+const NAMESPACE_NAMES: [&str; 6] = [
+    "production",
+    "staging",
+    "development",
+    "historian-archive",
+    "edge-gateways",
+    "analytics",
+];
+
+fn hash(parts: &[&str]) -> f64 {
+    let mut h = crc32fast::Hasher::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update(&[0]);
+    }
+    h.finalize() as f64 / u32::MAX as f64
+}
+
+fn guid(kind: &str, i: usize) -> String {
+    let h = crc32fast::hash(format!("{kind}{i}").as_bytes());
+    format!(
+        "{h:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        i,
+        i % 4096,
+        h % 4096,
+        i
+    )
+}
+
+impl AvevaSim {
+    /// Starts a simulator on 127.0.0.1.
+    pub async fn start(config: SimConfig) -> std::io::Result<AvevaSim> {
+        let namespaces = (0..config.namespaces)
+            .map(|i| {
+                let base = NAMESPACE_NAMES[i % NAMESPACE_NAMES.len()];
+                let id = if i < NAMESPACE_NAMES.len() {
+                    base.to_string()
+                } else {
+                    format!("{base}-{}", i / NAMESPACE_NAMES.len() + 1)
+                };
+                // Every third namespace lives in an older cluster that reports its region as a number.
+                let region = if i % 3 == 2 {
+                    json!(2)
+                } else {
+                    json!("West US")
+                };
+                Namespace {
+                    streams: 200 + (hash(&[&id, "streams"]) * 3000.0) as u64,
+                    scale: 0.05 + hash(&[&id, "scale"]) * 2.0,
+                    id,
+                    region,
+                }
+            })
+            .collect();
+        let communities = (0..config.communities)
+            .map(|i| Community {
+                id: guid("community", i),
+                partners: (0..2 + i % 2)
+                    .map(|p| guid("partner", i * 10 + p))
+                    .collect(),
+            })
+            .collect();
+        let state = Arc::new(State {
+            inner: Mutex::new(Inner {
+                client_secret: CLIENT_SECRET.into(),
+                token_lifetime: config.token_lifetime,
+                tokens: HashMap::new(),
+                clock_offset: Days::zero(),
+                cycles: None,
+                namespaces,
+                communities,
+                rate_limit: None,
+                vendor_error: None,
+                requests: Vec::new(),
+            }),
+            faults: Faults::default(),
+            token_requests: AtomicU64::new(0),
+            rejected_tokens: AtomicU64::new(0),
+            operations: AtomicU64::new(0),
+        });
+        let server = serve(
+            Arc::new(Handler {
+                state: state.clone(),
+            }),
+            None,
+        )
+        .await?;
+        Ok(AvevaSim { server, state })
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.state.inner.lock().expect("sim lock")
+    }
+
+    /// Base URL.
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// All HTTP requests served.
+    pub fn request_count(&self) -> u64 {
+        self.server.request_count()
+    }
+
+    /// Token requests received (accepted or not).
+    pub fn token_requests(&self) -> u64 {
+        self.state.token_requests.load(Ordering::SeqCst)
+    }
+
+    /// API requests answered 401 because the token was unknown, revoked or expired.
+    pub fn rejected_tokens(&self) -> u64 {
+        self.state.rejected_tokens.load(Ordering::SeqCst)
+    }
+
+    /// Arrival times of API requests whose path contains `path_contains`.
+    pub fn api_requests(&self, path_contains: &str) -> Vec<Instant> {
+        self.inner()
+            .requests
+            .iter()
+            .filter(|(_, p)| p.contains(path_contains))
+            .map(|(t, _)| *t)
+            .collect()
+    }
+
+    /// The generic fault switch (applies to the API endpoints, not the token endpoint).
+    pub fn faults(&self) -> &Faults {
+        &self.state.faults
+    }
+
+    /// Lifetime of tokens issued from now on.
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        self.inner().token_lifetime = lifetime;
+    }
+
+    /// Invalidates every issued token (the next API call with one gets 401).
+    pub fn revoke_tokens(&self) {
+        self.inner().tokens.clear();
+    }
+
+    /// Changes the accepted client secret (e.g. a rotated secret).
+    pub fn set_client_secret(&self, secret: &str) {
+        self.inner().client_secret = secret.to_string();
+    }
+
+    /// Moves the simulator's clock relative to the real one.
+    pub fn set_clock_offset(&self, offset: chrono::Duration) {
+        self.inner().clock_offset = offset;
+    }
+
+    /// The simulator's current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner().now()
+    }
+
+    /// Serves these billing cycles instead of calendar months (`None` goes back to months).
+    pub fn set_cycles(&self, cycles: Option<Vec<(DateTime<Utc>, DateTime<Utc>)>>) {
+        self.inner().cycles = cycles;
+    }
+
+    /// The billing cycles as served, oldest first.
+    pub fn cycles(&self) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+        self.inner().cycles()
+    }
+
+    /// The current (latest) cycle as served.
+    pub fn current_cycle(&self) -> (DateTime<Utc>, DateTime<Utc>) {
+        *self.cycles().last().expect("at least one cycle")
+    }
+
+    /// Answers the next `times` API requests whose path contains `path_contains` with `status`
+    /// (429 or 503), a vendor error body and `Retry-After: retry_after_secs`.
+    pub fn rate_limit(&self, status: u16, retry_after_secs: u64, times: u32, path_contains: &str) {
+        self.inner().rate_limit = Some(RateLimit {
+            status,
+            retry_after: retry_after_secs,
+            remaining: times,
+            path_contains: path_contains.to_string(),
+        });
+    }
+
+    /// Answers API requests whose path contains `path_contains` with `status` and a vendor error
+    /// body until [`AvevaSim::clear_error`].
+    pub fn fail_with(
+        &self,
+        status: u16,
+        path_contains: &str,
+        error: &str,
+        reason: &str,
+        resolution: &str,
+    ) {
+        self.inner().vendor_error = Some(VendorError {
+            status,
+            path_contains: path_contains.to_string(),
+            error: error.into(),
+            reason: reason.into(),
+            resolution: resolution.into(),
+        });
+    }
+
+    /// Ends [`AvevaSim::fail_with`].
+    pub fn clear_error(&self) {
+        self.inner().vendor_error = None;
+    }
+
+    /// The namespaces.
+    pub fn namespaces(&self) -> Vec<Namespace> {
+        self.inner().namespaces.clone()
+    }
+
+    /// The communities.
+    pub fn communities(&self) -> Vec<Community> {
+        self.inner().communities.clone()
+    }
+
+    /// Usage of a namespace on a day, as served now (today is partial).
+    pub fn namespace_day(&self, namespace: &str, day: NaiveDate) -> DayUsage {
+        let inner = self.inner();
+        let ns = inner
+            .namespaces
+            .iter()
+            .find(|n| n.id == namespace)
+            .expect("known namespace");
+        inner.namespace_day(ns, day)
+    }
+
+    /// Community usage of one partner on a day (`internal`: this tenant reading the partner's
+    /// data; otherwise the partner reading this tenant's data).
+    pub fn community_day(
+        &self,
+        community: &str,
+        partner: &str,
+        internal: bool,
+        day: NaiveDate,
+    ) -> DayUsage {
+        self.inner()
+            .community_day(community, partner, internal, day)
+    }
+}
+
+impl Inner {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.clock_offset
+    }
+
+    fn cycles(&self) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+        if let Some(c) = &self.cycles {
+            return c.clone();
+        }
+        let now = self.now();
+        let month_start = |y: i32, m: u32| {
+            Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0)
+                .single()
+                .expect("valid month")
+        };
+        let (mut y, mut m) = (now.year(), now.month());
+        let mut out = Vec::new();
+        for _ in 0..12 {
+            let start = month_start(y, m);
+            let end = if m == 12 {
+                month_start(y + 1, 1)
+            } else {
+                month_start(y, m + 1)
+            };
+            out.push((start, end));
+            if m == 1 {
+                y -= 1;
+                m = 12;
+            } else {
+                m -= 1;
+            }
+        }
+        out.reverse();
+        out
+    }
+
+    /// Share of a day that has passed: 1 for past days, partial for today, 0 for the future.
+    fn day_fraction(&self, day: NaiveDate) -> f64 {
+        let now = self.now();
+        let today = now.date_naive();
+        if day < today {
+            1.0
+        } else if day > today {
+            0.0
+        } else {
+            let secs = now.timestamp() - midnight(today).timestamp();
+            (secs as f64 / 86400.0).clamp(0.0, 1.0)
+        }
+    }
+
+    fn namespace_day(&self, ns: &Namespace, day: NaiveDate) -> DayUsage {
+        let d = day.to_string();
+        let f = self.day_fraction(day);
+        let weekday = if day.weekday().number_from_monday() > 5 {
+            0.6
+        } else {
+            1.0
+        };
+        let noise = |what: &str| 0.8 + 0.4 * hash(&[&ns.id, &d, what]);
+        let events = |base: f64, what: &str| (base * ns.scale * weekday * noise(what) * f) as u64;
+        let streams = |share: f64, what: &str| {
+            ((ns.streams as f64 * share * noise(what)) * f.sqrt()).round() as u64
+        };
+        DayUsage {
+            ingress_events: events(2_000_000.0, "ie"),
+            ingress_streams_accessed: streams(0.9, "is"),
+            egress_events: events(400_000.0, "ee"),
+            egress_streams_accessed: streams(0.3, "es"),
+        }
+    }
+
+    fn community_day(
+        &self,
+        community: &str,
+        partner: &str,
+        internal: bool,
+        day: NaiveDate,
+    ) -> DayUsage {
+        let d = day.to_string();
+        let dir = if internal { "in" } else { "ex" };
+        let f = self.day_fraction(day);
+        let h = |what: &str| hash(&[community, partner, dir, &d, what]);
+        DayUsage {
+            ingress_events: 0,
+            ingress_streams_accessed: 0,
+            egress_events: ((20_000.0 + 80_000.0 * h("ee")) * f) as u64,
+            egress_streams_accessed: ((10.0 + 90.0 * h("es")) * f.sqrt()).round() as u64,
+        }
+    }
+
+    /// The days in `[start, end]` that have begun and lie within the cycles served.
+    fn days(&self, start: NaiveDate, end: NaiveDate) -> Vec<NaiveDate> {
+        let today = self.now().date_naive();
+        let first = self
+            .cycles()
+            .first()
+            .map(|c| c.0.date_naive())
+            .unwrap_or(start);
+        let mut out = Vec::new();
+        let mut d = start.max(first);
+        while d <= end.min(today) && out.len() < 400 {
+            out.push(d);
+            d = d.succ_opt().expect("valid date");
+        }
+        out
+    }
+}
+
+fn midnight(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(0, 0, 0).expect("midnight").and_utc()
+}
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn record(
+    day: NaiveDate,
+    usage: DayUsage,
+    namespace: Option<&Namespace>,
+    community: Option<&str>,
+    caller: Option<&str>,
+    callee: Option<&str>,
+) -> Value {
+    json!({
+        "Date": iso(midnight(day)),
+        "TenantId": TENANT_ID,
+        "CalleeTenantId": callee,
+        "CallerTenantId": caller,
+        "CommunityId": community,
+        "NamespaceId": namespace.map(|n| n.id.clone()),
+        "ClusterRegion": namespace.map(|n| n.region.clone()).unwrap_or(json!("West US")),
+        "IngressEvents": usage.ingress_events,
+        "IngressStreamsAccessed": usage.ingress_streams_accessed,
+        "EgressEvents": usage.egress_events,
+        "EgressStreamsAccessed": usage.egress_streams_accessed,
+    })
+}
+
+struct Handler {
+    state: Arc<State>,
+}
+
+impl SimHandler for Handler {
+    fn handle(
+        &self,
+        request: SimRequest,
+    ) -> Pin<Box<dyn Future<Output = SimResponse> + Send + '_>> {
+        Box::pin(async move {
+            let operation = format!(
+                "sim-op-{:06}",
+                self.state.operations.fetch_add(1, Ordering::SeqCst)
+            );
+            let response = self.route(&request, &operation).await;
+            response.with_header("operation-id", operation)
+        })
+    }
+}
+
+fn error_body(
+    status: u16,
+    operation: &str,
+    error: &str,
+    reason: &str,
+    resolution: &str,
+) -> SimResponse {
+    SimResponse::json(
+        status,
+        &json!({
+            "OperationId": operation,
+            "Error": error,
+            "Reason": reason,
+            "Resolution": resolution,
+        }),
+    )
+}
+
+fn bad_request(operation: &str, reason: &str) -> SimResponse {
+    error_body(
+        400,
+        operation,
+        "The request is not valid.",
+        reason,
+        "Correct the request and try again.",
+    )
+}
+
+impl Handler {
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.state.inner.lock().expect("sim lock")
+    }
+
+    async fn route(&self, request: &SimRequest, operation: &str) -> SimResponse {
+        let path = request.path.trim_end_matches('/').to_string();
+        if path == "/identity/connect/token" {
+            return self.token(request);
+        }
+        if path == "/identity/.well-known/openid-configuration" {
+            return SimResponse::json(
+                200,
+                &json!({"issuer": "sim", "token_endpoint": "/identity/connect/token",
+                        "grant_types_supported": ["client_credentials"]}),
+            );
+        }
+        if !path.starts_with("/api/v1/") {
+            return SimResponse::empty(404);
+        }
+        self.inner().requests.push((Instant::now(), path.clone()));
+        if !self.authorized(request) {
+            self.state.rejected_tokens.fetch_add(1, Ordering::SeqCst);
+            return SimResponse::empty(401)
+                .with_header("www-authenticate", "Bearer error=\"invalid_token\"");
+        }
+        {
+            let mut inner = self.inner();
+            if let Some(limit) = inner.rate_limit.as_mut() {
+                if limit.remaining > 0 && path.contains(&limit.path_contains) {
+                    limit.remaining -= 1;
+                    let (status, secs) = (limit.status, limit.retry_after);
+                    return error_body(
+                        status,
+                        operation,
+                        "Too many requests.",
+                        "The request rate limit for this tenant has been exceeded.",
+                        "Retry after the time given in the Retry-After header.",
+                    )
+                    .with_header("retry-after", secs.to_string());
+                }
+            }
+            if let Some(e) = &inner.vendor_error {
+                if path.contains(&e.path_contains) {
+                    return error_body(e.status, operation, &e.error, &e.reason, &e.resolution);
+                }
+            }
+        }
+        let normal = || async { self.api(request, &path, operation) };
+        self.state.faults.apply(normal).await
+    }
+
+    fn token(&self, request: &SimRequest) -> SimResponse {
+        self.state.token_requests.fetch_add(1, Ordering::SeqCst);
+        if request.method != hyper::Method::POST {
+            return SimResponse::json(405, &json!({"error": "invalid_request"}));
+        }
+        let form: HashMap<String, String> = request.form().into_iter().collect();
+        if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+            return SimResponse::json(400, &json!({"error": "unsupported_grant_type"}));
+        }
+        let mut inner = self.inner();
+        let id_ok = form.get("client_id").map(String::as_str) == Some(CLIENT_ID);
+        let secret_ok = form.get("client_secret") == Some(&inner.client_secret);
+        if !(id_ok && secret_ok) {
+            return SimResponse::json(400, &json!({"error": "invalid_client"}));
+        }
+        let n = self.state.token_requests.load(Ordering::SeqCst);
+        let token = format!(
+            "eyJsim.{n}.{:08x}",
+            crc32fast::hash(format!("{n}{:?}", Instant::now()).as_bytes())
+        );
+        let lifetime = inner.token_lifetime;
+        inner.tokens.retain(|_, exp| *exp > Instant::now());
+        inner
+            .tokens
+            .insert(token.clone(), Instant::now() + lifetime);
+        SimResponse::json(
+            200,
+            &json!({
+                "access_token": token,
+                "expires_in": lifetime.as_secs_f64().ceil() as u64,
+                "token_type": "Bearer",
+                "scope": "ocsapi",
+            }),
+        )
+    }
+
+    fn authorized(&self, request: &SimRequest) -> bool {
+        let Some(token) = request
+            .header("authorization")
+            .and_then(|h| h.strip_prefix("Bearer "))
+        else {
+            return false;
+        };
+        let inner = self.inner();
+        inner
+            .tokens
+            .get(token.trim())
+            .is_some_and(|exp| *exp > Instant::now())
+    }
+
+    fn api(&self, request: &SimRequest, path: &str, operation: &str) -> SimResponse {
+        let parts: Vec<&str> = path.trim_start_matches("/api/v1/").split('/').collect();
+        match parts.as_slice() {
+            ["tenants", t, "usage"] => {
+                self.checked(t, operation, || self.tenant_usage(request, operation))
+            }
+            ["tenants", t, "resources", "usage"] => {
+                self.checked(t, operation, || self.resource_usage())
+            }
+            ["tenants", t, "subscriptionterm", "billingcycles"] => {
+                self.checked(t, operation, || self.billing_cycles())
+            }
+            ["communities", c, "tenants", t, "usage"] => {
+                self.checked(t, operation, || self.community_usage(c, request, operation))
+            }
+            _ => error_body(
+                404,
+                operation,
+                "Not found.",
+                "The requested resource does not exist.",
+                "Check the request path.",
+            ),
+        }
+    }
+
+    fn checked(
+        &self,
+        tenant: &str,
+        operation: &str,
+        f: impl FnOnce() -> SimResponse,
+    ) -> SimResponse {
+        if !tenant.eq_ignore_ascii_case(TENANT_ID) {
+            return error_body(
+                403,
+                operation,
+                "Forbidden.",
+                &format!("The client has no access to tenant {tenant}."),
+                "Use the tenant id the client was created in.",
+            );
+        }
+        f()
+    }
+
+    /// `start`/`end` → days; `None` start means the current cycle as a summary.
+    fn range(
+        &self,
+        request: &SimRequest,
+        operation: &str,
+    ) -> Result<Option<(NaiveDate, NaiveDate)>, SimResponse> {
+        let parse = |name: &str| -> Result<Option<NaiveDate>, SimResponse> {
+            match request.query_param(name) {
+                None => Ok(None),
+                Some(v) => DateTime::parse_from_rfc3339(&v)
+                    .map(|d| Some(d.with_timezone(&Utc).date_naive()))
+                    .or_else(|_| NaiveDate::parse_from_str(&v, "%Y-%m-%d").map(Some))
+                    .map_err(|_| {
+                        bad_request(operation, &format!("{name} is not a valid date: {v}"))
+                    }),
+            }
+        };
+        let Some(start) = parse("start")? else {
+            return Ok(None);
+        };
+        let end = parse("end")?.unwrap_or(start);
+        if end < start {
+            return Err(bad_request(
+                operation,
+                "The start date is after the end date.",
+            ));
+        }
+        Ok(Some((start, end)))
+    }
+
+    fn tenant_usage(&self, request: &SimRequest, operation: &str) -> SimResponse {
+        let group = match request.query_param("groupBy") {
+            Some(g) => match g.to_ascii_lowercase().as_str() {
+                "namespace" | "0" => "namespace",
+                "community" | "1" => "community",
+                "all" | "2" => "all",
+                "none" | "3" => "none",
+                _ => return bad_request(operation, &format!("Unknown groupBy value {g}.")),
+            },
+            None if request.query_param("groupByNamespace").as_deref() == Some("true") => {
+                "namespace"
+            }
+            None => "none",
+        };
+        let range = match self.range(request, operation) {
+            Ok(r) => r,
+            Err(e) => return e,
+        };
+        let inner = self.inner();
+        let (days, summary_day) = match range {
+            Some((s, e)) => (inner.days(s, e), None),
+            None => {
+                let start = inner.cycles().last().expect("cycle").0.date_naive();
+                (inner.days(start, inner.now().date_naive()), Some(start))
+            }
+        };
+        let mut out = Vec::new();
+        let mut emit = |day: NaiveDate, usage, ns: Option<&Namespace>, community: Option<&str>| {
+            out.push(record(
+                day,
+                usage,
+                ns,
+                community,
+                Some(TENANT_ID),
+                Some(TENANT_ID),
+            ));
+        };
+        let per_day = |f: &mut dyn FnMut(NaiveDate, Vec<NaiveDate>)| match summary_day {
+            Some(first) => f(first, days.clone()),
+            None => days.iter().for_each(|d| f(*d, vec![*d])),
+        };
+        let sum = |ds: &[NaiveDate], one: &dyn Fn(NaiveDate) -> DayUsage| {
+            let mut total = DayUsage::default();
+            ds.iter().for_each(|d| total.add(one(*d)));
+            total
+        };
+        let community_total = |c: &Community, d: NaiveDate| {
+            let mut total = DayUsage::default();
+            for p in &c.partners {
+                total.add(inner.community_day(&c.id, p, true, d));
+            }
+            total
+        };
+        per_day(&mut |day, ds| {
+            if matches!(group, "namespace" | "all") {
+                for ns in &inner.namespaces {
+                    emit(
+                        day,
+                        sum(&ds, &|d| inner.namespace_day(ns, d)),
+                        Some(ns),
+                        None,
+                    );
+                }
+            }
+            if matches!(group, "community" | "all") {
+                for c in &inner.communities {
+                    emit(day, sum(&ds, &|d| community_total(c, d)), None, Some(&c.id));
+                }
+            }
+            if group == "none" {
+                let all = sum(&ds, &|d| {
+                    let mut t = DayUsage::default();
+                    inner
+                        .namespaces
+                        .iter()
+                        .for_each(|ns| t.add(inner.namespace_day(ns, d)));
+                    t
+                });
+                emit(day, all, None, None);
+            }
+        });
+        SimResponse::json(200, &out)
+    }
+
+    fn community_usage(
+        &self,
+        community: &str,
+        request: &SimRequest,
+        operation: &str,
+    ) -> SimResponse {
+        let internal = match request.query_param("source").as_deref() {
+            Some("Internal") | Some("1") => true,
+            Some("External") | Some("2") => false,
+            other => {
+                return bad_request(
+                    operation,
+                    &format!("source must be Internal or External, got {other:?}."),
+                )
+            }
+        };
+        let by_tenant = match request.query_param("groupBy").as_deref() {
+            None | Some("None") | Some("0") => false,
+            Some("Tenant") | Some("1") => true,
+            Some(g) => return bad_request(operation, &format!("Unknown groupBy value {g}.")),
+        };
+        let range = match self.range(request, operation) {
+            Ok(r) => r,
+            Err(e) => return e,
+        };
+        let inner = self.inner();
+        let Some(c) = inner
+            .communities
+            .iter()
+            .find(|c| c.id.eq_ignore_ascii_case(community))
+        else {
+            return error_body(
+                404,
+                operation,
+                "Community not found.",
+                &format!("The tenant is not a member of community {community}."),
+                "Check the community id.",
+            );
+        };
+        let days = match range {
+            Some((s, e)) => inner.days(s, e),
+            None => {
+                let start = inner.cycles().last().expect("cycle").0.date_naive();
+                inner.days(start, inner.now().date_naive())
+            }
+        };
+        let mut out = Vec::new();
+        for day in days {
+            let mut all = DayUsage::default();
+            for p in &c.partners {
+                let usage = inner.community_day(&c.id, p, internal, day);
+                all.add(usage);
+                if by_tenant {
+                    let (caller, callee) = if internal {
+                        (TENANT_ID, p.as_str())
+                    } else {
+                        (p.as_str(), TENANT_ID)
+                    };
+                    out.push(record(
+                        day,
+                        usage,
+                        None,
+                        Some(&c.id),
+                        Some(caller),
+                        Some(callee),
+                    ));
+                }
+            }
+            if !by_tenant {
+                let (caller, callee) = if internal {
+                    (Some(TENANT_ID), None)
+                } else {
+                    (None, Some(TENANT_ID))
+                };
+                out.push(record(day, all, None, Some(&c.id), caller, callee));
+            }
+        }
+        SimResponse::json(200, &out)
+    }
+
+    fn resource_usage(&self) -> SimResponse {
+        let inner = self.inner();
+        let streams: u64 = inner.namespaces.iter().map(|n| n.streams).sum();
+        let n = inner.namespaces.len() as u64;
+        SimResponse::json(
+            200,
+            &json!({
+                "StreamCount": streams,
+                "EntitledStreamCount": (streams / 1000 + 1) * 2000,
+                "NamespaceCount": n,
+                "EntitledNamespaceCount": n + 2,
+                "EntitledStreamAccessCount": (streams / 1000 + 1) * 1000,
+            }),
+        )
+    }
+
+    fn billing_cycles(&self) -> SimResponse {
+        let cycles: Vec<Value> = self
+            .inner()
+            .cycles()
+            .into_iter()
+            .map(|(s, e)| json!({"StartDate": iso(s), "EndDate": iso(e)}))
+            .collect();
+        SimResponse::json(200, &cycles)
+    }
+}
+
+/// Starts a simulator for the demo: `3 × scale` namespaces, `2 × scale` communities, tokens
+/// living 5 minutes. Returns the handle and the YAML of one `sources.aveva` list item.
+pub async fn start_demo(scale: u32) -> std::io::Result<(AvevaSim, String)> {
+    let scale = scale.max(1) as usize;
+    let sim = AvevaSim::start(SimConfig {
+        namespaces: 3 * scale,
+        communities: 2 * scale,
+        token_lifetime: Duration::from_secs(300),
+    })
+    .await?;
+    let communities: Vec<String> = sim.communities().into_iter().map(|c| c.id).collect();
+    let yaml = format!(
+        "name: cds-demo\nurl: {}\ntenant_id: {TENANT_ID}\nclient_id: {CLIENT_ID}\nclient_secret: {CLIENT_SECRET}\ncommunity_ids: [{}]\nendpoints: {{tenant_usage: 1m, community_usage: 1m, resource_usage: 1m, billing_cycles: 5m}}",
+        sim.url(),
+        communities.join(", ")
+    );
+    Ok((sim, yaml))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn token(client: &reqwest::Client, url: &str, secret: &str) -> reqwest::Response {
+        client
+            .post(format!("{url}/identity/connect/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", CLIENT_ID),
+                ("client_secret", secret),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn serves_the_documented_shapes() {
+        let (sim, yaml) = start_demo(1).await.unwrap();
+        assert!(yaml.starts_with("name: cds-demo\n"));
+        let client = reqwest::Client::new();
+        let url = sim.url();
+        let bad = token(&client, &url, "wrong").await;
+        assert_eq!(bad.status(), 400);
+        let ok: Value = token(&client, &url, CLIENT_SECRET)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(ok["expires_in"], 300);
+        let bearer = ok["access_token"].as_str().unwrap().to_string();
+        assert_eq!(sim.token_requests(), 2);
+
+        let get = |path: String| {
+            let client = client.clone();
+            let bearer = bearer.clone();
+            async move { client.get(path).bearer_auth(bearer).send().await.unwrap() }
+        };
+        let today = sim.now().date_naive();
+        let start = sim.current_cycle().0.format("%Y-%m-%dT%H:%M:%SZ");
+        let end = midnight(today).format("%Y-%m-%dT%H:%M:%SZ");
+        let r = get(format!(
+            "{url}/api/v1/tenants/{TENANT_ID}/usage?start={start}&end={end}&groupBy=Namespace"
+        ))
+        .await;
+        assert_eq!(r.status(), 200);
+        assert!(r.headers().contains_key("operation-id"));
+        let records: Vec<Value> = r.json().await.unwrap();
+        let days = (today - sim.current_cycle().0.date_naive()).num_days() as usize + 1;
+        assert_eq!(records.len(), 3 * days);
+        assert_eq!(records[2]["ClusterRegion"], 2);
+
+        let c = &sim.communities()[0];
+        let r = get(format!("{url}/api/v1/communities/{}/tenants/{TENANT_ID}/usage?start={start}&end={end}&groupBy=Tenant&source=External", c.id)).await;
+        let records: Vec<Value> = r.json().await.unwrap();
+        assert_eq!(records.len(), c.partners.len() * days);
+        assert_eq!(records[0]["CalleeTenantId"], TENANT_ID);
+
+        let r = get(format!(
+            "{url}/api/v1/tenants/{TENANT_ID}/usage?start={end}&end={start}"
+        ))
+        .await;
+        assert_eq!(r.status(), 400);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["Reason"], "The start date is after the end date.");
+
+        let r = get(format!("{url}/api/v1/tenants/other/resources/usage")).await;
+        assert_eq!(r.status(), 403);
+        sim.revoke_tokens();
+        let r = get(format!("{url}/api/v1/tenants/{TENANT_ID}/resources/usage")).await;
+        assert_eq!(r.status(), 401);
+        assert_eq!(sim.rejected_tokens(), 1);
+    }
+
+    #[tokio::test]
+    async fn demo_yaml_is_a_valid_config_item() {
+        let (sim, yaml) = start_demo(2).await.unwrap();
+        let demo = crate::sim::demo::DemoSims {
+            servers: Vec::new(),
+            sources: vec![("aveva", yaml)],
+        };
+        let config = crate::config::parse(
+            &demo.config_yaml(),
+            std::path::Path::new("demo.yml"),
+            &|_| None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let target = &config.sources.aveva[0];
+        assert_eq!(target.url.as_deref(), Some(sim.url().as_str()));
+        assert_eq!(target.community_ids.len(), 4);
+        assert_eq!(sim.namespaces().len(), 6);
+        assert_eq!(target.endpoints.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn calendar_cycles_follow_the_clock() {
+        let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
+        let (start, end) = sim.current_cycle();
+        assert_eq!(start.day(), 1);
+        assert!(start <= sim.now() && sim.now() < end);
+        assert_eq!(sim.cycles().len(), 12);
+        sim.set_clock_offset(end - Utc::now() + Days::hours(1));
+        assert_eq!(sim.current_cycle().0, end);
+        // Past days are complete and stable; today grows.
+        let ns = &sim.namespaces()[0].id;
+        let past = sim.namespace_day(ns, start.date_naive());
+        assert!(past.ingress_events > 0);
+        assert_eq!(past, sim.namespace_day(ns, start.date_naive()));
+        assert_eq!(
+            sim.namespace_day(ns, sim.now().date_naive() + Days::days(1))
+                .ingress_events,
+            0
+        );
+    }
+}

@@ -1,18 +1,275 @@
-//! AVEVA CONNECT data services source (being implemented).
+//! AVEVA CONNECT data services (CDS, formerly OSIsoft Cloud Services): tenant and community
+//! usage of the current billing cycle, resource usage and billing cycles, read with OAuth2
+//! client credentials.
+//!
+//! The endpoints are independent: `tenant_usage` and `community_usage` need the current
+//! billing cycle's start; they take it from the target's shared state, which `billing_cycles`
+//! keeps fresh, and fetch the cycles themselves when it is unknown or over.
 
-use super::{BuildContext, EndpointSpec, Target};
+mod client;
+mod cycle;
+mod model;
+mod translate;
+
+pub use client::{CREDENTIALS_BACKOFF, TOKEN_PATH};
+
+use super::{BuildContext, EndpointSpec, ErrorReason, PollContext, PollError, PollFuture};
+use super::{PollOutcome, Target};
 use crate::config::AvevaTarget;
+use chrono::{DateTime, Utc};
+use client::Client;
+use cycle::{current_cycle, Cycle};
+use futures::{StreamExt, TryStreamExt};
+use model::{BillingCycles, ResourceUsage, UsageRecords};
 use std::sync::Arc;
+use std::time::Duration;
+use translate::{CommunitySource, CommunityUsage};
 
 /// Endpoints of this source with their default intervals.
 pub const ENDPOINTS: &[EndpointSpec] = &[
-    EndpointSpec::every("tenant_usage", 900, "tenant usage"),
-    EndpointSpec::every("community_usage", 900, "community usage"),
-    EndpointSpec::every("resource_usage", 900, "resource usage"),
-    EndpointSpec::every("billing_cycles", 3600, "billing cycles"),
+    EndpointSpec::every(
+        "tenant_usage",
+        900,
+        "GET /api/v1/tenants/{t}/usage: daily usage of the current billing cycle",
+    ),
+    EndpointSpec::every(
+        "community_usage",
+        900,
+        "GET /api/v1/communities/{c}/tenants/{t}/usage: daily community usage, Internal and External",
+    ),
+    EndpointSpec::every(
+        "resource_usage",
+        900,
+        "GET /api/v1/tenants/{t}/resources/usage: streams and namespaces used and entitled",
+    ),
+    EndpointSpec::every(
+        "billing_cycles",
+        3600,
+        "GET /api/v1/tenants/{t}/subscriptionterm/billingcycles: the current billing cycle",
+    ),
 ];
 
+/// A cycle remembered from an earlier billing cycles request is reused at most this long
+/// (and never once it is over).
+const CYCLE_MAX_AGE: Duration = Duration::from_secs(3600);
+
+/// Community requests in flight at once.
+const COMMUNITY_CONCURRENCY: usize = 4;
+
 /// Builds a target from its config.
-pub fn build(_config: &AvevaTarget, _ctx: BuildContext) -> Result<Arc<dyn Target>, String> {
-    Err("the aveva source is not implemented in this build yet".into())
+pub fn build(config: &AvevaTarget, ctx: BuildContext) -> Result<Arc<dyn Target>, String> {
+    let url = config.url.as_deref().ok_or("url is missing")?;
+    let tenant_id = config.tenant_id.clone().ok_or("tenant_id is missing")?;
+    let client_id = config.client_id.as_deref().ok_or("client_id is missing")?;
+    let secret = config
+        .client_secret
+        .clone()
+        .ok_or("client_secret is missing")?;
+    let group_by = config
+        .group_by_name()
+        .ok_or_else(|| format!("group_by {:?} is not a UsageGroupBy name", config.group_by))?;
+    Ok(Arc::new(Cds {
+        client: Client::new(ctx.upstream, url, client_id, secret),
+        tenant_id: tenant_id.trim().to_string(),
+        community_ids: config
+            .community_ids
+            .iter()
+            .map(|c| c.trim().to_string())
+            .collect(),
+        group_by,
+        cycle: tokio::sync::Mutex::new(None),
+    }))
+}
+
+/// One configured tenant.
+struct Cds {
+    client: Client,
+    tenant_id: String,
+    community_ids: Vec<String>,
+    group_by: &'static str,
+    /// The current cycle and when it was learned (shared by the endpoints; held while
+    /// fetching so that endpoints starting together send one billing cycles request).
+    cycle: tokio::sync::Mutex<Option<(Cycle, DateTime<Utc>)>>,
+}
+
+impl Target for Cds {
+    fn poll<'a>(&'a self, endpoint: &'a str, ctx: &'a PollContext) -> PollFuture<'a> {
+        Box::pin(self.poll_endpoint(endpoint, ctx))
+    }
+}
+
+/// Path segments are GUIDs from the config; escape anything else.
+fn segment(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Query date format: `2026-11-01T00:00:00Z`.
+fn iso(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+impl Cds {
+    async fn poll_endpoint(
+        &self,
+        endpoint: &str,
+        ctx: &PollContext,
+    ) -> Result<PollOutcome, PollError> {
+        let now: DateTime<Utc> = ctx.now.into();
+        let snapshot = match endpoint {
+            "billing_cycles" => {
+                let cycle = self.fetch_cycle(now).await?;
+                if let Some(c) = cycle {
+                    *self.cycle.lock().await = Some((c, now));
+                }
+                translate::billing_cycle(cycle.as_ref(), &self.tenant_id)
+            }
+            "tenant_usage" => {
+                let cycle = self.cycle(now).await?;
+                let (start, end) = range(&cycle, now);
+                let path = format!("/api/v1/tenants/{}/usage", segment(&self.tenant_id));
+                let query = [
+                    ("start", start),
+                    ("end", end),
+                    ("groupBy", self.group_by.to_string()),
+                ];
+                let records: UsageRecords = self.client.get_json(&path, &query).await?;
+                translate::tenant_usage(&records.0, &cycle, &self.tenant_id, now)
+            }
+            "community_usage" => {
+                if self.community_ids.is_empty() {
+                    return Ok(PollOutcome::Skipped(
+                        "no community_ids configured for this target".into(),
+                    ));
+                }
+                let cycle = self.cycle(now).await?;
+                let usage = self.community_usage(&cycle, now).await?;
+                translate::community_usage(&usage, &cycle, &self.tenant_id, now)
+            }
+            "resource_usage" => {
+                let path = format!(
+                    "/api/v1/tenants/{}/resources/usage",
+                    segment(&self.tenant_id)
+                );
+                let usage: ResourceUsage = self.client.get_json(&path, &[]).await?;
+                translate::resource_usage(&usage, &self.tenant_id)
+            }
+            other => {
+                return Err(PollError::new(
+                    ErrorReason::Unsupported,
+                    format!("the aveva source has no endpoint {other:?}"),
+                ))
+            }
+        };
+        Ok(PollOutcome::Data(snapshot))
+    }
+
+    /// Reads the billing cycles and picks the current one.
+    async fn fetch_cycle(&self, now: DateTime<Utc>) -> Result<Option<Cycle>, PollError> {
+        let path = format!(
+            "/api/v1/tenants/{}/subscriptionterm/billingcycles",
+            segment(&self.tenant_id)
+        );
+        let cycles: BillingCycles = self.client.get_json(&path, &[]).await?;
+        Ok(current_cycle(&cycles.0, now))
+    }
+
+    /// The current cycle: remembered if still valid, otherwise fetched.
+    async fn cycle(&self, now: DateTime<Utc>) -> Result<Cycle, PollError> {
+        let mut known = self.cycle.lock().await;
+        if let Some((cycle, learned)) = *known {
+            let age = (now - learned).to_std().unwrap_or_default();
+            if !cycle.is_over(now) && age < CYCLE_MAX_AGE {
+                return Ok(cycle);
+            }
+        }
+        let cycle = self.fetch_cycle(now).await?.ok_or_else(|| {
+            PollError::new(
+                ErrorReason::UpstreamError,
+                "GET .../subscriptionterm/billingcycles listed no billing cycle with a start date, so the current cycle is unknown; check the tenant's subscription",
+            )
+        })?;
+        *known = Some((cycle, now));
+        Ok(cycle)
+    }
+
+    /// Both sources of every configured community, a few requests at a time.
+    async fn community_usage(
+        &self,
+        cycle: &Cycle,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<CommunityUsage>, PollError> {
+        let (start, end) = range(cycle, now);
+        let jobs: Vec<(String, CommunitySource)> = self
+            .community_ids
+            .iter()
+            .flat_map(|c| CommunitySource::ALL.map(|s| (c.clone(), s)))
+            .collect();
+        futures::stream::iter(jobs)
+            .map(|(community_id, source)| {
+                let (start, end) = (start.clone(), end.clone());
+                async move {
+                    let path = format!(
+                        "/api/v1/communities/{}/tenants/{}/usage",
+                        segment(&community_id),
+                        segment(&self.tenant_id)
+                    );
+                    let query = [
+                        ("start", start),
+                        ("end", end),
+                        ("groupBy", "Tenant".to_string()),
+                        ("source", source.api_name().to_string()),
+                    ];
+                    let records: UsageRecords =
+                        self.client.get_json(&path, &query).await.map_err(|e| {
+                            e.context(format!(
+                                "community {community_id} ({} usage)",
+                                source.api_name()
+                            ))
+                        })?;
+                    Ok::<_, PollError>(CommunityUsage {
+                        community_id,
+                        source,
+                        records: records.0,
+                    })
+                }
+            })
+            .buffered(COMMUNITY_CONCURRENCY)
+            .try_collect()
+            .await
+    }
+}
+
+/// `start` = cycle start, `end` = today 00:00 UTC (never before the start, in case the clock
+/// is a little behind the vendor's at a cycle boundary).
+fn range(cycle: &Cycle, now: DateTime<Utc>) -> (String, String) {
+    let today = now
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc();
+    (iso(cycle.start), iso(today.max(cycle.start)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::aveva::model::parse_date;
+
+    #[test]
+    fn range_is_cycle_start_to_today() {
+        let cycle = Cycle {
+            start: parse_date("2026-11-01").unwrap(),
+            end: parse_date("2026-12-01"),
+        };
+        let now = parse_date("2026-11-21T22:29:10Z").unwrap();
+        assert_eq!(
+            range(&cycle, now),
+            (
+                "2026-11-01T00:00:00Z".to_string(),
+                "2026-11-21T00:00:00Z".to_string()
+            )
+        );
+        let early = parse_date("2026-10-31T23:59:58Z").unwrap();
+        assert_eq!(range(&cycle, early).1, "2026-11-01T00:00:00Z");
+    }
 }

@@ -1,0 +1,459 @@
+//! Model → metric families. Pure functions of the payload, the current cycle and the poll time.
+
+use super::cycle::Cycle;
+use super::model::{ResourceUsage, UsageRecord};
+use crate::snapshot::{Family, Labels, Snapshot};
+use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// At most this many days of per-day gauges (a cycle is at most a month long).
+pub const MAX_DATES: usize = 31;
+
+/// One usage measure: how to read it and the names it is exported under.
+struct Measure {
+    get: fn(&UsageRecord) -> Option<f64>,
+    total: &'static str,
+    total_help: &'static str,
+    daily: &'static str,
+    daily_help: &'static str,
+    community: &'static str,
+    community_help: &'static str,
+}
+
+const MEASURES: [Measure; 4] = [
+    Measure {
+        get: |r| r.ingress_events,
+        total: "aveva_cds_ingress_events_total",
+        total_help: "Events written to CONNECT data services in the current billing cycle so far (tenant usage API, polled in the background).",
+        daily: "aveva_cds_daily_ingress_events",
+        daily_help: "Events written to CONNECT data services on the UTC day given by the date label, for the days of the current billing cycle (today is partial).",
+        community: "aveva_cds_community_daily_ingress_events",
+        community_help: "Community events written on the UTC day given by the date label, per caller and callee tenant, for the current billing cycle.",
+    },
+    Measure {
+        get: |r| r.ingress_streams_accessed,
+        total: "aveva_cds_ingress_streams_accessed_total",
+        total_help: "Sum over the days of the current billing cycle of the number of streams written to each day (tenant usage API).",
+        daily: "aveva_cds_daily_ingress_streams_accessed",
+        daily_help: "Streams written to on the UTC day given by the date label, for the days of the current billing cycle (today is partial).",
+        community: "aveva_cds_community_daily_ingress_streams_accessed",
+        community_help: "Community streams written to on the UTC day given by the date label, per caller and callee tenant, for the current billing cycle.",
+    },
+    Measure {
+        get: |r| r.egress_events,
+        total: "aveva_cds_egress_events_total",
+        total_help: "Events read from CONNECT data services in the current billing cycle so far (tenant usage API, polled in the background).",
+        daily: "aveva_cds_daily_egress_events",
+        daily_help: "Events read from CONNECT data services on the UTC day given by the date label, for the days of the current billing cycle (today is partial).",
+        community: "aveva_cds_community_daily_egress_events",
+        community_help: "Community events read on the UTC day given by the date label, per caller and callee tenant, for the current billing cycle.",
+    },
+    Measure {
+        get: |r| r.egress_streams_accessed,
+        total: "aveva_cds_egress_streams_accessed_total",
+        total_help: "Sum over the days of the current billing cycle of the number of streams read from each day (tenant usage API).",
+        daily: "aveva_cds_daily_egress_streams_accessed",
+        daily_help: "Streams read from on the UTC day given by the date label, for the days of the current billing cycle (today is partial).",
+        community: "aveva_cds_community_daily_egress_streams_accessed",
+        community_help: "Community streams read from on the UTC day given by the date label, per caller and callee tenant, for the current billing cycle.",
+    },
+];
+
+/// Whose usage a community record describes (the API's `CommunityUsageSource`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CommunitySource {
+    /// The caller's own tenant accessing community data.
+    Internal,
+    /// Other tenants accessing this tenant's data.
+    External,
+}
+
+impl CommunitySource {
+    /// Both sources, in query order.
+    pub const ALL: [CommunitySource; 2] = [CommunitySource::Internal, CommunitySource::External];
+
+    /// The API's enum name (sent as `source=`).
+    pub fn api_name(self) -> &'static str {
+        match self {
+            CommunitySource::Internal => "Internal",
+            CommunitySource::External => "External",
+        }
+    }
+
+    /// The `source` label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            CommunitySource::Internal => "internal",
+            CommunitySource::External => "external",
+        }
+    }
+}
+
+/// The usage records of one community and source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommunityUsage {
+    /// The configured community id.
+    pub community_id: String,
+    /// Internal or External.
+    pub source: CommunitySource,
+    /// The records returned.
+    pub records: Vec<UsageRecord>,
+}
+
+/// The days of `records` that belong to the cycle and are not in the future, keeping the latest
+/// [`MAX_DATES`]. "Future" allows the cycle's first day when the local clock is still a little
+/// behind the vendor's at a cycle boundary (the same allowance the query range makes).
+fn cycle_days<'a>(
+    records: impl Iterator<Item = &'a UsageRecord>,
+    cycle: &Cycle,
+    now: DateTime<Utc>,
+) -> BTreeSet<NaiveDate> {
+    let today = now.date_naive().max(cycle.start.date_naive());
+    let mut days: BTreeSet<NaiveDate> = records
+        .filter_map(|r| r.date.map(|d| d.date_naive()))
+        .filter(|d| *d <= today && cycle.contains_day(*d))
+        .collect();
+    while days.len() > MAX_DATES {
+        days.pop_first();
+    }
+    days
+}
+
+/// The `C` label dimensions of a tenant usage record: namespace, community, cluster region.
+type UsageKey = (Option<String>, Option<String>, Option<String>);
+
+fn usage_labels(tenant_id: &str, key: &UsageKey) -> Labels {
+    let mut labels = Labels::new().with("tenant_id", tenant_id);
+    if let Some(ns) = &key.0 {
+        labels.push("namespace_id", ns.clone());
+    }
+    if let Some(c) = &key.1 {
+        labels.push("community_id", c.clone());
+    }
+    if let Some(r) = &key.2 {
+        labels.push("cluster_region", r.clone());
+    }
+    labels
+}
+
+fn add(slot: &mut Option<f64>, value: Option<f64>) {
+    if let Some(v) = value {
+        *slot = Some(slot.unwrap_or(0.0) + v);
+    }
+}
+
+/// Tenant usage of the current cycle: cycle-to-date counters (`_created` = cycle start) and one
+/// gauge per day of the cycle, per namespace / community / cluster region as present.
+pub fn tenant_usage(
+    records: &[UsageRecord],
+    cycle: &Cycle,
+    tenant_id: &str,
+    now: DateTime<Utc>,
+) -> Snapshot {
+    let days = cycle_days(records.iter(), cycle, now);
+    let mut totals: BTreeMap<UsageKey, [Option<f64>; 4]> = BTreeMap::new();
+    let mut daily: BTreeMap<(UsageKey, NaiveDate), [Option<f64>; 4]> = BTreeMap::new();
+    for record in records {
+        let Some(day) = record.date.map(|d| d.date_naive()) else {
+            continue;
+        };
+        if !days.contains(&day) {
+            continue;
+        }
+        let key: UsageKey = (
+            record.namespace_id.clone(),
+            record.community_id.clone(),
+            record.cluster_region.clone(),
+        );
+        let total = totals.entry(key.clone()).or_default();
+        let per_day = daily.entry((key, day)).or_default();
+        for (i, m) in MEASURES.iter().enumerate() {
+            add(&mut total[i], (m.get)(record));
+            add(&mut per_day[i], (m.get)(record));
+        }
+    }
+    let created = cycle.start.timestamp_millis() as f64 / 1000.0;
+    let mut families = Vec::new();
+    for (i, m) in MEASURES.iter().enumerate() {
+        let mut counter = Family::counter(m.total, m.total_help);
+        for (key, values) in &totals {
+            if let Some(v) = values[i] {
+                counter.push_counter(usage_labels(tenant_id, key), v, Some(created));
+            }
+        }
+        families.push(counter);
+    }
+    for (i, m) in MEASURES.iter().enumerate() {
+        let mut gauge = Family::gauge(m.daily, m.daily_help);
+        for ((key, day), values) in &daily {
+            if let Some(v) = values[i] {
+                let labels = usage_labels(tenant_id, key).with("date", day.to_string());
+                gauge.push_gauge(labels, v);
+            }
+        }
+        families.push(gauge);
+    }
+    Snapshot::from_families(families)
+}
+
+/// Community usage of the current cycle: one gauge per day, community, source and
+/// caller/callee tenant.
+pub fn community_usage(
+    usage: &[CommunityUsage],
+    cycle: &Cycle,
+    tenant_id: &str,
+    now: DateTime<Utc>,
+) -> Snapshot {
+    type Key = (
+        String,
+        CommunitySource,
+        Option<String>,
+        Option<String>,
+        NaiveDate,
+    );
+    let mut daily: BTreeMap<Key, [Option<f64>; 4]> = BTreeMap::new();
+    for part in usage {
+        let days = cycle_days(part.records.iter(), cycle, now);
+        for record in &part.records {
+            let Some(day) = record.date.map(|d| d.date_naive()) else {
+                continue;
+            };
+            if !days.contains(&day) {
+                continue;
+            }
+            let key = (
+                part.community_id.clone(),
+                part.source,
+                record.caller_tenant_id.clone(),
+                record.callee_tenant_id.clone(),
+                day,
+            );
+            let slot = daily.entry(key).or_default();
+            for (i, m) in MEASURES.iter().enumerate() {
+                add(&mut slot[i], (m.get)(record));
+            }
+        }
+    }
+    let families = MEASURES
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let mut gauge = Family::gauge(m.community, m.community_help);
+            for ((community, source, caller, callee, day), values) in &daily {
+                let Some(v) = values[i] else { continue };
+                let mut labels = Labels::new()
+                    .with("tenant_id", tenant_id)
+                    .with("community_id", community.clone())
+                    .with("source", source.label());
+                if let Some(caller) = caller {
+                    labels.push("caller_tenant_id", caller.clone());
+                }
+                if let Some(callee) = callee {
+                    labels.push("callee_tenant_id", callee.clone());
+                }
+                labels.push("date", day.to_string());
+                gauge.push_gauge(labels, v);
+            }
+            gauge
+        })
+        .collect();
+    Snapshot::from_families(families)
+}
+
+/// Current resources and entitlements of the tenant.
+pub fn resource_usage(usage: &ResourceUsage, tenant_id: &str) -> Snapshot {
+    let table: [(&'static str, &'static str, Option<f64>); 5] = [
+        (
+            "aveva_cds_streams",
+            "Streams currently allocated by the tenant across all namespaces.",
+            usage.stream_count,
+        ),
+        (
+            "aveva_cds_streams_entitled",
+            "Streams the tenant's subscription entitles it to allocate.",
+            usage.entitled_stream_count,
+        ),
+        (
+            "aveva_cds_namespaces",
+            "Namespaces currently allocated by the tenant.",
+            usage.namespace_count,
+        ),
+        (
+            "aveva_cds_namespaces_entitled",
+            "Namespaces the tenant's subscription entitles it to allocate.",
+            usage.entitled_namespace_count,
+        ),
+        (
+            "aveva_cds_stream_accesses_entitled_per_day",
+            "Average number of streams the subscription entitles the tenant to access per day.",
+            usage.entitled_stream_access_count,
+        ),
+    ];
+    let families = table
+        .into_iter()
+        .map(|(name, help, value)| {
+            let mut family = Family::gauge(name, help);
+            if let Some(v) = value {
+                family.push_gauge(Labels::new().with("tenant_id", tenant_id), v);
+            }
+            family
+        })
+        .collect();
+    Snapshot::from_families(families)
+}
+
+/// Start and end of the current billing cycle (the end is absent when the API does not list it).
+pub fn billing_cycle(cycle: Option<&Cycle>, tenant_id: &str) -> Snapshot {
+    let mut start = Family::gauge(
+        "aveva_cds_billing_cycle_start_timestamp_seconds",
+        "Start of the tenant's current billing cycle, as Unix time in seconds.",
+    );
+    let mut end = Family::gauge(
+        "aveva_cds_billing_cycle_end_timestamp_seconds",
+        "End of the tenant's current billing cycle, as Unix time in seconds.",
+    );
+    if let Some(cycle) = cycle {
+        let labels = Labels::new().with("tenant_id", tenant_id);
+        start.push_gauge(labels.clone(), unix(cycle.start));
+        if let Some(e) = cycle.end {
+            end.push_gauge(labels, unix(e));
+        }
+    }
+    Snapshot::from_families(vec![start, end])
+}
+
+fn unix(t: DateTime<Utc>) -> f64 {
+    t.timestamp_millis() as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::assert_golden;
+    use crate::sources::aveva::cycle::current_cycle;
+    use crate::sources::aveva::model::{parse_date, BillingCycles, UsageRecords};
+    use crate::upstream::decode_json;
+
+    const TENANT: &str = "6c1ad4ba-6a49-4b33-a4a1-7e0f2d0b5c11";
+
+    fn load<T: serde::de::DeserializeOwned>(file: &str) -> T {
+        decode_json(&std::fs::read(format!("testdata/aveva/{file}")).unwrap()).unwrap()
+    }
+
+    fn november() -> Cycle {
+        Cycle {
+            start: parse_date("2026-11-01T00:00:00Z").unwrap(),
+            end: parse_date("2026-12-01T00:00:00Z"),
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        parse_date("2026-11-03T15:30:00Z").unwrap()
+    }
+
+    #[test]
+    fn tenant_usage_by_namespace_golden() {
+        let records: UsageRecords = load("tenant_usage_namespace.json");
+        let snap = tenant_usage(&records.0, &november(), TENANT, now());
+        assert_golden(
+            "tests/golden/aveva/tenant_usage_namespace.txt",
+            &snap.to_golden_text(),
+        );
+        // Out-of-cycle (October) and future (Nov 4) records are not counted.
+        let total = snap.family("aveva_cds_ingress_events_total").unwrap();
+        assert_eq!(total.samples.len(), 2);
+    }
+
+    #[test]
+    fn tenant_usage_odd_shapes_golden() {
+        let records: UsageRecords = load("tenant_usage_odd.json");
+        let snap = tenant_usage(&records.0, &november(), TENANT, now());
+        assert_golden(
+            "tests/golden/aveva/tenant_usage_odd.txt",
+            &snap.to_golden_text(),
+        );
+    }
+
+    #[test]
+    fn tenant_usage_all_grouping_golden() {
+        let records: UsageRecords = load("tenant_usage_all.json");
+        let snap = tenant_usage(&records.0, &november(), TENANT, now());
+        assert_golden(
+            "tests/golden/aveva/tenant_usage_all.txt",
+            &snap.to_golden_text(),
+        );
+    }
+
+    #[test]
+    fn daily_gauges_keep_at_most_31_dates() {
+        let cycle = Cycle {
+            start: parse_date("2026-01-01").unwrap(),
+            end: None,
+        };
+        let records: Vec<UsageRecord> = (0..40)
+            .map(|i| UsageRecord {
+                date: Some(cycle.start + chrono::Duration::days(i)),
+                ingress_events: Some(1.0),
+                ..Default::default()
+            })
+            .collect();
+        let snap = tenant_usage(&records, &cycle, TENANT, parse_date("2026-03-01").unwrap());
+        let daily = snap.family("aveva_cds_daily_ingress_events").unwrap();
+        assert_eq!(daily.samples.len(), MAX_DATES);
+        assert_eq!(daily.samples[0].labels.get("date"), Some("2026-01-10"));
+        // Absent measures give absent series, not zeros.
+        assert!(snap.family("aveva_cds_egress_events").is_none());
+    }
+
+    #[test]
+    fn community_usage_golden() {
+        let internal: UsageRecords = load("community_usage_internal.json");
+        let external: UsageRecords = load("community_usage_external.json");
+        let usage = vec![
+            CommunityUsage {
+                community_id: "c0ffee00-0000-4000-8000-000000000001".into(),
+                source: CommunitySource::Internal,
+                records: internal.0,
+            },
+            CommunityUsage {
+                community_id: "c0ffee00-0000-4000-8000-000000000001".into(),
+                source: CommunitySource::External,
+                records: external.0,
+            },
+        ];
+        let snap = community_usage(&usage, &november(), TENANT, now());
+        assert_golden(
+            "tests/golden/aveva/community_usage.txt",
+            &snap.to_golden_text(),
+        );
+    }
+
+    #[test]
+    fn resource_usage_golden() {
+        let usage: ResourceUsage = load("resource_usage.json");
+        let snap = resource_usage(&usage, TENANT);
+        assert_golden(
+            "tests/golden/aveva/resource_usage.txt",
+            &snap.to_golden_text(),
+        );
+        let partial: ResourceUsage = decode_json(br#"{"StreamCount": 5}"#).unwrap();
+        assert_eq!(resource_usage(&partial, TENANT).series_count(), 1);
+    }
+
+    #[test]
+    fn billing_cycle_golden() {
+        let cycles: BillingCycles = load("billing_cycles.json");
+        let cycle = current_cycle(&cycles.0, now());
+        let snap = billing_cycle(cycle.as_ref(), TENANT);
+        assert_golden(
+            "tests/golden/aveva/billing_cycles.txt",
+            &snap.to_golden_text(),
+        );
+        let open = Cycle {
+            start: november().start,
+            end: None,
+        };
+        assert_eq!(billing_cycle(Some(&open), TENANT).series_count(), 1);
+        assert_eq!(billing_cycle(None, TENANT).series_count(), 0);
+    }
+}

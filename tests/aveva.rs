@@ -1,0 +1,468 @@
+//! The AVEVA CONNECT data services source against its simulator, over real HTTP: translation of
+//! every endpoint, token refresh and renewal, Retry-After back-off, a wrong client secret and
+//! billing-cycle rollover.
+
+mod common;
+
+use chrono::{DateTime, Datelike, Duration as Days, NaiveDate, TimeZone, Utc};
+use common::{sample, samples};
+use std::time::{Duration, Instant};
+use usage_exporter::sim::aveva::{AvevaSim, SimConfig, CLIENT_ID, CLIENT_SECRET, TENANT_ID};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn config(sim: &AvevaSim, secret: &str, endpoints: &str) -> String {
+    let communities: Vec<String> = sim.communities().into_iter().map(|c| c.id).collect();
+    format!(
+        "sources:\n  aveva:\n    - name: cds\n      url: {}\n      tenant_id: {TENANT_ID}\n      client_id: {CLIENT_ID}\n      client_secret: {secret}\n      community_ids: [{}]\n      endpoints: {endpoints}\n",
+        sim.url(),
+        communities.join(", ")
+    )
+}
+
+const ALL_FAST: &str =
+    "{tenant_usage: 200ms, community_usage: 200ms, resource_usage: 200ms, billing_cycles: 200ms}";
+
+fn midnight(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(0, 0, 0).unwrap().and_utc()
+}
+
+fn errors(body: &str, endpoint: &str, reason: &str) -> f64 {
+    sample(
+        body,
+        "usage_exporter_poll_errors_total",
+        &[
+            ("source", "aveva"),
+            ("endpoint", endpoint),
+            ("reason", reason),
+        ],
+    )
+    .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn every_endpoint_translates_the_simulated_tenant() {
+    let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
+    // A cycle that began five days ago, so past days are complete and exact.
+    let today = Utc::now().date_naive();
+    let start = midnight(today) - Days::days(5);
+    sim.set_cycles(Some(vec![
+        (start - Days::days(30), start),
+        (start, start + Days::days(30)),
+    ]));
+    let d = common::start(&config(&sim, CLIENT_SECRET, ALL_FAST)).await;
+    let body = d
+        .wait_for(WAIT, |b| {
+            b.contains("aveva_cds_ingress_events_total")
+                && b.contains("aveva_cds_community_daily_egress_events")
+                && b.contains("aveva_cds_streams{")
+                && b.contains("aveva_cds_billing_cycle_end_timestamp_seconds")
+        })
+        .await;
+    common::assert_valid_openmetrics(&body);
+
+    let t = ("tenant_id", TENANT_ID);
+    assert_eq!(
+        sample(
+            &body,
+            "aveva_cds_billing_cycle_start_timestamp_seconds",
+            &[t]
+        ),
+        Some(start.timestamp() as f64)
+    );
+    assert_eq!(
+        sample(&body, "aveva_cds_billing_cycle_end_timestamp_seconds", &[t]),
+        Some((start + Days::days(30)).timestamp() as f64)
+    );
+
+    // Tenant usage grouped by namespace: past days exact, counters = sum of the days.
+    let namespaces = sim.namespaces();
+    assert_eq!(namespaces.len(), 3);
+    for ns in &namespaces {
+        let region = if ns.region.is_number() {
+            "2"
+        } else {
+            "West US"
+        };
+        let labels = [
+            t,
+            ("namespace_id", ns.id.as_str()),
+            ("cluster_region", region),
+        ];
+        let mut past_sum = 0.0;
+        for back in 1..=5 {
+            let day = today - Days::days(back);
+            let expected = sim.namespace_day(&ns.id, day).ingress_events as f64;
+            let date = day.to_string();
+            let mut with_date = labels.to_vec();
+            with_date.push(("date", date.as_str()));
+            assert_eq!(
+                sample(&body, "aveva_cds_daily_ingress_events", &with_date),
+                Some(expected),
+                "{} {date}",
+                ns.id
+            );
+            past_sum += expected;
+        }
+        let today_text = today.to_string();
+        let mut today_labels = labels.to_vec();
+        today_labels.push(("date", today_text.as_str()));
+        let today_value = sample(&body, "aveva_cds_daily_ingress_events", &today_labels).unwrap();
+        let total = sample(&body, "aveva_cds_ingress_events_total", &labels).unwrap();
+        assert_eq!(total, past_sum + today_value, "{}", ns.id);
+        assert_eq!(
+            sample(&body, "aveva_cds_ingress_events_created", &labels),
+            Some(start.timestamp() as f64)
+        );
+        // Six dates of this cycle, none of the previous one.
+        assert_eq!(
+            samples(&body, "aveva_cds_daily_egress_events", &labels).len(),
+            6
+        );
+    }
+
+    // Community usage: both sources, per partner tenant.
+    let community = &sim.communities()[0];
+    let partner = community.partners[0].as_str();
+    let yesterday = (today - Days::days(1)).to_string();
+    let internal = sample(
+        &body,
+        "aveva_cds_community_daily_egress_events",
+        &[
+            t,
+            ("community_id", community.id.as_str()),
+            ("source", "internal"),
+            ("caller_tenant_id", TENANT_ID),
+            ("callee_tenant_id", partner),
+            ("date", yesterday.as_str()),
+        ],
+    );
+    let day = today - Days::days(1);
+    assert_eq!(
+        internal,
+        Some(
+            sim.community_day(&community.id, partner, true, day)
+                .egress_events as f64
+        )
+    );
+    let external = sample(
+        &body,
+        "aveva_cds_community_daily_egress_streams_accessed",
+        &[
+            ("community_id", community.id.as_str()),
+            ("source", "external"),
+            ("caller_tenant_id", partner),
+            ("callee_tenant_id", TENANT_ID),
+            ("date", yesterday.as_str()),
+        ],
+    );
+    assert_eq!(
+        external,
+        Some(
+            sim.community_day(&community.id, partner, false, day)
+                .egress_streams_accessed as f64
+        )
+    );
+
+    // Resources.
+    let streams: u64 = namespaces.iter().map(|n| n.streams).sum();
+    assert_eq!(
+        sample(&body, "aveva_cds_streams", &[t]),
+        Some(streams as f64)
+    );
+    assert_eq!(sample(&body, "aveva_cds_namespaces", &[t]), Some(3.0));
+    assert_eq!(
+        sample(&body, "aveva_cds_namespaces_entitled", &[t]),
+        Some(5.0)
+    );
+    assert!(sample(&body, "aveva_cds_streams_entitled", &[t]).unwrap() > streams as f64);
+    assert!(sample(&body, "aveva_cds_stream_accesses_entitled_per_day", &[t]).unwrap() > 0.0);
+
+    // One token served every endpoint; the secret shows nowhere.
+    assert_eq!(sim.token_requests(), 1);
+    let (_, landing) = d.get("/").await;
+    assert!(!body.contains(CLIENT_SECRET) && !landing.contains(CLIENT_SECRET));
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn short_lived_tokens_are_refreshed_before_they_expire() {
+    let sim = AvevaSim::start(SimConfig {
+        token_lifetime: Duration::from_secs(2),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let d = common::start(&config(&sim, CLIENT_SECRET, ALL_FAST)).await;
+    let started = Instant::now();
+    while sim.token_requests() < 3 {
+        assert!(started.elapsed() < WAIT, "no token refresh happened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Two refreshes of a 2 s token renewed at 80 % of its life need at least 3.2 s; tokens were
+    // reused meanwhile, and no request ever went out with an expired token.
+    assert!(
+        started.elapsed() >= Duration::from_millis(3000),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(sim.api_requests("/api/v1/").len() > 12);
+    assert_eq!(sim.rejected_tokens(), 0);
+    let body = d.metrics().await;
+    for endpoint in [
+        "tenant_usage",
+        "community_usage",
+        "resource_usage",
+        "billing_cycles",
+    ] {
+        assert_eq!(errors(&body, endpoint, "auth"), 0.0, "{endpoint}");
+        assert_eq!(
+            sample(
+                &body,
+                "usage_exporter_poll_success",
+                &[("source", "aveva"), ("endpoint", endpoint)]
+            ),
+            Some(1.0)
+        );
+    }
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn a_rejected_token_is_renewed_once_and_the_request_retried() {
+    let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
+    let d = common::start(&config(&sim, CLIENT_SECRET, ALL_FAST)).await;
+    d.wait_for(WAIT, |b| b.contains("aveva_cds_ingress_events_total"))
+        .await;
+    assert_eq!(sim.token_requests(), 1);
+    sim.revoke_tokens();
+    let started = Instant::now();
+    while sim.rejected_tokens() == 0 || sim.api_requests("/api/v1/").len() < 20 {
+        assert!(started.elapsed() < WAIT, "no request after revocation");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = sim.api_requests("/api/v1/").len();
+    d.wait_for(WAIT, |_| sim.api_requests("/api/v1/").len() > before + 8)
+        .await;
+    // Endpoints that hit the 401 together share one new token; polls did not fail.
+    assert_eq!(sim.token_requests(), 2);
+    let body = d.metrics().await;
+    for endpoint in [
+        "tenant_usage",
+        "community_usage",
+        "resource_usage",
+        "billing_cycles",
+    ] {
+        assert_eq!(errors(&body, endpoint, "auth"), 0.0, "{endpoint}");
+    }
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limit_waits_for_retry_after_and_shows_the_vendor_text() {
+    let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
+    let d = common::start(&config(
+        &sim,
+        CLIENT_SECRET,
+        "{tenant_usage: 200ms, community_usage: off, resource_usage: off, billing_cycles: off}",
+    ))
+    .await;
+    d.wait_for(WAIT, |b| b.contains("aveva_cds_ingress_events_total"))
+        .await;
+    let path = format!("/tenants/{TENANT_ID}/usage");
+    let before = sim.api_requests(&path).len();
+    sim.rate_limit(429, 2, 1, &path);
+    let body = d
+        .wait_for(WAIT, |b| errors(b, "tenant_usage", "rate_limited") >= 1.0)
+        .await;
+    // The last good data stays while backing off.
+    assert!(sample(
+        &body,
+        "aveva_cds_ingress_events_total",
+        &[("namespace_id", "production")]
+    )
+    .is_some());
+    let (_, landing) = d.get("/").await;
+    assert!(landing.contains("Too many requests."), "{landing}");
+    assert!(landing.contains("operation id sim-op-"), "{landing}");
+    assert!(landing.contains("retrying after 2 s"), "{landing}");
+    // The next request comes no earlier than Retry-After after the 429.
+    d.wait_for(WAIT, |b| {
+        b.contains("usage_exporter_poll_success{source=\"aveva\",target=\"cds\",endpoint=\"tenant_usage\"} 1")
+            && sim.api_requests(&path).len() > before + 1
+    })
+    .await;
+    let times = sim.api_requests(&path);
+    let limited = times[before];
+    let next = times[before + 1];
+    assert!(
+        next.duration_since(limited) >= Duration::from_millis(1990),
+        "retried after {:?}",
+        next.duration_since(limited)
+    );
+    assert_eq!(
+        errors(&d.metrics().await, "tenant_usage", "rate_limited"),
+        1.0
+    );
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_client_secret_is_an_auth_error_with_backoff() {
+    let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
+    let wrong = "not-the-secret-42";
+    let d = common::start(&config(&sim, wrong, ALL_FAST)).await;
+    let body = d
+        .wait_for(WAIT, |b| {
+            [
+                "tenant_usage",
+                "community_usage",
+                "resource_usage",
+                "billing_cycles",
+            ]
+            .iter()
+            .all(|e| errors(b, e, "auth") >= 1.0)
+        })
+        .await;
+    assert!(!body.contains("aveva_cds_"), "no data without a token");
+    let (_, landing) = d.get("/").await;
+    assert!(landing.contains("failed: auth"), "{landing}");
+    assert!(landing.contains("invalid_client"), "{landing}");
+    assert!(
+        landing.contains("check client_id and client_secret"),
+        "{landing}"
+    );
+    assert!(!landing.contains(wrong) && !body.contains(wrong));
+    // Four endpoints polling every 200 ms share one rejected token request and back off.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(sim.token_requests(), 1);
+    let body = d.metrics().await;
+    for endpoint in [
+        "tenant_usage",
+        "community_usage",
+        "resource_usage",
+        "billing_cycles",
+    ] {
+        assert_eq!(errors(&body, endpoint, "auth"), 1.0, "{endpoint}");
+    }
+    assert!(sim.api_requests("/api/v1/").is_empty());
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn billing_cycle_rollover_restarts_counters_and_drops_old_dates() {
+    let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
+    // The simulator's clock one hour before the next month (and billing cycle) begins.
+    let now = Utc::now();
+    let next_month = if now.month() == 12 {
+        Utc.with_ymd_and_hms(now.year() + 1, 1, 1, 0, 0, 0)
+    } else {
+        Utc.with_ymd_and_hms(now.year(), now.month() + 1, 1, 0, 0, 0)
+    }
+    .unwrap();
+    sim.set_clock_offset(next_month - Days::hours(1) - now);
+    let old_start = sim.current_cycle().0;
+    let d = common::start(&config(&sim, CLIENT_SECRET, ALL_FAST)).await;
+    let ns = [("namespace_id", "production")];
+    let created = |b: &str| sample(b, "aveva_cds_ingress_events_created", &ns);
+    let body = d
+        .wait_for(WAIT, |b| created(b) == Some(old_start.timestamp() as f64))
+        .await;
+    let old_date = old_start.date_naive().to_string();
+    assert!(
+        samples(
+            &body,
+            "aveva_cds_daily_ingress_events",
+            &[ns[0], ("date", &old_date)]
+        )
+        .len()
+            == 1
+    );
+    let old_total = sample(&body, "aveva_cds_ingress_events_total", &ns).unwrap();
+
+    // Two hours later on the simulator's clock the new cycle has begun.
+    sim.set_clock_offset(next_month + Days::hours(1) - Utc::now());
+    assert_eq!(sim.current_cycle().0, next_month);
+    let body = d
+        .wait_for(WAIT, |b| {
+            created(b) == Some(next_month.timestamp() as f64)
+                && sample(
+                    b,
+                    "aveva_cds_community_daily_egress_events",
+                    &[("date", &old_date)],
+                )
+                .is_none()
+                && !samples(b, "aveva_cds_community_daily_egress_events", &[]).is_empty()
+        })
+        .await;
+    let new_date = next_month.date_naive().to_string();
+    let dates: Vec<String> = samples(&body, "aveva_cds_daily_ingress_events", &[])
+        .into_iter()
+        .flat_map(|l| {
+            l.labels
+                .into_iter()
+                .filter(|(k, _)| k == "date")
+                .map(|(_, v)| v)
+        })
+        .collect();
+    assert!(!dates.is_empty());
+    assert!(dates.iter().all(|d| *d == new_date), "{dates:?}");
+    // The new cycle's counter holds one hour of one day: far below a month of the old one.
+    let new_total = sample(&body, "aveva_cds_ingress_events_total", &ns).unwrap();
+    let expected = sim
+        .namespace_day("production", next_month.date_naive())
+        .ingress_events as f64;
+    assert!(
+        new_total <= expected && new_total < old_total,
+        "{new_total} {expected} {old_total}"
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "aveva_cds_billing_cycle_start_timestamp_seconds",
+            &[]
+        ),
+        Some(next_month.timestamp() as f64)
+    );
+    common::assert_valid_openmetrics(&body);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn vendor_errors_are_readable_and_name_the_operation() {
+    let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
+    sim.fail_with(
+        403,
+        "/resources/usage",
+        "Forbidden.",
+        "The client does not have the required role.",
+        "Assign the Account Administrator role to the client.",
+    );
+    let unknown = "deadbeef-0000-4000-8000-000000000000";
+    let yaml = format!(
+        "sources:\n  aveva:\n    - name: cds\n      url: {}\n      tenant_id: {TENANT_ID}\n      client_id: {CLIENT_ID}\n      client_secret: {CLIENT_SECRET}\n      community_ids: [{}, {unknown}]\n      endpoints: {ALL_FAST}\n",
+        sim.url(),
+        sim.communities()[0].id
+    );
+    let d = common::start(&yaml).await;
+    let body = d
+        .wait_for(WAIT, |b| {
+            errors(b, "resource_usage", "auth") >= 1.0
+                && errors(b, "community_usage", "http_4xx") >= 1.0
+                && b.contains("aveva_cds_ingress_events_total")
+        })
+        .await;
+    assert!(!body.contains("aveva_cds_community_daily_"));
+    let (_, landing) = d.get("/").await;
+    for text in [
+        "GET /api/v1/tenants/6c1ad4ba-6a49-4b33-a4a1-7e0f2d0b5c11/resources/usage: HTTP 403 Forbidden; Forbidden.; reason: The client does not have the required role.; resolution: Assign the Account Administrator role to the client. (operation id sim-op-",
+        &format!("community {unknown} (Internal usage): GET /api/v1/communities/{unknown}"),
+        "Community not found.",
+    ] {
+        assert!(landing.contains(&text.replace('\'', "&#39;")), "missing {text:?} in {landing}");
+    }
+    // Once the vendor stops refusing, data arrives.
+    sim.clear_error();
+    d.wait_for(WAIT, |b| b.contains("aveva_cds_streams{")).await;
+    d.stop().await;
+}
