@@ -1023,6 +1023,7 @@ mod tests {
         let (sim, yaml) = start_demo(2).await.unwrap();
         let demo = crate::sim::demo::DemoSims {
             servers: Vec::new(),
+            handles: Vec::new(),
             sources: vec![("aveva", yaml)],
         };
         let config = crate::config::parse(

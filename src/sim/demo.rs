@@ -50,5 +50,7 @@ pub async fn start(scale: u32) -> std::io::Result<DemoSims> {
     };
     let (tr50, yaml) = super::tr50::start_demo(scale).await?;
     sims.keep("tr50", Box::new(tr50), yaml);
+    let (aveva, yaml) = super::aveva::start_demo(scale).await?;
+    sims.keep("aveva", Box::new(aveva), yaml);
     Ok(sims)
 }
