@@ -1,5 +1,7 @@
 //! Tencent Cloud Monitor source (being implemented).
 
+pub mod sign;
+
 use super::{BuildContext, EndpointSpec, Target};
 use crate::config::TencentTarget;
 use std::sync::Arc;
