@@ -21,14 +21,15 @@ pub const V3_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 pub const V2_PATH: &str = "/v2/index.php";
 
 /// How often one rate-limited request is retried within a poll before the poll gives up.
-const RATE_LIMIT_RETRIES: u32 = 2;
+const RATE_LIMIT_RETRIES: u32 = 3;
 /// First pause after a rate-limit answer; doubles with each retry.
 const RATE_LIMIT_PAUSE: Duration = Duration::from_millis(500);
 /// When a poll gives up on rate limits, the scheduler waits at least this long.
 const RATE_LIMIT_RETRY_AFTER: Duration = Duration::from_secs(10);
 
-/// A token bucket: `rate` requests per second, bursts up to one second's worth; a rate-limit
-/// answer pauses it for every request of the target.
+/// A token bucket: `rate` requests per second, bursts up to one second's worth. A rate-limit
+/// answer pauses it for every request of the target and halves its rate (at least 1/s); each
+/// accepted call brings the rate back up by 5 % until the configured rate (AIMD).
 #[derive(Debug)]
 pub struct TokenBucket {
     rate: f64,
@@ -41,6 +42,8 @@ struct BucketState {
     tokens: f64,
     last: Instant,
     paused_until: Instant,
+    /// Current rate: halved by every rate-limit answer, back up by 5 % per accepted call.
+    rate: f64,
 }
 
 impl TokenBucket {
@@ -60,6 +63,7 @@ impl TokenBucket {
                 tokens: burst,
                 last: now,
                 paused_until: now,
+                rate,
             }),
         }
     }
@@ -71,7 +75,7 @@ impl TokenBucket {
                 let mut s = self.state.lock().await;
                 let now = Instant::now();
                 let elapsed = now.saturating_duration_since(s.last).as_secs_f64();
-                s.tokens = (s.tokens + elapsed * self.rate).min(self.burst);
+                s.tokens = (s.tokens + elapsed * s.rate).min(self.burst.min(s.rate.max(1.0)));
                 s.last = now;
                 if now < s.paused_until {
                     s.paused_until - now
@@ -79,7 +83,7 @@ impl TokenBucket {
                     s.tokens -= 1.0;
                     return;
                 } else {
-                    Duration::from_secs_f64((1.0 - s.tokens) / self.rate)
+                    Duration::from_secs_f64((1.0 - s.tokens) / s.rate)
                 }
             };
             tokio::time::sleep(wait).await;
@@ -94,6 +98,18 @@ impl TokenBucket {
             s.paused_until = until;
         }
         s.tokens = 0.0;
+        s.rate = (s.rate / 2.0).max(1.0_f64.min(self.rate));
+    }
+
+    /// Notes an accepted call: the rate recovers towards the configured one.
+    pub async fn accepted(&self) {
+        let mut s = self.state.lock().await;
+        s.rate = (s.rate * 1.05).min(self.rate);
+    }
+
+    /// The current rate in requests per second.
+    pub async fn current_rate(&self) -> f64 {
+        self.state.lock().await.rate
     }
 }
 
@@ -200,7 +216,12 @@ impl Client {
                     let after = e.retry_after.unwrap_or(RATE_LIMIT_RETRY_AFTER);
                     return Err(e.retry_after(after.max(RATE_LIMIT_RETRY_AFTER)));
                 }
-                other => return other,
+                other => {
+                    if other.is_ok() {
+                        self.bucket.accepted().await;
+                    }
+                    return other;
+                }
             }
         }
     }
@@ -476,5 +497,13 @@ mod tests {
         let t = Instant::now();
         bucket.acquire().await;
         assert!(t.elapsed() >= Duration::from_secs(3));
+        assert_eq!(bucket.current_rate().await, 2.5);
+        bucket.pause(Duration::ZERO).await;
+        bucket.pause(Duration::ZERO).await;
+        assert_eq!(bucket.current_rate().await, 1.0);
+        for _ in 0..100 {
+            bucket.accepted().await;
+        }
+        assert_eq!(bucket.current_rate().await, 5.0);
     }
 }
