@@ -238,35 +238,7 @@ impl TencentSource {
                     .client
                     .v3("DescribeBaseMetrics", &json!({ "Namespace": namespace }))
                     .await?;
-                answer
-                    .metric_set
-                    .into_iter()
-                    .map(|m| {
-                        let mut stats = BTreeMap::new();
-                        let mut periods = m.period.clone();
-                        for p in &m.periods {
-                            if let Some(period) = p.period.filter(|p| *p >= 1.0) {
-                                let period = period as u64;
-                                stats.insert(period, p.stat_type.clone());
-                                if !periods.contains(&period) {
-                                    periods.push(period);
-                                }
-                            }
-                        }
-                        periods.sort_unstable();
-                        CatalogEntry {
-                            namespace: if m.namespace.is_empty() {
-                                namespace.to_string()
-                            } else {
-                                m.namespace
-                            },
-                            metric: m.metric_name,
-                            unit: m.unit,
-                            periods,
-                            stats,
-                        }
-                    })
-                    .collect::<Vec<_>>()
+                catalog_from_v3(namespace, answer)
             }
             TencentApi::V2 => {
                 let answer: V2Metrics = self
@@ -276,32 +248,7 @@ impl TencentSource {
                         &[("namespace".to_string(), namespace.to_string())],
                     )
                     .await?;
-                answer
-                    .metric_set
-                    .into_iter()
-                    .map(|m| {
-                        let stats = match &m.stat_type {
-                            Some(st) => m
-                                .period
-                                .iter()
-                                .map(|p| (*p, st.for_period(*p)))
-                                .filter(|(_, s)| !s.is_empty())
-                                .collect(),
-                            None => BTreeMap::new(),
-                        };
-                        CatalogEntry {
-                            namespace: if m.namespace.is_empty() {
-                                namespace.to_string()
-                            } else {
-                                m.namespace
-                            },
-                            metric: m.metric_name,
-                            unit: m.unit,
-                            periods: m.period,
-                            stats,
-                        }
-                    })
-                    .collect()
+                catalog_from_v2(namespace, answer)
             }
         };
         let entries = Arc::new(entries);
@@ -536,6 +483,69 @@ impl TencentSource {
     }
 }
 
+/// Catalog entries from a v3 `DescribeBaseMetrics` answer.
+fn catalog_from_v3(namespace: &str, answer: V3BaseMetrics) -> Vec<CatalogEntry> {
+    answer
+        .metric_set
+        .into_iter()
+        .map(|m| {
+            let mut stats = BTreeMap::new();
+            let mut periods = m.period.clone();
+            for p in &m.periods {
+                if let Some(period) = p.period.filter(|p| *p >= 1.0) {
+                    let period = period as u64;
+                    stats.insert(period, p.stat_type.clone());
+                    if !periods.contains(&period) {
+                        periods.push(period);
+                    }
+                }
+            }
+            periods.sort_unstable();
+            CatalogEntry {
+                namespace: if m.namespace.is_empty() {
+                    namespace.to_string()
+                } else {
+                    m.namespace
+                },
+                metric: m.metric_name,
+                unit: m.unit,
+                periods,
+                stats,
+            }
+        })
+        .collect()
+}
+
+/// Catalog entries from a v2 `DescribeMetrics` answer.
+fn catalog_from_v2(namespace: &str, answer: V2Metrics) -> Vec<CatalogEntry> {
+    answer
+        .metric_set
+        .into_iter()
+        .map(|m| {
+            let stats = match &m.stat_type {
+                Some(st) => m
+                    .period
+                    .iter()
+                    .map(|p| (*p, st.for_period(*p)))
+                    .filter(|(_, s)| !s.is_empty())
+                    .collect(),
+                None => BTreeMap::new(),
+            };
+            CatalogEntry {
+                namespace: if m.namespace.is_empty() {
+                    namespace.to_string()
+                } else {
+                    m.namespace
+                },
+                metric: m.metric_name,
+                unit: m.unit,
+                periods: m.period,
+                stats,
+            }
+        })
+        .collect()
+}
+
 /// Matches the answer's points to the requested instances by dimension set (order- and
 /// case-insensitive) and keeps the newest non-empty point of each.
 fn match_points(plan: &Plan, chunk: &[Instance], answer: &V3MonitorData) -> Vec<Reading> {
@@ -579,7 +589,97 @@ fn match_points(plan: &Plan, chunk: &[Instance], answer: &V3MonitorData) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::assert_golden;
     use crate::upstream::decode_json;
+
+    fn testdata(name: &str) -> Vec<u8> {
+        let path = format!("{}/testdata/tencent/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn plan(namespace: &str, metric: &str, period: u64, stat: &str) -> Plan {
+        Plan {
+            namespace: namespace.into(),
+            metric: metric.into(),
+            period,
+            stat: stat.into(),
+        }
+    }
+
+    #[test]
+    fn golden_v3_payload() {
+        let answer: model::V3Envelope<V3MonitorData> =
+            decode_json(&testdata("v3_get_monitor_data.json")).unwrap();
+        let chunk: Vec<Instance> = [
+            "ins-1a2b3c4d",
+            "ins-5e6f7a8b",
+            "ins-9c0d1e2f",
+            "ins-deleted1",
+            "ins-notreturned",
+        ]
+        .iter()
+        .map(|id| vec![("InstanceId".to_string(), id.to_string())])
+        .collect();
+        let readings = match_points(
+            &plan("QCE/CVM", "CPUUsage", 60, "avg"),
+            &chunk,
+            &answer.response,
+        );
+        let snap = translate::metric_data("ap-guangzhou", &readings);
+        assert_golden(
+            "tests/golden/tencent/payload_v3.txt",
+            &snap.to_golden_text(),
+        );
+    }
+
+    #[test]
+    fn golden_v2_payloads() {
+        let gz = window::region_offset_secs("gz");
+        let dims = vec![("unInstanceId".to_string(), "ins-09dx96dg".to_string())];
+        let mut readings = Vec::new();
+        for (file, metric, period) in [
+            ("v2_get_monitor_data.json", "cpu_usage", 60),
+            ("v2_get_metric_statistics_short.json", "mem_usage", 300),
+        ] {
+            let data: V2MonitorData = decode_json(&testdata(file)).unwrap();
+            let (timestamp, value) = window::v2_newest(&data, 0, period, gz).unwrap();
+            readings.push(Reading {
+                namespace: "qce/cvm".into(),
+                metric: metric.into(),
+                stat: "avg".into(),
+                dimensions: dims.clone(),
+                timestamp,
+                value,
+            });
+        }
+        let snap = translate::metric_data("gz", &readings);
+        assert_golden(
+            "tests/golden/tencent/payload_v2.txt",
+            &snap.to_golden_text(),
+        );
+    }
+
+    #[test]
+    fn golden_catalog_payloads() {
+        let v3: model::V3Envelope<V3BaseMetrics> =
+            decode_json(&testdata("v3_describe_base_metrics.json")).unwrap();
+        let v2: V2Metrics = decode_json(&testdata("v2_describe_metrics.json")).unwrap();
+        let mut entries = catalog_from_v3("QCE/CVM", v3.response);
+        let v2_entries = catalog_from_v2("qce/cvm", v2);
+        let stat = |e: &CatalogEntry, p: u64| e.stats.get(&p).map(|s| pick_stat(s));
+        assert_eq!(stat(&entries[0], 60).as_deref(), Some("avg"));
+        assert_eq!(stat(&entries[0], 10).as_deref(), Some("max"));
+        assert_eq!(stat(&entries[1], 60).as_deref(), Some("max"));
+        assert_eq!(stat(&entries[2], 60), None);
+        assert_eq!(stat(&v2_entries[0], 60).as_deref(), Some("max"));
+        assert_eq!(stat(&v2_entries[0], 300).as_deref(), Some("avg"));
+        assert_eq!(stat(&v2_entries[1], 300), None);
+        entries.extend(v2_entries);
+        assert_golden(
+            "tests/golden/tencent/payload_catalog.txt",
+            &translate::catalog(&entries).to_golden_text(),
+        );
+    }
 
     #[test]
     fn statistic_choice() {
