@@ -478,3 +478,71 @@ async fn unsupported_period_and_product_not_open_are_explained() {
     assert!(page.contains("FailedOperation.ErrNotOpen"), "{page}");
     d.stop().await;
 }
+
+#[tokio::test]
+async fn simulator_rejects_replayed_nonces_and_old_timestamps() {
+    use usage_exporter::sources::tencent::sign::{v2_signature, V2Method};
+    let sim = sim(1).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/v2/index.php", sim.url());
+    let host = sim.url().trim_start_matches("http://").to_string();
+    let call = |timestamp: i64, nonce: u64, key: &'static str| {
+        let mut params: Vec<(String, String)> = [
+            ("Action", "DescribeMetrics".to_string()),
+            ("Region", "gz".to_string()),
+            ("Timestamp", timestamp.to_string()),
+            ("Nonce", nonce.to_string()),
+            ("SecretId", ID.to_string()),
+            ("namespace", "qce/cvm".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let signature = v2_signature(
+            key,
+            "GET",
+            &host,
+            "/v2/index.php",
+            &params,
+            V2Method::HmacSha1,
+        );
+        params.push(("Signature".into(), signature));
+        let request = client.get(&url).query(&params);
+        async move {
+            let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            body["code"].as_i64().unwrap()
+        }
+    };
+    let t = now() as i64;
+    assert_eq!(call(t, 77, KEY).await, 0);
+    assert_eq!(call(t, 77, KEY).await, 4500);
+    assert_eq!(call(t - 1000, 78, KEY).await, 4200);
+    assert_eq!(call(t, 79, "wrong-key").await, 4100);
+    assert_eq!(sim.with(|s| s.calls_of("DescribeMetrics")), 1);
+}
+
+#[tokio::test]
+async fn demo_config_polls_its_simulator() {
+    let (sim, item) = usage_exporter::sim::tencent::start_demo(1).await.unwrap();
+    assert!(item.starts_with("name: "));
+    let mut yaml = String::from("sources:\n  tencent:\n");
+    for (i, line) in item.lines().enumerate() {
+        yaml.push_str(if i == 0 { "    - " } else { "      " });
+        yaml.push_str(line);
+        yaml.push('\n');
+    }
+    let d = common::start(&yaml).await;
+    let body = d
+        .wait_for(WAIT, |b| {
+            samples(b, "qce_cvm_cpuusage_avg", &[]).len() == 20
+                && samples(b, "qce_cvm_tcpcurrestab_max", &[]).len() == 20
+        })
+        .await;
+    // The demo shows ingest lag: the served points are at least a period old.
+    for line in samples(&body, "qce_datapoint_timestamp_seconds", &[]) {
+        assert!(now() - line.value >= 60.0, "{line:?}");
+    }
+    assert_eq!(sim.with(|s| s.auth_failures), 0);
+    assert_valid_openmetrics(&body);
+    d.stop().await;
+}

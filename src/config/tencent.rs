@@ -249,3 +249,87 @@ impl TargetConfig for TencentTarget {
         errors
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{parse, ConfigError, TencentApi};
+    use std::path::Path;
+
+    const BASE: &str = "sources:\n  tencent:\n    - name: t\n      region: ap-guangzhou\n      secret_id: AKID\n      secret_key: key\n";
+    const METRICS: &str = "      metrics:\n        - namespace: QCE/CVM\n          names: [CPUUsage]\n          instances: [{InstanceId: ins-1, loadBalancerPort: 443}]\n";
+
+    fn load(extra: &str) -> Result<crate::config::Config, ConfigError> {
+        parse(
+            &format!("{BASE}{extra}{METRICS}"),
+            Path::new("t.yml"),
+            &|_| None,
+        )
+    }
+
+    fn problems(extra: &str) -> Vec<(String, String)> {
+        load(extra)
+            .unwrap_err()
+            .problems
+            .into_iter()
+            .map(|p| (p.key, p.reason))
+            .collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = load("").unwrap();
+        let t = &c.sources.tencent[0];
+        assert_eq!(t.api, TencentApi::V3);
+        assert_eq!(t.batch_size, 50);
+        assert_eq!(t.rate_limit, 15.0);
+        assert_eq!(t.max_concurrency, 4);
+        assert!(t.url.is_none());
+        // Numbers in dimension maps are taken as text.
+        assert_eq!(
+            t.metrics[0].instances[0]
+                .get("loadBalancerPort")
+                .map(String::as_str),
+            Some("443")
+        );
+    }
+
+    #[test]
+    fn v2_options_need_v2() {
+        let p =
+            problems("      read_api: GetMetricStatistics\n      signature_method: HmacSHA256\n");
+        assert!(
+            p.iter()
+                .any(|(k, r)| k == "sources.tencent[0].read_api" && r.contains("v2")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|(k, _)| k == "sources.tencent[0].signature_method"),
+            "{p:?}"
+        );
+        assert!(load("      api: v2\n      read_api: GetMetricStatistics\n      signature_method: hmacsha256\n      utc_offset: \"+08:00\"\n").is_ok());
+        let p = problems("      api: v2\n      read_api: GetStuff\n      signature_method: MD5\n      utc_offset: soon\n");
+        assert_eq!(p.len(), 3, "{p:?}");
+    }
+
+    #[test]
+    fn metrics_blocks_are_checked() {
+        let text = format!(
+            "{BASE}      batch_size: 0\n      metrics:\n        - namespace: \"\"\n          names: []\n          period: 1500ms\n          instances: [{{}}]\n"
+        );
+        let e = parse(&text, Path::new("t.yml"), &|_| None).unwrap_err();
+        let keys: Vec<&str> = e.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                "sources.tencent[0].batch_size",
+                "sources.tencent[0].metrics[0].namespace",
+                "sources.tencent[0].metrics[0].names",
+                "sources.tencent[0].metrics[0].period",
+                "sources.tencent[0].metrics[0].instances[0]",
+            ]
+        );
+        let e = parse(BASE, Path::new("t.yml"), &|_| None).unwrap_err();
+        assert_eq!(e.problems[0].key, "sources.tencent[0].metrics");
+    }
+}
