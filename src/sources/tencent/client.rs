@@ -150,8 +150,13 @@ pub struct ClientSettings {
 
 impl Client {
     /// A client for one target.
-    pub fn new(upstream: Upstream, s: ClientSettings) -> Client {
+    pub fn new(upstream: Upstream, mut s: ClientSettings) -> Client {
         let host = signing_host(&s.url);
+        if s.api == TencentApi::V3 {
+            // TC3 signs the canonical URI `/`: API 3.0 requests always go there.
+            s.url.set_path("/");
+            s.url.set_query(None);
+        }
         Client {
             upstream,
             host,
