@@ -1,1 +1,784 @@
-//! Simulator of the tencent API (being implemented).
+//! Simulator of Tencent Cloud Monitor: API 3.0 (`POST /`, TC3-HMAC-SHA256) and v2
+//! (`/v2/index.php`, HmacSHA1/HmacSHA256) on 127.0.0.1.
+//!
+//! Like the real service it verifies every signature (wrong key → `AuthFailure.SignatureFailure`
+//! / code 4100), enforces the timestamp window (5 minutes: `AuthFailure.SignatureExpire` /
+//! 4200) and v2 nonce reuse (4500), enforces a request rate limit (`RequestLimitExceeded` /
+//! 4400), serves lagging data (the newest point missing: omitted in v3, `null` in v2
+//! GetMonitorData, cut off in v2 GetMetricStatistics), returns dimensions in shuffled order and
+//! data points in shuffled order, limits batches to 50 instances, and scales to thousands of
+//! instances. Values are a slow deterministic wave per (instance, metric), or fixed overrides.
+
+use super::{serve, Faults, SimHandler, SimRequest, SimResponse, SimServer};
+use crate::sources::tencent::sign::{
+    same_signature, v2_signature, Tc3Authorization, Tc3Request, V2Method,
+};
+use crate::sources::tencent::window::{parse_rfc3339, parse_v2_time, v2_time};
+use rand::seq::SliceRandom;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// One metric the simulator serves.
+#[derive(Debug, Clone)]
+pub struct SimMetric {
+    /// Namespace, e.g. `QCE/CVM` (v3) or `qce/cvm` (v2).
+    pub namespace: String,
+    /// Metric name.
+    pub name: String,
+    /// Unit.
+    pub unit: String,
+    /// Supported periods in seconds.
+    pub periods: Vec<u64>,
+    /// Statistic types (v3 `StatType`; v2 `statType` for every period).
+    pub stats: Vec<String>,
+}
+
+impl SimMetric {
+    fn new(namespace: &str, name: &str, unit: &str, periods: &[u64], stats: &[&str]) -> Self {
+        SimMetric {
+            namespace: namespace.into(),
+            name: name.into(),
+            unit: unit.into(),
+            periods: periods.to_vec(),
+            stats: stats.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+/// The simulator's state, changeable by tests at run time.
+#[derive(Debug)]
+pub struct TencentSimState {
+    /// Accepted key id.
+    pub secret_id: String,
+    /// Accepted key secret.
+    pub secret_key: String,
+    /// Known instance ids (dimension values); others get empty data.
+    pub instances: HashSet<String>,
+    /// Served metrics.
+    pub metrics: Vec<SimMetric>,
+    /// The newest this many periods have no data yet (ingest lag).
+    pub lag_periods: i64,
+    /// Fixed values per (instance id, metric name), regardless of time and statistic.
+    pub overrides: HashMap<(String, String), f64>,
+    /// Requests per second accepted (None = unlimited).
+    pub rate_limit: Option<u32>,
+    /// Seconds added to the real clock (to simulate skew).
+    pub clock_offset: i64,
+    /// Most instances per v3 GetMonitorData.
+    pub batch_limit: usize,
+    /// Namespaces (lower-case) whose monitoring is not enabled (`FailedOperation.ErrNotOpen`).
+    pub not_open: HashSet<String>,
+    /// UTC offset of v2 times, seconds east.
+    pub v2_offset: i32,
+    /// Calls per action (accepted after auth and rate limit).
+    pub calls: BTreeMap<String, u64>,
+    /// Instances per accepted v3/v2 GetMonitorData call, in order.
+    pub batch_sizes: Vec<usize>,
+    /// Requests rejected by the rate limit.
+    pub rate_limited: u64,
+    /// Requests rejected for bad credentials or signatures.
+    pub auth_failures: u64,
+    window: (i64, u32),
+    nonces: HashMap<String, i64>,
+}
+
+impl TencentSimState {
+    /// A state with `instances` CVM instances (`ins-00000000`, …), both APIs' CVM metrics,
+    /// one period of lag and no rate limit.
+    pub fn new(secret_id: &str, secret_key: &str, instances: usize) -> Self {
+        TencentSimState {
+            secret_id: secret_id.into(),
+            secret_key: secret_key.into(),
+            instances: (0..instances).map(instance_id).collect(),
+            metrics: vec![
+                SimMetric::new(
+                    "QCE/CVM",
+                    "CPUUsage",
+                    "%",
+                    &[10, 60, 300, 3600, 86400],
+                    &["max", "min", "avg"],
+                ),
+                SimMetric::new(
+                    "QCE/CVM",
+                    "MemUsage",
+                    "%",
+                    &[10, 60, 300, 3600, 86400],
+                    &["max", "min", "avg"],
+                ),
+                SimMetric::new("QCE/CVM", "TcpCurrEstab", "Count", &[60, 300], &["max"]),
+                SimMetric::new(
+                    "QCE/CVM",
+                    "LanOuttraffic",
+                    "Mbps",
+                    &[10, 60, 300],
+                    &["max", "min", "avg"],
+                ),
+                SimMetric::new("qce/cvm", "cpu_usage", "%", &[60, 300], &["avg"]),
+                SimMetric::new("qce/cvm", "mem_usage", "MB", &[60, 300], &["max"]),
+                SimMetric::new("qce/cvm", "lan_outtraffic", "Mbps", &[60, 300], &["avg"]),
+            ],
+            lag_periods: 1,
+            overrides: HashMap::new(),
+            rate_limit: None,
+            clock_offset: 0,
+            batch_limit: 50,
+            not_open: HashSet::new(),
+            v2_offset: 8 * 3600,
+            calls: BTreeMap::new(),
+            batch_sizes: Vec::new(),
+            rate_limited: 0,
+            auth_failures: 0,
+            window: (0, 0),
+            nonces: HashMap::new(),
+        }
+    }
+
+    /// Accepted calls of one action.
+    pub fn calls_of(&self, action: &str) -> u64 {
+        self.calls.get(action).copied().unwrap_or(0)
+    }
+}
+
+/// The id of the n-th simulated instance.
+pub fn instance_id(n: usize) -> String {
+    format!("ins-{n:08}")
+}
+
+/// The simulated value of a metric for an instance at a time (before overrides): a slow wave
+/// around a per-instance base, rounded to 2 decimals; `max` is one above `avg`, `min` one below.
+pub fn value_at(instance: &str, metric: &str, stat: &str, ts: i64) -> f64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in instance
+        .bytes()
+        .chain([0])
+        .chain(metric.to_ascii_lowercase().bytes())
+    {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    let base = 10.0 + (h % 6000) as f64 / 100.0;
+    let phase = (h % 17) as f64;
+    let v = base + 5.0 * ((ts as f64) / 900.0 + phase).sin();
+    let v = match stat {
+        "max" => v + 1.0,
+        "min" => v - 1.0,
+        _ => v,
+    };
+    (v.max(0.0) * 100.0).round() / 100.0
+}
+
+/// A running Tencent simulator; keeps the server alive.
+pub struct TencentSim {
+    /// The HTTP server.
+    pub server: SimServer,
+    /// Shared state.
+    pub state: Arc<Mutex<TencentSimState>>,
+    /// Switchable faults.
+    pub faults: Arc<Faults>,
+}
+
+impl TencentSim {
+    /// Starts a simulator with this state on 127.0.0.1.
+    pub async fn start(state: TencentSimState) -> std::io::Result<TencentSim> {
+        let state = Arc::new(Mutex::new(state));
+        let faults = Arc::new(Faults::default());
+        let handler = Arc::new(Handler {
+            state: state.clone(),
+            faults: faults.clone(),
+        });
+        let server = serve(handler, None).await?;
+        Ok(TencentSim {
+            server,
+            state,
+            faults,
+        })
+    }
+
+    /// Base URL.
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// Requests served (all, including rejected ones).
+    pub fn request_count(&self) -> u64 {
+        self.server.request_count()
+    }
+
+    /// Runs `f` on the state.
+    pub fn with<R>(&self, f: impl FnOnce(&mut TencentSimState) -> R) -> R {
+        f(&mut self.state.lock().expect("sim state"))
+    }
+}
+
+/// Starts a simulator for the demo: `20 × scale` CVM instances over API 3.0 with ingest lag,
+/// and the YAML of one config list item for it.
+pub async fn start_demo(scale: u32) -> std::io::Result<(TencentSim, String)> {
+    let count = 20 * scale.max(1) as usize;
+    let sim = TencentSim::start(TencentSimState::new(
+        "AKIDdemo0000000000000000000000000000",
+        "demo-secret-key-0000000000000000",
+        count,
+    ))
+    .await?;
+    let instances = (0..count)
+        .map(|i| format!("{{InstanceId: {}}}", instance_id(i)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let yaml = format!(
+        "name: demo-tencent\napi: v3\nurl: {}\nregion: ap-guangzhou\nsecret_id: AKIDdemo0000000000000000000000000000\nsecret_key: demo-secret-key-0000000000000000\nendpoints: {{metric_data: 30s, metric_catalog: 10m}}\nmetrics:\n  - namespace: QCE/CVM\n    names: [CPUUsage, MemUsage, TcpCurrEstab]\n    period: 60s\n    instances: [{instances}]",
+        sim.url()
+    );
+    Ok((sim, yaml))
+}
+
+struct Handler {
+    state: Arc<Mutex<TencentSimState>>,
+    faults: Arc<Faults>,
+}
+
+impl SimHandler for Handler {
+    fn handle(
+        &self,
+        request: SimRequest,
+    ) -> Pin<Box<dyn Future<Output = SimResponse> + Send + '_>> {
+        Box::pin(async move {
+            self.faults
+                .apply(|| async {
+                    let mut state = self.state.lock().expect("sim state");
+                    if request.path == "/v2/index.php" {
+                        handle_v2(&mut state, &request)
+                    } else if request.path == "/" && request.method == hyper::Method::POST {
+                        handle_v3(&mut state, &request)
+                    } else {
+                        SimResponse::raw(404, "text/plain", "not found")
+                    }
+                })
+                .await
+        })
+    }
+}
+
+fn real_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64
+}
+
+/// Counts a request against the per-second limit; false when over it.
+fn within_rate_limit(state: &mut TencentSimState) -> bool {
+    let Some(limit) = state.rate_limit else {
+        return true;
+    };
+    let second = real_now();
+    if state.window.0 != second {
+        state.window = (second, 0);
+    }
+    state.window.1 += 1;
+    if state.window.1 > limit {
+        state.rate_limited += 1;
+        return false;
+    }
+    true
+}
+
+fn find_metric<'a>(
+    state: &'a TencentSimState,
+    namespace: &str,
+    name: &str,
+) -> Option<&'a SimMetric> {
+    state
+        .metrics
+        .iter()
+        .find(|m| m.namespace.eq_ignore_ascii_case(namespace) && m.name.eq_ignore_ascii_case(name))
+}
+
+/// Timestamps with data in `[start, end]` for `period` at `now`, honouring the lag.
+fn point_times(
+    state: &TencentSimState,
+    start: i64,
+    end: i64,
+    period: i64,
+    now: i64,
+) -> Vec<(i64, bool)> {
+    let newest_ready = now.div_euclid(period) * period - state.lag_periods * period;
+    let first = (start + period - 1).div_euclid(period) * period;
+    let mut out = Vec::new();
+    let mut ts = first;
+    while ts <= end && out.len() < 7200 {
+        out.push((ts, ts <= newest_ready));
+        ts += period;
+    }
+    out
+}
+
+fn value_of(state: &TencentSimState, instance: &str, metric: &str, stat: &str, ts: i64) -> f64 {
+    state
+        .overrides
+        .get(&(instance.to_string(), metric.to_string()))
+        .copied()
+        .unwrap_or_else(|| value_at(instance, metric, stat, ts))
+}
+
+// ---------------------------------------------------------------------------------------------
+// API 3.0
+
+fn v3_error(code: &str, message: &str) -> SimResponse {
+    SimResponse::json(
+        200,
+        &json!({"Response": {"Error": {"Code": code, "Message": message}, "RequestId": request_id()}}),
+    )
+}
+
+fn v3_ok(mut body: Value) -> SimResponse {
+    body["RequestId"] = json!(request_id());
+    SimResponse::json(200, &json!({ "Response": body }))
+}
+
+fn request_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+fn handle_v3(state: &mut TencentSimState, request: &SimRequest) -> SimResponse {
+    let now = real_now() + state.clock_offset;
+    let Some(auth) = request
+        .header("authorization")
+        .and_then(Tc3Authorization::parse)
+    else {
+        state.auth_failures += 1;
+        return v3_error(
+            "AuthFailure.InvalidAuthorization",
+            "Authorization header is missing or not TC3-HMAC-SHA256.",
+        );
+    };
+    if auth.secret_id != state.secret_id {
+        state.auth_failures += 1;
+        return v3_error(
+            "AuthFailure.SecretIdNotFound",
+            "The SecretId is not found, please ensure that your SecretId is correct.",
+        );
+    }
+    let Some(timestamp) = request
+        .header("x-tc-timestamp")
+        .and_then(|t| t.parse::<i64>().ok())
+    else {
+        return v3_error(
+            "MissingParameter",
+            "The request is missing a required parameter `X-TC-Timestamp`.",
+        );
+    };
+    if (now - timestamp).abs() > 300 {
+        state.auth_failures += 1;
+        return v3_error(
+            "AuthFailure.SignatureExpire",
+            &format!("Signature expired. Timestamp {timestamp} differs from the server time {now} by more than 300 seconds."),
+        );
+    }
+    let expected = Tc3Request {
+        service: "monitor",
+        host: request.header("host").unwrap_or_default(),
+        content_type: request.header("content-type").unwrap_or_default(),
+        payload: &request.body,
+        timestamp,
+    };
+    if auth.service != "monitor"
+        || auth.date != expected.date()
+        || auth.signed_headers != "content-type;host"
+        || !same_signature(&auth.signature, &expected.signature(&state.secret_key))
+    {
+        state.auth_failures += 1;
+        return v3_error(
+            "AuthFailure.SignatureFailure",
+            "The provided credentials could not be validated. Please check your signature is correct.",
+        );
+    }
+    if !within_rate_limit(state) {
+        return v3_error(
+            "RequestLimitExceeded",
+            "Your current request times equals to `20` in a second, which exceeds the frequency limit `20` for a second. Please reduce the frequency of calls.",
+        );
+    }
+    let action = request
+        .header("x-tc-action")
+        .unwrap_or_default()
+        .to_string();
+    let Some(body) = request.json() else {
+        return v3_error("InvalidParameter", "The request body is not valid JSON.");
+    };
+    *state.calls.entry(action.clone()).or_default() += 1;
+    match action.as_str() {
+        "GetMonitorData" => v3_get_monitor_data(state, &body, now),
+        "DescribeBaseMetrics" => v3_describe_base_metrics(state, &body),
+        other => v3_error(
+            "InvalidAction",
+            &format!("The action `{other}` is not supported by monitor 2018-07-24."),
+        ),
+    }
+}
+
+fn v3_describe_base_metrics(state: &TencentSimState, body: &Value) -> SimResponse {
+    let namespace = body["Namespace"].as_str().unwrap_or_default();
+    let set: Vec<Value> = state
+        .metrics
+        .iter()
+        .filter(|m| m.namespace.eq_ignore_ascii_case(namespace) && m.namespace.starts_with("QCE"))
+        .map(|m| {
+            json!({
+                "Namespace": m.namespace,
+                "MetricName": m.name,
+                "Unit": m.unit,
+                "UnitCname": m.unit,
+                "Period": m.periods,
+                "Periods": m.periods.iter().map(|p| json!({"Period": p.to_string(), "StatType": m.stats})).collect::<Vec<_>>(),
+                "Meaning": {"En": format!("{} of the instance", m.name), "Zh": ""},
+                "Dimensions": [{"Dimensions": ["InstanceId"]}],
+            })
+        })
+        .collect();
+    v3_ok(json!({ "MetricSet": set }))
+}
+
+fn v3_get_monitor_data(state: &mut TencentSimState, body: &Value, now: i64) -> SimResponse {
+    let namespace = body["Namespace"].as_str().unwrap_or_default().to_string();
+    let metric_name = body["MetricName"].as_str().unwrap_or_default().to_string();
+    if state.not_open.contains(&namespace.to_ascii_lowercase()) {
+        return v3_error(
+            "FailedOperation.ErrNotOpen",
+            "The monitoring of this product is not enabled.",
+        );
+    }
+    let Some(metric) = find_metric(state, &namespace, &metric_name).cloned() else {
+        return v3_error(
+            "InvalidParameterValue",
+            &format!("metric {metric_name} of namespace {namespace} does not exist"),
+        );
+    };
+    let period = body["Period"].as_i64().unwrap_or(300);
+    if !metric.periods.contains(&(period as u64)) {
+        return v3_error(
+            "InvalidParameterValue",
+            &format!("period {period} is not supported by {metric_name}"),
+        );
+    }
+    let (Some(start), Some(end)) = (
+        body["StartTime"].as_str().and_then(parse_rfc3339),
+        body["EndTime"].as_str().and_then(parse_rfc3339),
+    ) else {
+        return v3_error(
+            "InvalidParameter",
+            "StartTime and EndTime must be RFC 3339 times.",
+        );
+    };
+    if end < start {
+        return v3_error("InvalidParameter", "EndTime must not be before StartTime.");
+    }
+    let instances = body["Instances"].as_array().cloned().unwrap_or_default();
+    if instances.is_empty() || instances.len() > state.batch_limit {
+        return v3_error(
+            "InvalidParameterValue.LimitExceeded",
+            &format!(
+                "Instances must hold 1 to {} entries, got {}.",
+                state.batch_limit,
+                instances.len()
+            ),
+        );
+    }
+    state.batch_sizes.push(instances.len());
+    let spec = body["SpecifyStatistics"].as_u64().unwrap_or(0);
+    let times = point_times(state, start, end, period, now);
+    let mut rng = rand::rng();
+    let mut points: Vec<Value> = instances
+        .iter()
+        .map(|inst| {
+            let mut dims = inst["Dimensions"].as_array().cloned().unwrap_or_default();
+            let id = dims
+                .iter()
+                .filter_map(|d| d["Value"].as_str())
+                .find(|v| state.instances.contains(*v))
+                .map(str::to_string);
+            dims.shuffle(&mut rng);
+            let ready: Vec<i64> = match &id {
+                Some(_) => times
+                    .iter()
+                    .filter(|(_, ok)| *ok)
+                    .map(|(t, _)| *t)
+                    .collect(),
+                None => Vec::new(),
+            };
+            let series = |stat: &str| -> Vec<f64> {
+                ready
+                    .iter()
+                    .map(|t| value_of(state, id.as_deref().unwrap_or(""), &metric.name, stat, *t))
+                    .collect()
+            };
+            let default_stat = metric.stats.first().map(String::as_str).unwrap_or("avg");
+            let mut point = json!({
+                "Dimensions": dims,
+                "Timestamps": ready,
+                "Values": series(default_stat),
+            });
+            if spec & 1 != 0 {
+                point["AvgValues"] = json!(series("avg"));
+            }
+            if spec & 2 != 0 {
+                point["MaxValues"] = json!(series("max"));
+            }
+            if spec & 4 != 0 {
+                point["MinValues"] = json!(series("min"));
+            }
+            point
+        })
+        .collect();
+    points.shuffle(&mut rng);
+    v3_ok(json!({
+        "Period": period,
+        "MetricName": metric.name,
+        "DataPoints": points,
+        "StartTime": body["StartTime"],
+        "EndTime": body["EndTime"],
+        "Msg": "",
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// v2
+
+fn v2_error(code: i64, message: &str) -> SimResponse {
+    SimResponse::json(
+        200,
+        &json!({"code": code, "message": message, "codeDesc": "Failure"}),
+    )
+}
+
+fn v2_ok(mut body: Value) -> SimResponse {
+    body["code"] = json!(0);
+    body["message"] = json!("");
+    SimResponse::json(200, &body)
+}
+
+fn handle_v2(state: &mut TencentSimState, request: &SimRequest) -> SimResponse {
+    let now = real_now() + state.clock_offset;
+    let params: Vec<(String, String)> = if request.method == hyper::Method::POST {
+        request.form()
+    } else {
+        request.query_pairs()
+    };
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let (Some(secret_id), Some(signature), Some(timestamp), Some(nonce)) = (
+        get("SecretId"),
+        get("Signature"),
+        get("Timestamp").and_then(|t| t.parse::<i64>().ok()),
+        get("Nonce"),
+    ) else {
+        return v2_error(
+            4000,
+            "(-505) SecretId, Signature, Timestamp and Nonce are required",
+        );
+    };
+    if secret_id != state.secret_id {
+        state.auth_failures += 1;
+        return v2_error(4100, "(-100) secretId does not exist");
+    }
+    let method = match get("SignatureMethod") {
+        None => V2Method::HmacSha1,
+        Some(m) => match V2Method::parse(&m) {
+            Some(m) => m,
+            None => return v2_error(4000, "(-505) unknown SignatureMethod"),
+        },
+    };
+    let expected = v2_signature(
+        &state.secret_key,
+        request.method.as_str(),
+        request.header("host").unwrap_or_default(),
+        &request.path,
+        &params,
+        method,
+    );
+    if !same_signature(&signature, &expected) {
+        state.auth_failures += 1;
+        return v2_error(4100, "(-100) signature verification failed");
+    }
+    if (now - timestamp).abs() > 300 {
+        state.auth_failures += 1;
+        return v2_error(
+            4200,
+            "(-101) request expired: Timestamp is too far from the server time",
+        );
+    }
+    state.nonces.retain(|_, t| now - *t < 7200);
+    if state
+        .nonces
+        .insert(format!("{secret_id}:{nonce}"), now)
+        .is_some()
+    {
+        state.auth_failures += 1;
+        return v2_error(4500, "(-102) replay attack: Nonce was used before");
+    }
+    if !within_rate_limit(state) {
+        return v2_error(4400, "(-103) request quota exceeded");
+    }
+    let action = get("Action").unwrap_or_default();
+    *state.calls.entry(action.clone()).or_default() += 1;
+    match action.as_str() {
+        "DescribeMetrics" => v2_describe_metrics(state, &get("namespace").unwrap_or_default()),
+        "GetMonitorData" | "GetMetricStatistics" => v2_read(state, &action, &params, now),
+        other => v2_error(4000, &format!("(-503) unknown Action {other}")),
+    }
+}
+
+fn v2_describe_metrics(state: &TencentSimState, namespace: &str) -> SimResponse {
+    let set: Vec<Value> = state
+        .metrics
+        .iter()
+        .filter(|m| m.namespace.eq_ignore_ascii_case(namespace) && m.namespace.starts_with("qce"))
+        .map(|m| {
+            let stat_type: serde_json::Map<String, Value> = m
+                .periods
+                .iter()
+                .map(|p| {
+                    (
+                        p.to_string(),
+                        json!(m.stats.first().cloned().unwrap_or_default()),
+                    )
+                })
+                .collect();
+            json!({
+                "namespace": m.namespace,
+                "metricName": m.name,
+                "metricCname": m.name,
+                "dimensions": ["unInstanceId"],
+                // The API really spells it like this.
+                "uint": m.unit,
+                "unitCname": m.unit,
+                "period": m.periods,
+                "statType": stat_type,
+            })
+        })
+        .collect();
+    v2_ok(json!({ "metricSet": set }))
+}
+
+fn v2_read(
+    state: &mut TencentSimState,
+    action: &str,
+    params: &[(String, String)],
+    now: i64,
+) -> SimResponse {
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let namespace = get("namespace");
+    let metric_name = get("metricName");
+    let Some(metric) = find_metric(state, &namespace, &metric_name).cloned() else {
+        return v2_error(
+            4000,
+            &format!("(-503) metric {metric_name} of namespace {namespace} does not exist"),
+        );
+    };
+    let period: i64 = get("period").parse().unwrap_or(300);
+    let statistics = action == "GetMetricStatistics";
+    if statistics && period != 300 {
+        return v2_error(4000, "(-503) GetMetricStatistics supports period 300 only");
+    }
+    if !metric.periods.contains(&(period as u64)) {
+        return v2_error(4000, &format!("(-503) period {period} not supported"));
+    }
+    let offset = state.v2_offset;
+    let (Some(start), Some(end)) = (
+        parse_v2_time(&get("startTime"), offset),
+        parse_v2_time(&get("endTime"), offset),
+    ) else {
+        return v2_error(
+            4000,
+            "(-503) startTime and endTime must be YYYY-MM-DD HH:MM:SS",
+        );
+    };
+    if end < start {
+        return v2_error(4000, "(-503) endTime is before startTime");
+    }
+    if statistics && get("startTime").get(..10) != get("endTime").get(..10) {
+        return v2_error(4000, "(-503) startTime and endTime must be on the same day");
+    }
+    let values: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| k.starts_with("dimensions.") && k.ends_with(".value"))
+        .map(|(_, v)| v.clone())
+        .collect();
+    if values.is_empty() {
+        return v2_error(4000, "(-505) dimensions are required");
+    }
+    state.batch_sizes.push(1);
+    let id = values
+        .iter()
+        .find(|v| state.instances.contains(*v))
+        .cloned();
+    let times = point_times(state, start, end, period, now);
+    let stat = if statistics {
+        "avg"
+    } else {
+        metric.stats.first().map(String::as_str).unwrap_or("avg")
+    };
+    let mut points: Vec<Value> = times
+        .iter()
+        .map(|(t, ready)| match (&id, ready) {
+            (Some(id), true) => json!(value_of(state, id, &metric.name, stat, *t)),
+            _ => Value::Null,
+        })
+        .collect();
+    if statistics {
+        // The old API simply leaves out what it has not got yet: a short array.
+        while points.last().is_some_and(Value::is_null) {
+            points.pop();
+        }
+    } else if id.is_none() {
+        points = Vec::new();
+    }
+    let first = times.first().map(|(t, _)| *t).unwrap_or(start);
+    v2_ok(json!({
+        "metricName": metric.name,
+        "startTime": v2_time(first, offset),
+        "endTime": v2_time(end, offset),
+        "period": period,
+        "dataPoints": if id.is_none() && !statistics { Value::Null } else { json!(points) },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_deterministic_and_plausible() {
+        let a = value_at("ins-00000001", "CPUUsage", "avg", 1_700_000_000);
+        assert_eq!(
+            a,
+            value_at("ins-00000001", "cpuusage", "avg", 1_700_000_000)
+        );
+        assert!((5.0..=75.0).contains(&a), "{a}");
+        let max = value_at("ins-00000001", "CPUUsage", "max", 1_700_000_000);
+        assert!((max - a - 1.0).abs() < 0.011);
+    }
+
+    #[test]
+    fn lag_hides_the_newest_points() {
+        let state = TencentSimState::new("id", "key", 1);
+        let times = point_times(&state, 1_000_080, 1_000_200, 60, 1_000_230);
+        assert_eq!(
+            times,
+            vec![(1_000_080, true), (1_000_140, true), (1_000_200, false)]
+        );
+    }
+}

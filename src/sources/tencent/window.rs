@@ -1,0 +1,222 @@
+//! Time windows and time formats: the 3-period window aligned to the period, RFC 3339 for API
+//! 3.0, `YYYY-MM-DD HH:MM:SS` in the region's time zone for v2, timestamps reconstructed from
+//! `startTime + i × period`, and GetMetricStatistics windows that never span two days.
+
+use super::model::V2MonitorData;
+use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
+
+/// Periods fetched per read: the newest is often still empty (ingest lag).
+pub const WINDOW_PERIODS: i64 = 3;
+
+/// The read window for `period` seconds at `now` (Unix seconds): `end` is `now` rounded down to
+/// the period, `start` is two periods earlier, so the window holds three points.
+pub fn window(now: i64, period: u64) -> (i64, i64) {
+    let p = period.max(1) as i64;
+    let end = now.div_euclid(p) * p;
+    (end - (WINDOW_PERIODS - 1) * p, end)
+}
+
+/// The standard-time UTC offset of a Tencent region, in seconds east of UTC. Regions are named
+/// the API 3.0 way (`ap-guangzhou`) or the v2 way (`gz`). Daylight saving time is not applied
+/// (set `utc_offset` in the config where it matters). Unknown regions get UTC+8, the time zone
+/// of Tencent Cloud's home regions.
+pub fn region_offset_secs(region: &str) -> i32 {
+    const H: i32 = 3600;
+    match region.to_ascii_lowercase().as_str() {
+        "ap-bangkok" | "th" | "ap-jakarta" | "jkt" => 7 * H,
+        "ap-mumbai" | "in" => 5 * H + 30 * 60,
+        "ap-seoul" | "kr" | "ap-tokyo" | "jp" => 9 * H,
+        "na-siliconvalley" | "usw" => -8 * H,
+        "na-ashburn" | "use" | "na-toronto" | "ca" => -5 * H,
+        "eu-frankfurt" | "de" => H,
+        "eu-moscow" | "ru" => 3 * H,
+        "sa-saopaulo" | "sao" => -3 * H,
+        // China mainland, Hong Kong, Taipei, Singapore and anything unknown.
+        _ => 8 * H,
+    }
+}
+
+/// Parses a configured offset like `+08:00`, `-05:30` or `+8` into seconds east of UTC.
+pub fn parse_offset(text: &str) -> Option<i32> {
+    let text = text.trim();
+    let (sign, rest) = match text.as_bytes().first()? {
+        b'+' => (1, &text[1..]),
+        b'-' => (-1, &text[1..]),
+        _ => (1, text),
+    };
+    let (h, m) = match rest.split_once(':') {
+        Some((h, m)) => (h.parse::<i32>().ok()?, m.parse::<i32>().ok()?),
+        None => (rest.parse::<i32>().ok()?, 0),
+    };
+    if !(0..=14).contains(&h) || !(0..60).contains(&m) {
+        return None;
+    }
+    Some(sign * (h * 3600 + m * 60))
+}
+
+fn offset(secs: i32) -> FixedOffset {
+    FixedOffset::east_opt(secs).unwrap_or_else(|| FixedOffset::east_opt(0).expect("UTC"))
+}
+
+fn at(ts: i64, offset_secs: i32) -> DateTime<FixedOffset> {
+    DateTime::from_timestamp(ts, 0)
+        .unwrap_or_default()
+        .with_timezone(&offset(offset_secs))
+}
+
+/// RFC 3339 with the given offset, e.g. `2023-11-14T22:13:00+08:00`.
+pub fn rfc3339(ts: i64, offset_secs: i32) -> String {
+    at(ts, offset_secs)
+        .format("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in the given offset.
+pub fn v2_time(ts: i64, offset_secs: i32) -> String {
+    at(ts, offset_secs).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// Parses `YYYY-MM-DD HH:MM:SS` (or with a `T`) in the given offset into Unix seconds.
+pub fn parse_v2_time(text: &str, offset_secs: i32) -> Option<i64> {
+    let text = text.trim();
+    let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
+        .ok()?;
+    offset(offset_secs)
+        .from_local_datetime(&naive)
+        .single()
+        .map(|d| d.timestamp())
+}
+
+/// Parses RFC 3339 into Unix seconds.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|d| d.timestamp())
+}
+
+/// The newest non-null point of a v2 answer as (Unix seconds, value). Point i is at
+/// `startTime + i × period`; the answer's own `startTime`/`period` win over what was asked,
+/// `null` and short arrays simply have fewer points.
+pub fn v2_newest(
+    data: &V2MonitorData,
+    requested_start: i64,
+    requested_period: u64,
+    offset_secs: i32,
+) -> Option<(f64, f64)> {
+    let start = parse_v2_time(&data.start_time, offset_secs).unwrap_or(requested_start);
+    let period = data
+        .period
+        .filter(|p| *p >= 1.0)
+        .map(|p| p as i64)
+        .unwrap_or(requested_period as i64);
+    data.data_points
+        .iter()
+        .enumerate()
+        .rev()
+        .find_map(|(i, v)| v.map(|v| ((start + i as i64 * period) as f64, v)))
+}
+
+/// Splits `[start, end]` at local midnight so that no part spans two days (GetMetricStatistics
+/// refuses that). The part holding `end` comes first: it has the newest points.
+pub fn same_day_parts(start: i64, end: i64, offset_secs: i32) -> Vec<(i64, i64)> {
+    let local_end = end + offset_secs as i64;
+    let midnight = local_end.div_euclid(86_400) * 86_400 - offset_secs as i64;
+    if start >= midnight {
+        vec![(start, end)]
+    } else {
+        vec![(midnight, end), (start, midnight - 1)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_is_three_periods_aligned() {
+        // 2023-11-14T22:13:20Z
+        assert_eq!(window(1_700_000_000, 60), (1_699_999_860, 1_699_999_980));
+        assert_eq!(window(1_700_000_000, 300), (1_699_999_200, 1_699_999_800));
+        assert_eq!(window(1_699_999_980, 60), (1_699_999_860, 1_699_999_980));
+    }
+
+    #[test]
+    fn formats_in_region_time() {
+        let gz = region_offset_secs("ap-guangzhou");
+        assert_eq!(gz, 8 * 3600);
+        assert_eq!(region_offset_secs("gz"), 8 * 3600);
+        assert_eq!(region_offset_secs("ap-mumbai"), 19_800);
+        assert_eq!(region_offset_secs("na-siliconvalley"), -28_800);
+        assert_eq!(v2_time(1_700_000_000, gz), "2023-11-15 06:13:20");
+        assert_eq!(rfc3339(1_700_000_000, gz), "2023-11-15T06:13:20+08:00");
+        assert_eq!(rfc3339(1_700_000_000, 0), "2023-11-14T22:13:20+00:00");
+        assert_eq!(
+            parse_v2_time("2023-11-15 06:13:20", gz),
+            Some(1_700_000_000)
+        );
+        assert_eq!(parse_v2_time("garbage", gz), None);
+        assert_eq!(
+            parse_rfc3339("2023-11-15T06:13:20+08:00"),
+            Some(1_700_000_000)
+        );
+    }
+
+    #[test]
+    fn offsets_parse() {
+        assert_eq!(parse_offset("+08:00"), Some(28_800));
+        assert_eq!(parse_offset("-05:30"), Some(-19_800));
+        assert_eq!(parse_offset("8"), Some(28_800));
+        assert_eq!(parse_offset("+25:00"), None);
+        assert_eq!(parse_offset("x"), None);
+    }
+
+    fn v2(start: &str, period: Option<f64>, points: Vec<Option<f64>>) -> V2MonitorData {
+        V2MonitorData {
+            start_time: start.into(),
+            period,
+            data_points: points,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn v2_timestamps_are_reconstructed() {
+        let gz = 8 * 3600;
+        let start = parse_v2_time("2023-11-15 06:10:00", gz).unwrap();
+        // Newest null (lag): the one before it is served.
+        let d = v2(
+            "2023-11-15 06:10:00",
+            Some(60.0),
+            vec![Some(1.0), Some(2.0), None],
+        );
+        assert_eq!(v2_newest(&d, 0, 300, gz), Some(((start + 60) as f64, 2.0)));
+        // Short array, no startTime / period in the answer: what was asked is used.
+        let d = v2("", None, vec![Some(7.0)]);
+        assert_eq!(v2_newest(&d, start, 300, gz), Some((start as f64, 7.0)));
+        // All null or empty.
+        assert_eq!(
+            v2_newest(&v2("", None, vec![None, None]), start, 60, gz),
+            None
+        );
+        assert_eq!(v2_newest(&v2("", None, vec![]), start, 60, gz), None);
+    }
+
+    #[test]
+    fn statistics_windows_never_span_two_days() {
+        let gz = 8 * 3600;
+        let t = |s: &str| parse_v2_time(s, gz).unwrap();
+        let (s, e) = (t("2023-11-15 06:00:00"), t("2023-11-15 06:10:00"));
+        assert_eq!(same_day_parts(s, e, gz), vec![(s, e)]);
+        let (s, e) = (t("2023-11-14 23:55:00"), t("2023-11-15 00:05:00"));
+        assert_eq!(
+            same_day_parts(s, e, gz),
+            vec![(t("2023-11-15 00:00:00"), e), (s, t("2023-11-14 23:59:59"))]
+        );
+        let (s, e) = (t("2023-11-14 23:50:00"), t("2023-11-15 00:00:00"));
+        assert_eq!(
+            same_day_parts(s, e, gz),
+            vec![(e, e), (s, t("2023-11-14 23:59:59"))]
+        );
+    }
+}

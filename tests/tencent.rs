@@ -1,0 +1,548 @@
+//! The exporter against the Tencent Cloud Monitor simulator, over real HTTP on 127.0.0.1.
+
+mod common;
+
+use common::{assert_valid_openmetrics, sample, samples};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use usage_exporter::sim::tencent::{instance_id, value_at, TencentSim, TencentSimState};
+
+const ID: &str = "AKIDtest000000000000000000000000";
+const KEY: &str = "test-secret-key-0123456789abcdef";
+
+async fn sim(instances: usize) -> TencentSim {
+    TencentSim::start(TencentSimState::new(ID, KEY, instances))
+        .await
+        .expect("simulator starts")
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+fn instances_yaml(ids: impl Iterator<Item = String>, dimension: &str) -> String {
+    ids.map(|id| format!("{{{dimension}: {id}}}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+const WAIT: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn v3_values_catalog_and_lag() {
+    let sim = sim(5).await;
+    sim.with(|s| {
+        s.overrides
+            .insert((instance_id(0), "CPUUsage".into()), 12.5);
+        s.overrides
+            .insert((instance_id(0), "MemUsage".into()), 41.25);
+        s.overrides
+            .insert((instance_id(1), "TcpCurrEstab".into()), 7.0);
+    });
+    let yaml = format!(
+        "sources:\n  tencent:\n    - name: gz\n      url: {}\n      region: ap-guangzhou\n      secret_id: {ID}\n      secret_key: {KEY}\n      endpoints: {{metric_data: 300ms, metric_catalog: 1h}}\n      metrics:\n        - namespace: QCE/CVM\n          names: [CPUUsage, MemUsage, TcpCurrEstab]\n          period: 60s\n          instances: [{{InstanceId: {}}}, {{InstanceId: {}}}, {{InstanceId: ins-unknown}}]\n",
+        sim.url(),
+        instance_id(0),
+        instance_id(1)
+    );
+    let d = common::start(&yaml).await;
+    let body = d
+        .wait_for(WAIT, |b| {
+            b.contains("qce_cvm_tcpcurrestab_max{") && b.contains("qce_metric_info{")
+        })
+        .await;
+    let i0 = [
+        ("target", "gz"),
+        ("region", "ap-guangzhou"),
+        ("instance_id", "ins-00000000"),
+    ];
+    let i1 = [
+        ("target", "gz"),
+        ("region", "ap-guangzhou"),
+        ("instance_id", "ins-00000001"),
+    ];
+    assert_eq!(sample(&body, "qce_cvm_cpuusage_avg", &i0), Some(12.5));
+    assert_eq!(sample(&body, "qce_cvm_memusage_avg", &i0), Some(41.25));
+    // TcpCurrEstab only offers `max` in the catalog: the suffix follows it.
+    assert_eq!(sample(&body, "qce_cvm_tcpcurrestab_max", &i1), Some(7.0));
+    assert_eq!(sample(&body, "qce_cvm_tcpcurrestab_avg", &i1), None);
+    // Unknown instances have no data: no series, never a fake 0.
+    assert!(samples(
+        &body,
+        "qce_cvm_cpuusage_avg",
+        &[("instance_id", "ins-unknown")]
+    )
+    .is_empty());
+    // The served point lags (the newest period is still empty upstream).
+    let ts = sample(
+        &body,
+        "qce_datapoint_timestamp_seconds",
+        &[
+            ("instance_id", "ins-00000001"),
+            ("metric", "CPUUsage"),
+            ("namespace", "QCE/CVM"),
+        ],
+    )
+    .expect("timestamp of the served point");
+    let lag = now() - ts;
+    assert!((60.0..240.0).contains(&lag), "lag {lag}");
+    assert_eq!(ts % 60.0, 0.0);
+    // A value without override is the simulator's value at that very timestamp.
+    assert_eq!(
+        sample(&body, "qce_cvm_cpuusage_avg", &i1),
+        Some(value_at("ins-00000001", "CPUUsage", "avg", ts as i64))
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "qce_metric_info",
+            &[
+                ("namespace", "QCE/CVM"),
+                ("metric", "CPUUsage"),
+                ("unit", "%"),
+                ("periods", "10,60,300,3600,86400")
+            ]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        sample(
+            &body,
+            "usage_exporter_upstream_requests_total",
+            &[
+                ("source", "tencent"),
+                ("target", "gz"),
+                ("status_code", "200")
+            ]
+        )
+        .unwrap()
+            >= 4.0
+    );
+    assert!(!body.contains(KEY));
+    assert_valid_openmetrics(&body);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn v2_get_monitor_data_values() {
+    let sim = sim(3).await;
+    sim.with(|s| {
+        s.overrides
+            .insert((instance_id(2), "cpu_usage".into()), 3.5);
+        s.overrides
+            .insert((instance_id(2), "mem_usage".into()), 2048.0);
+    });
+    let yaml = format!(
+        "sources:\n  tencent:\n    - name: legacy\n      api: v2\n      url: {}\n      region: gz\n      secret_id: {ID}\n      secret_key: {KEY}\n      endpoints: {{metric_data: 300ms, metric_catalog: 1h}}\n      metrics:\n        - namespace: qce/cvm\n          names: [cpu_usage, mem_usage, lan_outtraffic]\n          period: 60s\n          instances: [{{unInstanceId: {}}}]\n",
+        sim.url(),
+        instance_id(2)
+    );
+    let d = common::start(&yaml).await;
+    let body = d
+        .wait_for(WAIT, |b| {
+            b.contains("qce_cvm_mem_usage_max{") && b.contains("qce_metric_info{")
+        })
+        .await;
+    let l = [
+        ("target", "legacy"),
+        ("region", "gz"),
+        ("un_instance_id", "ins-00000002"),
+    ];
+    assert_eq!(sample(&body, "qce_cvm_cpu_usage_avg", &l), Some(3.5));
+    // DescribeMetrics says mem_usage is a `max` statistic.
+    assert_eq!(sample(&body, "qce_cvm_mem_usage_max", &l), Some(2048.0));
+    // Timestamps were reconstructed from startTime (UTC+8) + i × period; the newest is null.
+    let ts = sample(
+        &body,
+        "qce_datapoint_timestamp_seconds",
+        &[
+            ("metric", "lan_outtraffic"),
+            ("un_instance_id", "ins-00000002"),
+        ],
+    )
+    .unwrap();
+    let lag = now() - ts;
+    assert!((60.0..240.0).contains(&lag), "lag {lag}");
+    assert_eq!(
+        sample(&body, "qce_cvm_lan_outtraffic_avg", &l),
+        Some(value_at("ins-00000002", "lan_outtraffic", "avg", ts as i64))
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "qce_metric_info",
+            &[
+                ("metric", "mem_usage"),
+                ("unit", "MB"),
+                ("periods", "60,300")
+            ]
+        ),
+        Some(1.0)
+    );
+    assert!(sim.with(|s| s.calls_of("GetMonitorData")) >= 3);
+    assert_valid_openmetrics(&body);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn v2_get_metric_statistics_with_hmac_sha256() {
+    let sim = sim(2).await;
+    sim.with(|s| {
+        s.overrides
+            .insert((instance_id(1), "cpu_usage".into()), 55.5);
+    });
+    let yaml = format!(
+        "sources:\n  tencent:\n    - name: stats\n      api: v2\n      url: {}\n      region: gz\n      secret_id: {ID}\n      secret_key: {KEY}\n      read_api: GetMetricStatistics\n      signature_method: HmacSHA256\n      endpoints: {{metric_data: 300ms, metric_catalog: off}}\n      metrics:\n        - namespace: qce/cvm\n          names: [cpu_usage]\n          instances: [{{unInstanceId: {}}}]\n",
+        sim.url(),
+        instance_id(1)
+    );
+    let d = common::start(&yaml).await;
+    let body = d
+        .wait_for(WAIT, |b| b.contains("qce_cvm_cpu_usage_avg{"))
+        .await;
+    assert_eq!(
+        sample(
+            &body,
+            "qce_cvm_cpu_usage_avg",
+            &[("un_instance_id", "ins-00000001")]
+        ),
+        Some(55.5)
+    );
+    // Period 300 by default for GetMetricStatistics; the short array loses the newest point.
+    let ts = sample(
+        &body,
+        "qce_datapoint_timestamp_seconds",
+        &[("metric", "cpu_usage")],
+    )
+    .unwrap();
+    assert_eq!(ts % 300.0, 0.0);
+    assert!((300.0..1200.0).contains(&(now() - ts)), "{}", now() - ts);
+    assert!(sim.with(|s| s.calls_of("GetMetricStatistics")) >= 1);
+    assert_eq!(sim.with(|s| s.auth_failures), 0);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn batching_120_instances_takes_three_requests() {
+    let sim = sim(120).await;
+    let yaml = format!(
+        "sources:\n  tencent:\n    - name: batch\n      url: {}\n      region: ap-guangzhou\n      secret_id: {ID}\n      secret_key: {KEY}\n      endpoints: {{metric_data: 1h, metric_catalog: off}}\n      metrics:\n        - namespace: QCE/CVM\n          names: [CPUUsage]\n          period: 60s\n          instances: [{}]\n",
+        sim.url(),
+        instances_yaml((0..120).map(instance_id), "InstanceId")
+    );
+    let d = common::start(&yaml).await;
+    d.wait_ready(WAIT).await;
+    let body = d.metrics().await;
+    assert_eq!(
+        samples(&body, "qce_cvm_cpuusage_avg", &[("target", "batch")]).len(),
+        120
+    );
+    assert_eq!(sim.with(|s| s.calls_of("GetMonitorData")), 3);
+    let mut sizes = sim.with(|s| s.batch_sizes.clone());
+    sizes.sort_unstable();
+    assert_eq!(sizes, vec![20, 50, 50]);
+    // One DescribeBaseMetrics (the catalog, read on demand) + three reads, all counted.
+    assert_eq!(sim.with(|s| s.calls_of("DescribeBaseMetrics")), 1);
+    assert_eq!(sim.request_count(), 4);
+    assert_eq!(
+        sample(
+            &body,
+            "usage_exporter_upstream_requests_total",
+            &[("target", "batch"), ("status_code", "200")]
+        ),
+        Some(4.0)
+    );
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn scales_to_1000_instances() {
+    let sim = sim(1000).await;
+    let yaml = format!(
+        "sources:\n  tencent:\n    - name: big\n      url: {}\n      region: ap-guangzhou\n      secret_id: {ID}\n      secret_key: {KEY}\n      rate_limit: 50\n      endpoints: {{metric_data: 1h, metric_catalog: off}}\n      metrics:\n        - namespace: QCE/CVM\n          names: [CPUUsage, MemUsage]\n          period: 60s\n          instances: [{}]\n",
+        sim.url(),
+        instances_yaml((0..1000).map(instance_id), "InstanceId")
+    );
+    let d = common::start(&yaml).await;
+    d.wait_ready(WAIT).await;
+    let body = d.metrics().await;
+    assert_eq!(
+        samples(&body, "qce_cvm_cpuusage_avg", &[("target", "big")]).len(),
+        1000
+    );
+    assert_eq!(
+        samples(&body, "qce_cvm_memusage_avg", &[("target", "big")]).len(),
+        1000
+    );
+    assert_eq!(sim.with(|s| s.calls_of("GetMonitorData")), 40);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limit_answers_slow_the_target_down() {
+    let sim = sim(60).await;
+    sim.with(|s| s.rate_limit = Some(4));
+    let yaml = format!(
+        "sources:\n  tencent:\n    - name: limited\n      url: {}\n      region: ap-guangzhou\n      secret_id: {ID}\n      secret_key: {KEY}\n      rate_limit: 100\n      batch_size: 5\n      endpoints: {{metric_data: 1h, metric_catalog: off}}\n      metrics:\n        - namespace: QCE/CVM\n          names: [CPUUsage]\n          period: 60s\n          instances: [{}]\n",
+        sim.url(),
+        instances_yaml((0..60).map(instance_id), "InstanceId")
+    );
+    let d = common::start(&yaml).await;
+    let body = d
+        .wait_for(Duration::from_secs(90), |b| {
+            samples(b, "qce_cvm_cpuusage_avg", &[("target", "limited")]).len() == 60
+        })
+        .await;
+    // The simulator refused some calls, the exporter paused and slowed down, and every batch
+    // was read in the end.
+    assert!(sim.with(|s| s.rate_limited) > 0);
+    assert!(sim.with(|s| s.calls_of("GetMonitorData")) >= 12);
+    assert!(sim.request_count() > 13);
+    let counted = sample(
+        &body,
+        "usage_exporter_upstream_requests_total",
+        &[("target", "limited"), ("status_code", "200")],
+    )
+    .unwrap();
+    assert_eq!(counted, sim.request_count() as f64);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn persistent_rate_limit_is_a_rate_limited_error() {
+    let sim = sim(2).await;
+    sim.with(|s| s.rate_limit = Some(0));
+    let yaml = format!(
+        "sources:\n  tencent:\n    - name: blocked\n      url: {}\n      region: ap-guangzhou\n      secret_id: {ID}\n      secret_key: {KEY}\n      endpoints: {{metric_data: 200ms, metric_catalog: off}}\n      metrics:\n        - namespace: QCE/CVM\n          names: [CPUUsage]\n          instances: [{{InstanceId: {}}}]\n",
+        sim.url(),
+        instance_id(0)
+    );
+    let d = common::start(&yaml).await;
+    let labels = [
+        ("target", "blocked"),
+        ("endpoint", "metric_data"),
+        ("reason", "rate_limited"),
+    ];
+    let body = d
+        .wait_for(WAIT, |b| {
+            sample(b, "usage_exporter_poll_errors_total", &labels).is_some_and(|v| v >= 1.0)
+        })
+        .await;
+    // One call plus three retries for the poll; the scheduler then waits (retry_after 10s),
+    // so there is no retry storm.
+    assert_eq!(
+        sample(&body, "usage_exporter_poll_errors_total", &labels),
+        Some(1.0)
+    );
+    assert!(sim.request_count() <= 5, "{}", sim.request_count());
+    let (_, page) = d.get("/").await;
+    assert!(page.contains("RequestLimitExceeded"), "{page}");
+    d.stop().await;
+}
+
+async fn auth_error_case(api: &str, namespace: &str, metric: &str, dimension: &str, expect: &str) {
+    let sim = sim(1).await;
+    let yaml = format!(
+        "sources:\n  tencent:\n    - name: wrong\n      api: {api}\n      url: {}\n      region: ap-guangzhou\n      secret_id: {ID}\n      secret_key: not-the-right-key-at-all\n      endpoints: {{metric_data: 200ms, metric_catalog: off}}\n      metrics:\n        - namespace: {namespace}\n          names: [{metric}]\n          instances: [{{{dimension}: {}}}]\n",
+        sim.url(),
+        instance_id(0)
+    );
+    let d = common::start(&yaml).await;
+    let labels = [
+        ("source", "tencent"),
+        ("target", "wrong"),
+        ("endpoint", "metric_data"),
+        ("reason", "auth"),
+    ];
+    let body = d
+        .wait_for(WAIT, |b| {
+            sample(b, "usage_exporter_poll_errors_total", &labels).is_some_and(|v| v >= 1.0)
+        })
+        .await;
+    assert_eq!(
+        sample(
+            &body,
+            "usage_exporter_poll_success",
+            &[("target", "wrong"), ("endpoint", "metric_data")]
+        ),
+        Some(0.0)
+    );
+    assert!(!body.contains("not-the-right-key-at-all"));
+    let (status, page) = d.get("/").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(expect),
+        "landing page lacks {expect:?}: {page}"
+    );
+    assert!(page.contains("secret_key"), "{page}");
+    assert!(!page.contains("not-the-right-key-at-all"));
+    assert!(sim.with(|s| s.auth_failures) >= 1);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_secret_v3_is_an_auth_error_on_the_landing_page() {
+    auth_error_case(
+        "v3",
+        "QCE/CVM",
+        "CPUUsage",
+        "InstanceId",
+        "AuthFailure.SignatureFailure",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_secret_v2_is_an_auth_error_on_the_landing_page() {
+    auth_error_case("v2", "qce/cvm", "cpu_usage", "unInstanceId", "code 4100").await;
+}
+
+#[tokio::test]
+async fn clock_skew_is_explained() {
+    let sim = sim(1).await;
+    sim.with(|s| s.clock_offset = 900);
+    let yaml = format!(
+        "sources:\n  tencent:\n    - name: skew\n      url: {}\n      region: ap-guangzhou\n      secret_id: {ID}\n      secret_key: {KEY}\n      endpoints: {{metric_data: 200ms, metric_catalog: off}}\n      metrics:\n        - namespace: QCE/CVM\n          names: [CPUUsage]\n          instances: [{{InstanceId: {}}}]\n",
+        sim.url(),
+        instance_id(0)
+    );
+    let d = common::start(&yaml).await;
+    d.wait_for(WAIT, |b| {
+        sample(
+            b,
+            "usage_exporter_poll_errors_total",
+            &[("target", "skew"), ("reason", "auth")],
+        )
+        .is_some_and(|v| v >= 1.0)
+    })
+    .await;
+    let (_, page) = d.get("/").await;
+    assert!(page.contains("AuthFailure.SignatureExpire"), "{page}");
+    assert!(page.contains("clock skew"), "{page}");
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn unsupported_period_and_product_not_open_are_explained() {
+    let sim = sim(1).await;
+    sim.with(|s| {
+        s.not_open.insert("qce/cvm".into());
+    });
+    let yaml = format!(
+        "sources:\n  tencent:\n    - name: badperiod\n      url: {url}\n      region: ap-guangzhou\n      secret_id: {ID}\n      secret_key: {KEY}\n      endpoints: {{metric_data: 200ms, metric_catalog: 1h}}\n      metrics:\n        - namespace: QCE/CVM\n          names: [CPUUsage]\n          period: 30s\n          instances: [{{InstanceId: {id}}}]\n    - name: notopen\n      url: {url}\n      region: ap-guangzhou\n      secret_id: {ID}\n      secret_key: {KEY}\n      endpoints: {{metric_data: 200ms, metric_catalog: 1h}}\n      metrics:\n        - namespace: QCE/CVM\n          names: [CPUUsage]\n          instances: [{{InstanceId: {id}}}]\n",
+        url = sim.url(),
+        id = instance_id(0)
+    );
+    let d = common::start(&yaml).await;
+    let body = d
+        .wait_for(WAIT, |b| {
+            sample(
+                b,
+                "usage_exporter_poll_errors_total",
+                &[
+                    ("target", "badperiod"),
+                    ("endpoint", "metric_data"),
+                    ("reason", "unsupported"),
+                ],
+            )
+            .is_some()
+                && sample(
+                    b,
+                    "usage_exporter_poll_errors_total",
+                    &[
+                        ("target", "notopen"),
+                        ("endpoint", "metric_data"),
+                        ("reason", "unsupported"),
+                    ],
+                )
+                .is_some()
+                && b.contains("qce_metric_info{target=\"badperiod\"")
+        })
+        .await;
+    // The catalog still works for both.
+    assert_eq!(
+        sample(
+            &body,
+            "qce_metric_info",
+            &[("target", "badperiod"), ("metric", "CPUUsage")]
+        ),
+        Some(1.0)
+    );
+    let (_, page) = d.get("/").await;
+    assert!(
+        page.contains("CPUUsage does not support period 30s; supported periods: 10s, 60s, 300s, 3600s, 86400s"),
+        "{page}"
+    );
+    assert!(page.contains("FailedOperation.ErrNotOpen"), "{page}");
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn simulator_rejects_replayed_nonces_and_old_timestamps() {
+    use usage_exporter::sources::tencent::sign::{v2_signature, V2Method};
+    let sim = sim(1).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/v2/index.php", sim.url());
+    let host = sim.url().trim_start_matches("http://").to_string();
+    let call = |timestamp: i64, nonce: u64, key: &'static str| {
+        let mut params: Vec<(String, String)> = [
+            ("Action", "DescribeMetrics".to_string()),
+            ("Region", "gz".to_string()),
+            ("Timestamp", timestamp.to_string()),
+            ("Nonce", nonce.to_string()),
+            ("SecretId", ID.to_string()),
+            ("namespace", "qce/cvm".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let signature = v2_signature(
+            key,
+            "GET",
+            &host,
+            "/v2/index.php",
+            &params,
+            V2Method::HmacSha1,
+        );
+        params.push(("Signature".into(), signature));
+        let request = client.get(&url).query(&params);
+        async move {
+            let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            body["code"].as_i64().unwrap()
+        }
+    };
+    let t = now() as i64;
+    assert_eq!(call(t, 77, KEY).await, 0);
+    assert_eq!(call(t, 77, KEY).await, 4500);
+    assert_eq!(call(t - 1000, 78, KEY).await, 4200);
+    assert_eq!(call(t, 79, "wrong-key").await, 4100);
+    assert_eq!(sim.with(|s| s.calls_of("DescribeMetrics")), 1);
+}
+
+#[tokio::test]
+async fn demo_config_polls_its_simulator() {
+    let (sim, item) = usage_exporter::sim::tencent::start_demo(1).await.unwrap();
+    assert!(item.starts_with("name: "));
+    let mut yaml = String::from("sources:\n  tencent:\n");
+    for (i, line) in item.lines().enumerate() {
+        yaml.push_str(if i == 0 { "    - " } else { "      " });
+        yaml.push_str(line);
+        yaml.push('\n');
+    }
+    let d = common::start(&yaml).await;
+    let body = d
+        .wait_for(WAIT, |b| {
+            samples(b, "qce_cvm_cpuusage_avg", &[]).len() == 20
+                && samples(b, "qce_cvm_tcpcurrestab_max", &[]).len() == 20
+        })
+        .await;
+    // The demo shows ingest lag: the served points are at least a period old.
+    for line in samples(&body, "qce_datapoint_timestamp_seconds", &[]) {
+        assert!(now() - line.value >= 60.0, "{line:?}");
+    }
+    assert_eq!(sim.with(|s| s.auth_failures), 0);
+    assert_valid_openmetrics(&body);
+    d.stop().await;
+}
