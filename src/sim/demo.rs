@@ -52,5 +52,7 @@ pub async fn start(scale: u32) -> std::io::Result<DemoSims> {
     sims.keep("tr50", Box::new(tr50), yaml);
     let (aveva, yaml) = super::aveva::start_demo(scale).await?;
     sims.keep("aveva", Box::new(aveva), yaml);
+    let (tencent, yaml) = super::tencent::start_demo(scale).await?;
+    sims.keep("tencent", Box::new(tencent), yaml);
     Ok(sims)
 }
