@@ -224,10 +224,15 @@ impl Client {
     /// Reads the current month's usage report, logging in or renewing the token as needed.
     pub async fn fetch_usage(&self) -> Result<PlatformUsage, PollError> {
         let mut state = self.state.lock().await;
-        self.ensure_session(&mut state).await?;
+        let fresh = self.ensure_session(&mut state).await?;
         let session = state.session.clone().expect("ensure_session logs in");
         match self.get_metrics(&session).await? {
             Fetch::Data(usage) => Ok(usage),
+            // Refused with a token from this very poll: another login would not help.
+            Fetch::Unauthorized(why) if fresh => {
+                state.session = None;
+                Err(PollError::auth(self.refused_after_login(&session, &why)))
+            }
             Fetch::Unauthorized(why) => {
                 tracing::debug!(target = self.upstream.target(), why = %why, "akana session refused; logging in again");
                 state.session = None;
@@ -259,10 +264,10 @@ impl Client {
     }
 
     /// Makes sure a usable session exists: logs in when there is none or the token has run
-    /// out, renews it once half of its lifetime has passed.
-    async fn ensure_session(&self, state: &mut State) -> Result<(), PollError> {
+    /// out, renews it once half of its lifetime has passed. True when it logged in.
+    async fn ensure_session(&self, state: &mut State) -> Result<bool, PollError> {
         let Some(session) = &state.session else {
-            return self.login(state).await;
+            return self.login(state).await.map(|()| true);
         };
         let age = session.since.elapsed();
         // A token this close to its end may expire while the request travels: start over.
@@ -273,7 +278,7 @@ impl Client {
                 "akana token expired; logging in again"
             );
             state.session = None;
-            return self.login(state).await;
+            return self.login(state).await.map(|()| true);
         }
         if age >= session.lifetime / 2 {
             let session = session.clone();
@@ -281,7 +286,7 @@ impl Client {
                 Ok(Some(renewed)) => state.session = Some(renewed),
                 Ok(None) => {
                     state.session = None;
-                    return self.login(state).await;
+                    return self.login(state).await.map(|()| true);
                 }
                 // Not fatal: the token is still valid; try again on the next poll.
                 Err(e) => {
@@ -289,7 +294,7 @@ impl Client {
                 }
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// `POST /api/login/renewToken`: `Some(session)` renewed, `None` when the platform refused
