@@ -453,3 +453,72 @@ async fn faults_map_to_reasons_and_keep_the_session() {
     .await;
     d.stop().await;
 }
+
+#[tokio::test]
+async fn fedmemberid_from_config_must_match_the_cookie() {
+    let sim = AkanaSim::start(state(|s| s.csrf_required = true))
+        .await
+        .unwrap();
+    let d = common::start(&config(&sim, "fedmemberid: acmepaymentscorp")).await;
+    d.wait_for(WAIT, |b| {
+        sample(b, "akana_metric", &[("metric_id", "ApiCount")]).is_some()
+    })
+    .await;
+    d.stop().await;
+
+    let sim = AkanaSim::start(State::default()).await.unwrap();
+    let d = common::start(&config(&sim, "fedmemberid: othercorp")).await;
+    d.wait_for(WAIT, |b| auth_errors(b) >= 1.0).await;
+    let (_, landing) = d.get("/").await;
+    assert!(
+        landing.contains("set fedmemberid to") && landing.contains("acmepaymentscorp"),
+        "{landing}"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        sim.logins(),
+        1,
+        "a wrong fedmemberid backs off like a rejected login"
+    );
+    assert_eq!(sim.metrics_calls(), 0);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn demo_simulator_and_its_config_item() {
+    let (sim, item) = usage_exporter::sim::akana::start_demo(2).await.unwrap();
+    assert!(item.starts_with("name: demo\n"), "{item}");
+    let mut yaml = String::from("sources:\n  akana:\n");
+    for (i, line) in item.lines().enumerate() {
+        yaml.push_str(if i == 0 { "    - " } else { "      " });
+        yaml.push_str(line);
+        yaml.push('\n');
+    }
+    let d = common::start(&yaml).await;
+    let body = d
+        .wait_for(WAIT, |b| {
+            sample(b, "akana_metric", &[("metric_id", "DeploymentZonesUsage")]).is_some()
+        })
+        .await;
+    assert_valid_openmetrics(&body);
+    assert_eq!(
+        sample(
+            &body,
+            "akana_metric",
+            &[("target", "demo"), ("metric_id", "DeploymentZonesUsage")]
+        ),
+        Some(4.0),
+        "scale 2 doubles the zones"
+    );
+    assert!(
+        sample(
+            &body,
+            "akana_api_calls_total",
+            &[("metric_id", "PlatformApiUsage")]
+        )
+        .is_some(),
+        "month-to-date calls (0 only in the first minutes of a month)"
+    );
+    assert_eq!(sim.logins(), 1);
+    d.stop().await;
+}

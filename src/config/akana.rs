@@ -124,3 +124,87 @@ impl TargetConfig for AkanaTarget {
         problems
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{parse, ConfigError};
+    use std::path::Path;
+    use std::time::Duration;
+
+    fn load(item: &str) -> Result<crate::config::Config, ConfigError> {
+        let mut yaml = String::from("sources:\n  akana:\n");
+        for (i, line) in item.lines().enumerate() {
+            yaml.push_str(if i == 0 { "    - " } else { "      " });
+            yaml.push_str(line);
+            yaml.push('\n');
+        }
+        parse(&yaml, Path::new("t.yml"), &|_| None)
+    }
+
+    const MINIMAL: &str = "name: p\nurl: https://akana.example.com\nsubscription_id: acme\nemail: m@example.com\npassword: pw";
+
+    #[test]
+    fn defaults() {
+        let config = load(MINIMAL).unwrap();
+        let t = &config.sources.akana[0];
+        assert_eq!(t.path_prefix, "/platform/subscriptions");
+        assert_eq!(t.token_lifetime(), Duration::from_secs(1800));
+        assert_eq!(t.login_backoff(), Duration::from_secs(900));
+        assert!(t.item_info);
+        assert!(t.metric_ids.is_empty() && t.fedmemberid.is_none());
+        assert_eq!(format!("{:?}", t.password), "Some(<secret>)");
+    }
+
+    #[test]
+    fn overrides() {
+        let item = format!("{MINIMAL}\ntoken_lifetime: 10m\nlogin_backoff: 1h\nitem_info: false\npath_prefix: /api/platform/subscriptions\nmetric_ids: [ApiCount]\nfedmemberid: acme");
+        let config = load(&item).unwrap();
+        let t = &config.sources.akana[0];
+        assert_eq!(t.token_lifetime(), Duration::from_secs(600));
+        assert_eq!(t.login_backoff(), Duration::from_secs(3600));
+        assert!(!t.item_info);
+        assert_eq!(t.path_prefix, "/api/platform/subscriptions");
+        assert_eq!(t.metric_ids, vec!["ApiCount"]);
+    }
+
+    #[test]
+    fn problems_name_the_key() {
+        let item = "name: p\nurl: https://akana.example.com\nsubscription_id: a/b\npath_prefix: platform\nmetric_ids: ['']\nfedmemberid: ''\ntoken_lifetime: 500ms";
+        let text = load(item).unwrap_err().to_string();
+        for key in [
+            "sources.akana[0].email: missing",
+            "sources.akana[0].password: missing",
+            "sources.akana[0].subscription_id: must be",
+            "sources.akana[0].path_prefix: must start with `/`",
+            "sources.akana[0].metric_ids[0]: must not be empty",
+            "sources.akana[0].fedmemberid: must not be empty",
+            "sources.akana[0].token_lifetime: must be at least 1s",
+        ] {
+            assert!(text.contains(key), "{key} not in:\n{text}");
+        }
+        let text = load(&format!("{MINIMAL}\ncookie: x"))
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("unknown field `cookie`"), "{text}");
+        let text = load(&format!("{MINIMAL}\nendpoints: {{usage: 1m}}"))
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("known endpoints: metrics"), "{text}");
+    }
+
+    #[test]
+    fn password_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let item = MINIMAL.replace(
+            "password: pw",
+            &format!("password_file: {}", file.display()),
+        );
+        let config = load(&item).unwrap();
+        assert_eq!(
+            config.sources.akana[0].password.as_ref().unwrap().expose(),
+            "from-file"
+        );
+    }
+}
