@@ -522,3 +522,31 @@ async fn demo_simulator_and_its_config_item() {
     assert_eq!(sim.logins(), 1);
     d.stop().await;
 }
+
+#[tokio::test]
+async fn login_server_errors_are_not_treated_as_rejected_credentials() {
+    let sim = AkanaSim::start(State::default()).await.unwrap();
+    sim.login_faults.set(Fault::Status(500));
+    let d = common::start(&config(&sim, "")).await;
+    let body = d
+        .wait_for(WAIT, |b| {
+            sample(
+                b,
+                "usage_exporter_poll_errors_total",
+                &[("source", "akana"), ("reason", "http_5xx")],
+            )
+            .unwrap_or(0.0)
+                >= 1.0
+        })
+        .await;
+    assert_eq!(auth_errors(&body), 0.0);
+    let (_, landing) = d.get("/").await;
+    assert!(landing.contains("POST /api/login"), "{landing}");
+    // No login back-off: once the platform is healthy again the next poll logs in.
+    sim.login_faults.set(Fault::None);
+    d.wait_for(WAIT, |b| {
+        sample(b, "akana_metric", &[("metric_id", "ApiCount")]).is_some()
+    })
+    .await;
+    d.stop().await;
+}
