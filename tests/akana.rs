@@ -215,9 +215,9 @@ async fn expired_token_leads_to_exactly_one_relogin() {
 
 #[tokio::test]
 async fn token_is_renewed_before_it_expires() {
-    // The lifetime is learnt from the token itself (issueTime/expirationTime): 1.2s here.
+    // The lifetime is learnt from the token itself (issueTime/expirationTime): 3s here.
     let sim = AkanaSim::start(state(|s| {
-        s.token_lifetime = Duration::from_millis(1200);
+        s.token_lifetime = Duration::from_secs(3);
     }))
     .await
     .unwrap();
@@ -238,7 +238,7 @@ async fn token_is_renewed_before_it_expires() {
 #[tokio::test]
 async fn configured_token_lifetime_caps_the_renewal_interval() {
     let sim = AkanaSim::start(State::default()).await.unwrap(); // tokens live 30 min
-    let d = common::start(&config(&sim, "token_lifetime: 1s")).await;
+    let d = common::start(&config(&sim, "token_lifetime: 4s")).await;
     wait_until("a renewal", || sim.renewals() >= 1).await;
     assert_eq!(sim.logins(), 1);
     d.stop().await;
@@ -548,5 +548,29 @@ async fn login_server_errors_are_not_treated_as_rejected_credentials() {
         sample(b, "akana_metric", &[("metric_id", "ApiCount")]).is_some()
     })
     .await;
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_path_prefix_says_what_to_check() {
+    let sim = AkanaSim::start(State::default()).await.unwrap();
+    let d = common::start(&config(&sim, "path_prefix: /api/platform/subscriptions")).await;
+    d.wait_for(WAIT, |b| {
+        sample(
+            b,
+            "usage_exporter_poll_errors_total",
+            &[("source", "akana"), ("reason", "http_4xx")],
+        )
+        .unwrap_or(0.0)
+            >= 1.0
+    })
+    .await;
+    let (_, landing) = d.get("/").await;
+    assert!(
+        landing.contains("/api/platform/subscriptions/acmepaymentscorp/metrics"),
+        "{landing}"
+    );
+    assert!(landing.contains("path_prefix"), "{landing}");
+    assert!(sim.count("GET /api/platform/subscriptions/acmepaymentscorp/metrics 404") >= 1);
     d.stop().await;
 }

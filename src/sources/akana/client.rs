@@ -326,6 +326,13 @@ impl Client {
         let Some(token) = renewed.cookie(&renewed.token_name) else {
             return Ok(None);
         };
+        if Some(token) == session.cookie(&session.token_name) {
+            // No new token: nothing was extended; the old one keeps its end.
+            return Err(PollError::new(
+                ErrorReason::UpstreamError,
+                "renewal answered without a new token cookie",
+            ));
+        }
         renewed.lifetime = self.lifetime_of(token);
         renewed.since = Instant::now();
         tracing::debug!(target = self.upstream.target(), lifetime = ?renewed.lifetime, "akana token renewed");
@@ -512,6 +519,12 @@ impl Client {
                     self.subscription
                 ),
             ));
+        }
+        if response.status == StatusCode::NOT_FOUND {
+            return Err(response.status_error().context(format!(
+                "{what} (check subscription_id {:?} and path_prefix; some installations serve it under /api{})",
+                self.subscription, "/platform/subscriptions"
+            )));
         }
         let response = response.error_for_status().map_err(|e| e.context(&what))?;
         if response.is_html() {
