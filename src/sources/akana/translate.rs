@@ -1,0 +1,688 @@
+//! Translation of a subscription usage report into metric families (pure: model in, families out).
+//!
+//! - `Aggregate` → `akana_metric{metric_id, units}`.
+//! - `PerDayWithAggregate` → month-to-date counters from `AggregateUsage` (`_created` = report
+//!   period start, so the reset at the month rollover is visible as a new start time) and
+//!   `akana_daily_*` gauges from `DayUsage` of the report's own month.
+//! - `ListWithAggregate` → the aggregate as `akana_metric` and one `akana_metric_item_info` per name.
+//! - Anything else (new MetricTypes, new item names, units we cannot convert) →
+//!   `akana_usage_item{metric_id, item, units}` (with `date` for per-day items).
+
+use super::model::{MetricItem, PlatformUsage, UsageMetric};
+use crate::snapshot::{Family, Labels, Snapshot};
+
+/// Options of a translation.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Value of the `subscription` label.
+    pub subscription: String,
+    /// Export `akana_metric_item_info`.
+    pub item_info: bool,
+}
+
+/// The item names with a dedicated family, and how their units convert to base units.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Known {
+    Calls,
+    ResponseTime,
+    RequestBytes,
+    ResponseBytes,
+}
+
+impl Known {
+    const ALL: [Known; 4] = [
+        Known::Calls,
+        Known::ResponseTime,
+        Known::RequestBytes,
+        Known::ResponseBytes,
+    ];
+
+    fn from_name(name: &str) -> Option<Known> {
+        match name {
+            "TotalUsageCount" => Some(Known::Calls),
+            "TotalResponseTime" => Some(Known::ResponseTime),
+            "TotalRequestMessageSize" => Some(Known::RequestBytes),
+            "TotalResponseMessageSize" => Some(Known::ResponseBytes),
+            _ => None,
+        }
+    }
+
+    /// Divisor to base units for the given upstream units, `None` when they do not fit
+    /// (a division keeps `279868 ms` exactly `279.868 s`).
+    fn divisor(self, units: Option<&str>) -> Option<f64> {
+        let units = units.map(|u| u.trim().to_ascii_lowercase());
+        match (self, units.as_deref()) {
+            (Known::Calls, None | Some("number" | "count" | "")) => Some(1.0),
+            (Known::ResponseTime, None | Some("millisecond" | "milliseconds" | "ms")) => Some(1e3),
+            (Known::ResponseTime, Some("second" | "seconds" | "s")) => Some(1.0),
+            (Known::ResponseTime, Some("microsecond" | "microseconds" | "us")) => Some(1e6),
+            (Known::RequestBytes | Known::ResponseBytes, None | Some("byte" | "bytes")) => {
+                Some(1.0)
+            }
+            _ => None,
+        }
+    }
+
+    fn counter(self) -> (&'static str, &'static str) {
+        match self {
+            Known::Calls => ("akana_api_calls_total", "API calls in the current report month so far (PerDayWithAggregate TotalUsageCount); resets at the start of each month, which _created marks."),
+            Known::ResponseTime => ("akana_api_response_time_seconds_total", "Summed response time of the API calls in the current report month so far, in seconds (TotalResponseTime); resets monthly."),
+            Known::RequestBytes => ("akana_api_request_bytes_total", "Summed request message size of the API calls in the current report month so far, in bytes (TotalRequestMessageSize); resets monthly."),
+            Known::ResponseBytes => ("akana_api_response_bytes_total", "Summed response message size of the API calls in the current report month so far, in bytes (TotalResponseMessageSize); resets monthly."),
+        }
+    }
+
+    fn daily(self) -> (&'static str, &'static str) {
+        match self {
+            Known::Calls => ("akana_daily_api_calls", "API calls on one day (label date, UTC day as reported) of the current report month."),
+            Known::ResponseTime => ("akana_daily_api_response_time_seconds", "Summed response time of the API calls on one day of the current report month, in seconds."),
+            Known::RequestBytes => ("akana_daily_api_request_bytes", "Summed request message size of the API calls on one day of the current report month, in bytes."),
+            Known::ResponseBytes => ("akana_daily_api_response_bytes", "Summed response message size of the API calls on one day of the current report month, in bytes."),
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Translates a report.
+pub fn translate(usage: &PlatformUsage, options: &Options) -> Snapshot {
+    let sub = options.subscription.as_str();
+    let base = || Labels::new().with("subscription", sub);
+    let period_start = usage
+        .period
+        .as_ref()
+        .and_then(|p| p.start.as_ref())
+        .and_then(|t| t.unix_seconds());
+    let period_end = usage
+        .period
+        .as_ref()
+        .and_then(|p| p.end.as_ref())
+        .and_then(|t| t.unix_seconds());
+    let generated = usage.generated.as_ref().and_then(|t| t.unix_seconds());
+    // Only days of the report's own month are exported (≤ 31 dates).
+    let month_prefix = period_start
+        .and_then(|s| chrono::DateTime::from_timestamp(s as i64, 0))
+        .map(|d| d.format("%Y-%m-").to_string());
+
+    let mut metric = Family::gauge(
+        "akana_metric",
+        "Value of an Aggregate metric (counts of APIs, apps, users, identity providers, ...) or the aggregate of a ListWithAggregate metric in the current report month, in the units the platform names.",
+    );
+    let mut item_info = Family::gauge(
+        "akana_metric_item_info",
+        "One series per name listed by a ListWithAggregate metric (deployment zones, vanity URLs, ...); the value is always 1.",
+    );
+    let mut usage_item = Family::gauge(
+        "akana_usage_item",
+        "A usage value the exporter has no dedicated series for (a new MetricType, item name or unit), passed through as reported; per-day items carry a date label.",
+    );
+    let mut counters: Vec<Family> = Known::ALL
+        .iter()
+        .map(|k| {
+            let (name, help) = k.counter();
+            Family::counter(name, help)
+        })
+        .collect();
+    let mut daily: Vec<Family> = Known::ALL
+        .iter()
+        .map(|k| {
+            let (name, help) = k.daily();
+            Family::gauge(name, help)
+        })
+        .collect();
+
+    for m in &usage.metrics {
+        let Some(id) = m.id.as_deref().filter(|id| !id.is_empty()) else {
+            continue;
+        };
+        let with_id = || base().with("metric_id", id);
+        let pass = |family: &mut Family, item: &str, units: Option<&str>, value: f64| {
+            family.push_gauge(
+                with_id()
+                    .with("item", item)
+                    .with("units", units.unwrap_or("")),
+                value,
+            );
+        };
+        match m.kind.as_deref() {
+            Some("Aggregate") => {
+                if let Some(v) = m.value {
+                    metric.push_gauge(with_id().with("units", m.units.as_deref().unwrap_or("")), v);
+                }
+            }
+            Some("ListWithAggregate") => {
+                if let Some(agg) = &m.aggregate {
+                    if let Some(v) = agg.value {
+                        metric.push_gauge(
+                            with_id().with("units", agg.units.as_deref().unwrap_or("")),
+                            v,
+                        );
+                    }
+                    for item in &agg.items {
+                        push_item(item, |name, units, v| pass(&mut usage_item, name, units, v));
+                    }
+                }
+                if let Some(v) = m.value {
+                    pass(&mut usage_item, "MetricValue", m.units.as_deref(), v);
+                }
+            }
+            Some("PerDayWithAggregate") => {
+                if let Some(agg) = &m.aggregate {
+                    for item in &agg.items {
+                        let (Some(name), Some(v)) = (item.name.as_deref(), item.value) else {
+                            continue;
+                        };
+                        match known_value(name, item.units.as_deref(), v) {
+                            Some((k, value)) => {
+                                counters[k.index()].push_counter(with_id(), value, period_start)
+                            }
+                            None => pass(&mut usage_item, name, item.units.as_deref(), v),
+                        }
+                    }
+                    if let Some(v) = agg.value {
+                        pass(&mut usage_item, "AggregateUsage", agg.units.as_deref(), v);
+                    }
+                }
+                for day in &m.days {
+                    let Some(date) = day.date_label() else {
+                        continue;
+                    };
+                    if matches!(&month_prefix, Some(p) if !date.starts_with(p.as_str())) {
+                        continue;
+                    }
+                    for item in &day.items {
+                        let (Some(name), Some(v)) = (item.name.as_deref(), item.value) else {
+                            continue;
+                        };
+                        match known_value(name, item.units.as_deref(), v) {
+                            Some((k, value)) => daily[k.index()]
+                                .push_gauge(with_id().with("date", date.as_str()), value),
+                            None => usage_item.push_gauge(
+                                with_id()
+                                    .with("item", name)
+                                    .with("units", item.units.as_deref().unwrap_or(""))
+                                    .with("date", date.as_str()),
+                                v,
+                            ),
+                        }
+                    }
+                }
+            }
+            _ => pass_through_unknown(m, &month_prefix, &mut usage_item, with_id),
+        }
+        if options.item_info {
+            if let Some(list) = &m.item_list {
+                for name in &list.names {
+                    item_info.push_gauge(
+                        with_id()
+                            .with("type", list.kind.as_deref().unwrap_or(""))
+                            .with("name", name.as_str()),
+                        1.0,
+                    );
+                }
+            }
+        }
+    }
+
+    let mut families = vec![metric, item_info];
+    families.extend(counters);
+    families.extend(daily);
+    families.push(usage_item);
+    let mut push_ts = |name: &'static str, help: &'static str, value: Option<f64>| {
+        if let Some(v) = value {
+            let mut f = Family::gauge(name, help);
+            f.push_gauge(base(), v);
+            families.push(f);
+        }
+    };
+    push_ts(
+        "akana_report_period_start_timestamp_seconds",
+        "Start of the report period (the first instant of the current calendar month) as Unix time.",
+        period_start,
+    );
+    push_ts(
+        "akana_report_period_end_timestamp_seconds",
+        "End of the report period (for the current month: when the report was cut) as Unix time.",
+        period_end,
+    );
+    push_ts(
+        "akana_report_generated_timestamp_seconds",
+        "When the platform generated the usage report, as Unix time.",
+        generated,
+    );
+    Snapshot::from_families(families)
+}
+
+/// A known item converted to base units, or `None` to pass it through.
+fn known_value(name: &str, units: Option<&str>, value: f64) -> Option<(Known, f64)> {
+    let known = Known::from_name(name)?;
+    let divisor = known.divisor(units)?;
+    Some((known, value / divisor))
+}
+
+fn push_item(item: &MetricItem, mut push: impl FnMut(&str, Option<&str>, f64)) {
+    if let (Some(name), Some(v)) = (item.name.as_deref(), item.value) {
+        push(name, item.units.as_deref(), v);
+    }
+}
+
+/// A MetricType the exporter does not know: every value lands in `akana_usage_item`.
+fn pass_through_unknown(
+    m: &UsageMetric,
+    month_prefix: &Option<String>,
+    usage_item: &mut Family,
+    with_id: impl Fn() -> Labels,
+) {
+    let mut pass = |item: &str, units: Option<&str>, value: f64, date: Option<&str>| {
+        let mut labels = with_id()
+            .with("item", item)
+            .with("units", units.unwrap_or(""));
+        if let Some(d) = date {
+            labels.push("date", d);
+        }
+        usage_item.push_gauge(labels, value);
+    };
+    if let Some(v) = m.value {
+        pass("MetricValue", m.units.as_deref(), v, None);
+    }
+    if let Some(agg) = &m.aggregate {
+        if let Some(v) = agg.value {
+            pass("AggregateUsage", agg.units.as_deref(), v, None);
+        }
+        for item in &agg.items {
+            push_item(item, |n, u, v| pass(n, u, v, None));
+        }
+    }
+    for day in &m.days {
+        let Some(date) = day.date_label() else {
+            continue;
+        };
+        if matches!(month_prefix, Some(p) if !date.starts_with(p.as_str())) {
+            continue;
+        }
+        for item in &day.items {
+            push_item(item, |n, u, v| pass(n, u, v, Some(&date)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{assert_golden, Value};
+    use crate::sources::akana::model::decode_usage;
+    use serde_json::Value as J;
+
+    const SAMPLE: &str = include_str!("../../../testdata/akana/vendor-sample.json");
+
+    fn options() -> Options {
+        Options {
+            subscription: "acmepaymentscorp".into(),
+            item_info: true,
+        }
+    }
+
+    fn value(snap: &Snapshot, family: &str, labels: &[(&str, &str)]) -> Option<Value> {
+        let f = snap.family(family)?;
+        let found: Vec<_> = f
+            .samples
+            .iter()
+            .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .collect();
+        assert!(found.len() <= 1, "{family} {labels:?} matches {found:?}");
+        found.first().map(|s| s.value.clone())
+    }
+
+    fn gauge(snap: &Snapshot, family: &str, labels: &[(&str, &str)]) -> f64 {
+        match value(snap, family, labels) {
+            Some(Value::Gauge(v)) => v,
+            other => panic!("{family} {labels:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn vendor_sample_golden() {
+        let usage = decode_usage(SAMPLE.as_bytes()).unwrap();
+        let snap = translate(&usage, &options());
+        assert_golden(
+            "tests/golden/akana/vendor-sample.txt",
+            &snap.to_golden_text(),
+        );
+    }
+
+    /// Walks the raw vendor JSON independently of the model and checks that every number in it
+    /// lands in the right series, converted to base units.
+    #[test]
+    fn every_number_of_the_vendor_sample_lands_in_its_series() {
+        let usage = decode_usage(SAMPLE.as_bytes()).unwrap();
+        let snap = translate(&usage, &options());
+        let raw: J = serde_json::from_str(SAMPLE).unwrap();
+        let start = 1454284800.0; // 2016-02-01T00:00:00Z
+        let mut checked = 0;
+        let family_of = |name: &str| match name {
+            "TotalUsageCount" => ("akana_api_calls", "akana_daily_api_calls", 1.0),
+            "TotalResponseTime" => (
+                "akana_api_response_time_seconds",
+                "akana_daily_api_response_time_seconds",
+                1000.0,
+            ),
+            "TotalRequestMessageSize" => (
+                "akana_api_request_bytes",
+                "akana_daily_api_request_bytes",
+                1.0,
+            ),
+            "TotalResponseMessageSize" => (
+                "akana_api_response_bytes",
+                "akana_daily_api_response_bytes",
+                1.0,
+            ),
+            other => panic!("unexpected item {other}"),
+        };
+        for m in raw["UsageMetric"].as_array().unwrap() {
+            let id = m["MetricID"].as_str().unwrap();
+            match m["MetricType"].as_str().unwrap() {
+                "Aggregate" => {
+                    let units = m["MetricUnits"].as_str().unwrap();
+                    let got = gauge(
+                        &snap,
+                        "akana_metric",
+                        &[("metric_id", id), ("units", units)],
+                    );
+                    assert_eq!(got, m["MetricValue"].as_f64().unwrap(), "{id}");
+                    checked += 1;
+                }
+                "PerDayWithAggregate" => {
+                    for item in m["AggregateUsage"]["MetricItem"].as_array().unwrap() {
+                        let (counter, _, divisor) = family_of(item["Name"].as_str().unwrap());
+                        let expected = item["MetricValue"].as_f64().unwrap() / divisor;
+                        match value(&snap, counter, &[("metric_id", id)]) {
+                            Some(Value::Counter { total, created }) => {
+                                assert_eq!(total, expected, "{counter} {id}");
+                                assert_eq!(created, Some(start));
+                            }
+                            other => panic!("{counter} {id}: {other:?}"),
+                        }
+                        checked += 1;
+                    }
+                    for day in m["DayUsage"].as_array().unwrap() {
+                        let date = day["Date"].as_str().unwrap();
+                        for item in day["MetricItem"].as_array().unwrap() {
+                            let (_, daily, divisor) = family_of(item["Name"].as_str().unwrap());
+                            let got = gauge(&snap, daily, &[("metric_id", id), ("date", date)]);
+                            assert_eq!(
+                                got,
+                                item["MetricValue"].as_f64().unwrap() / divisor,
+                                "{daily} {id} {date}"
+                            );
+                            checked += 1;
+                        }
+                    }
+                }
+                "ListWithAggregate" => {
+                    let agg = &m["AggregateUsage"];
+                    let got = gauge(
+                        &snap,
+                        "akana_metric",
+                        &[
+                            ("metric_id", id),
+                            ("units", agg["MetricUnits"].as_str().unwrap()),
+                        ],
+                    );
+                    assert_eq!(got, agg["MetricValue"].as_f64().unwrap(), "{id}");
+                    checked += 1;
+                    let kind = m["MetricItemList"]["Type"].as_str().unwrap();
+                    for name in m["MetricItemList"]["Name"].as_array().unwrap() {
+                        let got = gauge(
+                            &snap,
+                            "akana_metric_item_info",
+                            &[
+                                ("metric_id", id),
+                                ("type", kind),
+                                ("name", name.as_str().unwrap()),
+                            ],
+                        );
+                        assert_eq!(got, 1.0);
+                        checked += 1;
+                    }
+                }
+                other => panic!("unexpected type {other}"),
+            }
+        }
+        // 12 aggregates + 3 list aggregates, 2×4 counters, (3+1)×4 daily values, 7 list names.
+        assert_eq!(checked, 12 + 3 + 8 + 16 + 7);
+        let ts = |name| gauge(&snap, name, &[("subscription", "acmepaymentscorp")]);
+        assert_eq!(ts("akana_report_period_start_timestamp_seconds"), start);
+        assert_eq!(
+            ts("akana_report_period_end_timestamp_seconds"),
+            1456255784.849
+        );
+        assert_eq!(
+            ts("akana_report_generated_timestamp_seconds"),
+            1456255785.018
+        );
+        // Nothing unexplained: no pass-through series for the documented sample, and every
+        // series carries the subscription label.
+        assert!(snap.family("akana_usage_item").is_none());
+        let series = snap.series_count();
+        assert_eq!(series, checked + 3, "no series beyond the checked ones");
+        for f in &snap.families {
+            for s in &f.samples {
+                assert_eq!(s.labels.get("subscription"), Some("acmepaymentscorp"));
+                assert!(s.labels.get("target").is_none());
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_types_items_and_units_pass_through() {
+        let body = r#"{
+          "ReportPeriod": {"StartDate": "2026-11-01T00:00:00Z"},
+          "UsageMetric": [
+            {"MetricID": "Quota", "MetricType": "Threshold", "MetricValue": 90, "MetricUnits": "Percent",
+             "AggregateUsage": {"MetricValue": 3, "MetricUnits": "Number",
+                                "MetricItem": [{"Name": "Used", "MetricValue": 5, "MetricUnits": "Number"}]},
+             "DayUsage": [{"Date": "2026-11-03", "MetricItem": [{"Name": "Used", "MetricValue": 2}]},
+                          {"Date": "2026-10-31", "MetricItem": [{"Name": "Used", "MetricValue": 9}]}],
+             "MetricItemList": {"Name": ["a"], "Type": "Thing"}},
+            {"MetricID": "PlatformApiUsage", "MetricType": "PerDayWithAggregate",
+             "AggregateUsage": {"MetricItem": [
+                {"Name": "TotalUsageCount", "MetricValue": 10, "MetricUnits": "Number"},
+                {"Name": "TotalErrorCount", "MetricValue": 2, "MetricUnits": "Number"},
+                {"Name": "TotalResponseTime", "MetricValue": 7, "MetricUnits": "Fortnight"},
+                {"Name": "TotalRequestMessageSize", "MetricValue": null}]},
+             "DayUsage": [{"Date": "2026-11-03", "MetricItem": [
+                {"Name": "TotalErrorCount", "MetricValue": 1, "MetricUnits": "Number"},
+                {"Name": "TotalResponseTime", "MetricValue": 1500, "MetricUnits": "Millisecond"}]}]},
+            {"MetricType": "Aggregate", "MetricValue": 1},
+            {"MetricID": "NoValue", "MetricType": "Aggregate"}
+          ]}"#;
+        let usage = decode_usage(body.as_bytes()).unwrap();
+        let snap = translate(&usage, &options());
+        let item = |labels: &[(&str, &str)]| gauge(&snap, "akana_usage_item", labels);
+        assert_eq!(
+            item(&[
+                ("metric_id", "Quota"),
+                ("item", "MetricValue"),
+                ("units", "Percent")
+            ]),
+            90.0
+        );
+        assert_eq!(
+            item(&[("metric_id", "Quota"), ("item", "AggregateUsage")]),
+            3.0
+        );
+        let quota_used = snap
+            .family("akana_usage_item")
+            .unwrap()
+            .samples
+            .iter()
+            .filter(|s| {
+                s.labels.get("metric_id") == Some("Quota") && s.labels.get("item") == Some("Used")
+            })
+            .count();
+        assert_eq!(
+            quota_used, 2,
+            "aggregate and 2026-11-03; the October day is dropped"
+        );
+        assert_eq!(
+            item(&[
+                ("metric_id", "Quota"),
+                ("item", "Used"),
+                ("date", "2026-11-03")
+            ]),
+            2.0
+        );
+        assert_eq!(
+            gauge(
+                &snap,
+                "akana_metric_item_info",
+                &[("metric_id", "Quota"), ("type", "Thing"), ("name", "a")]
+            ),
+            1.0
+        );
+        assert_eq!(
+            item(&[
+                ("metric_id", "PlatformApiUsage"),
+                ("item", "TotalResponseTime"),
+                ("units", "Fortnight")
+            ]),
+            7.0,
+            "unconvertible units pass through instead of being mis-scaled"
+        );
+        assert_eq!(
+            item(&[
+                ("metric_id", "PlatformApiUsage"),
+                ("item", "TotalErrorCount"),
+                ("date", "2026-11-03")
+            ]),
+            1.0
+        );
+        assert_eq!(
+            gauge(
+                &snap,
+                "akana_daily_api_response_time_seconds",
+                &[("date", "2026-11-03")]
+            ),
+            1.5
+        );
+        assert!(value(&snap, "akana_api_response_time_seconds", &[]).is_none());
+        assert!(
+            snap.family("akana_api_request_bytes").is_none(),
+            "null value → no series"
+        );
+        assert!(value(&snap, "akana_metric", &[("metric_id", "NoValue")]).is_none());
+        assert_eq!(snap.family("akana_metric").map(|f| f.samples.len()), None);
+        assert!(snap
+            .family("akana_report_generated_timestamp_seconds")
+            .is_none());
+        assert!(snap
+            .family("akana_report_period_end_timestamp_seconds")
+            .is_none());
+    }
+
+    #[test]
+    fn item_info_can_be_switched_off() {
+        let usage = decode_usage(SAMPLE.as_bytes()).unwrap();
+        let snap = translate(
+            &usage,
+            &Options {
+                item_info: false,
+                ..options()
+            },
+        );
+        assert!(snap.family("akana_metric_item_info").is_none());
+        assert!(snap.family("akana_metric").is_some());
+    }
+
+    fn month(start: &str, end: &str, days: &[(&str, f64)]) -> PlatformUsage {
+        let day_usage: Vec<J> = days
+            .iter()
+            .map(|(d, v)| serde_json::json!({"Date": d, "MetricItem": [{"Name": "TotalUsageCount", "MetricValue": v, "MetricUnits": "Number"}]}))
+            .collect();
+        let total: f64 = days.iter().map(|(_, v)| v).sum();
+        let body = serde_json::json!({
+            "ReportPeriod": {"StartDate": start, "EndDate": end},
+            "UsageMetric": [{"MetricID": "PlatformApiUsage", "MetricType": "PerDayWithAggregate",
+                "DayUsage": day_usage,
+                "AggregateUsage": {"MetricItem": [{"Name": "TotalUsageCount", "MetricValue": total, "MetricUnits": "Number"}]}}]
+        });
+        decode_usage(body.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn month_rollover_resets_counters_with_a_new_created_and_drops_old_days() {
+        let feb = month(
+            "2026-02-01T00:00:00Z",
+            "2026-02-28T23:55:00Z",
+            &[("2026-02-27", 500.0), ("2026-02-28", 700.0)],
+        );
+        let mar = month(
+            "2026-03-01T00:00:00Z",
+            "2026-03-01T00:05:00Z",
+            &[("2026-03-01", 4.0)],
+        );
+        let before = translate(&feb, &options());
+        let after = translate(&mar, &options());
+        assert_eq!(
+            value(&before, "akana_api_calls", &[]),
+            Some(Value::Counter {
+                total: 1200.0,
+                created: Some(1769904000.0)
+            })
+        );
+        assert_eq!(
+            value(&after, "akana_api_calls", &[]),
+            Some(Value::Counter {
+                total: 4.0,
+                created: Some(1772323200.0)
+            }),
+            "the total drops and _created moves to the new month: a counter reset"
+        );
+        let dates: Vec<_> = after
+            .family("akana_daily_api_calls")
+            .unwrap()
+            .samples
+            .iter()
+            .map(|s| s.labels.get("date").unwrap().to_string())
+            .collect();
+        assert_eq!(dates, vec!["2026-03-01"]);
+        // A platform that (wrongly) still lists last month's days with the new period: dropped.
+        let mixed = month(
+            "2026-03-01T00:00:00Z",
+            "2026-03-01T00:05:00Z",
+            &[("2026-02-28", 700.0), ("2026-03-01", 4.0)],
+        );
+        let snap = translate(&mixed, &options());
+        assert_eq!(
+            snap.family("akana_daily_api_calls").unwrap().samples.len(),
+            1
+        );
+    }
+
+    #[test]
+    fn without_period_start_counters_have_no_created_and_all_days_stay() {
+        let mut u = month(
+            "2026-02-01T00:00:00Z",
+            "x",
+            &[("2026-01-31", 1.0), ("2026-02-01", 2.0)],
+        );
+        u.period = None;
+        let snap = translate(&u, &options());
+        assert_eq!(
+            value(&snap, "akana_api_calls", &[]),
+            Some(Value::Counter {
+                total: 3.0,
+                created: None
+            })
+        );
+        assert_eq!(
+            snap.family("akana_daily_api_calls").unwrap().samples.len(),
+            2
+        );
+        assert!(snap
+            .family("akana_report_period_start_timestamp_seconds")
+            .is_none());
+    }
+}
