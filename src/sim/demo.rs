@@ -54,5 +54,7 @@ pub async fn start(scale: u32) -> std::io::Result<DemoSims> {
     sims.keep("aveva", Box::new(aveva), yaml);
     let (tencent, yaml) = super::tencent::start_demo(scale).await?;
     sims.keep("tencent", Box::new(tencent), yaml);
+    let (akana, yaml) = super::akana::start_demo(scale).await?;
+    sims.keep("akana", Box::new(akana), yaml);
     Ok(sims)
 }
