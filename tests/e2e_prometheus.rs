@@ -363,6 +363,70 @@ fn prometheus_rule_matches_rule_files() {
     );
 }
 
+/// The example configs of the systemd unit and the Kubernetes ConfigMap are valid, and every
+/// secret they read is provided by the unit's LoadCredential= lines and the example Secret.
+#[test]
+fn deploy_example_configs_are_valid() {
+    let secret: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(repo().join("deploy/kubernetes/secret.yaml")).expect("secret.yaml"),
+    )
+    .expect("YAML");
+    let secret_keys: BTreeSet<String> = secret["stringData"]
+        .as_mapping()
+        .expect("stringData")
+        .keys()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect();
+    let unit = std::fs::read_to_string(repo().join("deploy/systemd/usage_exporter.service"))
+        .expect("unit file");
+    let credentials: BTreeSet<String> = unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("LoadCredential="))
+        .map(|l| l.split(':').next().unwrap().to_string())
+        .collect();
+    assert_eq!(credentials, secret_keys, "systemd credentials and Kubernetes Secret keys");
+
+    let configmap: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(repo().join("deploy/kubernetes/configmap.yaml"))
+            .expect("configmap.yaml"),
+    )
+    .expect("YAML");
+    let configs = [
+        (
+            "deploy/systemd/usage_exporter.yml".to_string(),
+            std::fs::read_to_string(repo().join("deploy/systemd/usage_exporter.yml")).unwrap(),
+        ),
+        (
+            "deploy/kubernetes/configmap.yaml".to_string(),
+            configmap["data"]["usage_exporter.yml"]
+                .as_str()
+                .expect("data.usage_exporter.yml")
+                .to_string(),
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for key in &secret_keys {
+        std::fs::write(dir.path().join(key), "not-a-real-secret\n").unwrap();
+    }
+    let credentials_dir = dir.path().display().to_string();
+    for (name, text) in configs {
+        let mut used = BTreeSet::new();
+        for line in text.lines() {
+            if let Some(rest) = line.split("${CREDENTIALS_DIRECTORY}/").nth(1) {
+                used.insert(rest.trim().to_string());
+            }
+        }
+        assert!(
+            used.is_subset(&secret_keys),
+            "{name} reads credentials {used:?}, provided are {secret_keys:?}"
+        );
+        let lookup = |var: &str| (var == "CREDENTIALS_DIRECTORY").then(|| credentials_dir.clone());
+        if let Err(e) = usage_exporter::config::parse(&text, Path::new(&name), &lookup) {
+            panic!("{name} is not a valid config:\n{e}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboards_and_rules_work_against_real_prometheus() {
     if skip() {
