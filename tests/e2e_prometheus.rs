@@ -411,7 +411,7 @@ fn deploy_example_configs_are_valid() {
     let credentials_dir = dir.path().display().to_string();
     for (name, text) in configs {
         let mut used = BTreeSet::new();
-        for line in text.lines() {
+        for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
             if let Some(rest) = line.split("${CREDENTIALS_DIRECTORY}/").nth(1) {
                 used.insert(rest.trim().to_string());
             }
