@@ -552,7 +552,7 @@ def tencent():
     # so the metric variable is matched case-insensitively inside the name.
     b.ts("$metric", [target(
         '{__name__=~"(?i)qce_.+_${metric}_[a-z0-9]+", __name__!~"qce_datapoint_timestamp_seconds|qce_metric_info", target=~"$target"}',
-        "{{instance_id}}{{un_instance_id}}{{vip}}{{__name__}}")], w=12, h=8, repeat="metric",
+        "{{instance_id}}{{un_instance_id}}{{vip}} {{__name__}}")], w=12, h=8, repeat="metric",
         desc="Newest non-empty datapoint per instance (and statistic); see qce_metric_info for the unit.")
     b.row("Ingest")
     b.ts("Datapoint lag", [target(f"max by (namespace, metric) (qce:datapoint_lag:seconds{lag})",

@@ -366,6 +366,24 @@ fn prometheus_rule_matches_rule_files() {
     );
 }
 
+/// The committed dashboards and PrometheusRule are what their generators produce.
+#[test]
+fn generated_files_are_up_to_date() {
+    for script in ["scripts/gen-dashboards.py", "scripts/gen-prometheusrule.py"] {
+        let out = Command::new("python3")
+            .arg(repo().join(script))
+            .arg("--check")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run python3 {script}: {e}"));
+        assert!(
+            out.status.success(),
+            "{script} --check: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// The example configs of the systemd unit and the Kubernetes ConfigMap are valid, and every
 /// secret they read is provided by the unit's LoadCredential= lines and the example Secret.
 #[test]
