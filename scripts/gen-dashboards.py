@@ -166,7 +166,9 @@ class Board:
                     "renameByName": rename or {}}
         trans = [{"id": "merge", "options": {}}, {"id": "organize", "options": organize}]
         if sort:
-            trans.append({"id": "sortBy", "options": {"sort": [{"field": sort[0], "desc": sort[1]}]}})
+            # sortBy runs after organize, so it names the column as renamed.
+            field = (rename or {}).get(sort[0], sort[0])
+            trans.append({"id": "sortBy", "options": {"sort": [{"field": field, "desc": sort[1]}]}})
         kw.setdefault("options", {"showHeader": True, "cellHeight": "sm",
                                   "footer": {"show": False, "reducer": ["sum"], "fields": ""}})
         kw.setdefault("field", {"custom": {"align": "auto", "cellOptions": {"type": "color-text"},
