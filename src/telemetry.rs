@@ -51,6 +51,7 @@ impl Default for Telemetry {
 impl Telemetry {
     /// Registers the event-driven self-metrics.
     pub fn new() -> Self {
+        // prometheus-client's registry ends every HELP text with a full stop itself.
         let mut registry = Registry::default();
         let build_info = ClientFamily::<BuildLabels, Gauge>::default();
         build_info
@@ -62,25 +63,25 @@ impl Telemetry {
             .set(1);
         registry.register(
             "usage_exporter_build_info",
-            "A metric with a constant 1 labelled with the version, revision and rustc version of this build.",
+            "A metric with a constant 1 labelled with the version, revision and rustc version of this build",
             build_info,
         );
         let requests = RequestCounter::default();
         registry.register(
             "usage_exporter_upstream_requests",
-            "Upstream HTTP requests made, logins included, by status code (or failure class when no response arrived); vendor calls can be billed.",
+            "Upstream HTTP requests made, logins included, by status code (or failure class when no response arrived); vendor calls can be billed",
             requests.clone(),
         );
         let reload_successful = Gauge::default();
         registry.register(
             "usage_exporter_config_last_reload_successful",
-            "Whether the last configuration load or reload succeeded (1) or was rejected (0).",
+            "Whether the last configuration load or reload succeeded (1) or was rejected (0)",
             reload_successful.clone(),
         );
         let reload_timestamp = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "usage_exporter_config_last_reload_success_timestamp_seconds",
-            "Unix time of the last successful configuration load or reload.",
+            "Unix time of the last successful configuration load or reload",
             reload_timestamp.clone(),
         );
         Telemetry {
