@@ -23,12 +23,16 @@ pub async fn start(yaml: &str) -> TestDaemon {
 
 /// Like [`start`], with extra programmatic targets.
 pub async fn start_with(yaml: &str, extra: Vec<TargetInstance>) -> TestDaemon {
-    let config = usage_exporter::config::parse(yaml, Path::new("test.yml"), &|n| std::env::var(n).ok())
-        .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
+    let config =
+        usage_exporter::config::parse(yaml, Path::new("test.yml"), &|n| std::env::var(n).ok())
+            .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
     let running = daemon::start(Options {
         config: ConfigSource::Fixed(config),
         listen: "127.0.0.1:0".into(),
-        web: WebConfig { tls: None, auth: None },
+        web: WebConfig {
+            tls: None,
+            auth: None,
+        },
         extra_targets: extra,
     })
     .await
