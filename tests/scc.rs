@@ -34,6 +34,8 @@ fn config(sim: &SccSim, endpoints: &str, extra: &str) -> String {
         out.push_str(line);
         out.push('\n');
     }
+    // slow CI machines must not expire data between fast polls
+    out.push_str("      stale_after: 10m\n");
     out.push_str(&format!("      endpoints: {endpoints}\n"));
     out
 }
@@ -666,7 +668,9 @@ async fn credentials_problems_say_what_to_fix() {
     ))
     .await;
     let body = d
-        .wait_for(WAIT, |b| errors(b, "memory", "auth") >= 1.0)
+        .wait_for(WAIT, |b| {
+            errors(b, "memory", "auth") >= 1.0 && poll_ok(b, "health")
+        })
         .await;
     assert_eq!(
         sample(&body, "scc_health_check_up", &[]),
