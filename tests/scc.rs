@@ -343,6 +343,8 @@ async fn every_endpoint_translates_simulator_data() {
             Some(1.0)
         );
     }
+    // stateless basic auth with JSON accept on every request, no credentials to /exposed
+    assert_eq!(sim.calls.violations(), Vec::<String>::new());
     d.stop().await;
 }
 
@@ -814,5 +816,41 @@ async fn https_with_ca_file_and_client_certificate() {
         })
         .await;
     assert!(samples(&body, "scc_memory_physical_bytes", &[]).is_empty());
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn without_the_master_role_api_the_instance_counts_as_master() {
+    let sim = SccSim::start(SccState::generated(2), None).await.unwrap();
+    sim.set_unsupported("master_role", true);
+    let eps = [("master_role", "200ms"), ("subaccounts", "200ms")];
+    let d = common::start(&config(&sim, &only(&eps), "")).await;
+    let body = d
+        .wait_for(WAIT, |b| {
+            errors(b, "master_role", "unsupported") == 1.0 && poll_ok(b, "subaccounts")
+        })
+        .await;
+    assert_eq!(samples(&body, "scc_subaccount_info", &[]).len(), 2);
+    assert_eq!(sample(&body, "scc_master_role", &[]), None);
+    assert_eq!(all_errors(&body, "subaccounts"), 0.0);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn a_hanging_instance_times_out_and_reports_down() {
+    let sim = SccSim::start(SccState::generated(1), None).await.unwrap();
+    sim.set_fault(None, Fault::Hang);
+    let eps = [("health", "200ms"), ("memory", "200ms")];
+    let d = common::start(&config(&sim, &only(&eps), "timeout: 300ms")).await;
+    let body = d
+        .wait_for(WAIT, |b| {
+            sample(b, "scc_health_check_up", &[]) == Some(0.0)
+                && errors(b, "memory", "timeout") >= 1.0
+        })
+        .await;
+    assert!(samples(&body, "scc_memory_physical_bytes", &[]).is_empty());
+    sim.set_fault(None, Fault::None);
+    d.wait_for(WAIT, |b| sample(b, "scc_health_check_up", &[]) == Some(1.0))
+        .await;
     d.stop().await;
 }

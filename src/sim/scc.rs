@@ -822,6 +822,12 @@ impl SccState {
                 &json!({"type": "NOT_FOUND", "message": format!("no such resource: {}", request.path)}),
             );
         };
+        if self.unsupported.contains(endpoint) {
+            return SimResponse::json(
+                400,
+                &json!({"type": "INVALID_REQUEST", "message": format!("API {} not supported", request.path)}),
+            );
+        }
         match endpoint {
             "health" => return SimResponse::raw(200, "text/plain", ""),
             "master_role" => {
@@ -832,12 +838,6 @@ impl SccState {
                 )
             }
             _ => {}
-        }
-        if self.unsupported.contains(endpoint) {
-            return SimResponse::json(
-                400,
-                &json!({"type": "INVALID_REQUEST", "message": format!("API {} not supported", request.path)}),
-            );
         }
         match request.basic_auth() {
             Some((u, p)) if u == self.username && p == self.password => {}
@@ -911,13 +911,48 @@ pub fn endpoint_of(request: &SimRequest) -> Option<&'static str> {
     })
 }
 
-/// Requests seen per endpoint, for tests that check what was (not) called.
+/// Requests seen per endpoint, for tests that check what was (not) called, and requests that
+/// broke the stateless-client rules (no `Accept: application/json`, no `Connection: close`,
+/// or credentials sent to an `/exposed` check that needs none).
 #[derive(Debug, Default)]
 pub struct Calls {
     counts: Mutex<BTreeMap<String, u64>>,
+    violations: Mutex<Vec<String>>,
 }
 
 impl Calls {
+    /// Descriptions of requests that broke the client rules.
+    pub fn violations(&self) -> Vec<String> {
+        self.violations.lock().expect("calls lock").clone()
+    }
+
+    fn check(&self, request: &SimRequest) {
+        let mut problems = Vec::new();
+        if request.header("accept") != Some("application/json") {
+            problems.push("no Accept: application/json");
+        }
+        if !request
+            .header("connection")
+            .is_some_and(|c| c.eq_ignore_ascii_case("close"))
+        {
+            problems.push("no Connection: close");
+        }
+        let exposed = request.path == "/exposed";
+        if exposed && request.header("authorization").is_some() {
+            problems.push("credentials sent to /exposed");
+        }
+        if !exposed && request.basic_auth().is_none() {
+            problems.push("no basic auth");
+        }
+        if !problems.is_empty() {
+            self.violations.lock().expect("calls lock").push(format!(
+                "{}: {}",
+                request.path,
+                problems.join(", ")
+            ));
+        }
+    }
+
     /// Requests to `endpoint` so far.
     pub fn get(&self, endpoint: &str) -> u64 {
         self.counts
@@ -941,6 +976,7 @@ impl SimHandler for Handler {
     ) -> Pin<Box<dyn Future<Output = SimResponse> + Send + '_>> {
         Box::pin(async move {
             let endpoint = endpoint_of(&request);
+            self.calls.check(&request);
             *self
                 .calls
                 .counts
