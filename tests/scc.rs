@@ -44,8 +44,36 @@ fn ep(endpoint: &str) -> Vec<(&'static str, &str)> {
     vec![("source", "scc"), ("target", "t"), ("endpoint", endpoint)]
 }
 
+/// The family that shows an endpoint's data has reached the exposition.
+fn data_marker(endpoint: &str) -> String {
+    let family = match endpoint {
+        "health" => "scc_health_check_up",
+        "master_role" => "scc_master_role",
+        "subaccounts" => "scc_subaccount_info",
+        "backend_connections" => "scc_backend_connections",
+        "service_channel_connections" => "scc_service_channel_connections",
+        "backend_performance" => "scc_backend_calls_total",
+        "top_time_consumers" => "scc_top_time_consumer_requests",
+        "memory" => "scc_memory_physical_bytes",
+        "usage" => "scc_backend_requests_total",
+        "disk" => "scc_disk_bytes",
+        "cpu" => "scc_cpu_usage_ratio",
+        "alerts" => "scc_alerts",
+        "version" => "scc_version_info",
+        "certificates" => "scc_certificate_not_after_timestamp_seconds",
+        selection => {
+            let status = selection.trim_start_matches("certificates_");
+            return format!("scc_certificates{{target=\"t\",status=\"{status}\"}}");
+        }
+    };
+    format!("\n{family}{{")
+}
+
+/// The endpoint's last poll succeeded and its data is in this body. (The self-metrics of a
+/// scrape can be a moment fresher than its cached data part, so success alone is not enough.)
 fn poll_ok(body: &str, endpoint: &str) -> bool {
     sample(body, "usage_exporter_poll_success", &ep(endpoint)) == Some(1.0)
+        && body.contains(&data_marker(endpoint))
 }
 
 fn errors(body: &str, endpoint: &str, reason: &str) -> f64 {
@@ -455,6 +483,8 @@ async fn master_becoming_shadow_makes_series_disappear() {
         .wait_for(WAIT, |b| {
             sample(b, "usage_exporter_endpoint_skipped", &ep("subaccounts")) == Some(1.0)
                 && sample(b, "usage_exporter_endpoint_skipped", &ep("cpu")) == Some(1.0)
+                && !b.contains(&data_marker("subaccounts"))
+                && !b.contains(&data_marker("cpu"))
         })
         .await;
     assert!(samples(&body, "scc_subaccount_info", &[]).is_empty());
@@ -734,7 +764,8 @@ async fn two_thousand_subaccounts() {
     };
     let body = d
         .wait_for(Duration::from_secs(90), |b| {
-            eps.iter().all(|(e, _)| ok(b, e))
+            eps.iter()
+                .all(|(e, _)| ok(b, e) && b.contains(&data_marker(e)))
         })
         .await;
     let lines = common::parse_lines(&body);
