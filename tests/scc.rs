@@ -885,3 +885,57 @@ async fn a_hanging_instance_times_out_and_reports_down() {
         .await;
     d.stop().await;
 }
+
+#[tokio::test]
+async fn master_only_endpoints_share_one_role_check_when_master_role_is_off() {
+    let sim = SccSim::start(SccState::generated(2), None).await.unwrap();
+    let eps = [
+        ("subaccounts", "200ms"),
+        ("memory", "200ms"),
+        ("cpu", "200ms"),
+        ("disk", "200ms"),
+        ("alerts", "200ms"),
+    ];
+    let d = common::start(&config(&sim, &only(&eps), "")).await;
+    d.wait_for(WAIT, |b| eps.iter().all(|(e, _)| poll_ok(b, e)))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        sim.calls.get("master_role"),
+        1,
+        "the role is checked once and then trusted for a while"
+    );
+    assert!(sim.calls.get("memory") >= 2);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn demo_simulator_config_item_works_with_default_endpoints() {
+    let (sim, item) = usage_exporter::sim::scc::start_demo(1).await.unwrap();
+    assert!(item.starts_with("name: scc-demo\n"), "{item}");
+    let mut yaml = String::from("sources:\n  scc:\n");
+    for (i, line) in item.lines().enumerate() {
+        yaml.push_str(if i == 0 { "    - " } else { "      " });
+        yaml.push_str(line);
+        yaml.push('\n');
+    }
+    let d = common::start(&yaml).await;
+    let marker = |b: &str, e: &str| {
+        sample(
+            b,
+            "usage_exporter_poll_success",
+            &[("target", "scc-demo"), ("endpoint", e)],
+        ) == Some(1.0)
+    };
+    let body = d
+        .wait_for(WAIT, |b| {
+            ["subaccounts", "backend_performance", "memory", "health"]
+                .iter()
+                .all(|e| marker(b, e))
+                && b.contains("\nscc_subaccount_info{")
+        })
+        .await;
+    assert_eq!(samples(&body, "scc_subaccount_info", &[]).len(), 5);
+    assert_eq!(sim.state().subaccounts.len(), 5);
+    d.stop().await;
+}
