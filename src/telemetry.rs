@@ -5,7 +5,7 @@
 //! counts and reload state are prometheus-client metrics updated as things happen.
 
 use crate::snapshot::{Family, Labels};
-use crate::store::{PollResult, Store};
+use crate::store::{EndpointKey, EndpointState, PollResult};
 use crate::upstream::RequestCounter;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family as ClientFamily;
@@ -102,10 +102,14 @@ impl Telemetry {
     }
 
     /// Encodes all self-metrics (without `# EOF`); `body` describes the cached source part.
-    pub fn encode(&self, store: &Store, body: &crate::expose::EncodedBody) -> String {
+    pub fn encode(
+        &self,
+        states: &[(EndpointKey, EndpointState)],
+        body: &crate::expose::EncodedBody,
+    ) -> String {
         let mut out = String::with_capacity(16 * 1024);
         let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry);
-        let mut families = poll_families(store);
+        let mut families = poll_families(states);
         let mut series = Family::gauge(
             "usage_exporter_exposed_series",
             "Source series in the exposition (self-metrics not included).",
@@ -138,7 +142,7 @@ fn unix(t: std::time::SystemTime) -> f64 {
 }
 
 /// `usage_exporter_poll_*` and staleness families from the store's endpoint states.
-fn poll_families(store: &Store) -> Vec<Family> {
+fn poll_families(states: &[(EndpointKey, EndpointState)]) -> Vec<Family> {
     let mut success = Family::gauge(
         "usage_exporter_poll_success",
         "Whether the last poll of the endpoint succeeded (1) or failed (0); absent before the first poll and while skipped.",
@@ -171,7 +175,7 @@ fn poll_families(store: &Store) -> Vec<Family> {
         "usage_exporter_endpoint_skipped",
         "Whether the endpoint's last poll was skipped on purpose, e.g. master-only SCC APIs on a shadow instance (1).",
     );
-    for (key, state) in store.states() {
+    for (key, state) in states {
         let labels = Labels::new()
             .with("source", key.source)
             .with("target", key.target.to_string())

@@ -101,9 +101,6 @@ fn origins() -> Vec<(String, String)> {
                 .filter(|(i, _)| i % 2 == 1)
                 .map(|(_, n)| n.to_string())
                 .collect();
-            let Some(first) = names.first().cloned() else {
-                continue;
-            };
             for name in names {
                 let name = match name.find('<') {
                     Some(at) => format!("{}*", &name[..at]),
