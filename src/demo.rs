@@ -29,6 +29,23 @@ pub async fn run(listen: &str, web: WebConfig, scale: u32) -> Result<(), String>
         running.addr,
         running.url()
     );
+    let daemon = running.daemon.clone();
+    tokio::spawn(async move {
+        // Print the size of the landscape once every endpoint has been polled.
+        for _ in 0..600 {
+            if daemon.store.ready() {
+                let body = daemon.exposition.current().await;
+                println!(
+                    "# all endpoints polled: {} series exposed ({:.1} MB), encoded in {} ms",
+                    body.series,
+                    body.plain.len() as f64 / 1e6,
+                    body.encode_time.as_millis()
+                );
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    });
     let shutdown = running.shutdown_token();
     tokio::spawn(async move {
         daemon::termination_signal().await;

@@ -935,7 +935,7 @@ async fn demo_simulator_config_item_works_with_default_endpoints() {
                 && b.contains("\nscc_subaccount_info{")
         })
         .await;
-    assert_eq!(samples(&body, "scc_subaccount_info", &[]).len(), 5);
-    assert_eq!(sim.state().subaccounts.len(), 5);
+    assert_eq!(samples(&body, "scc_subaccount_info", &[]).len(), 8);
+    assert_eq!(sim.state().subaccounts.len(), 8);
     d.stop().await;
 }

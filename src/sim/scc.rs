@@ -1079,10 +1079,10 @@ impl SccSim {
     }
 }
 
-/// Starts a simulator for the demo: `5 × scale` subaccounts (at least 5) with moving data,
+/// Starts a simulator for the demo: `8 × scale` subaccounts with moving data,
 /// plain HTTP, and the YAML of one config list item for it.
 pub async fn start_demo(scale: u32) -> std::io::Result<(SccSim, String)> {
-    let mut state = SccState::generated(5 * scale.max(1) as usize);
+    let mut state = SccState::generated(8 * scale.max(1) as usize);
     state.moving = true;
     let sim = SccSim::start(state, None).await?;
     let yaml = sim.config_yaml("scc-demo");
