@@ -144,7 +144,19 @@ fn render(families: &BTreeMap<String, FamilyDoc>, origins: &[(String, String)]) 
          `UPDATE_GOLDEN=1 cargo test --test metrics_doc`. Counters \
          (counters also carry a `_created` sample where the start of the count is known). \
          Tencent families are named after the configured metrics (`qce_<product>_<metric>_<statistic>`); \
-         the ones below are the demo's.\n",
+         the ones below are the demo's.\n\n\
+         Additions to the catalogue in `METRICS.md`, and why:\n\n\
+         - `usage_exporter_endpoint_skipped`: SCC shadow instances skip master-only APIs on purpose; \
+         that is neither success nor failure, so `poll_success` is absent and this says why.\n\
+         - `usage_exporter_poll_phase_duration_seconds{phase}`: splits a poll into upstream wait, \
+         decoding and the rest, to answer \"is it the vendor or us?\".\n\
+         - `usage_exporter_exposed_series`, `usage_exporter_exposition_encode_duration_seconds`: the \
+         size of the exposition and the cost of re-encoding it after a data change.\n\
+         - `scc_resource_last_access_timestamp_seconds`: SCC reports `mostRecentAccess` per resource; it \
+         is the only way to see which resource went quiet.\n\
+         - `tr50_things`, `tr50_things_connected`, `tr50_thing_history_latest`, `tr50_connections_latest` \
+         and their `*_latest_bucket_timestamp_seconds`: the optional `thing_history` and \
+         `connection_history` endpoints (see `docs/sources/tr50.md`).\n",
     );
     let sections = [
         ("usage_exporter_", "Exporter"),
