@@ -1,4 +1,4 @@
-//! Fault injection through the simulators, for every source: hangs, slow answers, 5xx bursts,
+//! Fault injection through the simulators, for every source (scc, akana, tr50, tencent, aveva): hangs, slow answers, 5xx bursts,
 //! 429/503 with Retry-After, HTML with 200, truncated and wrongly typed JSON, a 100 MB body,
 //! connection refused at start, auth expiry mid-run and (Tencent) clock skew. Each fault must be
 //! an error of that endpoint only, visible in the self-metrics, and the endpoint must recover on
@@ -15,9 +15,10 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 use usage_exporter::sim::akana::{self, AkanaSim};
 use usage_exporter::sim::aveva::{self, AvevaSim};
+use usage_exporter::sim::scc::{SccSim, SccState};
 use usage_exporter::sim::tencent::{self, TencentSim, TencentSimState};
 use usage_exporter::sim::tr50::{self, Tr50Sim};
-use usage_exporter::sim::{Fault, Faults};
+use usage_exporter::sim::Fault;
 
 /// Upper bound of every wait (a loaded 2-core machine; normally each takes well under 2 s).
 const WAIT: Duration = Duration::from_secs(20);
@@ -32,17 +33,25 @@ const TENCENT_KEY: &str = "faults-secret-key-0123456789abcd";
 /// The sources under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
+    Scc,
     Akana,
     Tr50,
     Tencent,
     Aveva,
 }
 
-const KINDS: [Kind; 4] = [Kind::Akana, Kind::Tr50, Kind::Tencent, Kind::Aveva];
+const KINDS: [Kind; 5] = [
+    Kind::Scc,
+    Kind::Akana,
+    Kind::Tr50,
+    Kind::Tencent,
+    Kind::Aveva,
+];
 
 impl Kind {
     fn name(self) -> &'static str {
         match self {
+            Kind::Scc => "scc",
             Kind::Akana => "akana",
             Kind::Tr50 => "tr50",
             Kind::Tencent => "tencent",
@@ -53,6 +62,7 @@ impl Kind {
     /// The endpoint polled fast in these tests (the others are off).
     fn endpoint(self) -> &'static str {
         match self {
+            Kind::Scc => "memory",
             Kind::Akana => "metrics",
             Kind::Tr50 => "api_history",
             Kind::Tencent => "metric_data",
@@ -60,18 +70,26 @@ impl Kind {
         }
     }
 
-    /// The reason an HTML page with 200 is reported as. Akana treats it as a lost session (its
-    /// platform serves the login page then), logs in again once, and reports `auth`.
+    /// The reason an HTML page with 200 is reported as. SCC and Akana serve their login page
+    /// when the credentials or the session are not accepted, so it is `auth` there (Akana logs
+    /// in again once first).
     fn html_reason(self) -> &'static str {
         match self {
-            Kind::Akana => "auth",
+            Kind::Scc | Kind::Akana => "auth",
             _ => "decode",
         }
+    }
+
+    /// Whether the source holds a session or token that can expire upstream (SCC sends basic
+    /// auth, Tencent signs every request).
+    fn has_session(self) -> bool {
+        !matches!(self, Kind::Scc | Kind::Tencent)
     }
 }
 
 /// A running simulator of one kind.
 enum Sim {
+    Scc(SccSim),
     Akana(AkanaSim),
     Tr50(Tr50Sim),
     Tencent(TencentSim),
@@ -81,6 +99,7 @@ enum Sim {
 impl Sim {
     async fn start(kind: Kind) -> Sim {
         match kind {
+            Kind::Scc => Sim::Scc(SccSim::start(SccState::generated(2), None).await.unwrap()),
             Kind::Akana => Sim::Akana(AkanaSim::start(akana::State::default()).await.unwrap()),
             Kind::Tr50 => Sim::Tr50(Tr50Sim::start(tr50::SimState::new()).await.unwrap()),
             Kind::Tencent => Sim::Tencent(
@@ -94,6 +113,7 @@ impl Sim {
 
     fn kind(&self) -> Kind {
         match self {
+            Sim::Scc(_) => Kind::Scc,
             Sim::Akana(_) => Kind::Akana,
             Sim::Tr50(_) => Kind::Tr50,
             Sim::Tencent(_) => Kind::Tencent,
@@ -104,6 +124,7 @@ impl Sim {
     /// `host:port` of the simulator.
     fn authority(&self) -> String {
         match self {
+            Sim::Scc(s) => s.server.addr.to_string(),
             Sim::Akana(s) => s.server.addr.to_string(),
             Sim::Tr50(s) => s.server.addr.to_string(),
             Sim::Tencent(s) => s.server.addr.to_string(),
@@ -114,6 +135,20 @@ impl Sim {
     /// One config list item (first line `name: f`) polling one endpoint every 200 ms.
     fn item(&self) -> String {
         match self {
+            Sim::Scc(s) => {
+                let endpoints: Vec<String> = usage_exporter::sources::scc::ENDPOINTS
+                    .iter()
+                    .map(|e| {
+                        let every = if e.name == "memory" { "200ms" } else { "off" };
+                        format!("{}: {every}", e.name)
+                    })
+                    .collect();
+                format!(
+                    "{}\nendpoints: {{{}}}",
+                    s.config_yaml("f"),
+                    endpoints.join(", ")
+                )
+            }
             Sim::Akana(s) => format!("{}\nendpoints: {{metrics: 200ms}}", s.config_yaml("f")),
             Sim::Tr50(s) => format!(
                 "name: f\nurl: {}\nusername: monitor@example.com\npassword: secret-pw\nendpoints: {{api_history: 200ms}}",
@@ -134,19 +169,21 @@ impl Sim {
         }
     }
 
-    /// The fault switch of the data endpoint.
-    fn faults(&self) -> &Faults {
+    /// Switches the fault mode of the data endpoints.
+    fn set_fault(&self, fault: Fault) {
         match self {
-            Sim::Akana(s) => &s.faults,
-            Sim::Tr50(s) => &s.faults,
-            Sim::Tencent(s) => &s.faults,
-            Sim::Aveva(s) => s.faults(),
+            Sim::Scc(s) => s.set_fault(None, fault),
+            Sim::Akana(s) => s.faults.set(fault),
+            Sim::Tr50(s) => s.faults.set(fault),
+            Sim::Tencent(s) => s.faults.set(fault),
+            Sim::Aveva(s) => s.faults().set(fault),
         }
     }
 
     /// HTTP requests that reached the simulator (counted on arrival).
     fn requests(&self) -> u64 {
         match self {
+            Sim::Scc(s) => s.server.request_count(),
             Sim::Akana(s) => s.server.request_count(),
             Sim::Tr50(s) => s.server.request_count(),
             Sim::Tencent(s) => s.request_count(),
@@ -157,6 +194,10 @@ impl Sim {
     /// Serve syntactically valid JSON of the wrong shape (`true`) or normal data (`false`).
     fn wrong_types(&self, on: bool) {
         match self {
+            Sim::Scc(s) => {
+                s.state().reply_override =
+                    on.then(|| json!({"physicalKB": "plenty", "virtualKB": [1, 2]}))
+            }
             Sim::Akana(s) => s.with(|st| {
                 st.data = if on {
                     akana::Data::Custom(json!({"UsageMetric": {"MetricID": 7}}))
@@ -176,10 +217,17 @@ impl Sim {
         }
     }
 
-    /// Ends every session/token upstream (as a platform restart would); for Tencent, which
-    /// signs each request and has no session, rotates the key upstream (`true`) or restores it.
+    /// Ends every session/token upstream (as a platform restart would); for SCC and Tencent,
+    /// which have no session, changes the password/key upstream (`true`) or restores it.
     fn expire_auth(&self, on: bool) {
         match self {
+            Sim::Scc(s) => {
+                s.state().password = if on {
+                    "rotated-password".into()
+                } else {
+                    SccState::generated(0).password
+                }
+            }
             Sim::Akana(s) => {
                 if on {
                     s.expire_tokens()
@@ -205,9 +253,10 @@ impl Sim {
         }
     }
 
-    /// Logins (token requests, authentications) the simulator saw; 0 for Tencent.
+    /// Logins (token requests, authentications) the simulator saw; 0 without sessions.
     fn logins(&self) -> u64 {
         match self {
+            Sim::Scc(_) => 0,
             Sim::Akana(s) => s.logins(),
             Sim::Tr50(s) => s.counters().login_attempts,
             Sim::Tencent(_) => 0,
@@ -352,10 +401,10 @@ impl Case {
     /// the body seen while failing.
     async fn fault_cycle(&self, fault: Fault, reason: &str, n: f64, explained: &[&str]) -> String {
         let before = self.d.metrics().await;
-        self.sim.faults().set(fault);
+        self.sim.set_fault(fault);
         let failing = self.wait_errors(&before, reason, n).await;
         self.assert_explained(explained).await;
-        self.sim.faults().set(Fault::None);
+        self.sim.set_fault(Fault::None);
         let after = self.wait_recovered().await;
         assert!(
             self.errors(&after, reason) >= self.errors(&before, reason) + n,
@@ -395,7 +444,7 @@ async fn upstream_hang_times_out_while_metrics_keep_answering() {
         // A longer timeout than elsewhere, so a scrape surely lands while the poll hangs.
         let c = Case::start(kind, "timeout: 3s").await;
         let before = c.d.metrics().await;
-        c.sim.faults().set(Fault::Hang);
+        c.sim.set_fault(Fault::Hang);
         let seen = c.sim.requests();
         c.wait("a request to the hanging simulator", |_| {
             c.sim.requests() > seen
@@ -423,7 +472,7 @@ async fn upstream_hang_times_out_while_metrics_keep_answering() {
         };
         assert_eq!(c.success(&failing), Some(0.0));
         c.assert_explained(TIMED_OUT).await;
-        c.sim.faults().set(Fault::None);
+        c.sim.set_fault(Fault::None);
         c.wait_recovered().await;
         c.stop().await;
     })
@@ -434,7 +483,7 @@ async fn upstream_hang_times_out_while_metrics_keep_answering() {
 async fn slow_answers_succeed_below_the_timeout_and_time_out_above_it() {
     for_every_source(|kind| async move {
         let c = Case::start(kind, "").await;
-        c.sim.faults().set(Fault::Slow(Duration::from_millis(250)));
+        c.sim.set_fault(Fault::Slow(Duration::from_millis(250)));
         let body = c
             .wait("a slow but successful poll", |b| {
                 c.success(b) == Some(1.0)
@@ -480,7 +529,7 @@ async fn rate_limits_with_retry_after_are_honoured() {
         let c = Case::start(kind, "").await;
         for status in [429u16, 503] {
             let before = c.d.metrics().await;
-            c.sim.faults().set(Fault::RetryAfter(status, 2));
+            c.sim.set_fault(Fault::RetryAfter(status, 2));
             let failing = c.wait_errors(&before, "rate_limited", 1.0).await;
             let polls = |b: &str| c.metric(b, "usage_exporter_polls_total").unwrap_or(0.0);
             let first = polls(&failing);
@@ -494,7 +543,7 @@ async fn rate_limits_with_retry_after_are_honoured() {
                 polls(&later) - first
             );
             assert!(c.upstream_status(&later, &status.to_string()) >= 1.0);
-            c.sim.faults().set(Fault::None);
+            c.sim.set_fault(Fault::None);
             c.wait_recovered().await;
         }
         c.stop().await;
@@ -556,9 +605,11 @@ async fn a_100_mb_body_is_rejected_at_the_configured_cap() {
     for kind in KINDS {
         let c = Case::start(kind, "body_limit_bytes: 1048576").await;
         let before = c.d.metrics().await;
-        c.sim.faults().set(Fault::HugeBody(100 * 1024 * 1024));
+        c.sim.set_fault(Fault::HugeBody(100 * 1024 * 1024));
+        // Measured from the first rejection on, once the simulator holds its body.
+        let first = c.wait_errors(&before, "decode", 1.0).await;
         let rss_before = rss_bytes();
-        c.wait_errors(&before, "decode", 2.0).await;
+        c.wait_errors(&first, "decode", 2.0).await;
         assert!(
             rss_bytes() < rss_before + 48 * 1024 * 1024,
             "[{}] memory grew past the cap: {} -> {} bytes",
@@ -573,7 +624,7 @@ async fn a_100_mb_body_is_rejected_at_the_configured_cap() {
             "[{}] {page}",
             kind.name()
         );
-        c.sim.faults().set(Fault::None);
+        c.sim.set_fault(Fault::None);
         c.wait_recovered().await;
         c.stop().await;
     }
@@ -642,13 +693,13 @@ async fn connection_refused_at_start_then_the_upstream_comes_up() {
 async fn auth_expiry_mid_run_reauthenticates_once_and_keeps_polling() {
     for_every_source(|kind| async move {
         let c = Case::start(kind, "").await;
-        if kind == Kind::Tencent {
-            // No session to expire: a key rotated upstream is an `auth` error until fixed.
+        if !kind.has_session() {
+            // No session to expire: a password/key changed upstream is an `auth` error until
+            // the two match again, and then the endpoint recovers on its own.
             let before = c.d.metrics().await;
             c.sim.expire_auth(true);
             c.wait_errors(&before, "auth", 2.0).await;
-            let page = c.landing().await;
-            assert!(page.contains("AuthFailure"), "{page}");
+            c.assert_explained(&["AuthFailure", "HTTP 401"]).await;
             c.sim.expire_auth(false);
             c.wait_recovered().await;
             c.stop().await;
@@ -692,7 +743,7 @@ async fn auth_expiry_mid_run_reauthenticates_once_and_keeps_polling() {
 async fn tencent_clock_skew_is_an_auth_error_and_recovers() {
     let c = Case::start(Kind::Tencent, "").await;
     let Sim::Tencent(sim) = &c.sim else {
-        unreachable!()
+        unreachable!("a tencent case")
     };
     let before = c.d.metrics().await;
     sim.with(|s| s.clock_offset = 900);
@@ -712,7 +763,7 @@ async fn tencent_clock_skew_is_an_auth_error_and_recovers() {
 async fn tencent_never_retries_sooner_than_retry_after() {
     let c = Case::start(Kind::Tencent, "").await;
     let before = c.d.metrics().await;
-    c.sim.faults().set(Fault::RetryAfter(429, 5));
+    c.sim.set_fault(Fault::RetryAfter(429, 5));
     let seen = c.sim.requests();
     c.wait_errors(&before, "rate_limited", 1.0).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -722,6 +773,6 @@ async fn tencent_never_retries_sooner_than_retry_after() {
         c.sim.requests() - seen
     );
     assert_eq!(c.errors(&c.d.metrics().await, "timeout"), 0.0);
-    c.sim.faults().set(Fault::None);
+    c.sim.set_fault(Fault::None);
     c.stop().await;
 }

@@ -1,4 +1,4 @@
-//! Secrets never leak: every source runs with recognisable secrets at debug log level (all
+//! Secrets never leak: every source (scc, akana, tr50, tencent, aveva) runs with recognisable secrets at debug log level (all
 //! crates, hyper and reqwest included) and fails in every way — wrong credentials, 5xx, HTML with
 //! 200, truncated and wrongly typed JSON, rate limits, a body over the cap, auth expiry — and no log line, error
 //! message, landing page or `/metrics` body may contain a secret, nor its base64,
@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use usage_exporter::sim::akana::{self, AkanaSim};
 use usage_exporter::sim::aveva::{self, AvevaSim};
+use usage_exporter::sim::scc::{SccSim, SccState};
 use usage_exporter::sim::tencent::{self, TencentSim, TencentSimState};
 use usage_exporter::sim::tr50::{self, Tr50Sim};
 use usage_exporter::sim::Fault;
@@ -23,6 +24,8 @@ use usage_exporter::sim::Fault;
 const WAIT: Duration = Duration::from_secs(30);
 
 // Recognisable secrets, with characters that change under URL and base64 encoding.
+const SCC_PW: &str = "S3CR3T-scc-pw+6620/q=";
+const SCC_BAD_PW: &str = "S3CR3T-scc-wrong+1717/r=";
 const AKANA_PW: &str = "S3CR3T-akana-pw+7781/x=";
 const AKANA_BAD_PW: &str = "S3CR3T-akana-wrong+0042/y=";
 const TR50_PW: &str = "S3CR3T-tr50-pw+4410/z=";
@@ -33,6 +36,7 @@ const TENCENT_BAD_KEY: &str = "S3CR3T-tencent-badkey+3141/u=";
 const AVEVA_CS: &str = "S3CR3T-aveva-cs+3318/t=";
 const AVEVA_BAD_CS: &str = "S3CR3T-aveva-badcs+2718/s=";
 
+const SCC_USER: &str = "monitor";
 const AKANA_USER: &str = "monitor@acmepaymentscorp.com";
 const TR50_USER: &str = "monitor@example.com";
 
@@ -94,6 +98,8 @@ fn forms(secret: &str, users: &[&str]) -> Vec<String> {
 
 fn assert_no_secret(what: &str, text: &str) {
     let all = [
+        (SCC_PW, &[SCC_USER][..]),
+        (SCC_BAD_PW, &[SCC_USER][..]),
         (AKANA_PW, &[AKANA_USER][..]),
         (AKANA_BAD_PW, &[AKANA_USER][..]),
         (TR50_PW, &[TR50_USER][..]),
@@ -136,6 +142,7 @@ fn item(lines: &str) -> String {
 }
 
 struct Sims {
+    scc: SccSim,
     akana: AkanaSim,
     tr50: Tr50Sim,
     tencent: TencentSim,
@@ -144,6 +151,10 @@ struct Sims {
 
 impl Sims {
     async fn start() -> Sims {
+        let mut scc_state = SccState::generated(2);
+        scc_state.username = SCC_USER.into();
+        scc_state.password = SCC_PW.into();
+        let scc = SccSim::start(scc_state, None).await.unwrap();
         let mut akana_state = akana::State::default();
         akana_state.password = AKANA_PW.into();
         let akana = AkanaSim::start(akana_state).await.unwrap();
@@ -156,6 +167,7 @@ impl Sims {
         let aveva = AvevaSim::start(aveva::SimConfig::default()).await.unwrap();
         aveva.set_client_secret(AVEVA_CS);
         Sims {
+            scc,
             akana,
             tr50,
             tencent,
@@ -167,6 +179,13 @@ impl Sims {
     fn config(&self) -> String {
         let instance = tencent::instance_id(0);
         let mut y = String::from("global:\n  timeout: 500ms\n  max_backoff_factor: 1\n  body_limit_bytes: 200000\nsources:\n");
+        y.push_str("  scc:\n");
+        for (name, pw) in [("good", SCC_PW), ("bad", SCC_BAD_PW)] {
+            y.push_str(&item(&format!(
+                "name: {name}\nurl: {}\nusername: {SCC_USER}\npassword: \"{pw}\"\nendpoints: {{health: 200ms, master_role: 200ms, subaccounts: 200ms, memory: 200ms}}",
+                self.scc.url()
+            )));
+        }
         y.push_str("  akana:\n");
         for (name, pw) in [("good", AKANA_PW), ("bad", AKANA_BAD_PW)] {
             y.push_str(&item(&format!(
@@ -228,6 +247,7 @@ impl Sims {
     }
 
     fn set_fault(&self, fault: Fault) {
+        self.scc.set_fault(None, fault.clone());
         self.akana.faults.set(fault.clone());
         self.tr50.faults.set(fault.clone());
         self.tencent.faults.set(fault.clone());
@@ -235,6 +255,8 @@ impl Sims {
     }
 
     fn wrong_types(&self, on: bool) {
+        self.scc.state().reply_override =
+            on.then(|| json!({"physicalKB": "plenty", "subaccounts": "none"}));
         self.akana.with(|s| {
             s.data = if on {
                 akana::Data::Custom(json!({"UsageMetric": {"MetricID": 7}}))
@@ -255,6 +277,8 @@ impl Sims {
 
 /// Good targets and their polled endpoints.
 const GOOD: &[(&str, &str, &str)] = &[
+    ("scc", "good", "memory"),
+    ("scc", "good", "subaccounts"),
     ("akana", "good", "metrics"),
     ("tr50", "good", "api_history"),
     ("tencent", "good", "metric_data"),
@@ -263,6 +287,7 @@ const GOOD: &[(&str, &str, &str)] = &[
 ];
 
 const BAD: &[(&str, &str, &str)] = &[
+    ("scc", "bad", "memory"),
     ("akana", "bad", "metrics"),
     ("tr50", "bad", "api_history"),
     ("tencent", "bad", "metric_data"),
@@ -419,15 +444,20 @@ async fn no_secret_in_logs_errors_landing_page_or_metrics() {
     sims.aveva.revoke_tokens();
     sims.tencent
         .with(|s| s.secret_key = "rotated-upstream".into());
+    sims.scc.state().password = "rotated-upstream".into();
     let before = d.metrics().await;
     o.wait_failures(
         &d,
         "auth expiry",
         &before,
-        &[("tencent", "good", "metric_data")],
+        &[
+            ("tencent", "good", "metric_data"),
+            ("scc", "good", "memory"),
+        ],
     )
     .await;
     sims.tencent.with(|s| s.secret_key = TENCENT_KEY.into());
+    sims.scc.state().password = SCC_PW.into();
     o.wait_good(&d, "recovery after auth expiry").await;
     assert!(sims.akana.logins() > logins.0);
     assert!(sims.tr50.counters().login_attempts > logins.1);
@@ -444,4 +474,26 @@ async fn no_secret_in_logs_errors_landing_page_or_metrics() {
     d.stop().await;
     assert_no_secret("logs after shutdown", &o.logs.text());
     assert!(o.seen.len() > 10);
+}
+
+/// The check itself finds every form (so a passing leak test is not vacuous).
+#[test]
+fn the_leak_check_finds_every_encoded_form() {
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{SCC_USER}:{SCC_PW}"));
+    let leaks = [
+        format!("error: {SCC_PW} rejected"),
+        format!("Authorization: Basic {basic}"),
+        format!(
+            "body=password%3D{}",
+            url::form_urlencoded::byte_serialize(AVEVA_CS.as_bytes()).collect::<String>()
+        ),
+        base64::engine::general_purpose::STANDARD.encode(TENCENT_KEY),
+        format!("url?SecretId={TENCENT_ID}"),
+    ];
+    for leak in leaks {
+        let caught = std::panic::catch_unwind(|| assert_no_secret("sample", &leak));
+        assert!(caught.is_err(), "not caught: {leak}");
+    }
+    assert_no_secret("clean text", "password: <secret>, SecretId=<secret>");
 }
