@@ -115,6 +115,7 @@ struct Inner {
     communities: Vec<Community>,
     rate_limit: Option<RateLimit>,
     vendor_error: Option<VendorError>,
+    body_override: Option<Value>,
     requests: Vec<(Instant, String)>,
 }
 
@@ -205,6 +206,7 @@ impl AvevaSim {
                 communities,
                 rate_limit: None,
                 vendor_error: None,
+                body_override: None,
                 requests: Vec::new(),
             }),
             faults: Faults::default(),
@@ -329,6 +331,12 @@ impl AvevaSim {
             reason: reason.into(),
             resolution: resolution.into(),
         });
+    }
+
+    /// Answers every authorised API request with this JSON (HTTP 200) until called with `None`
+    /// (wrong-shape tests).
+    pub fn serve_json(&self, body: Option<Value>) {
+        self.inner().body_override = body;
     }
 
     /// Ends [`AvevaSim::fail_with`].
@@ -599,6 +607,9 @@ impl Handler {
                     )
                     .with_header("retry-after", secs.to_string());
                 }
+            }
+            if let Some(body) = &inner.body_override {
+                return SimResponse::json(200, body);
             }
             if let Some(e) = &inner.vendor_error {
                 if path.contains(&e.path_contains) {

@@ -183,6 +183,8 @@ pub struct SccState {
     pub since_ms: u64,
     /// Memory of the host in KB.
     pub physical_total_kb: u64,
+    /// Answer every request with this JSON (HTTP 200) instead (wrong-shape tests).
+    pub reply_override: Option<Value>,
     started: Instant,
 }
 
@@ -274,6 +276,7 @@ impl SccState {
             unsupported: BTreeSet::new(),
             since_ms: now.saturating_sub(7 * DAY_MS) / 1000 * 1000,
             physical_total_kb: 16 * 1024 * 1024,
+            reply_override: None,
             started: Instant::now(),
         }
     }
@@ -967,6 +970,8 @@ impl Calls {
 struct Handler {
     state: Arc<Mutex<SccState>>,
     calls: Arc<Calls>,
+    /// Holds the body of a `HugeBody` fault, built once rather than per request.
+    huge: Faults,
 }
 
 impl SimHandler for Handler {
@@ -989,8 +994,18 @@ impl SimHandler for Handler {
                 let fault = endpoint
                     .and_then(|e| state.faults.get(e).cloned())
                     .unwrap_or_else(|| state.global_fault.clone());
-                (fault, state.respond(&request, endpoint))
+                let normal = match &state.reply_override {
+                    Some(reply) => SimResponse::json(200, reply),
+                    None => state.respond(&request, endpoint),
+                };
+                (fault, normal)
             };
+            if let Fault::HugeBody(_) = fault {
+                if self.huge.get() != fault {
+                    self.huge.set(fault);
+                }
+                return self.huge.apply(|| async move { normal }).await;
+            }
             let faults = Faults::default();
             faults.set(fault);
             faults.apply(|| async move { normal }).await
@@ -1019,6 +1034,7 @@ impl SccSim {
         let handler = Arc::new(Handler {
             state: state.clone(),
             calls: calls.clone(),
+            huge: Faults::default(),
         });
         let server = serve(handler, tls).await?;
         Ok(SccSim {

@@ -82,6 +82,8 @@ pub struct TencentSimState {
     pub rate_limited: u64,
     /// Requests rejected for bad credentials or signatures.
     pub auth_failures: u64,
+    /// Answer every request with this JSON (HTTP 200) instead (wrong-shape tests).
+    pub reply_override: Option<Value>,
     window: (i64, u32),
     nonces: HashMap<String, i64>,
 }
@@ -132,6 +134,7 @@ impl TencentSimState {
             batch_sizes: Vec::new(),
             rate_limited: 0,
             auth_failures: 0,
+            reply_override: None,
             window: (0, 0),
             nonces: HashMap::new(),
         }
@@ -249,6 +252,9 @@ impl SimHandler for Handler {
             self.faults
                 .apply(|| async {
                     let mut state = self.state.lock().expect("sim state");
+                    if let Some(reply) = &state.reply_override {
+                        return SimResponse::json(200, reply);
+                    }
                     if request.path == "/v2/index.php" {
                         handle_v2(&mut state, &request)
                     } else if request.path == "/" && request.method == hyper::Method::POST {

@@ -142,6 +142,8 @@ pub struct SimState {
     pub unsupported: Vec<String>,
     /// One-shot errors for the next command requests.
     pub inject: VecDeque<Injected>,
+    /// Answer every request with this JSON (HTTP 200) instead of the envelope (wrong-shape tests).
+    pub reply_override: Option<Value>,
     /// Counters.
     pub counters: SimCounters,
     sessions: HashMap<String, Session>,
@@ -184,6 +186,7 @@ impl SimState {
             error_shape: ErrorShape::PerCommand,
             unsupported: Vec::new(),
             inject: VecDeque::new(),
+            reply_override: None,
             counters: SimCounters::default(),
             sessions: HashMap::new(),
             failed_logins: HashMap::new(),
@@ -673,6 +676,9 @@ impl Handler {
             return SimResponse::json(200, &top_level(-1, "Invalid JSON request"));
         };
         let mut state = self.state.lock().expect("tr50 sim lock");
+        if let Some(reply) = &state.reply_override {
+            return SimResponse::json(200, reply);
+        }
         let reply = state.envelope(&body, request.header("sessionid"));
         SimResponse::json(200, &reply)
     }

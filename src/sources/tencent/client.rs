@@ -206,7 +206,14 @@ impl Client {
                 self.upstream.send(build(now), action).await?
             };
             match self.interpret::<T>(action, &response) {
-                Err(e) if e.reason == ErrorReason::RateLimited && attempt < RATE_LIMIT_RETRIES => {
+                // Retried here only when the upstream did not ask for a longer wait than the
+                // pause; otherwise the poll gives up and the scheduler honours `Retry-After`.
+                Err(e)
+                    if e.reason == ErrorReason::RateLimited
+                        && attempt < RATE_LIMIT_RETRIES
+                        && crate::upstream::parse_retry_after(&response.headers)
+                            .is_none_or(|asked| asked <= RATE_LIMIT_PAUSE * (1 << attempt)) =>
+                {
                     let pause = RATE_LIMIT_PAUSE * (1 << attempt);
                     tracing::debug!(
                         target = self.upstream.target(),
