@@ -303,6 +303,25 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
 
+/// Decode + translate of the SCC subaccounts payload with `n` subaccounts: median of 7 runs.
+fn scc_subaccounts_cost(n: usize) -> (usize, Duration) {
+    use usage_exporter::sources::scc::{model::SubaccountsPayload, translate};
+    let state = usage_exporter::sim::scc::SccState::generated(n);
+    let body = serde_json::to_vec(&state.subaccounts_json()).unwrap();
+    let mut times: Vec<Duration> = (0..7)
+        .map(|_| {
+            let started = Instant::now();
+            let payload: SubaccountsPayload =
+                usage_exporter::upstream::decode_json(&body).expect("payload decodes");
+            let snapshot = translate::subaccounts(&payload);
+            assert!(snapshot.series_count() > n);
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    (body.len(), times[3])
+}
+
 #[tokio::main]
 async fn main() {
     let args = parse_args();
@@ -426,6 +445,12 @@ async fn main() {
         "| re-encode after a data change (median of {}) | {:.1} ms |",
         enc.len(),
         median(&mut enc) * 1e3
+    ));
+    let (scc_bytes, scc_cost) = scc_subaccounts_cost(2000);
+    line(format!(
+        "| SCC subaccounts payload, 2,000 subaccounts ({}): decode + translate (median of 7) | {} |",
+        mb(scc_bytes),
+        ms(scc_cost)
     ));
     line(format!(
         "| RSS idle (scale 1) | {} |",

@@ -146,8 +146,11 @@ pub fn encode_store(store: &Store, generation: u64) -> EncodedBody {
             .into_iter()
             .map(|(key, snapshot)| (Some(key.target), snapshot)),
     );
-    let mut out = String::with_capacity(series * 120 + 1024);
+    // Series with long label sets and `_created` twins take ~300 bytes; the body is kept for a
+    // whole generation, so spare capacity is trimmed rather than carried along.
+    let mut out = String::with_capacity(series * 330 + 4096);
     encode_groups(&mut out, &groups);
+    out.shrink_to_fit();
     EncodedBody {
         generation,
         plain: Bytes::from(out),

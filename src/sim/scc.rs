@@ -455,7 +455,8 @@ impl SccState {
         }
     }
 
-    fn subaccounts_json(&self) -> Value {
+    /// The `/api/monitoring/subaccounts` payload of this state.
+    pub fn subaccounts_json(&self) -> Value {
         let list: Vec<Value> = self
             .subaccounts
             .iter()
