@@ -240,7 +240,7 @@ impl Client {
 }
 
 /// Decodes a token response without ever putting the token into an error message.
-fn parse_token(body: &[u8]) -> Result<(String, Duration), PollError> {
+pub(super) fn parse_token(body: &[u8]) -> Result<(String, Duration), PollError> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| {
         PollError::decode(
             "the token response is not JSON; check that url is the data services base URL",
