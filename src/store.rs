@@ -171,10 +171,12 @@ impl Store {
             }
         }
         entry.last_result = Some(result);
-        drop(entries);
+        // Bumped while the lock is held: whoever reads the states and then the generation sees
+        // data at least as new as the poll results (see `Exposition::scrape`).
         if changed {
             self.bump();
         }
+        drop(entries);
     }
 
     /// Records where a poll spent its time (before [`Store::record`] of the same poll).
@@ -205,10 +207,10 @@ impl Store {
                 }
             }
         }
-        drop(entries);
         if changed {
             self.bump();
         }
+        drop(entries);
         changed
     }
 

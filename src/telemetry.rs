@@ -5,7 +5,7 @@
 //! counts and reload state are prometheus-client metrics updated as things happen.
 
 use crate::snapshot::{Family, Labels};
-use crate::store::{PollResult, Store};
+use crate::store::{EndpointKey, EndpointState, PollResult};
 use crate::upstream::RequestCounter;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family as ClientFamily;
@@ -51,6 +51,7 @@ impl Default for Telemetry {
 impl Telemetry {
     /// Registers the event-driven self-metrics.
     pub fn new() -> Self {
+        // prometheus-client's registry ends every HELP text with a full stop itself.
         let mut registry = Registry::default();
         let build_info = ClientFamily::<BuildLabels, Gauge>::default();
         build_info
@@ -62,25 +63,25 @@ impl Telemetry {
             .set(1);
         registry.register(
             "usage_exporter_build_info",
-            "A metric with a constant 1 labelled with the version, revision and rustc version of this build.",
+            "A metric with a constant 1 labelled with the version, revision and rustc version of this build",
             build_info,
         );
         let requests = RequestCounter::default();
         registry.register(
             "usage_exporter_upstream_requests",
-            "Upstream HTTP requests made, logins included, by status code (or failure class when no response arrived); vendor calls can be billed.",
+            "Upstream HTTP requests made, logins included, by status code (or failure class when no response arrived); vendor calls can be billed",
             requests.clone(),
         );
         let reload_successful = Gauge::default();
         registry.register(
             "usage_exporter_config_last_reload_successful",
-            "Whether the last configuration load or reload succeeded (1) or was rejected (0).",
+            "Whether the last configuration load or reload succeeded (1) or was rejected (0)",
             reload_successful.clone(),
         );
         let reload_timestamp = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "usage_exporter_config_last_reload_success_timestamp_seconds",
-            "Unix time of the last successful configuration load or reload.",
+            "Unix time of the last successful configuration load or reload",
             reload_timestamp.clone(),
         );
         Telemetry {
@@ -101,10 +102,14 @@ impl Telemetry {
     }
 
     /// Encodes all self-metrics (without `# EOF`); `body` describes the cached source part.
-    pub fn encode(&self, store: &Store, body: &crate::expose::EncodedBody) -> String {
+    pub fn encode(
+        &self,
+        states: &[(EndpointKey, EndpointState)],
+        body: &crate::expose::EncodedBody,
+    ) -> String {
         let mut out = String::with_capacity(16 * 1024);
         let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry);
-        let mut families = poll_families(store);
+        let mut families = poll_families(states);
         let mut series = Family::gauge(
             "usage_exporter_exposed_series",
             "Source series in the exposition (self-metrics not included).",
@@ -137,7 +142,7 @@ fn unix(t: std::time::SystemTime) -> f64 {
 }
 
 /// `usage_exporter_poll_*` and staleness families from the store's endpoint states.
-fn poll_families(store: &Store) -> Vec<Family> {
+fn poll_families(states: &[(EndpointKey, EndpointState)]) -> Vec<Family> {
     let mut success = Family::gauge(
         "usage_exporter_poll_success",
         "Whether the last poll of the endpoint succeeded (1) or failed (0); absent before the first poll and while skipped.",
@@ -170,7 +175,7 @@ fn poll_families(store: &Store) -> Vec<Family> {
         "usage_exporter_endpoint_skipped",
         "Whether the endpoint's last poll was skipped on purpose, e.g. master-only SCC APIs on a shadow instance (1).",
     );
-    for (key, state) in store.states() {
+    for (key, state) in states {
         let labels = Labels::new()
             .with("source", key.source)
             .with("target", key.target.to_string())

@@ -386,12 +386,12 @@ async fn billing_cycle_rollover_restarts_counters_and_drops_old_dates() {
     let body = d
         .wait_for(WAIT, |b| {
             created(b) == Some(next_month.timestamp() as f64)
-                && sample(
+                && samples(
                     b,
                     "aveva_cds_community_daily_egress_events",
                     &[("date", &old_date)],
                 )
-                .is_none()
+                .is_empty()
                 && !samples(b, "aveva_cds_community_daily_egress_events", &[]).is_empty()
         })
         .await;

@@ -105,8 +105,11 @@ impl Exposition {
 
     /// The full `/metrics` body: cached source part, fresh self-metrics, `# EOF`.
     pub async fn scrape(&self, gzip: bool) -> ScrapeBody {
+        // Poll states first, data second: the data is then never older than the poll results the
+        // self-metrics report (the store bumps its generation under the same lock as a result).
+        let states = self.store.states();
         let body = self.current().await;
-        let mut tail = self.telemetry.encode(&self.store, &body);
+        let mut tail = self.telemetry.encode(&states, &body);
         tail.push_str("# EOF\n");
         if !gzip {
             return ScrapeBody {

@@ -48,6 +48,8 @@ pub async fn start(scale: u32) -> std::io::Result<DemoSims> {
         handles: Vec::new(),
         sources: Vec::new(),
     };
+    let (scc, yaml) = super::scc::start_demo(scale).await?;
+    sims.keep("scc", Box::new(scc), yaml);
     let (tr50, yaml) = super::tr50::start_demo(scale).await?;
     sims.keep("tr50", Box::new(tr50), yaml);
     let (aveva, yaml) = super::aveva::start_demo(scale).await?;

@@ -1,1 +1,1136 @@
-//! Simulator of the scc API (being implemented).
+//! Simulator of the SAP BTP Cloud Connector monitoring API.
+//!
+//! Serves every endpoint the `scc` source reads, over HTTP or HTTPS on 127.0.0.1, with HTTP
+//! basic auth on the `/api/*` paths (the `/exposed` ping and master-role checks need none).
+//! The data is a list of subaccounts in different tunnel states with backends, performance
+//! buckets, usage counters, certificates (expired, expiring, ok), memory/disk/CPU and alerts.
+//! Tests and the demo steer it at run time through [`SccSim::state`]: switch master/shadow,
+//! old/new payload formats, per-endpoint or global faults, endpoints unsupported by "this SCC
+//! version" (HTTP 400), add/remove subaccounts or change tunnel states.
+
+use super::{serve, Fault, Faults, SimHandler, SimRequest, SimResponse, SimServer};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Typical SCC performance bucket lower bounds in ms.
+pub const BUCKET_BOUNDS_MS: [u64; 23] = [
+    0, 10, 20, 30, 40, 50, 75, 100, 125, 150, 200, 300, 400, 500, 750, 1000, 1250, 1500, 2000,
+    2500, 3000, 4000, 5000,
+];
+
+/// Share of calls per bucket (per mille), a realistic long-tailed latency profile.
+const BUCKET_WEIGHTS: [u64; 23] = [
+    260, 180, 120, 80, 60, 50, 60, 40, 30, 20, 25, 20, 12, 10, 10, 6, 4, 4, 3, 2, 2, 1, 1,
+];
+
+/// Payload shapes of different SCC releases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadFormat {
+    /// 2.13+ as observed: tunnel object, `connectedSinceTimeStamp` ms (0 when not connected),
+    /// `subaccountCertificate`, `minimumCallDurationMs`, `validateSsoTime`, string ports,
+    /// usage keyed by `subaccount`/`regionHost`.
+    New,
+    /// Older releases and the documented spellings: tunnel array, `connectedSince` string
+    /// (absent unless connected), no certificate, `minimumCallDurationsMs`,
+    /// `validationSsoTime`, numeric ports, usage keyed by `subaccountName`/`subaccountRegion`.
+    Old,
+}
+
+/// A backend resource (URL path or RFC function).
+#[derive(Debug, Clone)]
+pub struct SimResource {
+    /// Name.
+    pub name: String,
+    /// Active or suspended.
+    pub enabled: bool,
+    /// Share of the backend's calls (percent).
+    pub share: u64,
+}
+
+/// A backend system exposed to the cloud.
+#[derive(Debug, Clone)]
+pub struct SimBackend {
+    /// Virtual host.
+    pub virtual_host: String,
+    /// Virtual port (may be a name like `sapgw42` for RFC).
+    pub virtual_port: String,
+    /// Internal `host:port`.
+    pub internal_backend: String,
+    /// Protocol.
+    pub protocol: String,
+    /// Idle connections.
+    pub idle: u32,
+    /// Active connections.
+    pub active: u32,
+    /// Calls counted at simulator start.
+    pub base_calls: u64,
+    /// Calls per second while the data moves.
+    pub calls_per_sec: f64,
+    /// Bytes received per call.
+    pub bytes_in_per_call: u64,
+    /// Bytes sent per call.
+    pub bytes_out_per_call: u64,
+    /// Resources.
+    pub resources: Vec<SimResource>,
+}
+
+impl SimBackend {
+    /// `virtualHost:virtualPort`.
+    pub fn virtual_backend(&self) -> String {
+        format!("{}:{}", self.virtual_host, self.virtual_port)
+    }
+}
+
+/// A service channel.
+#[derive(Debug, Clone)]
+pub struct SimServiceChannel {
+    /// Type key, e.g. `HANA`.
+    pub type_key: String,
+    /// Type name.
+    pub type_name: String,
+    /// Local port.
+    pub port: u32,
+    /// `Connected`, `Disconnected`, ...
+    pub state: String,
+    /// Open connections.
+    pub connections: u32,
+    /// Bytes received so far.
+    pub bytes_received: u64,
+    /// Bytes sent so far.
+    pub bytes_sent: u64,
+}
+
+/// A subaccount and its tunnel.
+#[derive(Debug, Clone)]
+pub struct SimSubaccount {
+    /// Subaccount id.
+    pub subaccount: String,
+    /// Display name.
+    pub display_name: String,
+    /// Description.
+    pub description: String,
+    /// Region host.
+    pub region_host: String,
+    /// Location ID (empty = default).
+    pub location_id: String,
+    /// Tunnel state.
+    pub state: String,
+    /// Connected since (epoch ms).
+    pub connected_since_ms: u64,
+    /// Tunnel connections.
+    pub connections: u32,
+    /// `(name, type, connections)` of application connections.
+    pub applications: Vec<(String, String, u32)>,
+    /// Service channels.
+    pub service_channels: Vec<SimServiceChannel>,
+    /// Certificate validity (epoch ms).
+    pub cert_not_before_ms: u64,
+    /// Certificate end of validity (epoch ms).
+    pub cert_not_after_ms: u64,
+    /// Backends.
+    pub backends: Vec<SimBackend>,
+}
+
+/// A non-subaccount certificate (UI, System, CA).
+#[derive(Debug, Clone)]
+pub struct SimCertificate {
+    /// `UI`, `System`, `CA`.
+    pub kind: String,
+    /// Subject DN.
+    pub subject_dn: String,
+    /// Issuer DN.
+    pub issuer_dn: String,
+    /// Serial number.
+    pub serial_number: String,
+    /// End of validity (epoch ms).
+    pub valid_to_ms: u64,
+}
+
+/// Everything the simulator serves; change it at run time through [`SccSim::state`].
+#[derive(Debug)]
+pub struct SccState {
+    /// Accepted user.
+    pub username: String,
+    /// Its password.
+    pub password: String,
+    /// Answer 403 "initial password must be changed" to authenticated APIs.
+    pub password_change_required: bool,
+    /// Master (true) or shadow (false).
+    pub master: bool,
+    /// Payload shapes.
+    pub format: PayloadFormat,
+    /// Reported version.
+    pub version: String,
+    /// Subaccounts.
+    pub subaccounts: Vec<SimSubaccount>,
+    /// UI/System/CA certificates.
+    pub certificates: Vec<SimCertificate>,
+    /// Days before expiry a certificate counts as "expiring".
+    pub expiring_days: u64,
+    /// Let counters, memory and CPU move with time (demo) or keep them fixed (tests).
+    pub moving: bool,
+    /// Faults per endpoint (config names such as `memory`, `health`).
+    pub faults: BTreeMap<String, Fault>,
+    /// Fault applied to every endpoint without its own.
+    pub global_fault: Fault,
+    /// Endpoints this "SCC version" does not offer (answered with HTTP 400).
+    pub unsupported: BTreeSet<String>,
+    /// Unix ms at which the statistics started (performance/usage `sinceTime`).
+    pub since_ms: u64,
+    /// Memory of the host in KB.
+    pub physical_total_kb: u64,
+    started: Instant,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// `2021-02-17T12:44:10.546 +0000`, SCC's date string.
+pub fn scc_date(ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms as i64)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3f %z").to_string())
+        .unwrap_or_default()
+}
+
+/// A GUID-like subaccount id derived from an index.
+fn guid(i: usize) -> String {
+    let h = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+        h >> 32,
+        (h >> 16) & 0xffff,
+        h & 0xfff,
+        (h >> 20) & 0xfff,
+        h.rotate_left(17) & 0xffff_ffff_ffff
+    )
+}
+
+const REGIONS: [&str; 4] = [
+    "cf.eu10.hana.ondemand.com",
+    "cf.us10.hana.ondemand.com",
+    "cf.eu20.hana.ondemand.com",
+    "hana.ondemand.com",
+];
+
+const STATES: [&str; 5] = [
+    "Connected",
+    "Connected",
+    "ConnectFailure",
+    "Connected",
+    "Disconnected",
+];
+
+const DAY_MS: u64 = 86_400_000;
+
+impl SccState {
+    /// `n` subaccounts with fixed values (tests): subaccount *i* is in state
+    /// `Connected, Connected, ConnectFailure, Connected, Disconnected` cyclically.
+    pub fn generated(n: usize) -> Self {
+        let now = now_ms();
+        let subaccounts = (0..n).map(|i| Self::make_subaccount(i, now)).collect();
+        SccState {
+            username: "monitor".into(),
+            password: "Scc-Monit0r!".into(),
+            password_change_required: false,
+            master: true,
+            format: PayloadFormat::New,
+            version: "2.19.0.2".into(),
+            subaccounts,
+            certificates: vec![
+                SimCertificate {
+                    kind: "UI".into(),
+                    subject_dn: "CN=scc.corp.local, O=ACME".into(),
+                    issuer_dn: "CN=scc.corp.local, O=ACME".into(),
+                    serial_number: "01".into(),
+                    valid_to_ms: now + 12 * DAY_MS,
+                },
+                SimCertificate {
+                    kind: "System".into(),
+                    subject_dn: "CN=SCC System, O=ACME".into(),
+                    issuer_dn: "CN=ACME Issuing CA, O=ACME".into(),
+                    serial_number: "7d:2a:11".into(),
+                    valid_to_ms: now + 400 * DAY_MS,
+                },
+                SimCertificate {
+                    kind: "CA".into(),
+                    subject_dn: "CN=ACME Principal Propagation CA, O=ACME".into(),
+                    issuer_dn: "CN=ACME Root CA, O=ACME".into(),
+                    serial_number: "3f".into(),
+                    valid_to_ms: now.saturating_sub(3 * DAY_MS),
+                },
+            ],
+            expiring_days: 30,
+            moving: false,
+            faults: BTreeMap::new(),
+            global_fault: Fault::None,
+            unsupported: BTreeSet::new(),
+            since_ms: now.saturating_sub(7 * DAY_MS) / 1000 * 1000,
+            physical_total_kb: 16 * 1024 * 1024,
+            started: Instant::now(),
+        }
+    }
+
+    fn make_subaccount(i: usize, now: u64) -> SimSubaccount {
+        let state = STATES[i % STATES.len()].to_string();
+        let connected = state == "Connected";
+        let mut backends = vec![
+            SimBackend {
+                virtual_host: format!("erp{i}-virtual"),
+                virtual_port: "443".into(),
+                internal_backend: format!("erp{i}.corp.local:44300"),
+                protocol: "HTTPS".into(),
+                idle: 2 + (i % 3) as u32,
+                active: if connected { 1 + (i % 2) as u32 } else { 0 },
+                base_calls: 10_000 + 37 * i as u64,
+                calls_per_sec: 2.0,
+                bytes_in_per_call: 800,
+                bytes_out_per_call: 24_000,
+                resources: vec![
+                    SimResource {
+                        name: "/sap/opu/odata/sap/API_SALES_ORDER_SRV".into(),
+                        enabled: true,
+                        share: 70,
+                    },
+                    SimResource {
+                        name: "/sap/bc/ping".into(),
+                        enabled: i % 2 == 0,
+                        share: 30,
+                    },
+                ],
+            },
+            SimBackend {
+                virtual_host: format!("ecc{i}"),
+                virtual_port: "sapgw42".into(),
+                internal_backend: format!("ecc{i}.corp.local:sapgw00"),
+                protocol: "RFC".into(),
+                idle: 1,
+                active: 0,
+                base_calls: 2_000 + 11 * i as u64,
+                calls_per_sec: 0.5,
+                bytes_in_per_call: 300,
+                bytes_out_per_call: 4_000,
+                resources: vec![SimResource {
+                    name: "BAPI_USER_GET_DETAIL".into(),
+                    enabled: true,
+                    share: 100,
+                }],
+            },
+        ];
+        if i % 3 == 0 {
+            backends.push(SimBackend {
+                virtual_host: format!("files{i}"),
+                virtual_port: "8080".into(),
+                internal_backend: format!("files{i}.corp.local:8080"),
+                protocol: "HTTP".into(),
+                idle: 0,
+                active: 0,
+                base_calls: 0,
+                calls_per_sec: 0.0,
+                bytes_in_per_call: 0,
+                bytes_out_per_call: 0,
+                resources: vec![SimResource {
+                    name: "/share".into(),
+                    enabled: true,
+                    share: 100,
+                }],
+            });
+        }
+        let service_channels = if i % 2 == 0 {
+            vec![SimServiceChannel {
+                type_key: "HANA".into(),
+                type_name: "HANA Database".into(),
+                port: 30015 + i as u32,
+                state: if connected {
+                    "Connected"
+                } else {
+                    "Disconnected"
+                }
+                .into(),
+                connections: if connected { 3 } else { 0 },
+                bytes_received: 5_000 + i as u64,
+                bytes_sent: 90_000 + i as u64,
+            }]
+        } else {
+            Vec::new()
+        };
+        SimSubaccount {
+            subaccount: guid(i),
+            display_name: format!("Subaccount {i}"),
+            description: if i % 2 == 0 {
+                "ERP integration".into()
+            } else {
+                String::new()
+            },
+            region_host: REGIONS[i % REGIONS.len()].into(),
+            location_id: if i % 3 == 2 {
+                format!("plant{i}")
+            } else {
+                String::new()
+            },
+            state,
+            connected_since_ms: (now - (i as u64 % 10 + 1) * DAY_MS) / 1000 * 1000,
+            connections: if connected { 2 + (i % 4) as u32 } else { 0 },
+            applications: if connected {
+                vec![
+                    ("sales:web".into(), "JAVA".into(), 2),
+                    ("reporting".into(), "NODEJS".into(), 1),
+                ]
+            } else {
+                Vec::new()
+            },
+            service_channels,
+            cert_not_before_ms: now.saturating_sub(300 * DAY_MS) / 1000 * 1000,
+            cert_not_after_ms: if i % 7 == 5 {
+                now.saturating_sub(DAY_MS) / 1000 * 1000
+            } else if i % 7 == 6 {
+                (now + 20 * DAY_MS) / 1000 * 1000
+            } else {
+                (now + 65 * DAY_MS) / 1000 * 1000
+            },
+            backends,
+        }
+    }
+
+    /// Seconds since start while moving, else 0.
+    fn elapsed(&self) -> f64 {
+        if self.moving {
+            self.started.elapsed().as_secs_f64()
+        } else {
+            0.0
+        }
+    }
+
+    /// Total calls of a backend now.
+    pub fn calls(&self, b: &SimBackend) -> u64 {
+        b.base_calls + (b.calls_per_sec * self.elapsed()) as u64
+    }
+
+    /// Non-cumulative calls per bucket now (monotonic per bucket as calls grow).
+    pub fn bucket_counts(&self, b: &SimBackend) -> Vec<u64> {
+        let total = self.calls(b);
+        let weights: u64 = BUCKET_WEIGHTS.iter().sum();
+        let mut counts: Vec<u64> = BUCKET_WEIGHTS.iter().map(|w| total * w / weights).collect();
+        let assigned: u64 = counts.iter().sum();
+        counts[0] += total - assigned;
+        counts
+    }
+
+    /// The tunnel state served for a subaccount (flips slowly in moving mode).
+    fn effective_state(&self, i: usize, s: &SimSubaccount) -> String {
+        if self.moving && i % 11 == 10 {
+            let phase = (self.elapsed() / 600.0) as u64;
+            return if phase % 2 == 0 {
+                "Connected"
+            } else {
+                "ConnectFailure"
+            }
+            .into();
+        }
+        s.state.clone()
+    }
+
+    fn ids(&self, s: &SimSubaccount) -> serde_json::Map<String, Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("regionHost".into(), json!(s.region_host));
+        m.insert("subaccount".into(), json!(s.subaccount));
+        m.insert("locationID".into(), json!(s.location_id));
+        m
+    }
+
+    fn port_value(&self, port: &str) -> Value {
+        match (self.format, port.parse::<u64>()) {
+            (PayloadFormat::Old, Ok(n)) => json!(n),
+            _ => json!(port),
+        }
+    }
+
+    fn subaccounts_json(&self) -> Value {
+        let list: Vec<Value> = self
+            .subaccounts
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let state = self.effective_state(i, s);
+                let connected = state == "Connected";
+                let mut tunnel = serde_json::Map::new();
+                tunnel.insert("state".into(), json!(state));
+                tunnel.insert("connections".into(), json!(if connected { s.connections } else { 0 }));
+                tunnel.insert(
+                    "applicationConnections".into(),
+                    json!(s
+                        .applications
+                        .iter()
+                        .map(|(n, t, c)| json!({"connectionCount": c, "name": n, "type": t}))
+                        .collect::<Vec<_>>()),
+                );
+                tunnel.insert(
+                    "serviceChannels".into(),
+                    json!(s
+                        .service_channels
+                        .iter()
+                        .map(|c| json!({"type": c.type_key, "state": c.state, "details": format!("hana.corp.local:{}", c.port), "comment": ""}))
+                        .collect::<Vec<_>>()),
+                );
+                tunnel.insert("user".into(), json!("P000042"));
+                let tunnel = match self.format {
+                    PayloadFormat::New => {
+                        tunnel.insert(
+                            "connectedSinceTimeStamp".into(),
+                            json!(if connected { s.connected_since_ms } else { 0 }),
+                        );
+                        tunnel.insert(
+                            "subaccountCertificate".into(),
+                            json!({
+                                "notAfterTimeStamp": s.cert_not_after_ms,
+                                "notBeforeTimeStamp": s.cert_not_before_ms,
+                                "subjectDN": format!("CN={},L={},OU=SAP Cloud Platform Clients,O=SAP SE,C=DE", s.subaccount, s.region_host),
+                                "issuer": "CN=SAP Cloud Platform Client CA, OU=SAP Cloud Platform Clients, O=SAP SE, L=EU10, C=DE",
+                                "serialNumber": format!("{:x}", 0x1000 + i),
+                            }),
+                        );
+                        Value::Object(tunnel)
+                    }
+                    PayloadFormat::Old => {
+                        if connected {
+                            tunnel.insert("connectedSince".into(), json!(scc_date(s.connected_since_ms)));
+                        }
+                        json!([Value::Object(tunnel)])
+                    }
+                };
+                let mut m = self.ids(s);
+                m.insert("displayName".into(), json!(s.display_name));
+                m.insert("description".into(), json!(s.description));
+                m.insert("tunnel".into(), tunnel);
+                Value::Object(m)
+            })
+            .collect();
+        json!({"subaccounts": list, "version": 1})
+    }
+
+    fn backend_connections_json(&self) -> Value {
+        let list: Vec<Value> = self
+            .subaccounts
+            .iter()
+            .map(|s| {
+                let mut m = self.ids(s);
+                m.insert(
+                    "backendConnections".into(),
+                    json!(s
+                        .backends
+                        .iter()
+                        .map(|b| json!({
+                            "virtualBackend": b.virtual_backend(),
+                            "internalBackend": b.internal_backend,
+                            "protocol": b.protocol,
+                            "idle": b.idle,
+                            "active": b.active,
+                        }))
+                        .collect::<Vec<_>>()),
+                );
+                Value::Object(m)
+            })
+            .collect();
+        json!({"subaccounts": list, "version": 1})
+    }
+
+    fn service_channel_connections_json(&self) -> Value {
+        let list: Vec<Value> = self
+            .subaccounts
+            .iter()
+            .map(|s| {
+                let mut m = self.ids(s);
+                m.insert(
+                    "serviceChannelConnections".into(),
+                    json!(s
+                        .service_channels
+                        .iter()
+                        .map(|c| json!({
+                            "port": self.port_value(&c.port.to_string()),
+                            "typeDesc": {"typeKey": c.type_key, "typeName": c.type_name},
+                            "connections": c.connections,
+                        }))
+                        .collect::<Vec<_>>()),
+                );
+                Value::Object(m)
+            })
+            .collect();
+        json!({"subaccounts": list, "version": 1})
+    }
+
+    fn performance_json(&self) -> Value {
+        let bound_key = match self.format {
+            PayloadFormat::New => "minimumCallDurationMs",
+            PayloadFormat::Old => "minimumCallDurationsMs",
+        };
+        let list: Vec<Value> = self
+            .subaccounts
+            .iter()
+            .map(|s| {
+                let mut m = self.ids(s);
+                m.insert(
+                    "backendPerformance".into(),
+                    json!(s
+                        .backends
+                        .iter()
+                        .map(|b| {
+                            let buckets: Vec<Value> = self
+                                .bucket_counts(b)
+                                .iter()
+                                .zip(BUCKET_BOUNDS_MS)
+                                .map(|(n, min)| json!({"numberOfCalls": n, bound_key: min}))
+                                .collect();
+                            json!({
+                                "virtualHost": b.virtual_host,
+                                "virtualPort": self.port_value(&b.virtual_port),
+                                "protocol": b.protocol,
+                                "buckets": buckets,
+                            })
+                        })
+                        .collect::<Vec<_>>()),
+                );
+                m.insert("sinceTime".into(), json!(scc_date(self.since_ms)));
+                Value::Object(m)
+            })
+            .collect();
+        json!({"subaccounts": list, "version": 1})
+    }
+
+    fn top_time_consumers_json(&self) -> Value {
+        let sso_key = match self.format {
+            PayloadFormat::New => "validateSsoTime",
+            PayloadFormat::Old => "validationSsoTime",
+        };
+        let users = ["alice", "bob", "carol"];
+        let list: Vec<Value> = self
+            .subaccounts
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut m = self.ids(s);
+                let requests: Vec<Value> = s
+                    .backends
+                    .iter()
+                    .filter(|b| b.base_calls > 0)
+                    .flat_map(|b| (0..2u64).map(move |k| (b, k)))
+                    .map(|(b, k)| {
+                        let total = 1200 + 700 * k + 13 * i as u64;
+                        let resource = &b.resources[(k as usize) % b.resources.len()].name;
+                        json!({
+                            "startTime": scc_date(self.since_ms + (k + 1) * 3_600_000),
+                            "id": 1000 * i as u64 + k,
+                            "protocol": b.protocol,
+                            "virtualBackend": b.virtual_backend(),
+                            "internalBackend": b.internal_backend,
+                            "resource": resource,
+                            "sentBytes": b.bytes_out_per_call + k * 100,
+                            "receivedBytes": b.bytes_in_per_call + k * 10,
+                            "user": users[(i + k as usize) % users.len()],
+                            "totalTime": total,
+                            "externalTime": total - 150,
+                            "genSsoTime": 12,
+                            "openRemoteTime": 40 + k,
+                            sso_key: 3 + k,
+                            "latencyTime": 95,
+                        })
+                    })
+                    .collect();
+                m.insert("requests".into(), json!(requests));
+                m.insert("sinceTime".into(), json!(scc_date(self.since_ms)));
+                Value::Object(m)
+            })
+            .collect();
+        json!({"subaccounts": list, "version": 1})
+    }
+
+    /// Memory numbers in KB: (physical CC, heap used) move with time in moving mode.
+    pub fn memory_json(&self) -> Value {
+        let t = self.elapsed();
+        let wave = (t / 60.0).sin();
+        let total = self.physical_total_kb;
+        let cc = (1_100_000.0 + 80_000.0 * wave) as u64;
+        let others = total * 55 / 100;
+        let heap_total = 1_048_576u64;
+        let heap_used = (520_000.0 + 200_000.0 * (t / 45.0).sin().abs()) as u64;
+        json!({
+            "physicalKB": {"total": total, "CloudConnector": cc, "others": others, "free": total - cc - others},
+            "virtualKB": {"total": total * 2, "CloudConnector": cc * 4, "others": others, "free": total * 2 - cc * 4 - others},
+            "cloudConnectorHeapKB": {"total": heap_total, "used": heap_used, "free": heap_total - heap_used},
+        })
+    }
+
+    /// Certificates with their status now: `(status, json)`.
+    fn certificate_items(&self) -> Vec<(&'static str, Value)> {
+        let now = now_ms();
+        let status = |valid_to: u64| {
+            if valid_to < now {
+                "expired"
+            } else if valid_to < now + self.expiring_days * DAY_MS {
+                "expiring"
+            } else {
+                "ok"
+            }
+        };
+        let mut out: Vec<(&'static str, Value)> = self
+            .certificates
+            .iter()
+            .map(|c| {
+                (
+                    status(c.valid_to_ms),
+                    json!({"type": c.kind, "validTo": c.valid_to_ms, "subjectDN": c.subject_dn, "issuerDN": c.issuer_dn, "serialNumber": c.serial_number}),
+                )
+            })
+            .collect();
+        for s in &self.subaccounts {
+            out.push((
+                status(s.cert_not_after_ms),
+                json!({"type": "subaccount", "validTo": s.cert_not_after_ms, "subaccountName": s.subaccount, "subaccountRegion": s.region_host}),
+            ));
+        }
+        out
+    }
+
+    fn certificates_json(&self, selection: Option<&str>) -> Value {
+        let items = self.certificate_items();
+        let pick = |st: &str| {
+            items
+                .iter()
+                .filter(|(s, _)| *s == st)
+                .map(|(_, v)| v.clone())
+                .collect::<Vec<_>>()
+        };
+        match selection {
+            Some(st) => json!(pick(st)),
+            None => {
+                json!({"expired": pick("expired"), "expiring": pick("expiring"), "ok": pick("ok")})
+            }
+        }
+    }
+
+    fn usage_json(&self) -> Value {
+        let now = now_ms();
+        let list: Vec<Value> = self
+            .subaccounts
+            .iter()
+            .map(|s| {
+                let mut m = match self.format {
+                    PayloadFormat::New => self.ids(s),
+                    PayloadFormat::Old => {
+                        let mut m = serde_json::Map::new();
+                        m.insert("subaccountName".into(), json!(s.subaccount));
+                        m.insert("subaccountRegion".into(), json!(s.region_host));
+                        m.insert("locationID".into(), json!(s.location_id));
+                        m
+                    }
+                };
+                let stats: Vec<Value> = s
+                    .backends
+                    .iter()
+                    .map(|b| {
+                        let calls = self.calls(b);
+                        let mut v = json!({
+                            "virtualHost": b.virtual_host,
+                            "virtualPort": self.port_value(&b.virtual_port),
+                            "protocol": b.protocol,
+                            "bytesReceived": calls * b.bytes_in_per_call,
+                            "bytesSent": calls * b.bytes_out_per_call,
+                            "calls": calls,
+                            "resources": b.resources.iter().map(|r| {
+                                let rc = calls * r.share / 100;
+                                let mut rv = json!({
+                                    "resourceName": r.name,
+                                    "enabled": r.enabled,
+                                    "bytesReceived": rc * b.bytes_in_per_call,
+                                    "bytesSent": rc * b.bytes_out_per_call,
+                                    "calls": rc,
+                                });
+                                if rc > 0 {
+                                    rv["mostRecentAccess"] = json!(now / 1000 * 1000);
+                                }
+                                rv
+                            }).collect::<Vec<_>>(),
+                        });
+                        if calls > 0 {
+                            v["mostRecentAccess"] = json!(now / 1000 * 1000);
+                        }
+                        v
+                    })
+                    .collect();
+                m.insert("usageStatistics".into(), json!(stats));
+                m.insert(
+                    "serviceChannelUsageStatistics".into(),
+                    json!(s
+                        .service_channels
+                        .iter()
+                        .map(|c| json!({
+                            "port": self.port_value(&c.port.to_string()),
+                            "typeDesc": {"typeKey": c.type_key, "typeName": c.type_name},
+                            "bytesReceived": c.bytes_received,
+                            "bytesSent": c.bytes_sent,
+                        }))
+                        .collect::<Vec<_>>()),
+                );
+                m.insert("sinceTime".into(), json!(self.since_ms));
+                Value::Object(m)
+            })
+            .collect();
+        json!({"subaccounts": list, "version": 1})
+    }
+
+    fn disk_json(&self) -> Value {
+        json!({"total": 102_400, "CloudConnector": 2_048, "others": 40_000, "free": 60_352})
+    }
+
+    fn cpu_json(&self) -> Value {
+        let t = self.elapsed();
+        let cc = 12.5 + 5.0 * (t / 30.0).sin();
+        json!({"total": cc + 25.0, "CloudConnector": cc})
+    }
+
+    fn alerts_json(&self) -> Value {
+        let mut alerts: Vec<Value> = self
+            .subaccounts
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| self.effective_state(*i, s) == "ConnectFailure")
+            .map(|(_, s)| {
+                json!({"timestamp": s.connected_since_ms, "status": "ERROR", "type": "TUNNEL_FAILURE",
+                       "origin": s.subaccount, "message": format!("Tunnel of subaccount {} could not be opened", s.subaccount), "entity": "subaccount"})
+            })
+            .collect();
+        for (status, cert) in self.certificate_items() {
+            if status == "expiring" || status == "expired" {
+                alerts.push(json!({"timestamp": now_ms() / 1000 * 1000, "status": if status == "expired" { "ERROR" } else { "WARNING" },
+                    "type": "CERTIFICATE_EXPIRATION", "origin": cert["type"], "message": format!("Certificate is {status}"), "entity": "certificate"}));
+            }
+        }
+        json!({"alerts": alerts, "version": 1})
+    }
+
+    /// The answer to a request, before faults.
+    fn respond(&self, request: &SimRequest, endpoint: Option<&str>) -> SimResponse {
+        let Some(endpoint) = endpoint else {
+            return SimResponse::json(
+                404,
+                &json!({"type": "NOT_FOUND", "message": format!("no such resource: {}", request.path)}),
+            );
+        };
+        if self.unsupported.contains(endpoint) {
+            return SimResponse::json(
+                400,
+                &json!({"type": "INVALID_REQUEST", "message": format!("API {} not supported", request.path)}),
+            );
+        }
+        match endpoint {
+            "health" => return SimResponse::raw(200, "text/plain", ""),
+            "master_role" => {
+                return SimResponse::raw(
+                    200,
+                    "text/plain",
+                    if self.master { "true" } else { "false" },
+                )
+            }
+            _ => {}
+        }
+        match request.basic_auth() {
+            Some((u, p)) if u == self.username && p == self.password => {}
+            _ => {
+                return SimResponse::json(
+                    401,
+                    &json!({"type": "UNAUTHORIZED", "message": "Authentication required"}),
+                )
+                .with_header("www-authenticate", "Basic realm=\"SAP Cloud Connector\"")
+            }
+        }
+        if self.password_change_required {
+            return SimResponse::json(
+                403,
+                &json!({"type": "FORBIDDEN_REQUEST", "message": "The initial password must be changed before the API can be used"}),
+            );
+        }
+        if !self.master && request.path.starts_with("/api/monitoring/") {
+            return SimResponse::json(
+                503,
+                &json!({"type": "SERVICE_UNAVAILABLE", "message": "This API is only available on the master instance"}),
+            );
+        }
+        let body = match endpoint {
+            "subaccounts" => self.subaccounts_json(),
+            "backend_connections" => self.backend_connections_json(),
+            "service_channel_connections" => self.service_channel_connections_json(),
+            "backend_performance" => self.performance_json(),
+            "top_time_consumers" => self.top_time_consumers_json(),
+            "memory" => self.memory_json(),
+            "certificates" => self.certificates_json(None),
+            "certificates_expired" => self.certificates_json(Some("expired")),
+            "certificates_expiring" => self.certificates_json(Some("expiring")),
+            "certificates_ok" => self.certificates_json(Some("ok")),
+            "usage" => self.usage_json(),
+            "disk" => self.disk_json(),
+            "cpu" => self.cpu_json(),
+            "alerts" => self.alerts_json(),
+            "version" => json!({"version": self.version}),
+            _ => return SimResponse::empty(404),
+        };
+        SimResponse::json(200, &body)
+            .with_header("set-cookie", "JSESSIONID=sim; Path=/; Secure; HttpOnly")
+    }
+}
+
+/// The exporter's endpoint name for a request path, if the simulator serves it.
+pub fn endpoint_of(request: &SimRequest) -> Option<&'static str> {
+    Some(match request.path.as_str() {
+        "/exposed" => match request.query_param("action").as_deref() {
+            Some("ping") => "health",
+            Some("hasMasterRole") => "master_role",
+            _ => return None,
+        },
+        "/api/monitoring/subaccounts" => "subaccounts",
+        "/api/monitoring/connections/backends" => "backend_connections",
+        "/api/monitoring/connections/serviceChannels" => "service_channel_connections",
+        "/api/monitoring/performance/backends" => "backend_performance",
+        "/api/monitoring/performance/topTimeConsumers" => "top_time_consumers",
+        "/api/monitoring/memory" => "memory",
+        "/api/monitoring/certificates" => "certificates",
+        "/api/monitoring/certificates/expired" => "certificates_expired",
+        "/api/monitoring/certificates/expiring" => "certificates_expiring",
+        "/api/monitoring/certificates/ok" => "certificates_ok",
+        "/api/monitoring/usage" => "usage",
+        "/api/monitoring/disk" => "disk",
+        "/api/monitoring/cpu" => "cpu",
+        "/api/monitoring/alerts" => "alerts",
+        "/api/v1/connector/version" => "version",
+        _ => return None,
+    })
+}
+
+/// Requests seen per endpoint, for tests that check what was (not) called, and requests that
+/// broke the stateless-client rules (no `Accept: application/json`, no `Connection: close`,
+/// or credentials sent to an `/exposed` check that needs none).
+#[derive(Debug, Default)]
+pub struct Calls {
+    counts: Mutex<BTreeMap<String, u64>>,
+    violations: Mutex<Vec<String>>,
+}
+
+impl Calls {
+    /// Descriptions of requests that broke the client rules.
+    pub fn violations(&self) -> Vec<String> {
+        self.violations.lock().expect("calls lock").clone()
+    }
+
+    fn check(&self, request: &SimRequest) {
+        let mut problems = Vec::new();
+        if request.header("accept") != Some("application/json") {
+            problems.push("no Accept: application/json");
+        }
+        if !request
+            .header("connection")
+            .is_some_and(|c| c.eq_ignore_ascii_case("close"))
+        {
+            problems.push("no Connection: close");
+        }
+        let exposed = request.path == "/exposed";
+        if exposed && request.header("authorization").is_some() {
+            problems.push("credentials sent to /exposed");
+        }
+        if !exposed && request.basic_auth().is_none() {
+            problems.push("no basic auth");
+        }
+        if !problems.is_empty() {
+            self.violations.lock().expect("calls lock").push(format!(
+                "{}: {}",
+                request.path,
+                problems.join(", ")
+            ));
+        }
+    }
+
+    /// Requests to `endpoint` so far.
+    pub fn get(&self, endpoint: &str) -> u64 {
+        self.counts
+            .lock()
+            .expect("calls lock")
+            .get(endpoint)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+struct Handler {
+    state: Arc<Mutex<SccState>>,
+    calls: Arc<Calls>,
+}
+
+impl SimHandler for Handler {
+    fn handle(
+        &self,
+        request: SimRequest,
+    ) -> Pin<Box<dyn Future<Output = SimResponse> + Send + '_>> {
+        Box::pin(async move {
+            let endpoint = endpoint_of(&request);
+            self.calls.check(&request);
+            *self
+                .calls
+                .counts
+                .lock()
+                .expect("calls lock")
+                .entry(endpoint.unwrap_or("other").to_string())
+                .or_default() += 1;
+            let (fault, normal) = {
+                let state = self.state.lock().expect("scc sim lock");
+                let fault = endpoint
+                    .and_then(|e| state.faults.get(e).cloned())
+                    .unwrap_or_else(|| state.global_fault.clone());
+                (fault, state.respond(&request, endpoint))
+            };
+            let faults = Faults::default();
+            faults.set(fault);
+            faults.apply(|| async move { normal }).await
+        })
+    }
+}
+
+/// A running Cloud Connector simulator.
+pub struct SccSim {
+    /// The server (stops when dropped).
+    pub server: SimServer,
+    /// The served data and modes; change at run time.
+    pub state: Arc<Mutex<SccState>>,
+    /// Requests per endpoint.
+    pub calls: Arc<Calls>,
+}
+
+impl SccSim {
+    /// Serves `state`, over TLS when `tls` is given.
+    pub async fn start(
+        state: SccState,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> std::io::Result<SccSim> {
+        let state = Arc::new(Mutex::new(state));
+        let calls = Arc::new(Calls::default());
+        let handler = Arc::new(Handler {
+            state: state.clone(),
+            calls: calls.clone(),
+        });
+        let server = serve(handler, tls).await?;
+        Ok(SccSim {
+            server,
+            state,
+            calls,
+        })
+    }
+
+    /// Base URL.
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// Locks the state for inspection or changes.
+    pub fn state(&self) -> MutexGuard<'_, SccState> {
+        self.state.lock().expect("scc sim lock")
+    }
+
+    /// Master (true) or shadow (false).
+    pub fn set_master(&self, master: bool) {
+        self.state().master = master;
+    }
+
+    /// A fault for one endpoint (config name), or for all when `endpoint` is `None`.
+    pub fn set_fault(&self, endpoint: Option<&str>, fault: Fault) {
+        let mut state = self.state();
+        match endpoint {
+            Some(e) if fault == Fault::None => {
+                state.faults.remove(e);
+            }
+            Some(e) => {
+                state.faults.insert(e.to_string(), fault);
+            }
+            None => state.global_fault = fault,
+        }
+    }
+
+    /// Marks an endpoint as not offered by this SCC version (HTTP 400) or offered again.
+    pub fn set_unsupported(&self, endpoint: &str, unsupported: bool) {
+        let mut state = self.state();
+        if unsupported {
+            state.unsupported.insert(endpoint.to_string());
+        } else {
+            state.unsupported.remove(endpoint);
+        }
+    }
+
+    /// One `sources.scc` config list item pointing at this simulator (first line `name:`).
+    pub fn config_yaml(&self, name: &str) -> String {
+        let state = self.state();
+        format!(
+            "name: {name}\nurl: {}\nusername: {}\npassword: \"{}\"",
+            self.url(),
+            state.username,
+            state.password
+        )
+    }
+}
+
+/// Starts a simulator for the demo: `5 × scale` subaccounts (at least 5) with moving data,
+/// plain HTTP, and the YAML of one config list item for it.
+pub async fn start_demo(scale: u32) -> std::io::Result<(SccSim, String)> {
+    let mut state = SccState::generated(5 * scale.max(1) as usize);
+    state.moving = true;
+    let sim = SccSim::start(state, None).await?;
+    let yaml = sim.config_yaml("scc-demo");
+    Ok((sim, yaml))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn buckets_grow_monotonically_and_sum_to_calls() {
+        let mut state = SccState::generated(3);
+        let b = state.subaccounts[0].backends[0].clone();
+        let first = state.bucket_counts(&b);
+        assert_eq!(first.iter().sum::<u64>(), state.calls(&b));
+        state.moving = true;
+        state.started = Instant::now() - Duration::from_secs(100);
+        let later = state.bucket_counts(&b);
+        assert!(later.iter().zip(&first).all(|(l, f)| l >= f));
+        assert!(later.iter().sum::<u64>() > first.iter().sum::<u64>());
+    }
+
+    #[test]
+    fn ids_are_distinct_and_states_varied() {
+        let state = SccState::generated(2000);
+        let ids: BTreeSet<_> = state
+            .subaccounts
+            .iter()
+            .map(|s| s.subaccount.clone())
+            .collect();
+        assert_eq!(ids.len(), 2000);
+        let states: BTreeSet<_> = state.subaccounts.iter().map(|s| s.state.clone()).collect();
+        assert_eq!(states.len(), 3);
+    }
+
+    #[test]
+    fn certificates_cover_every_status() {
+        let state = SccState::generated(7);
+        let items = state.certificate_items();
+        for st in ["expired", "expiring", "ok"] {
+            assert!(items.iter().any(|(s, _)| *s == st), "{st}");
+        }
+    }
+
+    #[test]
+    fn scc_date_matches_the_observed_shape() {
+        assert_eq!(scc_date(1_613_562_250_546), "2021-02-17T11:44:10.546 +0000");
+    }
+}

@@ -1,0 +1,246 @@
+//! `docs/metrics.md` is generated from what the demo actually exposes (every endpoint of every
+//! simulated source enabled) and checked here: a family added, renamed or re-labelled without
+//! regenerating the doc fails this test. The upstream field of each family comes from the
+//! metric tables in `docs/sources/<kind>.md`; a family without one fails too.
+//!
+//! Regenerate with `UPDATE_GOLDEN=1 cargo test --test metrics_doc`.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, Default)]
+struct FamilyDoc {
+    kind: String,
+    unit: String,
+    help: String,
+    labels: BTreeSet<String>,
+}
+
+/// Enables every endpoint of every target at a short interval.
+fn all_endpoints(yaml: &str) -> String {
+    let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap();
+    let sources = doc
+        .get_mut("sources")
+        .and_then(|s| s.as_mapping_mut())
+        .unwrap();
+    for (kind, targets) in sources.iter_mut() {
+        let kind = kind.as_str().unwrap().to_string();
+        for target in targets.as_sequence_mut().unwrap() {
+            let mut endpoints = serde_yaml_ng::Mapping::new();
+            for spec in usage_exporter::sources::endpoint_specs(&kind) {
+                endpoints.insert(spec.name.into(), "1s".into());
+            }
+            target
+                .as_mapping_mut()
+                .unwrap()
+                .insert("endpoints".into(), endpoints.into());
+        }
+    }
+    serde_yaml_ng::to_string(&doc).unwrap()
+}
+
+fn families(body: &str) -> BTreeMap<String, FamilyDoc> {
+    let mut out: BTreeMap<String, FamilyDoc> = BTreeMap::new();
+    for line in body.lines() {
+        let mut parts = line.splitn(4, ' ');
+        if parts.next() != Some("#") {
+            continue;
+        }
+        let (Some(what), Some(name)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let rest = parts.next().unwrap_or("").to_string();
+        let family = out.entry(name.to_string()).or_default();
+        match what {
+            "HELP" => family.help = rest,
+            "TYPE" => family.kind = rest,
+            "UNIT" => family.unit = rest,
+            _ => {}
+        }
+    }
+    for line in common::parse_lines(body) {
+        let family = ["_total", "_created", "_bucket", "_count", "_sum", ""]
+            .iter()
+            .filter_map(|suffix| line.name.strip_suffix(suffix))
+            .find(|base| out.contains_key(*base))
+            .unwrap_or_else(|| panic!("sample {} has no family", line.name))
+            .to_string();
+        let entry = out.get_mut(&family).unwrap();
+        for (k, _) in line.labels {
+            if k != "le" || entry.kind != "histogram" {
+                entry.labels.insert(k);
+            }
+        }
+    }
+    out
+}
+
+/// Upstream field per family name (or name pattern ending in `*`) from the source docs' tables.
+fn origins() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/sources");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for row in text.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = row.trim_matches('|').split(" | ").collect();
+            if cells.len() < 3 {
+                continue;
+            }
+            let origin = cells.last().unwrap().trim().to_string();
+            let names: Vec<String> = cells[0]
+                .split('`')
+                .enumerate()
+                .filter(|(i, _)| i % 2 == 1)
+                .map(|(_, n)| n.to_string())
+                .collect();
+            for name in names {
+                let name = match name.find('<') {
+                    Some(at) => format!("{}*", &name[..at]),
+                    None => name.strip_suffix("_total").unwrap_or(&name).to_string(),
+                };
+                if name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '*')
+                {
+                    out.push((name, origin.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn origin_of(name: &str, origins: &[(String, String)]) -> Option<String> {
+    if name.starts_with("usage_exporter_") {
+        return Some("the exporter itself (polls, store, HTTP; see README)".into());
+    }
+    if name.starts_with("process_") {
+        return Some("this process, read with sysinfo at scrape time".into());
+    }
+    origins
+        .iter()
+        .find(|(n, _)| n == name)
+        .or_else(|| {
+            origins
+                .iter()
+                .find(|(n, _)| n.ends_with('*') && name.starts_with(n.trim_end_matches('*')))
+        })
+        .map(|(_, o)| o.clone())
+}
+
+fn render(families: &BTreeMap<String, FamilyDoc>, origins: &[(String, String)]) -> String {
+    let mut out = String::from(
+        "# Metrics\n\n\
+         Generated from what `usage_exporter demo` exposes with every endpoint enabled; the upstream \
+         field comes from the tables in [docs/sources/](sources/). Do not edit by hand: run \
+         `UPDATE_GOLDEN=1 cargo test --test metrics_doc`. Counters \
+         (counters also carry a `_created` sample where the start of the count is known). \
+         Tencent families are named after the configured metrics (`qce_<product>_<metric>_<statistic>`); \
+         the ones below are the demo's.\n",
+    );
+    let sections = [
+        ("usage_exporter_", "Exporter"),
+        ("process_", "Process"),
+        ("scc_", "SAP Cloud Connector"),
+        ("akana_", "Akana API Platform"),
+        ("tr50_", "TR50"),
+        ("qce_", "Tencent Cloud Monitor"),
+        ("aveva_cds_", "AVEVA CONNECT data services"),
+    ];
+    for (prefix, title) in sections {
+        out.push_str(&format!(
+            "\n## {title}\n\n| name | type | unit | labels | help | upstream |\n|---|---|---|---|---|---|\n"
+        ));
+        for (name, f) in families.iter().filter(|(n, _)| n.starts_with(prefix)) {
+            let labels: Vec<String> = f.labels.iter().map(|l| format!("`{l}`")).collect();
+            let shown = if f.kind == "counter" {
+                format!("{name}_total")
+            } else {
+                name.clone()
+            };
+            out.push_str(&format!(
+                "| `{shown}` | {} | {} | {} | {} | {} |\n",
+                f.kind,
+                f.unit,
+                labels.join(", "),
+                f.help.replace('|', "\\|"),
+                origin_of(name, origins)
+                    .unwrap_or_default()
+                    .replace('|', "\\|"),
+            ));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_metrics_md_matches_what_the_demo_exposes() {
+    let sims = usage_exporter::sim::demo::start(1).await.unwrap();
+    let d = common::start(&all_endpoints(&sims.config_yaml())).await;
+    d.wait_ready(Duration::from_secs(60)).await;
+    // Some families need a second poll (counters that start from the first window, caches).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let body = d.metrics().await;
+    common::assert_valid_openmetrics(&body);
+    let families = families(&body);
+    let failing: Vec<_> = common::samples(&body, "usage_exporter_poll_success", &[])
+        .into_iter()
+        .filter(|l| l.value != 1.0)
+        .map(|l| l.labels)
+        .collect();
+    assert!(failing.is_empty(), "demo endpoints failing: {failing:?}");
+
+    let origins = origins();
+    let mut problems = Vec::new();
+    for (name, f) in &families {
+        let source = !name.starts_with("usage_exporter_") && !name.starts_with("process_");
+        if source && !f.labels.contains("target") {
+            problems.push(format!("{name}: no `target` label"));
+        }
+        if origin_of(name, &origins).is_none() {
+            problems.push(format!("{name}: no upstream field in docs/sources/*.md"));
+        }
+        if name.contains("timestamp") && !name.ends_with("_timestamp_seconds") {
+            problems.push(format!("{name}: timestamps end in _timestamp_seconds"));
+        }
+        if f.help.is_empty() || !f.help.ends_with('.') {
+            problems.push(format!("{name}: HELP should be a sentence: {:?}", f.help));
+        }
+        if f.labels
+            .iter()
+            .any(|l| l.chars().any(|c| c.is_ascii_uppercase()))
+        {
+            problems.push(format!(
+                "{name}: label names are snake_case: {:?}",
+                f.labels
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "metric catalogue problems:\n{}",
+        problems.join("\n")
+    );
+
+    let rendered = render(&families, &origins);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/metrics.md");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &rendered).unwrap();
+    } else {
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            current == rendered,
+            "docs/metrics.md is out of date; run UPDATE_GOLDEN=1 cargo test --test metrics_doc and review the diff"
+        );
+    }
+    d.stop().await;
+    drop(sims);
+}
