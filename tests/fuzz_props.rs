@@ -2,8 +2,8 @@
 //!
 //! - every model parser of every source survives arbitrary bytes, arbitrary JSON and mutations
 //!   of the realistic payloads under `testdata/` (a decode error is fine, a panic is not);
-//! - every translation of a parsed model yields finite, non-negative counters, finite gauges,
-//!   valid names and no duplicate series or label names;
+//! - every translation of a parsed model yields finite, non-negative counters, gauges that are
+//!   not NaN, valid names and no duplicate series or label names;
 //! - the config loader survives arbitrary and mutated YAML, and names the key of what it rejects;
 //! - the Tencent signature code survives arbitrary input and is deterministic;
 //! - arbitrary unicode label values from every source encode to an exposition the independent
@@ -21,7 +21,7 @@ use std::path::Path;
 use std::sync::Arc;
 use usage_exporter::config::TencentApi;
 use usage_exporter::snapshot::{MetricKind, Snapshot, Value};
-use usage_exporter::sources::{akana, aveva, tencent, tr50};
+use usage_exporter::sources::{akana, aveva, scc, tencent, tr50};
 use usage_exporter::upstream::decode_json;
 
 // ---------------------------------------------------------------------------------------------
@@ -81,8 +81,52 @@ fn payloads() -> Vec<(Parser, Vec<u8>)> {
         out.push((AvevaCommunity, testdata("aveva", name)));
     }
     out.push((AvevaResources, testdata("aveva", "resource_usage.json")));
+    for (endpoint, file) in SCC_PAYLOADS {
+        out.push((Scc(endpoint), testdata("scc", file)));
+    }
     out
 }
+
+/// SCC endpoints with their realistic payloads.
+const SCC_PAYLOADS: [(&str, &str); 15] = [
+    ("subaccounts", "subaccounts_new.json"),
+    ("subaccounts", "subaccounts_old.json"),
+    ("backend_connections", "backend_connections.json"),
+    (
+        "service_channel_connections",
+        "service_channel_connections.json",
+    ),
+    ("backend_performance", "backend_performance.json"),
+    ("top_time_consumers", "top_time_consumers.json"),
+    ("memory", "memory.json"),
+    ("certificates", "certificates.json"),
+    ("certificates_expiring", "certificates_expiring.json"),
+    ("usage", "usage.json"),
+    ("usage", "usage_vendor.json"),
+    ("disk", "disk.json"),
+    ("cpu", "cpu.json"),
+    ("alerts", "alerts.json"),
+    ("version", "version.json"),
+];
+
+/// Every SCC JSON endpoint.
+const SCC_ENDPOINTS: [&str; 15] = [
+    "subaccounts",
+    "backend_connections",
+    "service_channel_connections",
+    "backend_performance",
+    "top_time_consumers",
+    "memory",
+    "certificates",
+    "certificates_expired",
+    "certificates_expiring",
+    "certificates_ok",
+    "usage",
+    "disk",
+    "cpu",
+    "alerts",
+    "version",
+];
 
 /// Field names of the vendor models, so arbitrary JSON hits the deserializers' real paths.
 const KEYS: &[&str] = &[
@@ -363,9 +407,20 @@ enum Parser {
     AvevaCommunity,
     AvevaResources,
     AvevaToken,
+    /// One SCC JSON endpoint.
+    Scc(&'static str),
+    /// SCC `hasMasterRole` text.
+    SccRole,
 }
 
-const ALL_PARSERS: [Parser; 12] = [
+fn all_parsers() -> Vec<Parser> {
+    let mut all = BASE_PARSERS.to_vec();
+    all.extend(SCC_ENDPOINTS.map(Parser::Scc));
+    all.push(Parser::SccRole);
+    all
+}
+
+const BASE_PARSERS: [Parser; 12] = [
     Parser::Akana,
     Parser::AkanaLogin,
     Parser::Tr50,
@@ -520,6 +575,14 @@ fn run(parser: Parser, body: &[u8]) -> Vec<Snapshot> {
             let _ = aveva::parse::error_body(body);
             Vec::new()
         }
+        Parser::Scc(endpoint) => [true, false]
+            .into_iter()
+            .filter_map(|include_user| scc::parse_endpoint(endpoint, body, include_user).ok())
+            .collect(),
+        Parser::SccRole => {
+            let _ = scc::model::parse_master_role(&String::from_utf8_lossy(body));
+            Vec::new()
+        }
     }
 }
 
@@ -568,7 +631,8 @@ fn check(snapshot: &Snapshot) -> Result<(), String> {
                 ));
             }
             match (&sample.value, family.kind) {
-                (Value::Gauge(v), MetricKind::Gauge) if v.is_finite() => {}
+                // A gauge may be ±Inf (valid OpenMetrics, e.g. 1e308 MB in bytes), never NaN.
+                (Value::Gauge(v), MetricKind::Gauge) if !v.is_nan() => {}
                 (Value::Counter { total, created }, MetricKind::Counter)
                     if total.is_finite() && *total >= 0.0 && created.is_none_or(f64::is_finite) => {
                 }
@@ -586,7 +650,7 @@ fn check(snapshot: &Snapshot) -> Result<(), String> {
 }
 
 fn run_all_checked(body: &[u8]) -> Result<(), TestCaseError> {
-    for parser in ALL_PARSERS {
+    for parser in all_parsers() {
         for snapshot in run(parser, body) {
             check(&snapshot).map_err(|e| TestCaseError::fail(format!("{parser:?}: {e}")))?;
         }
@@ -1206,4 +1270,37 @@ fn regression_tr50_overflowing_counter() {
     let snapshots = all_checked(Parser::Tr50, body);
     let calls = snapshots[0].family("tr50_api_calls_total").unwrap();
     assert_eq!(calls.samples.len(), 1, "only b is a counter");
+}
+
+/// scc/translate.rs: a negative `numberOfCalls` made a negative cumulative counter; counts of
+/// 1.7e308 summed to infinity.
+#[test]
+fn regression_scc_negative_and_overflowing_buckets() {
+    let body = br#"{"subaccounts": [{"subaccount": "s", "regionHost": "h", "backendPerformance": [
+        {"virtualHost": "a", "virtualPort": "1", "protocol": "HTTP", "buckets": [
+            {"numberOfCalls": -1, "minimumCallDurationMs": 0}, {"numberOfCalls": 2, "minimumCallDurationMs": 10}]},
+        {"virtualHost": "b", "virtualPort": "1", "protocol": "HTTP", "buckets": [
+            {"numberOfCalls": 1.7e308, "minimumCallDurationMs": 0}, {"numberOfCalls": 1.7e308, "minimumCallDurationMs": 10}]}]}]}"#;
+    let snapshots = all_checked(Parser::Scc("backend_performance"), body);
+    let calls = snapshots[0].family("scc_backend_calls_total");
+    let hosts: HashSet<&str> = calls
+        .into_iter()
+        .flat_map(|f| &f.samples)
+        .filter_map(|s| s.labels.get("virtual_host"))
+        .collect();
+    assert_eq!(hosts, HashSet::from(["a"]), "{snapshots:?}");
+}
+
+/// scc/translate.rs: a negative usage value made a negative counter.
+#[test]
+fn regression_scc_negative_usage() {
+    let mut value: J = serde_json::from_slice(&testdata("scc", "usage.json")).unwrap();
+    replace_numbers(&mut value, &[(true, 0, false)], &mut 0);
+    let body = serde_json::to_vec(&value).unwrap();
+    for snapshot in all_checked(Parser::Scc("usage"), &body) {
+        assert!(snapshot
+            .families
+            .iter()
+            .all(|f| f.kind != MetricKind::Counter || f.samples.is_empty()));
+    }
 }
