@@ -12,12 +12,24 @@ fn check(snapshot: &usage_exporter::snapshot::Snapshot) {
             for (name, _) in sample.labels.iter() {
                 assert!(names.insert(name), "{}: label {name} twice", family.name);
             }
-            assert!(series.insert(&sample.labels), "{}: duplicate series", family.name);
+            assert!(
+                series.insert(&sample.labels),
+                "{}: duplicate series",
+                family.name
+            );
             match &sample.value {
                 Value::Gauge(v) => assert!(!v.is_nan(), "{}: NaN gauge", family.name),
                 Value::Counter { total, created } => {
-                    assert!(total.is_finite() && *total >= 0.0, "{}: counter {total}", family.name);
-                    assert!(created.is_none_or(f64::is_finite), "{}: created", family.name);
+                    assert!(
+                        total.is_finite() && *total >= 0.0,
+                        "{}: counter {total}",
+                        family.name
+                    );
+                    assert!(
+                        created.is_none_or(f64::is_finite),
+                        "{}: created",
+                        family.name
+                    );
                 }
                 Value::Histogram { .. } => {}
             }

@@ -15,7 +15,12 @@ fuzz_target!(|data: &[u8]| {
     let rest: Vec<&str> = parts.collect();
     let params: Vec<(String, String)> = rest
         .chunks(2)
-        .map(|c| (c[0].to_string(), c.get(1).copied().unwrap_or_default().to_string()))
+        .map(|c| {
+            (
+                c[0].to_string(),
+                c.get(1).copied().unwrap_or_default().to_string(),
+            )
+        })
         .collect();
     for method in [V2Method::HmacSha1, V2Method::HmacSha256] {
         let a = v2_signature(key, "GET", host, path, &params, method);
