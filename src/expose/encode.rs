@@ -141,6 +141,24 @@ fn format_float(v: f64) -> String {
     }
 }
 
+/// A HELP text escaped the OpenMetrics way (backslash, newline, double quote).
+fn escape_help(help: &str) -> std::borrow::Cow<'_, str> {
+    if !help.contains(['\\', '\n', '\r', '"']) {
+        return help.into();
+    }
+    let mut out = String::with_capacity(help.len() + 8);
+    for c in help.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push(' '),
+            '"' => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+    out.into()
+}
+
 /// The unit OpenMetrics should declare for a family name, from its suffix.
 fn unit_of(name: &str) -> Option<(&str, Unit)> {
     for (suffix, unit) in [
@@ -171,7 +189,10 @@ impl Collector for GroupCollector {
             MetricKind::Counter => MetricType::Counter,
             MetricKind::Histogram => MetricType::Histogram,
         };
-        let mut metric = encoder.encode_descriptor(name, &family.help, unit, metric_type)?;
+        // prometheus-client writes HELP verbatim; OpenMetrics needs `\\`, `\n` and `\"` escaped
+        // (help texts may quote config or upstream names).
+        let help = escape_help(&family.help);
+        let mut metric = encoder.encode_descriptor(name, &help, unit, metric_type)?;
         for (target, sample) in samples_in_order(&self.0) {
             let labels = SampleLabels {
                 target,
@@ -299,6 +320,19 @@ mod tests {
         assert!(text.contains("h_seconds_bucket{le=\"+Inf\"} 3"), "{text}");
         assert!(text.contains("h_seconds_count 3\n"), "{text}");
         assert!(text.contains("h_seconds_sum 0.5\n"), "{text}");
+    }
+
+    #[test]
+    fn help_texts_are_escaped() {
+        // Found by tests/fuzz_props.rs: a Tencent metric name with a newline in its HELP text
+        // broke the exposition.
+        let mut g = Family::gauge("g", "Metric a\nb \"c\" d\\e.".to_string());
+        g.push_gauge(Labels::new(), 1.0);
+        let text = encode(vec![(None, Snapshot::from_families(vec![g]))]);
+        assert!(
+            text.starts_with("# HELP g Metric a\\nb \\\"c\\\" d\\\\e.\n# TYPE g gauge\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod model;
 mod translate;
 
 pub use client::{parse_set_cookie, token_lifetime_from_value, METRICS_ACCEPT};
-pub use model::{decode_usage, PlatformUsage};
+pub use model::{decode_usage, LoginAnswer, PlatformUsage};
 pub use translate::{translate, Options};
 
 use super::{

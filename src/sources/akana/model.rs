@@ -288,11 +288,14 @@ fn lenient_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f
         None => Ok(None),
         Some(Raw::Num(n)) => Ok(Some(n)),
         Some(Raw::Text(t)) if t.trim().is_empty() => Ok(None),
+        // `"NaN"`, `"inf"` and `"1e400"` parse as floats but are no usage numbers.
         Some(Raw::Text(t)) => t
             .trim()
             .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
             .map(Some)
-            .map_err(|_| serde::de::Error::custom(format!("expected a number, got {t:?}"))),
+            .ok_or_else(|| serde::de::Error::custom(format!("expected a number, got {t:?}"))),
     }
 }
 
@@ -437,5 +440,14 @@ mod tests {
         assert_eq!(a.pending_tasks, vec!["ChangePassword"]);
         let a: LoginAnswer = serde_json::from_str(r#"{"pendingTasks": null, "x": 1}"#).unwrap();
         assert!(a.pending_tasks.is_empty());
+    }
+
+    #[test]
+    fn non_finite_number_texts_are_rejected() {
+        // Found by tests/fuzz_props.rs: "NaN" became a NaN gauge/counter.
+        for text in ["NaN", "inf", "-infinity", "1e400"] {
+            let body = format!(r#"{{"UsageMetric": [{{"MetricValue": "{text}"}}]}}"#);
+            assert!(decode_usage(body.as_bytes()).is_err(), "{text}");
+        }
     }
 }

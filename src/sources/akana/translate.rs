@@ -257,6 +257,10 @@ pub fn translate(usage: &PlatformUsage, options: &Options) -> Snapshot {
 
 /// A known item converted to base units, or `None` to pass it through.
 fn known_value(name: &str, units: Option<&str>, value: f64) -> Option<(Known, f64)> {
+    // A negative total cannot be a counter (nor a daily count): passed through as reported.
+    if value < 0.0 {
+        return None;
+    }
     let known = Known::from_name(name)?;
     let divisor = known.divisor(units)?;
     Some((known, value / divisor))

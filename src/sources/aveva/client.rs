@@ -18,6 +18,10 @@ pub const TOKEN_PATH: &str = "/identity/connect/token";
 /// Lifetime assumed when the token response has no usable `expires_in`.
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
+/// Longest lifetime believed from `expires_in`: a day (CONNECT tokens live an hour). Larger
+/// values would overflow `Instant` arithmetic.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
+
 /// A token is renewed when less than this is left …
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 /// … or less than this share of its life, whichever margin is smaller (so short-lived tokens of
@@ -240,7 +244,7 @@ impl Client {
 }
 
 /// Decodes a token response without ever putting the token into an error message.
-fn parse_token(body: &[u8]) -> Result<(String, Duration), PollError> {
+pub(super) fn parse_token(body: &[u8]) -> Result<(String, Duration), PollError> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| {
         PollError::decode(
             "the token response is not JSON; check that url is the data services base URL",
@@ -257,7 +261,7 @@ fn parse_token(body: &[u8]) -> Result<(String, Duration), PollError> {
         _ => None,
     }
     .filter(|s| s.is_finite() && *s > 0.0)
-    .map(Duration::from_secs_f64)
+    .map(|s| Duration::from_secs_f64(s.min(MAX_TOKEN_LIFETIME.as_secs_f64())))
     .unwrap_or(DEFAULT_TOKEN_LIFETIME);
     Ok((token.to_string(), lifetime))
 }
@@ -351,6 +355,16 @@ mod tests {
         let e = vendor_error(&r, r.status_error());
         assert_eq!(e.reason, ErrorReason::RateLimited);
         assert!(e.message.starts_with("HTTP 503 Service Unavailable: busy"));
+    }
+
+    #[test]
+    fn huge_token_lifetimes_are_capped() {
+        // Found by tests/fuzz_props.rs: `expires_in: 1e308` panicked in Duration::from_secs_f64.
+        for huge in ["1e308", "\"1.7e308\"", "9.3e18", "18446744073709551615"] {
+            let body = format!(r#"{{"access_token":"t","expires_in":{huge}}}"#);
+            let (_, life) = parse_token(body.as_bytes()).unwrap();
+            assert_eq!(life, MAX_TOKEN_LIFETIME, "{huge}");
+        }
     }
 
     #[test]

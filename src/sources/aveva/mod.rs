@@ -250,6 +250,95 @@ fn range(cycle: &Cycle, now: DateTime<Utc>) -> (String, String) {
     (iso(cycle.start), iso(today.max(cycle.start)))
 }
 
+/// Byte-level entry points of the endpoint parsers, for property tests and fuzzing: each runs the
+/// decode → model → translation path of one endpoint on a response body, without HTTP.
+pub mod parse {
+    use super::client::parse_token;
+    use super::model::{BillingCycles, ErrorBody, ResourceUsage, UsageRecords};
+    use super::translate::{self, CommunitySource, CommunityUsage};
+    use super::{current_cycle, Cycle};
+    use crate::snapshot::Snapshot;
+    use crate::sources::PollError;
+    use crate::upstream::decode_json;
+    use chrono::{DateTime, Utc};
+    use std::time::Duration;
+
+    /// `billing_cycles`: the current cycle's snapshot and its (start, end), if any.
+    #[allow(clippy::type_complexity)]
+    pub fn billing_cycles(
+        body: &[u8],
+        tenant_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Snapshot, Option<(DateTime<Utc>, Option<DateTime<Utc>>)>), PollError> {
+        let cycles: BillingCycles = decode_json(body)?;
+        let cycle = current_cycle(&cycles.0, now);
+        Ok((
+            translate::billing_cycle(cycle.as_ref(), tenant_id),
+            cycle.map(|c| (c.start, c.end)),
+        ))
+    }
+
+    /// `tenant_usage` for the cycle `(start, end)`.
+    pub fn tenant_usage(
+        body: &[u8],
+        cycle: (DateTime<Utc>, Option<DateTime<Utc>>),
+        tenant_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Snapshot, PollError> {
+        let records: UsageRecords = decode_json(body)?;
+        let cycle = Cycle {
+            start: cycle.0,
+            end: cycle.1,
+        };
+        Ok(translate::tenant_usage(&records.0, &cycle, tenant_id, now))
+    }
+
+    /// `community_usage` of one community from its Internal and External answers.
+    pub fn community_usage(
+        (internal, external): (&[u8], &[u8]),
+        community_id: &str,
+        cycle: (DateTime<Utc>, Option<DateTime<Utc>>),
+        tenant_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Snapshot, PollError> {
+        let mut usage = Vec::new();
+        for (body, source) in [
+            (internal, CommunitySource::Internal),
+            (external, CommunitySource::External),
+        ] {
+            let records: UsageRecords = decode_json(body)?;
+            usage.push(CommunityUsage {
+                community_id: community_id.to_string(),
+                source,
+                records: records.0,
+            });
+        }
+        let cycle = Cycle {
+            start: cycle.0,
+            end: cycle.1,
+        };
+        Ok(translate::community_usage(&usage, &cycle, tenant_id, now))
+    }
+
+    /// `resource_usage`.
+    pub fn resource_usage(body: &[u8], tenant_id: &str) -> Result<Snapshot, PollError> {
+        let usage: ResourceUsage = decode_json(body)?;
+        Ok(translate::resource_usage(&usage, tenant_id))
+    }
+
+    /// The token endpoint's answer: the token and its lifetime.
+    pub fn token(body: &[u8]) -> Result<(String, Duration), PollError> {
+        parse_token(body)
+    }
+
+    /// The vendor error body, as the client reads it (anything unreadable is an empty body).
+    pub fn error_body(body: &[u8]) -> bool {
+        serde_json::from_slice::<ErrorBody>(body)
+            .unwrap_or_default()
+            .is_meaningful()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

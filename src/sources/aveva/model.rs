@@ -219,11 +219,14 @@ fn number_opt<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>,
         Some(Scalar::UInt(u)) => Ok(Some(u as f64)),
         Some(Scalar::Float(f)) => Ok(Some(f)),
         Some(Scalar::Text(t)) if t.trim().is_empty() => Ok(None),
+        // `"NaN"`, `"inf"` and `"1e400"` parse as floats but are no usage numbers.
         Some(Scalar::Text(t)) => t
             .trim()
             .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
             .map(Some)
-            .map_err(|_| serde::de::Error::custom(format!("expected a number, got {t:?}"))),
+            .ok_or_else(|| serde::de::Error::custom(format!("expected a number, got {t:?}"))),
         Some(Scalar::Bool(_)) => Err(serde::de::Error::custom("expected a number, got a boolean")),
     }
 }
@@ -335,5 +338,19 @@ mod tests {
         assert_eq!(e.operation_id.as_deref(), Some("0a1b"));
         assert!(e.is_meaningful());
         assert!(!decode_json::<ErrorBody>(b"{}").unwrap().is_meaningful());
+    }
+
+    #[test]
+    fn non_finite_number_texts_are_rejected() {
+        // Found by tests/fuzz_props.rs: "NaN" became a NaN counter.
+        for text in ["NaN", "inf", "-infinity", "1e400"] {
+            let body = format!(r#"[{{"Date": "2026-11-02", "IngressEvents": "{text}"}}]"#);
+            assert!(
+                serde_json::from_str::<UsageRecords>(&body).is_err(),
+                "{text}"
+            );
+        }
+        let r: ResourceUsage = serde_json::from_str(r#"{"StreamCount": " 12 "}"#).unwrap();
+        assert_eq!(r.stream_count, Some(12.0));
     }
 }

@@ -136,9 +136,11 @@ fn usage_labels(tenant_id: &str, key: &UsageKey) -> Labels {
     labels
 }
 
+/// Adds a usage value to a sum. Negative values are no usage (a counter may not go below 0),
+/// and a sum that overflows to infinity is dropped rather than exported.
 fn add(slot: &mut Option<f64>, value: Option<f64>) {
-    if let Some(v) = value {
-        *slot = Some(slot.unwrap_or(0.0) + v);
+    if let Some(v) = value.filter(|v| *v >= 0.0) {
+        *slot = Some(slot.unwrap_or(0.0) + v).filter(|s| s.is_finite());
     }
 }
 

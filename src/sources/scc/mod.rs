@@ -303,6 +303,40 @@ impl Scc {
     }
 }
 
+/// Byte-level entry point of the JSON endpoints' parsers, for property tests and fuzzing: the
+/// decode → model → translation path of one endpoint's response body, without HTTP (the same
+/// dispatch as `Scc::fetch`).
+pub fn parse_endpoint(
+    endpoint: &str,
+    body: &[u8],
+    include_user: bool,
+) -> Result<Snapshot, PollError> {
+    use crate::upstream::decode_json as json;
+    Ok(match endpoint {
+        "subaccounts" => translate::subaccounts(&json(body)?),
+        "backend_connections" => translate::backend_connections(&json(body)?),
+        "service_channel_connections" => translate::service_channel_connections(&json(body)?),
+        "backend_performance" => translate::backend_performance(&json(body)?),
+        "top_time_consumers" => translate::top_time_consumers(&json(body)?, include_user),
+        "memory" => translate::memory(&json(body)?),
+        "certificates" => translate::certificates(&json(body)?),
+        "certificates_expired" => translate::certificate_selection("expired", &json(body)?),
+        "certificates_expiring" => translate::certificate_selection("expiring", &json(body)?),
+        "certificates_ok" => translate::certificate_selection("ok", &json(body)?),
+        "usage" => translate::usage(&json(body)?),
+        "disk" => translate::disk(model::disk_block(&json(body)?).as_ref()),
+        "cpu" => translate::cpu(model::cpu_block(&json(body)?).as_ref()),
+        "alerts" => translate::alerts(&json(body)?),
+        "version" => translate::version(&json(body)?),
+        other => {
+            return Err(PollError::new(
+                ErrorReason::Unsupported,
+                format!("unknown scc endpoint {other:?}"),
+            ))
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

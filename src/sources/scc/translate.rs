@@ -244,7 +244,12 @@ pub fn format_le(seconds: f64) -> String {
 pub fn cumulative_buckets(buckets: &[Bucket]) -> Vec<(String, f64)> {
     let mut pairs: Vec<(f64, f64)> = buckets
         .iter()
-        .filter_map(|b| Some((b.minimum_ms()?, b.number_of_calls.unwrap_or(0.0))))
+        // A negative count is no count (it would make the cumulative counter go negative;
+        // found by tests/fuzz_props.rs).
+        .filter_map(|b| {
+            let calls = b.number_of_calls.filter(|n| *n >= 0.0).unwrap_or(0.0);
+            Some((b.minimum_ms()?, calls))
+        })
         .collect();
     pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut merged: Vec<(f64, f64)> = Vec::with_capacity(pairs.len());
@@ -282,7 +287,12 @@ pub fn backend_performance(payload: &PerformancePayload) -> Snapshot {
                 .with("virtual_host", s(&b.virtual_host))
                 .with("virtual_port", s(&b.virtual_port))
                 .with("protocol", s(&b.protocol));
-            for (le, count) in cumulative_buckets(&b.buckets) {
+            let buckets = cumulative_buckets(&b.buckets);
+            // Absurd counts can sum to infinity: such a backend gets no series.
+            if buckets.iter().any(|(_, count)| !count.is_finite()) {
+                continue;
+            }
+            for (le, count) in buckets {
                 f.push_counter(labels.clone().with("le", le), count, created);
             }
         }
@@ -442,7 +452,8 @@ pub fn certificate_selection(status: &'static str, list: &CertificateList) -> Sn
     Snapshot::from_families(vec![not_after, counts])
 }
 
-/// `/api/monitoring/usage`.
+/// `/api/monitoring/usage`. Negative values are left out: a counter cannot be negative (found
+/// by tests/fuzz_props.rs).
 pub fn usage(payload: &UsagePayload) -> Snapshot {
     let counter = Family::counter;
     let mut b_recv = counter(
@@ -503,7 +514,7 @@ pub fn usage(payload: &UsagePayload) -> Snapshot {
                 (&mut b_sent, b.bytes_sent),
                 (&mut b_calls, b.calls),
             ] {
-                if let Some(v) = value {
+                if let Some(v) = value.filter(|v| *v >= 0.0) {
                     family.push_counter(labels.clone(), v, created);
                 }
             }
@@ -517,7 +528,7 @@ pub fn usage(payload: &UsagePayload) -> Snapshot {
                     (&mut r_sent, r.bytes_sent),
                     (&mut r_calls, r.calls),
                 ] {
-                    if let Some(v) = value {
+                    if let Some(v) = value.filter(|v| *v >= 0.0) {
                         family.push_counter(labels.clone(), v, created);
                     }
                 }
@@ -535,10 +546,10 @@ pub fn usage(payload: &UsagePayload) -> Snapshot {
                 .clone()
                 .with("port", s(&c.port))
                 .with("type_key", s(&desc.type_key));
-            if let Some(v) = c.bytes_received {
+            if let Some(v) = c.bytes_received.filter(|v| *v >= 0.0) {
                 c_recv.push_counter(labels.clone(), v, created);
             }
-            if let Some(v) = c.bytes_sent {
+            if let Some(v) = c.bytes_sent.filter(|v| *v >= 0.0) {
                 c_sent.push_counter(labels.clone(), v, created);
             }
         }

@@ -586,6 +586,102 @@ fn match_points(plan: &Plan, chunk: &[Instance], answer: &V3MonitorData) -> Vec<
         .collect()
 }
 
+/// Byte-level entry points of the endpoint parsers, for property tests and fuzzing: each runs the
+/// decode → model → translation path of one endpoint on a response body, without HTTP (the
+/// `Response` envelope and error part are read as the client reads them).
+pub mod parse {
+    use super::model::{V2Metrics, V2MonitorData, V2Status, V3BaseMetrics, V3Envelope};
+    use super::model::{V3ErrorPart, V3MonitorData};
+    use super::{catalog_from_v2, catalog_from_v3, match_points, translate, window, Plan};
+    use super::{Instance, Reading};
+    use crate::config::TencentApi;
+    use crate::snapshot::Snapshot;
+    use crate::sources::PollError;
+    use crate::upstream::decode_json;
+    use serde::de::DeserializeOwned;
+
+    /// The payload of an answer, or a decode error / the vendor error (as text).
+    pub fn payload<T: DeserializeOwned>(api: TencentApi, body: &[u8]) -> Result<T, PollError> {
+        match api {
+            TencentApi::V3 => {
+                let part: V3Envelope<V3ErrorPart> = decode_json(body)?;
+                if let Some(error) = part.response.error {
+                    return Err(PollError::decode(format!(
+                        "{}: {}",
+                        error.code, error.message
+                    )));
+                }
+                Ok(decode_json::<V3Envelope<T>>(body)?.response)
+            }
+            TencentApi::V2 => {
+                let status: V2Status = decode_json(body)?;
+                if status.code.unwrap_or(0.0) as i64 != 0 {
+                    return Err(PollError::decode(status.message));
+                }
+                decode_json(body)
+            }
+        }
+    }
+
+    /// `metric_catalog`: a `DescribeBaseMetrics` (v3) or `DescribeMetrics` (v2) answer.
+    pub fn metric_catalog(
+        api: TencentApi,
+        namespace: &str,
+        body: &[u8],
+    ) -> Result<Snapshot, PollError> {
+        let entries = match api {
+            TencentApi::V3 => catalog_from_v3(namespace, payload::<V3BaseMetrics>(api, body)?),
+            TencentApi::V2 => catalog_from_v2(namespace, payload::<V2Metrics>(api, body)?),
+        };
+        Ok(translate::catalog(&entries))
+    }
+
+    /// `metric_data` over API 3.0: a `GetMonitorData` answer for `instances`.
+    pub fn metric_data_v3(
+        region: &str,
+        (namespace, metric, period, stat): (&str, &str, u64, &str),
+        instances: &[Instance],
+        body: &[u8],
+    ) -> Result<Snapshot, PollError> {
+        let plan = Plan {
+            namespace: namespace.into(),
+            metric: metric.into(),
+            period,
+            stat: stat.into(),
+        };
+        let answer: V3MonitorData = payload(TencentApi::V3, body)?;
+        Ok(translate::metric_data(
+            region,
+            &match_points(&plan, instances, &answer),
+        ))
+    }
+
+    /// `metric_data` over v2: a `GetMonitorData` answer for one instance, asked for the window
+    /// ending at `now` in a region `offset_secs` east of UTC.
+    pub fn metric_data_v2(
+        region: &str,
+        (namespace, metric, period, stat): (&str, &str, u64, &str),
+        instance: &Instance,
+        (now, offset_secs): (i64, i32),
+        body: &[u8],
+    ) -> Result<Snapshot, PollError> {
+        let answer: V2MonitorData = payload(TencentApi::V2, body)?;
+        let (start, _) = window::window(now, period);
+        let readings: Vec<Reading> = window::v2_newest(&answer, start, period, offset_secs)
+            .map(|(timestamp, value)| Reading {
+                namespace: namespace.into(),
+                metric: metric.into(),
+                stat: stat.into(),
+                dimensions: instance.clone(),
+                timestamp,
+                value,
+            })
+            .into_iter()
+            .collect();
+        Ok(translate::metric_data(region, &readings))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -100,9 +100,15 @@ pub fn label_name(dimension: &str) -> String {
     }
 }
 
+/// Adds the dimensions as labels. Two dimension names that map to the same label name
+/// (`InstanceId` and `instanceId`, or two names without a letter or digit) would give a series
+/// with a repeated label, which no parser accepts: the first one wins.
 fn dimension_labels(mut labels: Labels, dimensions: &[(String, String)]) -> Labels {
     for (name, value) in dimensions {
-        labels.push(label_name(name), value.clone());
+        let name = label_name(name);
+        if labels.get(&name).is_none() {
+            labels.push(name, value.clone());
+        }
     }
     labels
 }
@@ -199,6 +205,23 @@ mod tests {
         assert_eq!(label_name("Region"), "dimension_region");
         assert_eq!(label_name("4xx"), "_4xx");
         assert_eq!(label_name("__x"), "x");
+    }
+
+    #[test]
+    fn colliding_dimension_names_give_one_label() {
+        // Found by tests/fuzz_props.rs: two dimensions with the same label name made a series
+        // with a repeated label.
+        let dims = [
+            ("InstanceId".to_string(), "a".to_string()),
+            ("instanceId".to_string(), "b".to_string()),
+            ("".to_string(), "c".to_string()),
+            ("-".to_string(), "d".to_string()),
+        ];
+        let labels = dimension_labels(Labels::new(), &dims);
+        assert_eq!(
+            labels,
+            Labels::new().with("instance_id", "a").with("_", "c")
+        );
     }
 
     fn reading(ns: &str, metric: &str, dims: &[(&str, &str)], ts: f64, value: f64) -> Reading {

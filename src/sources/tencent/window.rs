@@ -114,7 +114,12 @@ pub fn v2_newest(
         .iter()
         .enumerate()
         .rev()
-        .find_map(|(i, v)| v.map(|v| ((start + i as i64 * period) as f64, v)))
+        // Checked: an absurd `period` in the answer (1e308) must not overflow (found by
+        // tests/fuzz_props.rs); such points are skipped.
+        .find_map(|(i, v)| {
+            let t = (i as i64).checked_mul(period)?.checked_add(start)?;
+            v.map(|v| (t as f64, v))
+        })
 }
 
 /// Splits `[start, end]` at local midnight so that no part spans two days (GetMetricStatistics

@@ -41,7 +41,10 @@ pub fn api_history(history: &History, counters: &[CounterValue], label: &'static
             continue;
         }
         let sum: f64 = buckets.iter().map(|(_, v)| v).sum();
-        window.push_gauge(Labels::new().with(label, key), sum);
+        // Absurd counts can sum to infinity: no series rather than +Inf.
+        if sum.is_finite() {
+            window.push_gauge(Labels::new().with(label, key), sum);
+        }
     }
     let mut all = Family::gauge(
         "tr50_api_calls_window_all_services",
