@@ -19,6 +19,11 @@ fn main() {
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=USAGE_EXPORTER_REVISION={revision}");
     println!("cargo:rustc-env=USAGE_EXPORTER_RUSTC_VERSION={rustc_version}");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/refs/heads");
+    // In a worktree `.git` is a file; ask git where HEAD really lives. Outside a checkout only
+    // build.rs itself triggers a re-run (the revision is then `unknown`).
+    println!("cargo:rerun-if-changed=build.rs");
+    if let Some(git_dir) = output("git", &["rev-parse", "--git-dir"]) {
+        println!("cargo:rerun-if-changed={git_dir}/HEAD");
+        println!("cargo:rerun-if-changed={git_dir}/refs/heads");
+    }
 }
