@@ -498,6 +498,11 @@ async fn main() {
             median(&mut dp) * 1e3
         ));
     }
+    line(String::new());
+    line("Reading the table: `process` is the poll time not spent waiting for the upstream or decoding JSON; \
+          for Tencent it is mostly the per-target token bucket (15 requests/s by default; at scale 50 one \
+          `metric_data` poll makes 60 GetMonitorData calls), not CPU. \"RSS after first polls\" is taken before \
+          the first scrape (the body is encoded lazily); \"after load\" includes the cached body and its gzip prefix.".into());
     drop(sims);
     if let Some(out) = args.out {
         let mut file = std::fs::File::create(&out).expect("write benchmarks.md");
