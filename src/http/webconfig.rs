@@ -183,3 +183,51 @@ impl BasicAuth {
         ok
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    fn header(user: &str, password: &str) -> String {
+        let pair = format!("{user}:{password}");
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    }
+
+    #[test]
+    fn unknown_users_cost_the_same_bcrypt_work_as_known_ones() {
+        let users = BTreeMap::from([
+            ("alice".to_string(), bcrypt::hash("pw", 4).unwrap()),
+            ("bob".to_string(), bcrypt::hash("pw", 8).unwrap()),
+        ]);
+        let auth = BasicAuth::new(users);
+        // The decoy hash an unknown user is checked against has the highest configured cost.
+        let decoy: bcrypt::HashParts = auth.dummy_hash.parse().unwrap();
+        assert_eq!(decoy.get_cost(), 8);
+
+        // And it is really verified: an unknown user takes bcrypt time, not a map lookup.
+        let time = |h: &str| {
+            (0..3)
+                .map(|_| {
+                    let started = std::time::Instant::now();
+                    assert!(!auth.check(Some(h)));
+                    started.elapsed()
+                })
+                .min()
+                .unwrap()
+        };
+        let wrong_password = time(&header("bob", "nope"));
+        let unknown_user = time(&header("mallory", "nope"));
+        assert!(
+            unknown_user * 2 > wrong_password,
+            "unknown user {unknown_user:?} vs wrong password {wrong_password:?}"
+        );
+        assert!(auth.check(Some(&header("bob", "pw"))));
+        assert!(auth.check(Some(&header("bob", "pw"))), "cached");
+        assert!(!auth.check(Some("Bearer x")));
+        assert!(!auth.check(None));
+    }
+}
