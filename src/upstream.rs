@@ -321,6 +321,22 @@ pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 impl Response {
+    /// A response built by hand (tests of error handling); panics on an invalid status or header.
+    pub fn from_parts(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()).expect("header name"),
+                v.parse().expect("header value"),
+            );
+        }
+        Response {
+            status: StatusCode::from_u16(status).expect("HTTP status"),
+            headers: map,
+            body: Bytes::from(body.to_string()),
+        }
+    }
+
     /// `Ok(self)` for 2xx; otherwise an error classified by status: 401/403 → auth,
     /// 429 and 503 → rate_limited (honouring Retry-After), other 4xx/5xx → http_4xx/http_5xx.
     /// The message holds the status and a short, single-line excerpt of the body.
@@ -432,18 +448,7 @@ mod tests {
     use super::*;
 
     fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
-        let mut map = HeaderMap::new();
-        for (k, v) in headers {
-            map.insert(
-                reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
-            );
-        }
-        Response {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: map,
-            body: Bytes::from(body.to_string()),
-        }
+        Response::from_parts(status, headers, body)
     }
 
     #[test]

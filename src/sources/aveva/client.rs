@@ -305,22 +305,9 @@ pub fn vendor_error(response: &Response, base: PollError) -> PollError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-    use reqwest::header::HeaderMap;
 
     fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
-        let mut map = HeaderMap::new();
-        for (k, v) in headers {
-            map.insert(
-                reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
-            );
-        }
-        Response {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: map,
-            body: Bytes::from(body.to_string()),
-        }
+        Response::from_parts(status, headers, body)
     }
 
     #[test]
