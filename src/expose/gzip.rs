@@ -93,6 +93,91 @@ mod tests {
     }
 
     #[test]
+    fn large_varied_prefix_is_fully_flushed() {
+        // Exposition-like text with little repetition: the compressor holds a lot of pending
+        // output when the prefix is flushed, which must all be written before the tail.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut text = String::new();
+        while text.len() < 8_000_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            text.push_str(&format!(
+                "scc_backend_requests_total{{target=\"t{}\",virtual_host=\"h{:x}.example\"}} {}\n",
+                state % 97,
+                state,
+                state % 100_003
+            ));
+        }
+        for level in [Compression::fast(), Compression::default()] {
+            let prefix = GzipPrefix::new(text.as_bytes(), level);
+            let mut stream = prefix.bytes().to_vec();
+            stream.extend_from_slice(&prefix.finish(b"# EOF\n"));
+            let out = gunzip(&stream);
+            assert_eq!(out.len(), text.len() + 6);
+            assert!(out.ends_with(b"# EOF\n"));
+        }
+    }
+
+    #[test]
+    fn many_sizes_of_varied_text_flush_completely() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut text = String::new();
+        while text.len() < 3_000_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            text.push_str(&format!(
+                "load_gauge{{target=\"t{}\",i=\"{}\"}} {}\n",
+                state % 6,
+                state % 2000,
+                state % 977
+            ));
+        }
+        let mut len = 1000usize;
+        while len < text.len() {
+            let data = &text.as_bytes()[..len];
+            let prefix = GzipPrefix::new(data, Compression::fast());
+            let mut stream = prefix.bytes().to_vec();
+            stream.extend_from_slice(&prefix.finish(b"# EOF\n"));
+            let mut out = Vec::new();
+            let result = flate2::read::GzDecoder::new(&stream[..]).read_to_end(&mut out);
+            assert!(
+                result.is_ok() && out.len() == len + 6,
+                "length {len}: {result:?}"
+            );
+            len = len * 21 / 20 + 777;
+        }
+    }
+
+    #[test]
+    fn repetitive_exposition_text_flushes_completely() {
+        for round in 0..40u32 {
+            let mut text = String::new();
+            for t in 0..6 {
+                for i in 0..(2000 - round as usize * 37) {
+                    text.push_str(&format!(
+                        "load_gauge{{target=\"t{t}\",i=\"{i}\"}} {round}.0\n"
+                    ));
+                }
+                for i in 0..(2000 - round as usize * 37) {
+                    text.push_str(&format!("load_requests_total{{target=\"t{t}\",i=\"{i}\"}} {round}.0\nload_requests_created{{target=\"t{t}\",i=\"{i}\"}} 1700000000.0\n"));
+                }
+            }
+            let prefix = GzipPrefix::new(text.as_bytes(), Compression::fast());
+            let mut stream = prefix.bytes().to_vec();
+            stream.extend_from_slice(&prefix.finish(b"# EOF\n"));
+            let mut out = Vec::new();
+            let result = flate2::read::GzDecoder::new(&stream[..]).read_to_end(&mut out);
+            assert!(
+                result.is_ok() && out.len() == text.len() + 6,
+                "round {round}, {} bytes: {result:?}",
+                text.len()
+            );
+        }
+    }
+
+    #[test]
     fn empty_prefix_works() {
         let prefix = GzipPrefix::new(b"", Compression::fast());
         let mut stream = prefix.bytes().to_vec();
