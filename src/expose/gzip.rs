@@ -7,10 +7,40 @@
 
 use bytes::Bytes;
 use flate2::write::DeflateEncoder;
-use flate2::Compression;
+use flate2::{Compress, Compression, FlushCompress};
 use std::io::Write;
 
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+/// Header plus raw deflate of `data`, ending in a complete sync flush (byte-aligned, no final
+/// block). `write::DeflateEncoder::flush` is not used: when its 32 KiB buffer happens to be full
+/// it asks for the sync flush only once and continues without it, which can leave the stream
+/// mid-block (seen as "incomplete deflate stream" under load). zlib's contract is to repeat the
+/// same flush until it ends with output space to spare, which is what this does.
+fn deflate_with_sync_flush(data: &[u8], level: Compression) -> Vec<u8> {
+    const ROOM: usize = 64 * 1024;
+    let mut compress = Compress::new(level, false);
+    let mut out = Vec::with_capacity(HEADER.len() + data.len() / 4 + ROOM);
+    out.extend_from_slice(&HEADER);
+    while (compress.total_in() as usize) < data.len() {
+        out.reserve(ROOM);
+        let consumed = compress.total_in() as usize;
+        compress
+            .compress_vec(&data[consumed..], &mut out, FlushCompress::None)
+            .expect("deflate into a Vec cannot fail");
+    }
+    loop {
+        out.reserve(ROOM);
+        let spare = out.capacity() - out.len();
+        let before = out.len();
+        compress
+            .compress_vec(&[], &mut out, FlushCompress::Sync)
+            .expect("deflate into a Vec cannot fail");
+        if out.len() - before < spare {
+            return out;
+        }
+    }
+}
 
 /// The compressed prefix of a gzip stream, ready to be finished with any tail.
 #[derive(Debug, Clone)]
@@ -23,14 +53,7 @@ pub struct GzipPrefix {
 impl GzipPrefix {
     /// Compresses `data` as the start of a gzip stream.
     pub fn new(data: &[u8], level: Compression) -> GzipPrefix {
-        let mut out = Vec::with_capacity(data.len() / 6 + 64);
-        out.extend_from_slice(&HEADER);
-        let mut deflater = DeflateEncoder::new(out, level);
-        deflater
-            .write_all(data)
-            .expect("writing to a Vec cannot fail");
-        deflater.flush().expect("writing to a Vec cannot fail");
-        let bytes = std::mem::take(deflater.get_mut());
+        let bytes = deflate_with_sync_flush(data, level);
         let mut crc = crc32fast::Hasher::new();
         crc.update(data);
         GzipPrefix {
