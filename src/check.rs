@@ -1,29 +1,42 @@
-//! `check-config`: validate a config file, optionally poll every endpoint once.
+//! `check-config`: validate a config file, optionally poll every endpoint once through the
+//! scheduler's own poll pipeline ([`poll_once`]).
 
-use crate::config::{self, format_duration};
-use crate::sources::{self, PollContext, PollOutcome};
+use crate::base::duration::format_duration;
+use crate::config::ConfigError;
+use crate::schedule::poll_once;
+use crate::sources::{self, PollOutcome};
 use crate::telemetry::Telemetry;
-use std::path::Path;
-use std::time::{Instant, SystemTime};
+use std::path::{Path, PathBuf};
+
+/// Why `check-config` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The config file is invalid.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// Some endpoints failed the probe (their errors were printed above).
+    #[error("{failed} endpoint(s) failed the probe")]
+    ProbeFailed {
+        /// How many.
+        failed: usize,
+    },
+}
 
 /// Validates the config (and with `probe` polls each endpoint once); prints a summary.
-/// `Err` carries the text to print before exiting with status 1.
-pub async fn check_config(path: &Path, probe: bool) -> Result<(), String> {
-    let config = config::load(path).map_err(|e| e.to_string())?;
+pub async fn check_config(path: &Path, probe: bool) -> Result<(), CheckError> {
+    let config = sources::load_config(path)?;
     let telemetry = Telemetry::new();
-    let instances = sources::build_all(&config, &telemetry.requests).map_err(|problems| {
-        problems
-            .iter()
-            .map(|p| format!("{}: {}: {}", path.display(), p.key, p.reason))
-            .collect::<Vec<_>>()
-            .join("\n")
-    })?;
+    let instances =
+        sources::build_all(&config, &telemetry.requests).map_err(|problems| ConfigError {
+            file: PathBuf::from(path),
+            problems,
+        })?;
     println!(
         "{}: valid; {} targets",
         path.display(),
-        config.sources.target_count()
+        config.targets.len()
     );
-    let mut failures = 0;
+    let mut failed = 0;
     for instance in &instances {
         println!("  {} {}:", instance.source, instance.name);
         for endpoint in &instance.endpoints {
@@ -33,39 +46,25 @@ pub async fn check_config(path: &Path, probe: bool) -> Result<(), String> {
                 format_duration(endpoint.interval)
             );
             if probe {
-                let started = Instant::now();
-                let ctx = PollContext {
-                    now: SystemTime::now(),
-                };
-                let result = tokio::time::timeout(
-                    instance.poll_timeout,
-                    instance.target.poll(endpoint.name, &ctx),
-                )
-                .await;
-                let took = started.elapsed().as_millis();
-                let verdict = match result {
-                    Ok(Ok(PollOutcome::Data(s))) => format!("ok, {} series", s.series_count()),
-                    Ok(Ok(PollOutcome::Skipped(why))) => format!("skipped: {why}"),
-                    Ok(Err(e)) => {
-                        failures += 1;
-                        format!(
-                            "FAILED ({}): {}",
-                            e.reason,
-                            instance.redactor.redact(&e.message)
-                        )
-                    }
-                    Err(_) => {
-                        failures += 1;
-                        "FAILED (timeout)".to_string()
+                let report = poll_once(instance, endpoint, std::time::SystemTime::now()).await;
+                let verdict = match report.outcome {
+                    Ok(PollOutcome::Data(s)) => format!("ok, {} series", s.series_count()),
+                    Ok(PollOutcome::Skipped(why)) => format!("skipped: {why}"),
+                    Err(e) => {
+                        failed += 1;
+                        format!("FAILED ({}): {}", e.reason, e.message)
                     }
                 };
-                line.push_str(&format!("  {verdict} in {took} ms"));
+                line.push_str(&format!(
+                    "  {verdict} in {} ms",
+                    report.duration.as_millis()
+                ));
             }
             println!("{line}");
         }
     }
-    if failures > 0 {
-        return Err(format!("{failures} endpoint(s) failed the probe"));
+    if failed > 0 {
+        return Err(CheckError::ProbeFailed { failed });
     }
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Wiring: load config, build targets, run the scheduler, the staleness sweeper and the HTTP
 //! server; reload on demand (SIGHUP, `POST /-/reload`) keeping the old config on error.
 
-use crate::config::{self, Config, ConfigError};
+use crate::base::clock::{SharedClock, SystemClock};
+use crate::config::{Config, ConfigError};
 use crate::expose::Exposition;
 use crate::http::{self, AppState, WebConfig};
 use crate::schedule::Scheduler;
@@ -55,6 +56,22 @@ pub struct Options {
     pub web: WebConfig,
     /// Targets added programmatically (tests, benchmarks), kept across reloads.
     pub extra_targets: Vec<TargetInstance>,
+    /// Where polls read "now" from (the system clock outside tests).
+    pub clock: SharedClock,
+}
+
+impl Options {
+    /// Options for this config and listen address, with no web config, no extra targets and
+    /// the system clock.
+    pub fn new(config: ConfigSource, listen: impl Into<String>) -> Self {
+        Options {
+            config,
+            listen: listen.into(),
+            web: WebConfig::default(),
+            extra_targets: Vec::new(),
+            clock: Arc::new(SystemClock),
+        }
+    }
 }
 
 /// The running daemon's shared parts.
@@ -71,9 +88,9 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    fn read_config(&self) -> Result<Config, String> {
+    fn read_config(&self) -> Result<Config, ConfigError> {
         match &self.options.config {
-            ConfigSource::File(path) => config::load(path).map_err(|e| e.to_string()),
+            ConfigSource::File(path) => sources::load_config(path),
             ConfigSource::Fixed(c) => Ok(c.clone()),
         }
     }
@@ -83,14 +100,13 @@ impl Daemon {
         self.config.lock().expect("config lock").clone()
     }
 
-    fn apply(&self, config: Config) -> Result<String, String> {
+    fn apply(&self, config: Config) -> Result<String, ConfigError> {
         let mut instances =
             sources::build_all(&config, &self.telemetry.requests).map_err(|problems| {
-                problems
-                    .iter()
-                    .map(|p| format!("{}: {}: {}", self.config_name(), p.key, p.reason))
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                ConfigError {
+                    file: PathBuf::from(self.config_name()),
+                    problems,
+                }
             })?;
         instances.extend(self.options.extra_targets.iter().cloned());
         let summary = self.scheduler.apply(instances);
@@ -110,7 +126,10 @@ impl Daemon {
 
     /// Re-reads the config and applies it; on error the running config stays.
     pub fn reload(&self) -> Result<String, String> {
-        let result = self.read_config().and_then(|c| self.apply(c));
+        let result = self
+            .read_config()
+            .and_then(|c| self.apply(c))
+            .map_err(|e| e.to_string());
         self.telemetry.config_loaded(result.is_ok());
         match &result {
             Ok(summary) => tracing::info!(%summary, "configuration reloaded"),
@@ -175,7 +194,7 @@ pub fn listen_address(address: &str) -> String {
 /// Loads the config, binds the listener and starts polling and serving.
 pub async fn start(options: Options) -> Result<Running, StartError> {
     let config = match &options.config {
-        ConfigSource::File(path) => config::load(path)?,
+        ConfigSource::File(path) => sources::load_config(path)?,
         ConfigSource::Fixed(c) => c.clone(),
     };
     let address = listen_address(&options.listen);
@@ -197,19 +216,11 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         store: store.clone(),
         telemetry: telemetry.clone(),
         exposition: exposition.clone(),
-        scheduler: Scheduler::new(store.clone(), shutdown.clone()),
+        scheduler: Scheduler::new(store.clone(), options.clock.clone(), shutdown.clone()),
         options: options.clone(),
         config: Mutex::new(config.clone()),
     });
-    let applied = daemon.apply(config).map_err(|reason| {
-        StartError::Config(ConfigError {
-            file: PathBuf::from(daemon.config_name()),
-            problems: vec![config::Problem {
-                key: String::new(),
-                reason,
-            }],
-        })
-    })?;
+    let applied = daemon.apply(config)?;
     telemetry.config_loaded(true);
     tracing::info!(%addr, %applied, "usage_exporter started");
 

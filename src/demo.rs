@@ -1,9 +1,9 @@
 //! `demo`: simulators of the vendor APIs on 127.0.0.1 and the exporter polling them, configured
 //! through the real config code path (the generated YAML is printed so users can copy it).
 
-use crate::config;
 use crate::daemon::{self, ConfigSource, Options};
 use crate::http::WebConfig;
+use crate::sources;
 use std::path::Path;
 
 /// Runs the demo until SIGINT/SIGTERM.
@@ -14,13 +14,12 @@ pub async fn run(listen: &str, web: WebConfig, scale: u32) -> Result<(), String>
         .map_err(|e| format!("cannot start simulators: {e}"))?;
     let yaml = sims.config_yaml();
     println!("# usage_exporter demo: generated configuration (scale {scale})\n{yaml}");
-    let config = config::parse(&yaml, Path::new("<demo>"), &|name| std::env::var(name).ok())
-        .map_err(|e| e.to_string())?;
+    let config =
+        sources::parse_config(&yaml, Path::new("<demo>"), &|name| std::env::var(name).ok())
+            .map_err(|e| e.to_string())?;
     let running = daemon::start(Options {
-        config: ConfigSource::Fixed(config),
-        listen: listen.to_string(),
         web,
-        extra_targets: Vec::new(),
+        ..Options::new(ConfigSource::Fixed(config), listen)
     })
     .await
     .map_err(|e| e.to_string())?;

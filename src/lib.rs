@@ -4,6 +4,7 @@
 //! Data flows one way: [`config`] → [`schedule`] → [`sources`] (client → model → translate) →
 //! [`snapshot`] → [`store`] → [`expose`] → [`http`].
 
+pub mod base;
 pub mod check;
 pub mod config;
 pub mod daemon;

@@ -76,7 +76,9 @@ fn main() -> ExitCode {
         match cli.command {
             None => run(&cli).await,
             Some(Command::CheckConfig { probe }) => {
-                usage_exporter::check::check_config(&cli.config_file, probe).await
+                usage_exporter::check::check_config(&cli.config_file, probe)
+                    .await
+                    .map_err(|e| e.to_string())
             }
             Some(Command::Demo { scale }) => {
                 let web = web_config(&cli)?;
@@ -96,20 +98,18 @@ fn main() -> ExitCode {
 fn web_config(cli: &Cli) -> Result<WebConfig, String> {
     match &cli.web_config_file {
         Some(path) => WebConfig::load(path),
-        None => Ok(WebConfig {
-            tls: None,
-            auth: None,
-        }),
+        None => Ok(WebConfig::default()),
     }
 }
 
 async fn run(cli: &Cli) -> Result<(), String> {
     let web = web_config(cli)?;
     let running = daemon::start(Options {
-        config: ConfigSource::File(cli.config_file.clone()),
-        listen: cli.listen_address.clone(),
         web,
-        extra_targets: Vec::new(),
+        ..Options::new(
+            ConfigSource::File(cli.config_file.clone()),
+            cli.listen_address.clone(),
+        )
     })
     .await
     .map_err(|e| e.to_string())?;

@@ -3,11 +3,13 @@
 //! at `max_backoff_factor` × interval) and honour the error's `retry_after` hint. Results go to
 //! the store; state changes (ok → failing, failing → ok) are logged once, not every retry.
 
+use crate::base::clock::SharedClock;
+use crate::base::duration::format_duration;
+use crate::base::{ErrorReason, PollError};
 use crate::snapshot::Snapshot;
-use crate::sources::{
-    EndpointSchedule, ErrorReason, PollContext, PollError, PollOutcome, TargetInstance,
-};
-use crate::store::{EndpointKey, PollResult, Store};
+use crate::sources::{PollContext, PollOutcome, TargetInstance};
+use crate::store::{EndpointKey, EndpointSchedule, PollResult, Store};
+use crate::upstream::PhaseTimes;
 use rand::Rng;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -75,15 +77,18 @@ pub struct ApplySummary {
 /// Owns the polling tasks.
 pub struct Scheduler {
     store: Arc<Store>,
+    clock: SharedClock,
     shutdown: CancellationToken,
     running: Mutex<BTreeMap<(&'static str, Arc<str>), Running>>,
 }
 
 impl Scheduler {
-    /// A scheduler writing into `store`, stopping when `shutdown` is cancelled.
-    pub fn new(store: Arc<Store>, shutdown: CancellationToken) -> Self {
+    /// A scheduler writing into `store`, reading "now" from `clock`, stopping when
+    /// `shutdown` is cancelled.
+    pub fn new(store: Arc<Store>, clock: SharedClock, shutdown: CancellationToken) -> Self {
         Scheduler {
             store,
+            clock,
             shutdown,
             running: Mutex::new(BTreeMap::new()),
         }
@@ -137,6 +142,7 @@ impl Scheduler {
                     schedule.clone(),
                     key,
                     self.store.clone(),
+                    self.clock.clone(),
                     cancel.clone(),
                 )));
             }
@@ -170,12 +176,77 @@ impl Scheduler {
     }
 }
 
+/// What one poll of one endpoint came to: the one poll pipeline, shared by the scheduler and
+/// `check-config --probe`.
+#[derive(Debug)]
+pub struct PollReport {
+    /// Wall-clock time the poll started.
+    pub started: SystemTime,
+    /// How long it took.
+    pub duration: Duration,
+    /// Time spent per phase, when the poll finished.
+    pub phases: Option<PhaseTimes>,
+    /// Data (de-duplicated, within the series limit), a skip, or a redacted error.
+    pub outcome: Result<PollOutcome, PollError>,
+    /// Duplicate series dropped from the data.
+    pub duplicates_dropped: usize,
+}
+
+/// Polls one endpoint once: with the target's poll timeout, phase timing, the series limit,
+/// duplicate removal and secrets redacted from any error.
+pub async fn poll_once(
+    instance: &TargetInstance,
+    endpoint: &EndpointSchedule,
+    now: SystemTime,
+) -> PollReport {
+    let started = Instant::now();
+    let ctx = PollContext { now };
+    let poll = crate::upstream::measure_phases(instance.target.poll(endpoint.index, &ctx));
+    let (outcome, phases) = match tokio::time::timeout(instance.poll_timeout, poll).await {
+        Ok((outcome, phases)) => (outcome, Some(phases)),
+        Err(_) => (
+            Err(PollError::new(
+                ErrorReason::Timeout,
+                format!(
+                    "poll did not finish within {}; the upstream is slow or hanging",
+                    format_duration(instance.poll_timeout)
+                ),
+            )),
+            None,
+        ),
+    };
+    let duration = started.elapsed();
+    let mut duplicates_dropped = 0;
+    let outcome = outcome
+        .and_then(|o| check_series_limit(o, instance.limits.max_series))
+        .map(|o| match o {
+            PollOutcome::Data(snapshot) => {
+                let (snapshot, dropped) = Snapshot::build(snapshot.families);
+                duplicates_dropped = dropped;
+                PollOutcome::Data(snapshot)
+            }
+            skipped => skipped,
+        })
+        .map_err(|mut error| {
+            error.message = instance.redactor.redact(&error.message);
+            error
+        });
+    PollReport {
+        started: now,
+        duration,
+        phases,
+        outcome,
+        duplicates_dropped,
+    }
+}
+
 /// The life of one endpoint's poller.
 async fn run_endpoint(
     instance: TargetInstance,
     schedule: EndpointSchedule,
     key: EndpointKey,
     store: Arc<Store>,
+    clock: SharedClock,
     cancel: CancellationToken,
 ) {
     let spread = FIRST_POLL_SPREAD.min(schedule.interval / 10);
@@ -193,32 +264,25 @@ async fn run_endpoint(
             p = instance.limits.concurrency.clone().acquire_owned() => p.ok(),
         };
         let started = Instant::now();
-        let wall = SystemTime::now();
-        let ctx = PollContext { now: wall };
-        let poll = crate::upstream::measure_phases(instance.target.poll(schedule.name, &ctx));
-        let (outcome, phases) = tokio::select! {
+        let report = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = tokio::time::timeout(instance.poll_timeout, poll) => match r {
-                Ok((outcome, phases)) => (Ok(outcome), Some(phases)),
-                Err(elapsed) => (Err(elapsed), None),
-            },
+            r = poll_once(&instance, &schedule, clock.now()) => r,
         };
         drop(permit);
-        let outcome = outcome.unwrap_or_else(|_| {
-            Err(PollError::new(
-                ErrorReason::Timeout,
-                format!(
-                    "poll did not finish within {}; the upstream is slow or hanging",
-                    crate::config::format_duration(instance.poll_timeout)
-                ),
-            ))
-        });
-        let duration = started.elapsed();
-        store.record_phases(&key, phases);
-        let outcome = outcome.and_then(|o| check_series_limit(o, instance.limits.max_series));
-        let error = match outcome {
+        store.record_phases(&key, report.phases);
+        let (wall, duration) = (report.started, report.duration);
+        let error = match report.outcome {
             Ok(PollOutcome::Data(snapshot)) => {
-                record_data(&store, &key, wall, duration, snapshot);
+                if report.duplicates_dropped > 0 {
+                    tracing::warn!(source = key.source, target = %key.target, endpoint = key.endpoint, dropped = report.duplicates_dropped, "upstream data held duplicate series; kept the first of each");
+                }
+                store.record(
+                    &key,
+                    wall,
+                    duration,
+                    PollResult::Success,
+                    Some(Arc::new(snapshot)),
+                );
                 if let Some(reason) = last_error.take() {
                     tracing::info!(source = key.source, target = %key.target, endpoint = key.endpoint, previous_reason = %reason, "endpoint recovered");
                 }
@@ -232,8 +296,7 @@ async fn run_endpoint(
                 failures = 0;
                 None
             }
-            Err(mut error) => {
-                error.message = instance.redactor.redact(&error.message);
+            Err(error) => {
                 if last_error != Some(error.reason) {
                     tracing::warn!(source = key.source, target = %key.target, endpoint = key.endpoint, reason = %error.reason, error = %error.message, "endpoint failing");
                 } else {
@@ -281,31 +344,12 @@ fn check_series_limit(outcome: PollOutcome, max_series: usize) -> Result<PollOut
     Ok(outcome)
 }
 
-fn record_data(
-    store: &Store,
-    key: &EndpointKey,
-    wall: SystemTime,
-    duration: Duration,
-    snapshot: Snapshot,
-) {
-    let (snapshot, dropped) = Snapshot::build(snapshot.families);
-    if dropped > 0 {
-        tracing::warn!(source = key.source, target = %key.target, endpoint = key.endpoint, dropped, "upstream data held duplicate series; kept the first of each");
-    }
-    store.record(
-        key,
-        wall,
-        duration,
-        PollResult::Success,
-        Some(Arc::new(snapshot)),
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base::Redactor;
     use crate::snapshot::{Family, Labels};
-    use crate::sources::{PollFuture, Redactor, Target};
+    use crate::sources::{PollFuture, Target};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A target that records when it is polled and answers from a script.
@@ -339,7 +383,7 @@ mod tests {
     }
 
     impl Target for Scripted {
-        fn poll<'a>(&'a self, _endpoint: &'a str, _ctx: &'a PollContext) -> PollFuture<'a> {
+        fn poll<'a>(&'a self, _endpoint: usize, _ctx: &'a PollContext) -> PollFuture<'a> {
             Box::pin(async move {
                 self.calls.lock().unwrap().push(Instant::now());
                 let n = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -370,6 +414,7 @@ mod tests {
             target,
             endpoints: vec![EndpointSchedule {
                 name: "ep",
+                index: 0,
                 interval: Duration::from_secs(interval),
                 stale_after: Duration::from_secs(interval * 3),
             }],
@@ -382,7 +427,11 @@ mod tests {
 
     async fn run_for(instance: TargetInstance, secs: u64) -> (Arc<Store>, Instant) {
         let store = Arc::new(Store::new());
-        let scheduler = Scheduler::new(store.clone(), CancellationToken::new());
+        let scheduler = Scheduler::new(
+            store.clone(),
+            Arc::new(crate::base::clock::SystemClock),
+            CancellationToken::new(),
+        );
         let t0 = Instant::now();
         scheduler.apply(vec![instance]);
         tokio::time::sleep(Duration::from_secs(secs)).await;
@@ -523,8 +572,10 @@ mod tests {
         inst.limits.concurrency = Arc::new(tokio::sync::Semaphore::new(2));
         inst.endpoints = ["a", "b", "c", "d", "e"]
             .into_iter()
-            .map(|name| EndpointSchedule {
+            .enumerate()
+            .map(|(index, name)| EndpointSchedule {
                 name,
+                index,
                 interval: Duration::from_secs(60),
                 stale_after: Duration::from_secs(180),
             })
@@ -537,7 +588,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn apply_keeps_unchanged_targets_and_stops_removed_ones() {
         let store = Arc::new(Store::new());
-        let scheduler = Scheduler::new(store.clone(), CancellationToken::new());
+        let scheduler = Scheduler::new(
+            store.clone(),
+            Arc::new(crate::base::clock::SystemClock),
+            CancellationToken::new(),
+        );
         let target = Scripted::new(Duration::ZERO, vec![]);
         let s = scheduler.apply(vec![instance(target.clone(), 10, 10)]);
         assert_eq!(s.started, 1);

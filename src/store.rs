@@ -2,14 +2,27 @@
 //! polls, a generation counter that changes whenever exposed data changes, and staleness:
 //! data older than `stale_after` is dropped and flagged.
 
+use crate::base::ErrorReason;
 use crate::snapshot::SharedSnapshot;
-use crate::sources::{EndpointSchedule, ErrorReason};
 use crate::upstream::PhaseTimes;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
+
+/// Per-endpoint schedule of one target, resolved from the kind defaults and the config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointSchedule {
+    /// Endpoint name.
+    pub name: &'static str,
+    /// Position in the kind's endpoint table (what the target polls by).
+    pub index: usize,
+    /// Poll interval.
+    pub interval: Duration,
+    /// Data older than this is dropped (default 3 × interval).
+    pub stale_after: Duration,
+}
 
 /// Identifies one endpoint of one target.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -197,7 +210,7 @@ impl Store {
                         source = key.source,
                         target = %key.target,
                         endpoint = key.endpoint,
-                        stale_after = %crate::config::format_duration(entry.stale_after),
+                        stale_after = %crate::base::duration::format_duration(entry.stale_after),
                         "dropping stale data: no successful poll within stale_after"
                     );
                     entry.snapshot = None;
@@ -274,6 +287,7 @@ mod tests {
     fn schedule(interval: u64) -> EndpointSchedule {
         EndpointSchedule {
             name: "ep",
+            index: 0,
             interval: Duration::from_secs(interval),
             stale_after: Duration::from_secs(interval * 3),
         }

@@ -202,7 +202,7 @@ fn poll_families(states: &[(EndpointKey, EndpointState)]) -> Vec<Family> {
             last_success.push_gauge(labels.clone(), unix(t));
         }
         polls.push_counter(labels.clone(), state.polls_total as f64, None);
-        for reason in crate::sources::ErrorReason::ALL {
+        for reason in crate::base::ErrorReason::ALL {
             let count = state.errors_total.get(&reason).copied().unwrap_or(0);
             errors.push_counter(
                 labels.clone().with("reason", reason.as_str()),

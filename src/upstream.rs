@@ -2,8 +2,8 @@
 //! (`usage_exporter_upstream_requests_total`, because vendor calls cost money) and the mapping of
 //! transport and HTTP failures onto the [`ErrorReason`] taxonomy.
 
-use crate::config::TlsConfig;
-use crate::sources::{ErrorReason, PollError};
+use crate::base::{ErrorReason, PollError};
+use crate::config::UpstreamTls;
 use bytes::{Bytes, BytesMut};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -64,15 +64,7 @@ pub type RequestCounter = Family<RequestLabels, Counter>;
 /// Why building a client failed (bad TLS files).
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    /// A PEM file could not be read or parsed.
-    #[error("tls: {file}: {reason}")]
-    Tls {
-        /// Which file.
-        file: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// reqwest refused the settings.
+    /// reqwest refused the settings (TLS files were already read and parsed by validation).
     #[error("cannot build HTTP client: {0}")]
     Client(String),
 }
@@ -104,53 +96,26 @@ impl Upstream {
     pub fn build(
         source: &'static str,
         target: Arc<str>,
-        tls: &TlsConfig,
+        tls: &UpstreamTls,
         timeout: Duration,
         body_limit: u64,
         requests: RequestCounter,
     ) -> Result<Upstream, BuildError> {
-        let read = |path: &std::path::PathBuf| {
-            std::fs::read(path).map_err(|e| BuildError::Tls {
-                file: path.display().to_string(),
-                reason: e.to_string(),
-            })
-        };
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(60))
             .user_agent(concat!("usage_exporter/", env!("CARGO_PKG_VERSION")));
-        if let Some(ca) = &tls.ca_file {
-            let pem = read(ca)?;
-            let certs =
-                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| BuildError::Tls {
-                    file: ca.display().to_string(),
-                    reason: format!("not a PEM certificate bundle: {e}"),
-                })?;
-            if certs.is_empty() {
-                return Err(BuildError::Tls {
-                    file: ca.display().to_string(),
-                    reason: "no certificate found".into(),
-                });
-            }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
+        for cert in &tls.roots {
+            builder = builder.add_root_certificate(cert.clone());
         }
         if tls.insecure_skip_verify {
             tracing::warn!(source, target = %target, "TLS certificate verification is disabled for this target (insecure_skip_verify)");
             builder = builder.danger_accept_invalid_certs(true);
         }
-        if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
-            let mut pem = read(cert)?;
-            pem.push(b'\n');
-            pem.extend(read(key)?);
-            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| BuildError::Tls {
-                file: cert.display().to_string(),
-                reason: format!("client certificate and key unusable: {e}"),
-            })?;
-            builder = builder.identity(identity);
+        if let Some(identity) = &tls.identity {
+            builder = builder.identity(identity.clone());
         }
         let client = builder
             .build()
@@ -363,7 +328,7 @@ impl Response {
             message.push_str(": ");
             message.push_str(&excerpt);
         }
-        let mut error = PollError::new(reason, message);
+        let mut error = PollError::new(reason, message).with_status(code);
         if let Some(after) = parse_retry_after(&self.headers) {
             error = error.retry_after(after);
         }

@@ -1,7 +1,7 @@
 //! Settings every target has: name, url, timeout, TLS, endpoint schedule overrides.
 
-use super::duration::ConfigDuration;
 use super::secret::SecretSlot;
+use crate::base::duration::ConfigDuration;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -44,7 +44,7 @@ impl<'de> Deserialize<'de> for EndpointSetting {
                 "expected an interval like 1m or `off`, got true",
             )),
             Raw::Text(t) if t.eq_ignore_ascii_case("off") => Ok(EndpointSetting::Off),
-            Raw::Text(t) => super::duration::parse_duration(&t)
+            Raw::Text(t) => crate::base::duration::parse_duration(&t)
                 .map(|d| EndpointSetting::Every(ConfigDuration(d)))
                 .map_err(|e| serde::de::Error::custom(format!("{e}, or `off`"))),
         }
@@ -54,8 +54,8 @@ impl<'de> Deserialize<'de> for EndpointSetting {
 /// Endpoint name → interval or `off`.
 pub type EndpointOverrides = BTreeMap<String, EndpointSetting>;
 
-/// What the loader needs from every source kind's target config.
-pub trait TargetConfig {
+/// What the loader needs from every source kind's target config, as written in the file.
+pub trait TargetConfig: std::any::Any + Send + Sync + std::fmt::Debug {
     /// Unique name within the kind (label `target`).
     fn name(&self) -> &str;
     /// Per-request timeout override.
@@ -68,8 +68,8 @@ pub trait TargetConfig {
     fn stale_after(&self) -> Option<ConfigDuration>;
     /// The secrets this kind carries, with their `*_file` forms.
     fn secret_slots(&mut self) -> Vec<SecretSlot<'_>>;
-    /// Kind-specific checks after secrets are resolved: (key relative to the target, reason).
-    fn validate(&self) -> Vec<(String, String)>;
+    /// The config as `Any`, for the kind's validation to downcast.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 /// Declares a target config struct with the common fields (`name`, `url`, `timeout`,
@@ -92,9 +92,9 @@ macro_rules! target_config {
             /// Base URL of the upstream API (`http://` allowed for simulators and proxies).
             pub url: Option<String>,
             /// Per-request timeout (default `global.timeout`).
-            pub timeout: Option<$crate::config::ConfigDuration>,
+            pub timeout: Option<$crate::base::duration::ConfigDuration>,
             /// How long good data survives failing polls (default 3 × the endpoint's interval).
-            pub stale_after: Option<$crate::config::ConfigDuration>,
+            pub stale_after: Option<$crate::base::duration::ConfigDuration>,
             /// Upstream TLS options.
             #[serde(default)]
             pub tls: $crate::config::TlsConfig,
@@ -113,7 +113,7 @@ macro_rules! target_config_accessors {
         fn name(&self) -> &str {
             &self.name
         }
-        fn timeout(&self) -> Option<$crate::config::ConfigDuration> {
+        fn timeout(&self) -> Option<$crate::base::duration::ConfigDuration> {
             self.timeout
         }
         fn tls(&self) -> &$crate::config::TlsConfig {
@@ -122,32 +122,50 @@ macro_rules! target_config_accessors {
         fn endpoints(&self) -> &$crate::config::EndpointOverrides {
             &self.endpoints
         }
-        fn stale_after(&self) -> Option<$crate::config::ConfigDuration> {
+        fn stale_after(&self) -> Option<$crate::base::duration::ConfigDuration> {
             self.stale_after
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
         }
     };
 }
 
-/// Checks that `url` is present and parses as an http(s) URL.
-pub fn check_url(url: &Option<String>) -> Option<(String, String)> {
+/// A (key, reason) problem of one target, relative to the target's key.
+pub type TargetProblem = (String, String);
+
+/// The `url` field as a parsed http(s) URL.
+pub fn http_url(url: &Option<String>) -> Result<url::Url, TargetProblem> {
     match url {
-        None => Some(("url".into(), "missing; set the upstream base URL".into())),
+        None => Err(("url".into(), "missing; set the upstream base URL".into())),
         Some(u) => match url::Url::parse(u) {
-            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => None,
-            Ok(parsed) => Some((
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(parsed),
+            Ok(parsed) => Err((
                 "url".into(),
                 format!(
                     "scheme {:?} not supported; use http or https",
                     parsed.scheme()
                 ),
             )),
-            Err(e) => Some(("url".into(), format!("invalid URL {u:?}: {e}"))),
+            Err(e) => Err(("url".into(), format!("invalid URL {u:?}: {e}"))),
         },
     }
 }
 
+/// Checks that `url` is present and parses as an http(s) URL.
+pub fn check_url(url: &Option<String>) -> Option<TargetProblem> {
+    http_url(url).err()
+}
+
+/// A required field's value.
+pub fn required<T: Clone>(value: &Option<T>, key: &str, hint: &str) -> Result<T, TargetProblem> {
+    value
+        .clone()
+        .ok_or_else(|| (key.to_string(), format!("missing; {hint}")))
+}
+
 /// Checks that a required field is set (non-empty).
-pub fn require<T>(value: &Option<T>, key: &str, hint: &str) -> Option<(String, String)> {
+pub fn require<T>(value: &Option<T>, key: &str, hint: &str) -> Option<TargetProblem> {
     value
         .is_none()
         .then(|| (key.to_string(), format!("missing; {hint}")))

@@ -3,41 +3,126 @@
 //! Loading never half-succeeds: any problem yields a [`ConfigError`] that names the file, the
 //! key path (`sources.scc[0].password_file`) and the reason, and the caller keeps what it had.
 
-mod akana;
-mod aveva;
+//! This layer knows no source kind: each kind reads and validates its own part of `sources:`
+//! through [`SourceSchema`], which the registry of sources implements.
+
 mod common;
-mod duration;
 mod env;
-mod scc;
 mod secret;
-mod tencent;
-mod tr50;
+mod tls;
 
-pub use akana::AkanaTarget;
-pub use aveva::AvevaTarget;
-pub use common::{check_url, require, EndpointOverrides, EndpointSetting, TargetConfig, TlsConfig};
-pub use duration::{format_duration, parse_duration, ConfigDuration};
-pub use scc::SccTarget;
+pub use common::{
+    check_url, http_url, require, required, EndpointOverrides, EndpointSetting, TargetConfig,
+    TargetProblem, TlsConfig,
+};
 pub use secret::{Secret, SecretSlot};
-pub use tencent::{TencentApi, TencentMetrics, TencentTarget};
-pub use tr50::Tr50Target;
+pub use tls::UpstreamTls;
 
+use crate::base::duration::ConfigDuration;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::any::Any;
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-/// The whole config file.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The whole config file, validated: global settings and every target in file order.
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     /// Settings for all targets.
-    #[serde(default)]
     pub global: Global,
-    /// Targets per source kind.
+    /// Every configured target, in file order per kind (kinds in registry order).
+    pub targets: Vec<TargetEntry>,
+}
+
+/// The file as read, before the source kinds parse their parts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
     #[serde(default)]
-    pub sources: Sources,
+    global: Global,
+    #[serde(default)]
+    sources: serde_yaml_ng::Mapping,
+}
+
+/// One validated target: the settings every target has plus its kind's typed settings.
+#[derive(Clone)]
+pub struct TargetEntry {
+    /// Source kind, e.g. `scc`.
+    pub kind: &'static str,
+    /// Position within `sources.<kind>` (for messages: `sources.scc[2]`).
+    pub index: usize,
+    /// Unique name within the kind (label `target`).
+    pub name: Arc<str>,
+    /// Per-request timeout override.
+    pub timeout: Option<Duration>,
+    /// Data-retention override after failures.
+    pub stale_after: Option<Duration>,
+    /// Endpoint overrides.
+    pub endpoints: EndpointOverrides,
+    /// TLS material, already read and parsed.
+    pub tls: UpstreamTls,
+    /// The kind's validated settings (downcast by the kind's builder).
+    pub settings: Arc<dyn Any + Send + Sync>,
+    /// Secret values of this target, for redaction.
+    pub secrets: Vec<Secret>,
+    /// Hash of the target's full config (secrets included): a changed config restarts it.
+    pub fingerprint: [u8; 32],
+}
+
+impl fmt::Debug for TargetEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TargetEntry")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("endpoints", &self.endpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TargetEntry {
+    /// The key path of this target in the file, e.g. `sources.scc[0]`.
+    pub fn key(&self) -> String {
+        format!("sources.{}[{}]", self.kind, self.index)
+    }
+
+    /// The kind's settings, if they are of type `T`.
+    pub fn settings<T: Any>(&self) -> Option<&T> {
+        self.settings.downcast_ref::<T>()
+    }
+}
+
+impl Config {
+    /// The settings of every target whose kind's settings type is `T`, in file order.
+    pub fn targets_of<T: Any>(&self) -> Vec<&T> {
+        self.targets
+            .iter()
+            .filter_map(|t| t.settings::<T>())
+            .collect()
+    }
+}
+
+/// What the loader needs from a source kind: its name, endpoint names, and how to read and
+/// validate its part of `sources:`. The registry of source kinds implements it, so this layer
+/// knows no kind by name.
+pub trait SourceSchema: Sync {
+    /// Kind name, the key under `sources:`.
+    fn kind(&self) -> &'static str;
+    /// Names of the kind's endpoints (for `endpoints:` overrides).
+    fn endpoint_names(&self) -> Vec<&'static str>;
+    /// Deserializes the list under `sources.<kind>`; the error carries the key path inside it.
+    fn deserialize(
+        &self,
+        value: serde_yaml_ng::Value,
+    ) -> Result<Vec<Box<dyn TargetConfig>>, (String, String)>;
+    /// Checks one target (its secrets already resolved) and returns its typed settings;
+    /// problems are (key relative to the target, reason).
+    fn validate(
+        &self,
+        target: &dyn TargetConfig,
+    ) -> Result<Arc<dyn Any + Send + Sync>, Vec<(String, String)>>;
 }
 
 fn default_timeout() -> ConfigDuration {
@@ -93,71 +178,6 @@ impl Default for Global {
     }
 }
 
-/// `sources:` — a list of targets per kind.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Sources {
-    /// SAP BTP Cloud Connector instances.
-    #[serde(default)]
-    pub scc: Vec<SccTarget>,
-    /// Akana API Platform subscriptions.
-    #[serde(default)]
-    pub akana: Vec<AkanaTarget>,
-    /// TR50 accounts.
-    #[serde(default)]
-    pub tr50: Vec<Tr50Target>,
-    /// Tencent Cloud Monitor accounts.
-    #[serde(default)]
-    pub tencent: Vec<TencentTarget>,
-    /// AVEVA CONNECT data services tenants.
-    #[serde(default)]
-    pub aveva: Vec<AvevaTarget>,
-}
-
-impl Sources {
-    /// Every target as (kind, index, config), in file order.
-    pub fn all(&self) -> Vec<(&'static str, usize, &dyn TargetConfig)> {
-        fn list<'a, T: TargetConfig>(
-            kind: &'static str,
-            items: &'a [T],
-        ) -> impl Iterator<Item = (&'static str, usize, &'a dyn TargetConfig)> + 'a {
-            items
-                .iter()
-                .enumerate()
-                .map(move |(i, t)| (kind, i, t as &dyn TargetConfig))
-        }
-        list("scc", &self.scc)
-            .chain(list("akana", &self.akana))
-            .chain(list("tr50", &self.tr50))
-            .chain(list("tencent", &self.tencent))
-            .chain(list("aveva", &self.aveva))
-            .collect()
-    }
-
-    fn all_mut(&mut self) -> Vec<(&'static str, usize, &mut dyn TargetConfig)> {
-        fn list<'a, T: TargetConfig>(
-            kind: &'static str,
-            items: &'a mut [T],
-        ) -> impl Iterator<Item = (&'static str, usize, &'a mut dyn TargetConfig)> + 'a {
-            items
-                .iter_mut()
-                .enumerate()
-                .map(move |(i, t)| (kind, i, t as &mut dyn TargetConfig))
-        }
-        list("scc", &mut self.scc)
-            .chain(list("akana", &mut self.akana))
-            .chain(list("tr50", &mut self.tr50))
-            .chain(list("tencent", &mut self.tencent))
-            .chain(list("aveva", &mut self.aveva))
-            .collect()
-    }
-
-    /// Number of targets over all kinds.
-    pub fn target_count(&self) -> usize {
-        self.scc.len() + self.akana.len() + self.tr50.len() + self.tencent.len() + self.aveva.len()
-    }
-}
-
 /// One problem found in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -207,18 +227,19 @@ impl ConfigError {
 }
 
 /// Reads, expands, parses and validates a config file using the process environment.
-pub fn load(path: &Path) -> Result<Config, ConfigError> {
+pub fn load(path: &Path, kinds: &[&dyn SourceSchema]) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::one(path, "", format!("cannot read config file: {e}")))?;
-    parse(&text, path, &|name| std::env::var(name).ok())
+    parse(&text, path, &|name| std::env::var(name).ok(), kinds)
 }
 
-/// Parses and validates config text; `path` is only used in messages and `lookup` resolves
-/// `${ENV}` references.
+/// Parses and validates config text; `path` is only used in messages, `lookup` resolves
+/// `${ENV}` references and `kinds` are the source kinds that may appear under `sources:`.
 pub fn parse(
     text: &str,
     path: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
+    kinds: &[&dyn SourceSchema],
 ) -> Result<Config, ConfigError> {
     let mut tree: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
         .map_err(|e| ConfigError::one(path, "", format!("not valid YAML: {e}")))?;
@@ -227,14 +248,53 @@ pub fn parse(
     }
     env::expand_tree(&mut tree, "", lookup)
         .map_err(|(key, reason)| ConfigError::one(path, key, reason))?;
-    let mut config: Config = serde_path_to_error::deserialize(tree).map_err(|e| {
+    let document: Document = serde_path_to_error::deserialize(tree).map_err(|e| {
         let key = e.path().to_string();
         let key = if key == "." { String::new() } else { key };
         ConfigError::one(path, key, e.inner().to_string())
     })?;
-    let problems = validate(&mut config);
+    let mut raw = Vec::new();
+    let mut sources = document.sources;
+    for kind in kinds {
+        let Some(value) = sources.remove(kind.kind()) else {
+            continue;
+        };
+        let value = if value.is_null() {
+            serde_yaml_ng::Value::Sequence(Vec::new())
+        } else {
+            value
+        };
+        let targets = kind.deserialize(value).map_err(|(key, reason)| {
+            let key = if key.is_empty() || key == "." {
+                format!("sources.{}", kind.kind())
+            } else if key.starts_with('[') {
+                format!("sources.{}{key}", kind.kind())
+            } else {
+                format!("sources.{}.{key}", kind.kind())
+            };
+            ConfigError::one(path, key, reason)
+        })?;
+        raw.extend(targets.into_iter().enumerate().map(|(i, t)| (*kind, i, t)));
+    }
+    if let Some((unknown, _)) = sources.into_iter().next() {
+        let name = unknown
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{unknown:?}"));
+        let known: Vec<&str> = kinds.iter().map(|k| k.kind()).collect();
+        return Err(ConfigError::one(
+            path,
+            format!("sources.{name}"),
+            format!("unknown source kind; known kinds: {}", known.join(", ")),
+        ));
+    }
+    let (targets, mut problems) = validate_targets(raw);
+    problems.splice(0..0, validate_global(&document.global));
     if problems.is_empty() {
-        Ok(config)
+        Ok(Config {
+            global: document.global,
+            targets,
+        })
     } else {
         Err(ConfigError {
             file: path.to_path_buf(),
@@ -243,75 +303,83 @@ pub fn parse(
     }
 }
 
-/// Resolves `*_file` secrets and checks names, endpoints and per-kind rules.
-fn validate(config: &mut Config) -> Vec<Problem> {
+fn validate_global(global: &Global) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let mut push = |key: String, reason: String| problems.push(Problem { key, reason });
-    if config.global.timeout.get().is_zero() {
-        push("global.timeout".into(), "must be greater than 0".into());
+    let mut push = |key: &str, reason: &str| {
+        problems.push(Problem {
+            key: key.into(),
+            reason: reason.into(),
+        })
+    };
+    if global.timeout.get().is_zero() {
+        push("global.timeout", "must be greater than 0");
     }
-    if config.global.max_series_per_endpoint == 0 {
+    if global.max_series_per_endpoint == 0 {
+        push("global.max_series_per_endpoint", "must be at least 1");
+    }
+    if global.max_concurrent_polls_per_target == 0 {
         push(
-            "global.max_series_per_endpoint".into(),
-            "must be at least 1".into(),
+            "global.max_concurrent_polls_per_target",
+            "must be at least 1",
         );
     }
-    if config.global.max_concurrent_polls_per_target == 0 {
-        push(
-            "global.max_concurrent_polls_per_target".into(),
-            "must be at least 1".into(),
-        );
+    if global.max_backoff_factor == 0 {
+        push("global.max_backoff_factor", "must be at least 1");
     }
-    if config.global.max_backoff_factor == 0 {
-        push(
-            "global.max_backoff_factor".into(),
-            "must be at least 1".into(),
-        );
-    }
+    problems
+}
+
+/// Resolves `*_file` secrets, checks names, endpoints and TLS, then lets each kind validate
+/// its own settings into their typed form.
+fn validate_targets(
+    raw: Vec<(&dyn SourceSchema, usize, Box<dyn TargetConfig>)>,
+) -> (Vec<TargetEntry>, Vec<Problem>) {
+    let mut problems = Vec::new();
+    let mut targets = Vec::new();
     let mut seen: HashSet<(&'static str, String)> = HashSet::new();
-    for (kind, index, target) in config.sources.all_mut() {
+    for (schema, index, mut target) in raw {
+        let kind = schema.kind();
         let prefix = format!("sources.{kind}[{index}]");
+        let mut push = |key: &str, reason: String| {
+            problems.push(Problem {
+                key: format!("{prefix}.{key}"),
+                reason,
+            })
+        };
         for slot in target.secret_slots() {
             if let Err((key, reason)) = slot.resolve() {
-                push(format!("{prefix}.{key}"), reason);
+                push(&key, reason);
             }
         }
+        let secrets: Vec<Secret> = target
+            .secret_slots()
+            .into_iter()
+            .filter_map(|slot| slot.value.clone())
+            .collect();
         let name = target.name().to_string();
         if name.trim().is_empty() {
-            push(format!("{prefix}.name"), "must not be empty".into());
+            push("name", "must not be empty".into());
         } else if !seen.insert((kind, name.clone())) {
             push(
-                format!("{prefix}.name"),
+                "name",
                 format!("duplicate target name {name:?} in sources.{kind}; names must be unique per source kind"),
             );
         }
         if target.timeout().is_some_and(|t| t.get().is_zero()) {
-            push(format!("{prefix}.timeout"), "must be greater than 0".into());
+            push("timeout", "must be greater than 0".into());
         }
-        let tls = target.tls();
-        if tls.cert_file.is_some() != tls.key_file.is_some() {
-            push(
-                format!("{prefix}.tls"),
-                "cert_file and key_file go together for client certificates".into(),
-            );
-        }
-        for file in [&tls.ca_file, &tls.cert_file, &tls.key_file]
-            .into_iter()
-            .flatten()
-        {
-            if let Err(e) = std::fs::metadata(file) {
-                push(
-                    format!("{prefix}.tls"),
-                    format!("cannot read {}: {e}", file.display()),
-                );
+        let tls = match UpstreamTls::load(target.tls()) {
+            Ok(tls) => Some(tls),
+            Err(reason) => {
+                push("tls", reason);
+                None
             }
-        }
-        let specs = crate::sources::endpoint_specs(kind);
+        };
+        let known = schema.endpoint_names();
         for (endpoint, setting) in target.endpoints() {
-            if !specs.iter().any(|s| s.name == endpoint) {
-                let known: Vec<&str> = specs.iter().map(|s| s.name).collect();
+            if !known.contains(&endpoint.as_str()) {
                 push(
-                    format!("{prefix}.endpoints.{endpoint}"),
+                    &format!("endpoints.{endpoint}"),
                     format!(
                         "unknown endpoint for source {kind}; known endpoints: {}",
                         known.join(", ")
@@ -319,172 +387,39 @@ fn validate(config: &mut Config) -> Vec<Problem> {
                 );
             } else if matches!(setting, EndpointSetting::Every(d) if d.get().is_zero()) {
                 push(
-                    format!("{prefix}.endpoints.{endpoint}"),
+                    &format!("endpoints.{endpoint}"),
                     "interval must be greater than 0 (or `off`)".into(),
                 );
             }
         }
-        for (key, reason) in target.validate() {
-            push(format!("{prefix}.{key}"), reason);
+        let settings = match schema.validate(target.as_ref()) {
+            Ok(settings) => Some(settings),
+            Err(found) => {
+                for (key, reason) in found {
+                    push(&key, reason);
+                }
+                None
+            }
+        };
+        if let (Some(tls), Some(settings)) = (tls, settings) {
+            let mut text = format!("{kind}\0{target:?}");
+            for secret in &secrets {
+                text.push('\0');
+                text.push_str(secret.expose());
+            }
+            targets.push(TargetEntry {
+                kind,
+                index,
+                name: Arc::from(name.as_str()),
+                timeout: target.timeout().map(ConfigDuration::get),
+                stale_after: target.stale_after().map(ConfigDuration::get),
+                endpoints: target.endpoints().clone(),
+                tls,
+                settings,
+                secrets,
+                fingerprint: Sha256::digest(text.as_bytes()).into(),
+            });
         }
     }
-    problems
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(name: &str) -> Option<String> {
-        match name {
-            "SCC_PASSWORD" => Some("from-env".into()),
-            _ => None,
-        }
-    }
-
-    fn parse_text(text: &str) -> Result<Config, ConfigError> {
-        parse(text, Path::new("/etc/ue.yml"), &env)
-    }
-
-    fn error_of(text: &str) -> String {
-        parse_text(text).unwrap_err().to_string()
-    }
-
-    const SCC: &str = "sources:\n  scc:\n    - name: prod\n      url: https://scc:8443\n      username: monitor\n";
-
-    #[test]
-    fn empty_file_is_valid_with_defaults() {
-        let c = parse_text("").unwrap();
-        assert_eq!(c.global.timeout.get(), Duration::from_secs(10));
-        assert_eq!(c.sources.target_count(), 0);
-        let c = parse_text("global: {timeout: 3s}\nsources: {}\n").unwrap();
-        assert_eq!(c.global.timeout.get(), Duration::from_secs(3));
-    }
-
-    #[test]
-    fn unknown_key_names_file_key_and_reason() {
-        let e = error_of(&format!("{SCC}      password: x\n      pasword: y\n"));
-        assert!(e.starts_with("/etc/ue.yml: sources.scc[0]"), "{e}");
-        assert!(e.contains("unknown field `pasword`"), "{e}");
-        let e = error_of("global:\n  timeout: 1s\n  colour: red\n");
-        assert!(
-            e.contains("global") && e.contains("unknown field `colour`"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn duplicate_target_name_is_rejected() {
-        let e = error_of(&format!(
-            "{SCC}      password: x\n    - name: prod\n      url: https://other:8443\n      username: m\n      password: y\n"
-        ));
-        assert_eq!(
-            e,
-            "/etc/ue.yml: sources.scc[1].name: duplicate target name \"prod\" in sources.scc; names must be unique per source kind"
-        );
-    }
-
-    #[test]
-    fn bad_duration_names_the_key() {
-        let e = error_of(&format!(
-            "{SCC}      password: x\n      timeout: 10 seconds\n"
-        ));
-        assert!(
-            e.starts_with("/etc/ue.yml: sources.scc[0].timeout: invalid duration \"10 seconds\""),
-            "{e}"
-        );
-        let e = error_of(&format!(
-            "{SCC}      password: x\n      endpoints: {{memory: fast}}\n"
-        ));
-        assert!(
-            e.contains("sources.scc[0].endpoints.memory") && e.contains("or `off`"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn unreadable_secret_file_is_named() {
-        let e = error_of(&format!("{SCC}      password_file: /nonexistent/scc-pw\n"));
-        assert!(
-            e.starts_with("/etc/ue.yml: sources.scc[0].password_file: cannot read secret file /nonexistent/scc-pw"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn unknown_endpoint_lists_the_known_ones() {
-        let e = error_of(&format!(
-            "{SCC}      password: x\n      endpoints: {{memroy: 1m}}\n"
-        ));
-        assert!(e.starts_with("/etc/ue.yml: sources.scc[0].endpoints.memroy: unknown endpoint for source scc; known endpoints: health, "), "{e}");
-    }
-
-    #[test]
-    fn missing_required_fields_and_both_secret_forms() {
-        let e = error_of(
-            "sources:\n  akana:\n    - name: a\n      password: x\n      password_file: /tmp/x\n",
-        );
-        assert!(
-            e.contains("sources.akana[0].password: set either password or password_file, not both"),
-            "{e}"
-        );
-        assert!(e.contains("sources.akana[0].url: missing"), "{e}");
-        assert!(
-            e.contains("sources.akana[0].subscription_id: missing"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn env_and_file_secrets_resolve() {
-        let c = parse_text(&format!("{SCC}      password: ${{SCC_PASSWORD}}\n")).unwrap();
-        assert_eq!(
-            c.sources.scc[0].password.as_ref().unwrap().expose(),
-            "from-env"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("pw");
-        std::fs::write(&file, "from-file\n").unwrap();
-        let c = parse_text(&format!("{SCC}      password_file: {}\n", file.display())).unwrap();
-        assert_eq!(
-            c.sources.scc[0].password.as_ref().unwrap().expose(),
-            "from-file"
-        );
-        assert!(c.sources.scc[0].password_file.is_none());
-        assert!(
-            !format!("{c:?}").contains("from-file"),
-            "Debug never shows secrets"
-        );
-        let e = error_of(&format!("{SCC}      password: ${{NOT_SET}}\n"));
-        assert_eq!(
-            e,
-            "/etc/ue.yml: sources.scc[0].password: environment variable NOT_SET is not set"
-        );
-    }
-
-    #[test]
-    fn endpoint_off_and_intervals() {
-        let c = parse_text(&format!(
-            "{SCC}      password: x\n      endpoints: {{memory: 15s, top_time_consumers: off, usage: false}}\n"
-        ))
-        .unwrap();
-        let e = &c.sources.scc[0].endpoints;
-        assert_eq!(
-            e["memory"],
-            EndpointSetting::Every(ConfigDuration(Duration::from_secs(15)))
-        );
-        assert_eq!(e["top_time_consumers"], EndpointSetting::Off);
-        assert_eq!(e["usage"], EndpointSetting::Off);
-    }
-
-    #[test]
-    fn invalid_yaml_and_wrong_types() {
-        let e = error_of("sources: [\n");
-        assert!(e.starts_with("/etc/ue.yml: not valid YAML"), "{e}");
-        let e = error_of("sources:\n  scc: {name: x}\n");
-        assert!(
-            e.contains("sources.scc") && e.contains("expected a sequence"),
-            "{e}"
-        );
-    }
+    (targets, problems)
 }

@@ -2,7 +2,7 @@
 //! operator can see at once why a series is missing (blackbox_exporter's habit).
 
 use super::AppState;
-use crate::config::format_duration;
+use crate::base::duration::format_duration;
 use crate::store::PollResult;
 use std::fmt::Write;
 use std::time::SystemTime;

@@ -26,7 +26,7 @@ struct RawTls {
 }
 
 /// The parsed web config.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct WebConfig {
     /// TLS for the listener, if configured.
     pub tls: Option<Arc<rustls::ServerConfig>>,

@@ -1037,13 +1037,13 @@ mod tests {
             handles: Vec::new(),
             sources: vec![("aveva", yaml)],
         };
-        let config = crate::config::parse(
+        let config = crate::sources::parse_config(
             &demo.config_yaml(),
             std::path::Path::new("demo.yml"),
             &|_| None,
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let target = &config.sources.aveva[0];
+        let target = &config.targets_of::<crate::sources::aveva::AvevaTarget>()[0];
         assert_eq!(target.url.as_deref(), Some(sim.url().as_str()));
         assert_eq!(target.community_ids.len(), 4);
         assert_eq!(sim.namespaces().len(), 6);

@@ -4,9 +4,10 @@
 //! The session cookie (`AtmoAuthToken_{fedmemberid}`) is a bearer credential: it is kept only in
 //! memory and never logged or put into an error message.
 
+use super::config::AkanaTarget;
 use super::model::{decode_usage, LoginAnswer, PlatformUsage};
-use crate::config::{AkanaTarget, Secret};
-use crate::sources::{ErrorReason, PollError};
+use crate::base::{ErrorReason, PollError};
+use crate::config::Secret;
 use crate::upstream::{Response, Upstream};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use reqwest::StatusCode;
@@ -350,7 +351,7 @@ impl Client {
     fn reject(&self, state: &mut State, message: String) -> PollError {
         let error = PollError::auth(format!(
             "{message}; next login attempt in {}",
-            crate::config::format_duration(self.login_backoff)
+            crate::base::duration::format_duration(self.login_backoff)
         ))
         .retry_after(self.login_backoff);
         state.rejected = Some((Instant::now(), error.clone()));

@@ -2,6 +2,7 @@
 //! (`GET {path_prefix}/{SubscriptionID}/metrics`) behind a cookie login with CSRF and renewal.
 
 mod client;
+pub mod config;
 mod model;
 mod translate;
 
@@ -9,44 +10,53 @@ pub use client::{parse_set_cookie, token_lifetime_from_value, METRICS_ACCEPT};
 pub use model::{decode_usage, LoginAnswer, PlatformUsage};
 pub use translate::{translate, Options};
 
-use super::{
-    BuildContext, EndpointSpec, ErrorReason, PollContext, PollError, PollFuture, PollOutcome,
-    Target,
-};
-use crate::config::AkanaTarget;
-use std::sync::Arc;
-
-/// Endpoints of this source with their default intervals.
-///
-/// The platform rolls usage up as it goes; five minutes keeps month-to-date counters fresh
-/// without making the session renewals the dominant traffic.
-pub const ENDPOINTS: &[EndpointSpec] = &[EndpointSpec::every(
-    "metrics",
-    300,
-    "subscription usage report of the current month (aggregates, per-day API usage, item lists)",
-)];
+use super::{BuildContext, Endpoint, EndpointInfo, PollContext, PollOutcome, Source};
+use crate::base::{ErrorReason, PollError};
+pub use config::AkanaTarget;
 
 /// One configured Akana subscription.
-struct Akana {
+pub struct Akana {
     client: client::Client,
     options: Options,
 }
 
 /// Builds a target from its config.
-pub fn build(config: &AkanaTarget, ctx: BuildContext) -> Result<Arc<dyn Target>, String> {
+fn build_target(config: &AkanaTarget, ctx: BuildContext) -> Result<Akana, String> {
     let client = client::Client::new(config, ctx.upstream)?;
-    Ok(Arc::new(Akana {
+    Ok(Akana {
         client,
         options: Options {
             subscription: config.subscription_id.clone().unwrap_or_default(),
             item_info: config.item_info,
         },
-    }))
+    })
 }
 
-impl Target for Akana {
-    fn poll<'a>(&'a self, endpoint: &'a str, ctx: &'a PollContext) -> PollFuture<'a> {
-        Box::pin(self.poll_endpoint(endpoint, ctx))
+impl Source for Akana {
+    const KIND: &'static str = "akana";
+    type FileConfig = AkanaTarget;
+    type Settings = AkanaTarget;
+
+    const ENDPOINTS: &'static [Endpoint<Akana>] = &[
+        EndpointInfo::every(
+    "metrics",
+    300,
+    "subscription usage report of the current month (aggregates, per-day API usage, item lists)",
+)
+            .poll(|t: &Akana, ctx| Box::pin(t.poll_endpoint("metrics", ctx))),
+    ];
+
+    fn validate(file: &AkanaTarget) -> Result<AkanaTarget, Vec<(String, String)>> {
+        let problems = file.validate();
+        if problems.is_empty() {
+            Ok(file.clone())
+        } else {
+            Err(problems)
+        }
+    }
+
+    fn build(settings: &AkanaTarget, ctx: BuildContext) -> Akana {
+        build_target(settings, ctx).expect("validated settings build")
     }
 }
 

@@ -215,8 +215,8 @@ pub struct MetricItemList {
 
 /// Decodes a metrics answer, bare or wrapped in `{"PlatformUsage": ...}`; errors name the
 /// JSON path.
-pub fn decode_usage(body: &[u8]) -> Result<PlatformUsage, crate::sources::PollError> {
-    use crate::sources::PollError;
+pub fn decode_usage(body: &[u8]) -> Result<PlatformUsage, crate::base::PollError> {
+    use crate::base::PollError;
     let mut value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| PollError::decode(format!("invalid JSON: {e}")))?;
     let mut prefix = "";
@@ -403,7 +403,7 @@ mod tests {
         let e = decode_usage(br#"{"UsageMetric": [{"MetricValue": "lots"}]}"#).unwrap_err();
         assert!(e.message.contains("UsageMetric"), "{}", e.message);
         let e = decode_usage(br#"{"UsageMetric": [{"MetricI"#).unwrap_err();
-        assert_eq!(e.reason, crate::sources::ErrorReason::Decode);
+        assert_eq!(e.reason, crate::base::ErrorReason::Decode);
     }
 
     #[test]

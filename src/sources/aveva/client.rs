@@ -3,8 +3,8 @@
 //! into messages an operator can act on. Tokens and the client secret never reach a message.
 
 use super::model::ErrorBody;
+use crate::base::{ErrorReason, PollError};
 use crate::config::Secret;
-use crate::sources::{ErrorReason, PollError};
 use crate::upstream::{Response, Upstream};
 use reqwest::header::ACCEPT;
 use reqwest::StatusCode;

@@ -7,47 +7,24 @@
 //! keeps fresh, and fetch the cycles themselves when it is unknown or over.
 
 mod client;
+pub mod config;
 mod cycle;
 mod model;
 mod translate;
 
 pub use client::{CREDENTIALS_BACKOFF, TOKEN_PATH};
 
-use super::{BuildContext, EndpointSpec, ErrorReason, PollContext, PollError, PollFuture};
-use super::{PollOutcome, Target};
-use crate::config::AvevaTarget;
+use super::PollOutcome;
+use super::{BuildContext, Endpoint, EndpointInfo, PollContext, Source};
+use crate::base::{ErrorReason, PollError};
 use chrono::{DateTime, Utc};
 use client::Client;
+pub use config::AvevaTarget;
 use cycle::{current_cycle, Cycle};
 use futures::{StreamExt, TryStreamExt};
 use model::{BillingCycles, ResourceUsage, UsageRecords};
-use std::sync::Arc;
 use std::time::Duration;
 use translate::{CommunitySource, CommunityUsage};
-
-/// Endpoints of this source with their default intervals.
-pub const ENDPOINTS: &[EndpointSpec] = &[
-    EndpointSpec::every(
-        "tenant_usage",
-        900,
-        "GET /api/v1/tenants/{t}/usage: daily usage of the current billing cycle",
-    ),
-    EndpointSpec::every(
-        "community_usage",
-        900,
-        "GET /api/v1/communities/{c}/tenants/{t}/usage: daily community usage, Internal and External",
-    ),
-    EndpointSpec::every(
-        "resource_usage",
-        900,
-        "GET /api/v1/tenants/{t}/resources/usage: streams and namespaces used and entitled",
-    ),
-    EndpointSpec::every(
-        "billing_cycles",
-        3600,
-        "GET /api/v1/tenants/{t}/subscriptionterm/billingcycles: the current billing cycle",
-    ),
-];
 
 /// A cycle remembered from an earlier billing cycles request is reused at most this long
 /// (and never once it is over).
@@ -57,7 +34,7 @@ const CYCLE_MAX_AGE: Duration = Duration::from_secs(3600);
 const COMMUNITY_CONCURRENCY: usize = 4;
 
 /// Builds a target from its config.
-pub fn build(config: &AvevaTarget, ctx: BuildContext) -> Result<Arc<dyn Target>, String> {
+fn build_target(config: &AvevaTarget, ctx: BuildContext) -> Result<Aveva, String> {
     let url = config.url.as_deref().ok_or("url is missing")?;
     let tenant_id = config.tenant_id.clone().ok_or("tenant_id is missing")?;
     let client_id = config.client_id.as_deref().ok_or("client_id is missing")?;
@@ -68,7 +45,7 @@ pub fn build(config: &AvevaTarget, ctx: BuildContext) -> Result<Arc<dyn Target>,
     let group_by = config
         .group_by_name()
         .ok_or_else(|| format!("group_by {:?} is not a UsageGroupBy name", config.group_by))?;
-    Ok(Arc::new(Cds {
+    Ok(Aveva {
         client: Client::new(ctx.upstream, url, client_id, secret),
         tenant_id: tenant_id.trim().to_string(),
         community_ids: config
@@ -78,11 +55,11 @@ pub fn build(config: &AvevaTarget, ctx: BuildContext) -> Result<Arc<dyn Target>,
             .collect(),
         group_by,
         cycle: tokio::sync::Mutex::new(None),
-    }))
+    })
 }
 
 /// One configured tenant.
-struct Cds {
+pub struct Aveva {
     client: Client,
     tenant_id: String,
     community_ids: Vec<String>,
@@ -92,9 +69,49 @@ struct Cds {
     cycle: tokio::sync::Mutex<Option<(Cycle, DateTime<Utc>)>>,
 }
 
-impl Target for Cds {
-    fn poll<'a>(&'a self, endpoint: &'a str, ctx: &'a PollContext) -> PollFuture<'a> {
-        Box::pin(self.poll_endpoint(endpoint, ctx))
+impl Source for Aveva {
+    const KIND: &'static str = "aveva";
+    type FileConfig = AvevaTarget;
+    type Settings = AvevaTarget;
+
+    const ENDPOINTS: &'static [Endpoint<Aveva>] = &[
+        EndpointInfo::every(
+        "tenant_usage",
+        900,
+        "GET /api/v1/tenants/{t}/usage: daily usage of the current billing cycle",
+    )
+            .poll(|t: &Aveva, ctx| Box::pin(t.poll_endpoint("tenant_usage", ctx))),
+        EndpointInfo::every(
+        "community_usage",
+        900,
+        "GET /api/v1/communities/{c}/tenants/{t}/usage: daily community usage, Internal and External",
+    )
+            .poll(|t: &Aveva, ctx| Box::pin(t.poll_endpoint("community_usage", ctx))),
+        EndpointInfo::every(
+        "resource_usage",
+        900,
+        "GET /api/v1/tenants/{t}/resources/usage: streams and namespaces used and entitled",
+    )
+            .poll(|t: &Aveva, ctx| Box::pin(t.poll_endpoint("resource_usage", ctx))),
+        EndpointInfo::every(
+        "billing_cycles",
+        3600,
+        "GET /api/v1/tenants/{t}/subscriptionterm/billingcycles: the current billing cycle",
+    )
+            .poll(|t: &Aveva, ctx| Box::pin(t.poll_endpoint("billing_cycles", ctx))),
+    ];
+
+    fn validate(file: &AvevaTarget) -> Result<AvevaTarget, Vec<(String, String)>> {
+        let problems = file.validate();
+        if problems.is_empty() {
+            Ok(file.clone())
+        } else {
+            Err(problems)
+        }
+    }
+
+    fn build(settings: &AvevaTarget, ctx: BuildContext) -> Aveva {
+        build_target(settings, ctx).expect("validated settings build")
     }
 }
 
@@ -108,7 +125,7 @@ fn iso(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-impl Cds {
+impl Aveva {
     async fn poll_endpoint(
         &self,
         endpoint: &str,
@@ -257,8 +274,8 @@ pub mod parse {
     use super::model::{BillingCycles, ErrorBody, ResourceUsage, UsageRecords};
     use super::translate::{self, CommunitySource, CommunityUsage};
     use super::{current_cycle, Cycle};
+    use crate::base::PollError;
     use crate::snapshot::Snapshot;
-    use crate::sources::PollError;
     use crate::upstream::decode_json;
     use chrono::{DateTime, Utc};
     use std::time::Duration;

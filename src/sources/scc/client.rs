@@ -2,8 +2,8 @@
 //! documented stateless mode: no session, no CSRF token), JSON only, and the mapping of SCC's
 //! status codes onto the error taxonomy.
 
+use crate::base::{ErrorReason, PollError};
 use crate::config::Secret;
-use crate::sources::{ErrorReason, PollError};
 use crate::upstream::{Response, Upstream};
 use reqwest::header::{ACCEPT, CONNECTION};
 use serde::de::DeserializeOwned;
@@ -16,18 +16,13 @@ pub const UNSUPPORTED_RETRY: Duration = Duration::from_secs(3600);
 pub struct Client {
     upstream: Upstream,
     base: String,
-    username: Option<String>,
-    password: Option<Secret>,
+    username: String,
+    password: Secret,
 }
 
 impl Client {
     /// A client for the Cloud Connector at `base` (scheme, host, port; no trailing slash needed).
-    pub fn new(
-        upstream: Upstream,
-        base: &str,
-        username: Option<String>,
-        password: Option<Secret>,
-    ) -> Self {
+    pub fn new(upstream: Upstream, base: &str, username: String, password: Secret) -> Self {
         Client {
             upstream,
             base: base.trim_end_matches('/').to_string(),
@@ -56,18 +51,10 @@ impl Client {
             .header(ACCEPT, "application/json")
             .header(CONNECTION, "close");
         if authenticated {
-            if let Some(user) = &self.username {
-                request = request.basic_auth(user, self.password.as_ref().map(Secret::expose));
-            }
+            request = request.basic_auth(&self.username, Some(self.password.expose()));
         }
         let response = self.upstream.send(request, &what).await?;
         classify_status(response, &what)
-    }
-
-    /// GETs an authenticated JSON API and decodes it.
-    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, PollError> {
-        let response = self.get(path, true).await?;
-        decode(&response, &format!("GET {path}"))
     }
 }
 
@@ -136,12 +123,19 @@ pub fn classify_status(response: Response, what: &str) -> Result<Response, PollE
             e
         }
     };
-    Err(error)
+    Err(error.with_status(status.as_u16()))
 }
 
 /// Decodes a 2xx body as JSON; an HTML page (SCC's login page) or other non-JSON text is an
 /// authentication problem, broken JSON a decode problem.
 pub fn decode<T: DeserializeOwned>(response: &Response, what: &str) -> Result<T, PollError> {
+    check_json_body(response, what)?;
+    response.json::<T>().map_err(|e| e.context(what))
+}
+
+/// Refuses what is no JSON API answer: SCC's HTML login page (credentials not accepted) and
+/// an empty body.
+pub fn check_json_body(response: &Response, what: &str) -> Result<(), PollError> {
     let first = response
         .body
         .iter()
@@ -160,7 +154,7 @@ pub fn decode<T: DeserializeOwned>(response: &Response, what: &str) -> Result<T,
             response.status
         )));
     }
-    response.json::<T>().map_err(|e| e.context(what))
+    Ok(())
 }
 
 #[cfg(test)]

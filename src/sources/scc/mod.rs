@@ -7,65 +7,224 @@
 //! master-only endpoint checks it first with one `hasMasterRole` request.
 
 pub mod client;
+pub mod config;
 pub mod model;
 pub mod translate;
 
-use super::{BuildContext, EndpointSpec, ErrorReason, PollContext, PollError, PollFuture};
-use super::{PollOutcome, Target};
-use crate::config::SccTarget;
+pub use config::{FileConfig, Settings};
+
+use super::{BuildContext, Endpoint, EndpointInfo, PollContext, PollOutcome, Source};
+use crate::base::{ErrorReason, PollError};
 use crate::snapshot::Snapshot;
+use crate::upstream::decode_json;
 use client::Client;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Endpoints of this source with their default intervals. SCC samples memory and CPU every
-/// 15 s and its APIs run in the JVM that carries the tunnel traffic, so nothing polls faster
-/// than 30 s; slowly changing data (certificates, version) hourly.
-pub const ENDPOINTS: &[EndpointSpec] = &[
-    EndpointSpec::every("health", 30, "GET /exposed?action=ping (no credentials)"),
-    EndpointSpec::every(
-        "master_role",
-        30,
-        "GET /exposed?action=hasMasterRole (no credentials); gates the master-only APIs",
-    ),
-    EndpointSpec::every("subaccounts", 60, "GET /api/monitoring/subaccounts"),
-    EndpointSpec::every(
-        "backend_connections",
-        60,
-        "GET /api/monitoring/connections/backends",
-    ),
-    EndpointSpec::every(
-        "service_channel_connections",
-        60,
-        "GET /api/monitoring/connections/serviceChannels",
-    ),
-    EndpointSpec::every(
-        "backend_performance",
-        60,
-        "GET /api/monitoring/performance/backends",
-    ),
-    EndpointSpec::every(
-        "top_time_consumers",
-        300,
-        "GET /api/monitoring/performance/topTimeConsumers",
-    ),
-    EndpointSpec::every("memory", 60, "GET /api/monitoring/memory"),
-    EndpointSpec::every("certificates", 3600, "GET /api/monitoring/certificates"),
-    EndpointSpec::off(
-        "certificates_expired",
-        "GET /api/monitoring/certificates/expired",
-    ),
-    EndpointSpec::off(
-        "certificates_expiring",
-        "GET /api/monitoring/certificates/expiring",
-    ),
-    EndpointSpec::off("certificates_ok", "GET /api/monitoring/certificates/ok"),
-    EndpointSpec::every("usage", 300, "GET /api/monitoring/usage"),
-    EndpointSpec::every("disk", 300, "GET /api/monitoring/disk (SCC 2.17+)"),
-    EndpointSpec::every("cpu", 60, "GET /api/monitoring/cpu (SCC 2.17+)"),
-    EndpointSpec::every("alerts", 60, "GET /api/monitoring/alerts (SCC 2.19+)"),
-    EndpointSpec::every("version", 3600, "GET /api/v1/connector/version"),
-];
+/// A JSON monitoring API: its table row reads `path`, decodes with `parse` and, with
+/// `master_only`, is skipped on a shadow instance.
+macro_rules! json_api {
+    ($info:expr, $path:literal, $parse:path) => {
+        $info
+            .parse($parse)
+            .poll(|scc: &Scc, ctx| Box::pin(scc.json(ctx, $path, $info.gates.master_only, $parse)))
+    };
+}
+
+impl Source for Scc {
+    const KIND: &'static str = "scc";
+    type FileConfig = FileConfig;
+    type Settings = Settings;
+
+    /// SCC samples memory and CPU every 15 s and its APIs run in the JVM that carries the
+    /// tunnel traffic, so nothing polls faster than 30 s; slowly changing data (certificates,
+    /// version) hourly.
+    const ENDPOINTS: &'static [Endpoint<Scc>] = &[
+        EndpointInfo::every("health", 30, "GET /exposed?action=ping (no credentials)")
+            .poll(|scc: &Scc, _| Box::pin(async { Ok(PollOutcome::Data(scc.health().await)) })),
+        EndpointInfo::every(
+            "master_role",
+            30,
+            "GET /exposed?action=hasMasterRole (no credentials); gates the master-only APIs",
+        )
+        .poll(|scc: &Scc, _| Box::pin(scc.poll_master_role())),
+        json_api!(
+            EndpointInfo::every("subaccounts", 60, "GET /api/monitoring/subaccounts").master_only(),
+            "/api/monitoring/subaccounts",
+            parse::subaccounts
+        ),
+        json_api!(
+            EndpointInfo::every(
+                "backend_connections",
+                60,
+                "GET /api/monitoring/connections/backends"
+            )
+            .master_only(),
+            "/api/monitoring/connections/backends",
+            parse::backend_connections
+        ),
+        json_api!(
+            EndpointInfo::every(
+                "service_channel_connections",
+                60,
+                "GET /api/monitoring/connections/serviceChannels"
+            )
+            .master_only(),
+            "/api/monitoring/connections/serviceChannels",
+            parse::service_channel_connections
+        ),
+        json_api!(
+            EndpointInfo::every(
+                "backend_performance",
+                60,
+                "GET /api/monitoring/performance/backends"
+            )
+            .master_only(),
+            "/api/monitoring/performance/backends",
+            parse::backend_performance
+        ),
+        EndpointInfo::every(
+            "top_time_consumers",
+            300,
+            "GET /api/monitoring/performance/topTimeConsumers",
+        )
+        .master_only()
+        .parse(parse::top_time_consumers_with_user)
+        .poll(|scc: &Scc, ctx| {
+            let parse = if scc.include_user {
+                parse::top_time_consumers_with_user
+            } else {
+                parse::top_time_consumers
+            };
+            Box::pin(scc.json(
+                ctx,
+                "/api/monitoring/performance/topTimeConsumers",
+                true,
+                parse,
+            ))
+        }),
+        json_api!(
+            EndpointInfo::every("memory", 60, "GET /api/monitoring/memory").master_only(),
+            "/api/monitoring/memory",
+            parse::memory
+        ),
+        json_api!(
+            EndpointInfo::every("certificates", 3600, "GET /api/monitoring/certificates")
+                .master_only(),
+            "/api/monitoring/certificates",
+            parse::certificates
+        ),
+        json_api!(
+            EndpointInfo::off(
+                "certificates_expired",
+                "GET /api/monitoring/certificates/expired"
+            )
+            .master_only(),
+            "/api/monitoring/certificates/expired",
+            parse::certificates_expired
+        ),
+        json_api!(
+            EndpointInfo::off(
+                "certificates_expiring",
+                "GET /api/monitoring/certificates/expiring"
+            )
+            .master_only(),
+            "/api/monitoring/certificates/expiring",
+            parse::certificates_expiring
+        ),
+        json_api!(
+            EndpointInfo::off("certificates_ok", "GET /api/monitoring/certificates/ok")
+                .master_only(),
+            "/api/monitoring/certificates/ok",
+            parse::certificates_ok
+        ),
+        json_api!(
+            EndpointInfo::every("usage", 300, "GET /api/monitoring/usage").master_only(),
+            "/api/monitoring/usage",
+            parse::usage
+        ),
+        json_api!(
+            EndpointInfo::every("disk", 300, "GET /api/monitoring/disk (SCC 2.17+)")
+                .master_only()
+                .since(2, 17),
+            "/api/monitoring/disk",
+            parse::disk
+        ),
+        json_api!(
+            EndpointInfo::every("cpu", 60, "GET /api/monitoring/cpu (SCC 2.17+)")
+                .master_only()
+                .since(2, 17),
+            "/api/monitoring/cpu",
+            parse::cpu
+        ),
+        json_api!(
+            EndpointInfo::every("alerts", 60, "GET /api/monitoring/alerts (SCC 2.19+)")
+                .master_only()
+                .since(2, 19),
+            "/api/monitoring/alerts",
+            parse::alerts
+        ),
+        json_api!(
+            EndpointInfo::every("version", 3600, "GET /api/v1/connector/version"),
+            "/api/v1/connector/version",
+            parse::version
+        ),
+    ];
+
+    fn validate(file: &FileConfig) -> Result<Settings, Vec<(String, String)>> {
+        config::validate(file)
+    }
+
+    fn build(settings: &Settings, ctx: BuildContext) -> Scc {
+        Scc {
+            client: Client::new(
+                ctx.upstream,
+                settings.url.as_str(),
+                settings.username.clone(),
+                settings.password.clone(),
+            ),
+            include_user: settings.include_user,
+            role: Mutex::new(RoleState::default()),
+            role_check: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+/// The body parsers of the JSON APIs: decode → model → translation, without HTTP.
+pub mod parse {
+    use super::*;
+
+    macro_rules! parsers {
+        ($($name:ident => |$payload:ident| $translate:expr;)*) => {
+            $(
+                #[doc = concat!("Parses the body of `", stringify!($name), "`.")]
+                pub fn $name(body: &[u8], _ctx: &PollContext) -> Result<Snapshot, PollError> {
+                    let $payload = decode_json(body)?;
+                    Ok($translate)
+                }
+            )*
+        };
+    }
+
+    parsers! {
+        subaccounts => |p| translate::subaccounts(&p);
+        backend_connections => |p| translate::backend_connections(&p);
+        service_channel_connections => |p| translate::service_channel_connections(&p);
+        backend_performance => |p| translate::backend_performance(&p);
+        top_time_consumers => |p| translate::top_time_consumers(&p, false);
+        top_time_consumers_with_user => |p| translate::top_time_consumers(&p, true);
+        memory => |p| translate::memory(&p);
+        certificates => |p| translate::certificates(&p);
+        certificates_expired => |p| translate::certificate_selection("expired", &p);
+        certificates_expiring => |p| translate::certificate_selection("expiring", &p);
+        certificates_ok => |p| translate::certificate_selection("ok", &p);
+        usage => |p| translate::usage(&p);
+        disk => |p| translate::disk(model::disk_block(&p).as_ref());
+        cpu => |p| translate::cpu(model::cpu_block(&p).as_ref());
+        alerts => |p| translate::alerts(&p);
+        version => |p| translate::version(&p);
+    }
+}
 
 /// Path of the health check.
 pub const PING_PATH: &str = "/exposed?action=ping";
@@ -78,28 +237,6 @@ pub const ROLE_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// The message of a poll skipped on a shadow instance.
 pub const SHADOW_SKIP: &str = "instance is not master (shadow)";
-
-/// The upstream path of a JSON endpoint and whether only the master instance serves it.
-pub fn api_path(endpoint: &str) -> Option<(&'static str, bool)> {
-    Some(match endpoint {
-        "subaccounts" => ("/api/monitoring/subaccounts", true),
-        "backend_connections" => ("/api/monitoring/connections/backends", true),
-        "service_channel_connections" => ("/api/monitoring/connections/serviceChannels", true),
-        "backend_performance" => ("/api/monitoring/performance/backends", true),
-        "top_time_consumers" => ("/api/monitoring/performance/topTimeConsumers", true),
-        "memory" => ("/api/monitoring/memory", true),
-        "certificates" => ("/api/monitoring/certificates", true),
-        "certificates_expired" => ("/api/monitoring/certificates/expired", true),
-        "certificates_expiring" => ("/api/monitoring/certificates/expiring", true),
-        "certificates_ok" => ("/api/monitoring/certificates/ok", true),
-        "usage" => ("/api/monitoring/usage", true),
-        "disk" => ("/api/monitoring/disk", true),
-        "cpu" => ("/api/monitoring/cpu", true),
-        "alerts" => ("/api/monitoring/alerts", true),
-        "version" => ("/api/v1/connector/version", false),
-        _ => return None,
-    })
-}
 
 /// What the instance said about its role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,32 +263,6 @@ pub struct Scc {
     role_check: tokio::sync::Mutex<()>,
 }
 
-/// Builds a target from its config.
-pub fn build(config: &SccTarget, ctx: BuildContext) -> Result<Arc<dyn Target>, String> {
-    let url = config
-        .url
-        .as_deref()
-        .ok_or_else(|| "url: missing; set the Cloud Connector base URL".to_string())?;
-    let client = Client::new(
-        ctx.upstream,
-        url,
-        config.username.clone(),
-        config.password.clone(),
-    );
-    Ok(Arc::new(Scc {
-        client,
-        include_user: config.include_user,
-        role: Mutex::new(RoleState::default()),
-        role_check: tokio::sync::Mutex::new(()),
-    }))
-}
-
-impl Target for Scc {
-    fn poll<'a>(&'a self, endpoint: &'a str, ctx: &'a PollContext) -> PollFuture<'a> {
-        Box::pin(self.poll_endpoint(endpoint, ctx))
-    }
-}
-
 impl Scc {
     /// The last known role, if fresh enough.
     pub fn known_role(&self) -> Option<Role> {
@@ -164,29 +275,6 @@ impl Scc {
 
     fn set_role(&self, role: Role) {
         self.role.lock().expect("role lock").role = Some((role, Instant::now()));
-    }
-
-    async fn poll_endpoint(
-        &self,
-        endpoint: &str,
-        _ctx: &PollContext,
-    ) -> Result<PollOutcome, PollError> {
-        match endpoint {
-            "health" => Ok(PollOutcome::Data(self.health().await)),
-            "master_role" => self.poll_master_role().await,
-            other => {
-                let (path, master_only) = api_path(other).ok_or_else(|| {
-                    PollError::new(
-                        ErrorReason::Unsupported,
-                        format!("unknown scc endpoint {other:?}"),
-                    )
-                })?;
-                if master_only && self.current_role().await? == Role::Shadow {
-                    return Ok(PollOutcome::Skipped(SHADOW_SKIP.into()));
-                }
-                self.fetch(other, path).await.map(PollOutcome::Data)
-            }
-        }
     }
 
     /// `ping`: any 2xx is up; anything else (status, timeout, refused) is down, with the poll
@@ -223,7 +311,7 @@ impl Scc {
                     }
                 }
             }
-            Err(e) if e.reason == ErrorReason::Unsupported || e.message.contains("HTTP 404") => {
+            Err(e) if e.reason == ErrorReason::Unsupported || e.http_status == Some(404) => {
                 Role::NoHaApi
             }
             Err(e) => return Err(e),
@@ -261,80 +349,24 @@ impl Scc {
         }
     }
 
-    async fn fetch(&self, endpoint: &str, path: &str) -> Result<Snapshot, PollError> {
-        let c = &self.client;
-        Ok(match endpoint {
-            "subaccounts" => translate::subaccounts(&c.get_json(path).await?),
-            "backend_connections" => translate::backend_connections(&c.get_json(path).await?),
-            "service_channel_connections" => {
-                translate::service_channel_connections(&c.get_json(path).await?)
-            }
-            "backend_performance" => translate::backend_performance(&c.get_json(path).await?),
-            "top_time_consumers" => {
-                translate::top_time_consumers(&c.get_json(path).await?, self.include_user)
-            }
-            "memory" => translate::memory(&c.get_json(path).await?),
-            "certificates" => translate::certificates(&c.get_json(path).await?),
-            "certificates_expired" => {
-                translate::certificate_selection("expired", &c.get_json(path).await?)
-            }
-            "certificates_expiring" => {
-                translate::certificate_selection("expiring", &c.get_json(path).await?)
-            }
-            "certificates_ok" => translate::certificate_selection("ok", &c.get_json(path).await?),
-            "usage" => translate::usage(&c.get_json(path).await?),
-            "disk" => {
-                let v: serde_json::Value = c.get_json(path).await?;
-                translate::disk(model::disk_block(&v).as_ref())
-            }
-            "cpu" => {
-                let v: serde_json::Value = c.get_json(path).await?;
-                translate::cpu(model::cpu_block(&v).as_ref())
-            }
-            "alerts" => translate::alerts(&c.get_json(path).await?),
-            "version" => translate::version(&c.get_json(path).await?),
-            other => {
-                return Err(PollError::new(
-                    ErrorReason::Unsupported,
-                    format!("unknown scc endpoint {other:?}"),
-                ))
-            }
-        })
-    }
-}
-
-/// Byte-level entry point of the JSON endpoints' parsers, for property tests and fuzzing: the
-/// decode → model → translation path of one endpoint's response body, without HTTP (the same
-/// dispatch as `Scc::fetch`).
-pub fn parse_endpoint(
-    endpoint: &str,
-    body: &[u8],
-    include_user: bool,
-) -> Result<Snapshot, PollError> {
-    use crate::upstream::decode_json as json;
-    Ok(match endpoint {
-        "subaccounts" => translate::subaccounts(&json(body)?),
-        "backend_connections" => translate::backend_connections(&json(body)?),
-        "service_channel_connections" => translate::service_channel_connections(&json(body)?),
-        "backend_performance" => translate::backend_performance(&json(body)?),
-        "top_time_consumers" => translate::top_time_consumers(&json(body)?, include_user),
-        "memory" => translate::memory(&json(body)?),
-        "certificates" => translate::certificates(&json(body)?),
-        "certificates_expired" => translate::certificate_selection("expired", &json(body)?),
-        "certificates_expiring" => translate::certificate_selection("expiring", &json(body)?),
-        "certificates_ok" => translate::certificate_selection("ok", &json(body)?),
-        "usage" => translate::usage(&json(body)?),
-        "disk" => translate::disk(model::disk_block(&json(body)?).as_ref()),
-        "cpu" => translate::cpu(model::cpu_block(&json(body)?).as_ref()),
-        "alerts" => translate::alerts(&json(body)?),
-        "version" => translate::version(&json(body)?),
-        other => {
-            return Err(PollError::new(
-                ErrorReason::Unsupported,
-                format!("unknown scc endpoint {other:?}"),
-            ))
+    /// A JSON API: skipped on a shadow when master-only, else fetched and parsed.
+    async fn json(
+        &self,
+        ctx: &PollContext,
+        path: &'static str,
+        master_only: bool,
+        parse: super::ParseFn,
+    ) -> Result<PollOutcome, PollError> {
+        if master_only && self.current_role().await? == Role::Shadow {
+            return Ok(PollOutcome::Skipped(SHADOW_SKIP.into()));
         }
-    })
+        let what = format!("GET {path}");
+        let response = self.client.get(path, true).await?;
+        client::check_json_body(&response, &what)?;
+        parse(&response.body, ctx)
+            .map(PollOutcome::Data)
+            .map_err(|e| e.context(what))
+    }
 }
 
 #[cfg(test)]
@@ -342,20 +374,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_endpoint_has_a_path_except_the_exposed_ones() {
-        for spec in ENDPOINTS {
-            match spec.name {
-                "health" | "master_role" => assert!(api_path(spec.name).is_none()),
-                name => {
-                    let (path, master_only) = api_path(name).expect(name);
-                    assert_eq!(master_only, path.starts_with("/api/monitoring/"), "{name}");
-                }
-            }
+    fn the_table_marks_master_only_apis_and_parses_every_json_api() {
+        for endpoint in Scc::ENDPOINTS {
+            let info = &endpoint.info;
+            assert_eq!(
+                info.gates.master_only,
+                info.description.starts_with("GET /api/monitoring/"),
+                "{}",
+                info.name
+            );
+            let exposed = info.description.starts_with("GET /exposed");
+            assert_eq!(info.parse.is_none(), exposed, "{}", info.name);
         }
-        let off: Vec<_> = ENDPOINTS
+        let off: Vec<_> = Scc::ENDPOINTS
             .iter()
-            .filter(|e| e.default_interval.is_none())
-            .map(|e| e.name)
+            .filter(|e| e.info.default_interval.is_none())
+            .map(|e| e.info.name)
             .collect();
         assert_eq!(
             off,
@@ -365,9 +399,9 @@ mod tests {
                 "certificates_ok"
             ]
         );
-        assert!(ENDPOINTS
+        assert!(Scc::ENDPOINTS
             .iter()
-            .filter_map(|e| e.default_interval)
+            .filter_map(|e| e.info.default_interval)
             .all(|d| d >= Duration::from_secs(30)));
     }
 }

@@ -1,10 +1,11 @@
 //! Signed calls to Tencent Cloud Monitor (API 3.0 and v2) behind a per-target token bucket and
 //! a concurrency bound, with the vendor's error codes mapped onto the poll error taxonomy.
 
+use super::config::TencentApi;
 use super::model::{V2Status, V3Envelope, V3Error, V3ErrorPart};
 use super::sign::{signing_host, v2_signature, Tc3Request, V2Method};
-use crate::config::{Secret, TencentApi};
-use crate::sources::{ErrorReason, PollError};
+use crate::base::{ErrorReason, PollError};
+use crate::config::Secret;
 use crate::upstream::{Response, Upstream};
 use serde::de::DeserializeOwned;
 use std::sync::atomic::{AtomicU64, Ordering};

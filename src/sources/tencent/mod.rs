@@ -4,15 +4,17 @@
 //! call counts towards the account's monthly bill.
 
 pub mod client;
+pub mod config;
 pub mod model;
 pub mod sign;
 pub mod translate;
 pub mod window;
 
-use super::{BuildContext, EndpointSpec, ErrorReason, PollContext, PollError, PollFuture};
-use super::{PollOutcome, Target};
-use crate::config::{TencentApi, TencentTarget};
+use super::PollOutcome;
+use super::{BuildContext, Endpoint, EndpointInfo, PollContext, Source};
+use crate::base::{ErrorReason, PollError};
 use client::{Client, ClientSettings};
+pub use config::{TencentApi, TencentMetrics, TencentTarget};
 use model::{V2Metrics, V2MonitorData, V3BaseMetrics, V3Dimension, V3MonitorData};
 use serde_json::json;
 use sign::V2Method;
@@ -20,20 +22,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 use translate::{CatalogEntry, Reading};
-
-/// Endpoints of this source with their default intervals.
-pub const ENDPOINTS: &[EndpointSpec] = &[
-    EndpointSpec::every(
-        "metric_data",
-        60,
-        "GetMonitorData (v3 batched, or v2 GetMonitorData / GetMetricStatistics): newest non-empty datapoint of every configured metric and instance",
-    ),
-    EndpointSpec::every(
-        "metric_catalog",
-        3600,
-        "DescribeBaseMetrics (v3) / DescribeMetrics (v2): metrics, units and periods of the configured namespaces",
-    ),
-];
 
 /// Default API 3.0 endpoint.
 pub const DEFAULT_URL_V3: &str = "https://monitor.tencentcloudapi.com";
@@ -72,7 +60,7 @@ struct Block {
 }
 
 /// A configured Tencent target.
-pub struct TencentSource {
+pub struct Tencent {
     client: Client,
     region: String,
     offset_secs: i32,
@@ -84,7 +72,7 @@ pub struct TencentSource {
 }
 
 /// Builds a target from its config.
-pub fn build(config: &TencentTarget, ctx: BuildContext) -> Result<Arc<dyn Target>, String> {
+fn build_target(config: &TencentTarget, ctx: BuildContext) -> Result<Tencent, String> {
     let default_url = match config.api {
         TencentApi::V3 => DEFAULT_URL_V3,
         TencentApi::V2 => DEFAULT_URL_V2,
@@ -138,7 +126,7 @@ pub fn build(config: &TencentTarget, ctx: BuildContext) -> Result<Arc<dyn Target
             max_concurrency: config.max_concurrency,
         },
     );
-    Ok(Arc::new(TencentSource {
+    Ok(Tencent {
         client,
         region,
         offset_secs,
@@ -146,12 +134,40 @@ pub fn build(config: &TencentTarget, ctx: BuildContext) -> Result<Arc<dyn Target
         batch_size: config.batch_size.max(1),
         blocks,
         catalog: tokio::sync::Mutex::new(HashMap::new()),
-    }))
+    })
 }
 
-impl Target for TencentSource {
-    fn poll<'a>(&'a self, endpoint: &'a str, ctx: &'a PollContext) -> PollFuture<'a> {
-        Box::pin(self.poll_endpoint(endpoint, ctx))
+impl Source for Tencent {
+    const KIND: &'static str = "tencent";
+    type FileConfig = TencentTarget;
+    type Settings = TencentTarget;
+
+    const ENDPOINTS: &'static [Endpoint<Tencent>] = &[
+        EndpointInfo::every(
+        "metric_data",
+        60,
+        "GetMonitorData (v3 batched, or v2 GetMonitorData / GetMetricStatistics): newest non-empty datapoint of every configured metric and instance",
+    )
+            .poll(|t: &Tencent, ctx| Box::pin(t.poll_endpoint("metric_data", ctx))),
+        EndpointInfo::every(
+        "metric_catalog",
+        3600,
+        "DescribeBaseMetrics (v3) / DescribeMetrics (v2): metrics, units and periods of the configured namespaces",
+    )
+            .poll(|t: &Tencent, ctx| Box::pin(t.poll_endpoint("metric_catalog", ctx))),
+    ];
+
+    fn validate(file: &TencentTarget) -> Result<TencentTarget, Vec<(String, String)>> {
+        let problems = file.validate();
+        if problems.is_empty() {
+            Ok(file.clone())
+        } else {
+            Err(problems)
+        }
+    }
+
+    fn build(settings: &TencentTarget, ctx: BuildContext) -> Tencent {
+        build_target(settings, ctx).expect("validated settings build")
     }
 }
 
@@ -194,7 +210,7 @@ fn format_periods(periods: &[u64]) -> String {
         .join(", ")
 }
 
-impl TencentSource {
+impl Tencent {
     async fn poll_endpoint(
         &self,
         endpoint: &str,
@@ -594,9 +610,9 @@ pub mod parse {
     use super::model::{V3ErrorPart, V3MonitorData};
     use super::{catalog_from_v2, catalog_from_v3, match_points, translate, window, Plan};
     use super::{Instance, Reading};
-    use crate::config::TencentApi;
+    use crate::base::PollError;
     use crate::snapshot::Snapshot;
-    use crate::sources::PollError;
+    use crate::sources::tencent::TencentApi;
     use crate::upstream::decode_json;
     use serde::de::DeserializeOwned;
 

@@ -9,8 +9,8 @@
 //! [`login_backoff`], well clear of the platform's lock-out (8 failed logins in 30 minutes).
 
 use super::model::{CommandReply, Envelope};
+use crate::base::{ErrorReason, PollError};
 use crate::config::Secret;
-use crate::sources::{ErrorReason, PollError};
 use crate::upstream::Upstream;
 use serde_json::{json, Map, Value};
 use std::time::Duration;

@@ -8,37 +8,22 @@
 //! - `translate.rs`: model → metric families.
 
 pub mod client;
+pub mod config;
 pub mod counter;
 pub mod model;
 pub mod translate;
 
-use super::{BuildContext, EndpointSpec, PollContext, PollError, PollFuture, PollOutcome, Target};
-use crate::config::Tr50Target;
+use super::{BuildContext, Endpoint, EndpointInfo, PollContext, PollOutcome, Source};
+use crate::base::PollError;
 use client::{Client, Credentials};
+pub use config::Tr50Target;
 use counter::CallCounter;
 use model::History;
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
-
-/// Endpoints of this source with their default intervals.
-pub const ENDPOINTS: &[EndpointSpec] = &[
-    EndpointSpec::every(
-        "api_history",
-        300,
-        "usage.api.history: API calls per service (or org) per hourly bucket",
-    ),
-    EndpointSpec::off(
-        "thing_history",
-        "usage.thing.history: things and connected things in the newest bucket",
-    ),
-    EndpointSpec::off(
-        "connection_history",
-        "usage.connection.history: connections in the newest bucket",
-    ),
-];
+use std::sync::Mutex;
 
 /// A configured TR50 account.
-struct Tr50 {
+pub struct Tr50 {
     client: Client,
     last: String,
     series: String,
@@ -49,7 +34,7 @@ struct Tr50 {
 }
 
 /// Builds a target from its config.
-pub fn build(config: &Tr50Target, ctx: BuildContext) -> Result<Arc<dyn Target>, String> {
+fn build_target(config: &Tr50Target, ctx: BuildContext) -> Result<Tr50, String> {
     let url = config
         .url
         .clone()
@@ -76,19 +61,51 @@ pub fn build(config: &Tr50Target, ctx: BuildContext) -> Result<Arc<dyn Target>, 
             )
         }
     };
-    Ok(Arc::new(Tr50 {
+    Ok(Tr50 {
         client: Client::new(ctx.upstream, url, credentials),
         last: config.last.clone(),
         series: config.series.clone(),
         dimension: config.dimension.clone(),
         include_sub_orgs: config.include_sub_orgs,
         calls: Mutex::new(CallCounter::new()),
-    }))
+    })
 }
 
-impl Target for Tr50 {
-    fn poll<'a>(&'a self, endpoint: &'a str, ctx: &'a PollContext) -> PollFuture<'a> {
-        Box::pin(self.poll_endpoint(endpoint, ctx))
+impl Source for Tr50 {
+    const KIND: &'static str = "tr50";
+    type FileConfig = Tr50Target;
+    type Settings = Tr50Target;
+
+    const ENDPOINTS: &'static [Endpoint<Tr50>] = &[
+        EndpointInfo::every(
+            "api_history",
+            300,
+            "usage.api.history: API calls per service (or org) per hourly bucket",
+        )
+        .poll(|t: &Tr50, ctx| Box::pin(t.poll_endpoint("api_history", ctx))),
+        EndpointInfo::off(
+            "thing_history",
+            "usage.thing.history: things and connected things in the newest bucket",
+        )
+        .poll(|t: &Tr50, ctx| Box::pin(t.poll_endpoint("thing_history", ctx))),
+        EndpointInfo::off(
+            "connection_history",
+            "usage.connection.history: connections in the newest bucket",
+        )
+        .poll(|t: &Tr50, ctx| Box::pin(t.poll_endpoint("connection_history", ctx))),
+    ];
+
+    fn validate(file: &Tr50Target) -> Result<Tr50Target, Vec<(String, String)>> {
+        let problems = file.validate();
+        if problems.is_empty() {
+            Ok(file.clone())
+        } else {
+            Err(problems)
+        }
+    }
+
+    fn build(settings: &Tr50Target, ctx: BuildContext) -> Tr50 {
+        build_target(settings, ctx).expect("validated settings build")
     }
 }
 
@@ -111,7 +128,7 @@ impl Tr50 {
                 Ok(PollOutcome::Data(translate::connection_history(&h)))
             }
             other => Err(PollError::new(
-                super::ErrorReason::Unsupported,
+                crate::base::ErrorReason::Unsupported,
                 format!("unknown tr50 endpoint {other:?}"),
             )),
         }

@@ -1,7 +1,7 @@
 //! Config of an AVEVA CONNECT data services target.
 
-use super::common::{check_url, require, TargetConfig};
-use super::secret::{Secret, SecretSlot};
+use crate::config::{check_url, require, TargetConfig};
+use crate::config::{Secret, SecretSlot};
 use std::path::PathBuf;
 
 fn default_group_by() -> String {
@@ -56,8 +56,11 @@ impl TargetConfig for AvevaTarget {
             file: &mut self.client_secret_file,
         }]
     }
+}
 
-    fn validate(&self) -> Vec<(String, String)> {
+impl AvevaTarget {
+    /// Kind-specific checks after secrets are resolved: (key relative to the target, reason).
+    pub fn validate(&self) -> Vec<(String, String)> {
         let blank = |key: &str, value: Option<&str>, hint: &str| {
             value
                 .filter(|v| v.trim().is_empty())

@@ -76,6 +76,8 @@ pub struct PollError {
     pub message: String,
     /// Do not poll again before this much time has passed.
     pub retry_after: Option<Duration>,
+    /// The HTTP status of the answer that failed, when there was one.
+    pub http_status: Option<u16>,
 }
 
 impl PollError {
@@ -85,12 +87,19 @@ impl PollError {
             reason,
             message: message.into(),
             retry_after: None,
+            http_status: None,
         }
     }
 
     /// Sets the earliest retry time.
     pub fn retry_after(mut self, after: Duration) -> Self {
         self.retry_after = Some(after);
+        self
+    }
+
+    /// Records the HTTP status of the answer that failed.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.http_status = Some(status);
         self
     }
 

@@ -1,8 +1,8 @@
 //! Config of a Tencent Cloud Monitor target.
 
-use super::common::{require, TargetConfig};
-use super::duration::ConfigDuration;
-use super::secret::{Secret, SecretSlot};
+use crate::base::duration::ConfigDuration;
+use crate::config::{require, TargetConfig};
+use crate::config::{Secret, SecretSlot};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -132,8 +132,11 @@ impl TargetConfig for TencentTarget {
             },
         ]
     }
+}
 
-    fn validate(&self) -> Vec<(String, String)> {
+impl TencentTarget {
+    /// Kind-specific checks after secrets are resolved: (key relative to the target, reason).
+    pub fn validate(&self) -> Vec<(String, String)> {
         let mut errors: Vec<_> = [
             require(&self.region, "region", "set the region, e.g. ap-guangzhou"),
             require(
@@ -151,7 +154,7 @@ impl TargetConfig for TencentTarget {
         .flatten()
         .collect();
         if let Some(url) = &self.url {
-            if let Some(e) = super::common::check_url(&Some(url.clone())) {
+            if let Some(e) = crate::config::check_url(&Some(url.clone())) {
                 errors.push(e);
             }
         }
@@ -252,7 +255,9 @@ impl TargetConfig for TencentTarget {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{parse, ConfigError, TencentApi};
+    use crate::config::ConfigError;
+    use crate::sources::parse_config as parse;
+    use crate::sources::tencent::TencentApi;
     use std::path::Path;
 
     const BASE: &str = "sources:\n  tencent:\n    - name: t\n      region: ap-guangzhou\n      secret_id: AKID\n      secret_key: key\n";
@@ -278,7 +283,7 @@ mod tests {
     #[test]
     fn defaults() {
         let c = load("").unwrap();
-        let t = &c.sources.tencent[0];
+        let t = &c.targets_of::<crate::sources::tencent::TencentTarget>()[0];
         assert_eq!(t.api, TencentApi::V3);
         assert_eq!(t.batch_size, 50);
         assert_eq!(t.rate_limit, 15.0);

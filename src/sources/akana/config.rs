@@ -1,8 +1,8 @@
 //! Config of an Akana API Platform target.
 
-use super::common::{check_url, require, TargetConfig};
-use super::duration::ConfigDuration;
-use super::secret::{Secret, SecretSlot};
+use crate::base::duration::ConfigDuration;
+use crate::config::{check_url, require, TargetConfig};
+use crate::config::{Secret, SecretSlot};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -77,8 +77,11 @@ impl TargetConfig for AkanaTarget {
             file: &mut self.password_file,
         }]
     }
+}
 
-    fn validate(&self) -> Vec<(String, String)> {
+impl AkanaTarget {
+    /// Kind-specific checks after secrets are resolved: (key relative to the target, reason).
+    pub fn validate(&self) -> Vec<(String, String)> {
         let mut problems: Vec<(String, String)> = [
             check_url(&self.url),
             require(
@@ -127,7 +130,8 @@ impl TargetConfig for AkanaTarget {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{parse, ConfigError};
+    use crate::config::ConfigError;
+    use crate::sources::parse_config as parse;
     use std::path::Path;
     use std::time::Duration;
 
@@ -146,7 +150,7 @@ mod tests {
     #[test]
     fn defaults() {
         let config = load(MINIMAL).unwrap();
-        let t = &config.sources.akana[0];
+        let t = &config.targets_of::<crate::sources::akana::AkanaTarget>()[0];
         assert_eq!(t.path_prefix, "/platform/subscriptions");
         assert_eq!(t.token_lifetime(), Duration::from_secs(1800));
         assert_eq!(t.login_backoff(), Duration::from_secs(900));
@@ -159,7 +163,7 @@ mod tests {
     fn overrides() {
         let item = format!("{MINIMAL}\ntoken_lifetime: 10m\nlogin_backoff: 1h\nitem_info: false\npath_prefix: /api/platform/subscriptions\nmetric_ids: [ApiCount]\nfedmemberid: acme");
         let config = load(&item).unwrap();
-        let t = &config.sources.akana[0];
+        let t = &config.targets_of::<crate::sources::akana::AkanaTarget>()[0];
         assert_eq!(t.token_lifetime(), Duration::from_secs(600));
         assert_eq!(t.login_backoff(), Duration::from_secs(3600));
         assert!(!t.item_info);
@@ -203,7 +207,11 @@ mod tests {
         );
         let config = load(&item).unwrap();
         assert_eq!(
-            config.sources.akana[0].password.as_ref().unwrap().expose(),
+            config.targets_of::<crate::sources::akana::AkanaTarget>()[0]
+                .password
+                .as_ref()
+                .unwrap()
+                .expose(),
             "from-file"
         );
     }

@@ -1,7 +1,7 @@
 //! Config of a TR50 (Telit deviceWISE) target.
 
-use super::common::{check_url, EndpointSetting, TargetConfig};
-use super::secret::{Secret, SecretSlot};
+use crate::config::{check_url, EndpointSetting, TargetConfig};
+use crate::config::{Secret, SecretSlot};
 use std::path::PathBuf;
 
 fn default_last() -> String {
@@ -60,8 +60,11 @@ impl TargetConfig for Tr50Target {
             },
         ]
     }
+}
 
-    fn validate(&self) -> Vec<(String, String)> {
+impl Tr50Target {
+    /// Kind-specific checks after secrets are resolved: (key relative to the target, reason).
+    pub fn validate(&self) -> Vec<(String, String)> {
         let mut errors: Vec<_> = check_url(&self.url).into_iter().collect();
         let user = self.username.is_some() || self.password.is_some();
         let app = self.app_id.is_some() || self.app_token.is_some() || self.thing_key.is_some();
@@ -173,7 +176,7 @@ mod tests {
         let yaml = format!(
             "sources:\n  tr50:\n    - name: t\n      url: http://127.0.0.1:1/api\n      username: u\n      password: p\n{extra}"
         );
-        match crate::config::parse(&yaml, std::path::Path::new("t.yml"), &|_| None) {
+        match crate::sources::parse_config(&yaml, std::path::Path::new("t.yml"), &|_| None) {
             Ok(_) => String::new(),
             Err(e) => e.to_string(),
         }

@@ -1,0 +1,12 @@
+//! The ground floor: small types every layer above uses and that use nothing of the crate.
+//!
+//! Nothing in `base` imports another module of the crate (see `docs/architecture.md`).
+
+pub mod clock;
+pub mod duration;
+pub mod error;
+pub mod lenient;
+pub mod redact;
+
+pub use error::{ErrorReason, PollError};
+pub use redact::Redactor;
