@@ -101,31 +101,43 @@ impl Telemetry {
         }
     }
 
-    /// Encodes all self-metrics (without `# EOF`); `body` describes the cached source part.
-    pub fn encode(
+    /// The registry of the exporter's own counters and gauges (prometheus-client types).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The self-metric families computed at scrape time: poll states, the exposition's own
+    /// facts and the process metrics. The exposition encodes them.
+    pub fn families(
         &self,
         states: &[(EndpointKey, EndpointState)],
-        body: &crate::expose::EncodedBody,
-    ) -> String {
-        let mut out = String::with_capacity(16 * 1024);
-        let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry);
+        exposition: ExpositionFacts,
+    ) -> Vec<Family> {
         let mut families = poll_families(states);
         let mut series = Family::gauge(
             "usage_exporter_exposed_series",
             "Source series in the exposition (self-metrics not included).",
         );
-        series.push_gauge(Labels::new(), body.series as f64);
+        series.push_gauge(Labels::new(), exposition.series as f64);
         let mut encode = Family::gauge(
             "usage_exporter_exposition_encode_duration_seconds",
             "Time the last re-encoding of the source series took; it happens once per data change, not per scrape.",
         );
-        encode.push_gauge(Labels::new(), body.encode_time.as_secs_f64());
+        encode.push_gauge(Labels::new(), exposition.encode_time.as_secs_f64());
         families.push(series);
         families.push(encode);
         families.extend(self.process.lock().expect("process probe").families());
-        crate::expose::encode_families(&mut out, families);
-        out
+        families
     }
+}
+
+/// What the exposition tells telemetry about the cached source part.
+#[derive(Debug, Clone, Copy)]
+pub struct ExpositionFacts {
+    /// Source series in the cached body.
+    pub series: usize,
+    /// How long its last encode took.
+    pub encode_time: std::time::Duration,
 }
 
 fn unix_now() -> f64 {

@@ -9,7 +9,7 @@ pub use encode::{encode_families, encode_groups, merge};
 pub use gzip::GzipPrefix;
 
 use crate::store::Store;
-use crate::telemetry::Telemetry;
+use crate::telemetry::{ExpositionFacts, Telemetry};
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use flate2::Compression;
@@ -117,7 +117,16 @@ impl Exposition {
         // self-metrics report (the store bumps its generation under the same lock as a result).
         let states = self.store.states();
         let body = self.current().await;
-        let mut tail = self.telemetry.encode(&states, &body);
+        let mut tail = String::with_capacity(16 * 1024);
+        let _ = prometheus_client::encoding::text::encode_registry(
+            &mut tail,
+            self.telemetry.registry(),
+        );
+        let facts = ExpositionFacts {
+            series: body.series,
+            encode_time: body.encode_time,
+        };
+        encode_families(&mut tail, self.telemetry.families(&states, facts));
         tail.push_str("# EOF\n");
         if !gzip {
             return ScrapeBody {
