@@ -18,3 +18,6 @@ pub mod sources;
 pub mod store;
 pub mod telemetry;
 pub mod upstream;
+
+#[cfg(test)]
+mod architecture_tests;

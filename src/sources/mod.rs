@@ -5,14 +5,29 @@
 //! polls and records their results, so a source never counts its own polls (node_exporter's
 //! collector/framework split).
 
-pub mod akana;
-pub mod aveva;
 mod endpoint;
 pub mod registry;
-pub mod scc;
 mod source;
-pub mod tencent;
-pub mod tr50;
+
+/// Declares each source's folder as a module and lists its target type in [`KINDS`].
+macro_rules! registry {
+    ($($module:ident :: $target:ident),* $(,)?) => {
+        $(pub mod $module;)*
+
+        /// Every source kind, in the order the docs, the landing page and `check-config` list
+        /// them.
+        pub static KINDS: &[&dyn Kind] = &[$(&KindOf::<$module::$target>::NEW),*];
+    };
+}
+
+// The registry: one line per source (its folder and its target type).
+registry! {
+    scc::Scc,
+    akana::Akana,
+    tr50::Tr50,
+    tencent::Tencent,
+    aveva::Aveva,
+}
 
 #[cfg(test)]
 mod config_tests;
@@ -198,7 +213,7 @@ pub fn resolve_schedule(specs: &[&EndpointInfo], entry: &TargetEntry) -> Vec<End
 /// default intervals, generated from the registry so the docs cannot drift from the code.
 pub fn endpoint_reference_markdown() -> String {
     let mut out = String::new();
-    for kind in registry::KINDS {
+    for kind in KINDS {
         out.push_str(&format!(
             "\n### `{}`\n\n| endpoint | default interval | reads |\n|---|---|---|\n",
             kind.kind()
