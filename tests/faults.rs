@@ -200,7 +200,11 @@ impl Sim {
             }
             Sim::Akana(s) => s.with(|st| {
                 st.data = if on {
-                    akana::Data::Custom(json!({"UsageMetric": {"MetricID": 7}}))
+                    // A month-to-date total that is no number (number::or_fail); a numeric
+                    // MetricID is read as text now.
+                    akana::Data::Custom(json!({"UsageMetric": {"MetricID": "PlatformApiUsage",
+                        "MetricType": "PerDayWithAggregate",
+                        "AggregateUsage": {"MetricItem": {"Name": "TotalUsageCount", "MetricValue": "plenty"}}}}))
                 } else {
                     akana::Data::Sample
                 }

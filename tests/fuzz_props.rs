@@ -489,21 +489,22 @@ fn run(parser: Parser, body: &[u8]) -> Vec<Snapshot> {
     let series = ("QCE/CVM", "CPUUsage", 60, "avg");
     let ok = |r: Result<Snapshot, _>| r.into_iter().collect::<Vec<_>>();
     match parser {
-        Parser::Akana => akana::decode_usage(body)
-            .map(|usage| {
-                [true, false]
-                    .map(|item_info| {
-                        let options = akana::Options {
-                            subscription: "sub".into(),
-                            item_info,
-                        };
-                        akana::translate(&usage, &options)
-                    })
-                    .to_vec()
-            })
-            .unwrap_or_default(),
+        Parser::Akana => {
+            // The table's parser and its item_info-off twin: what the poll runs on the body.
+            let ctx = usage_exporter::sources::PollContext {
+                now: std::time::SystemTime::now(),
+            };
+            [
+                akana::parse::metrics,
+                akana::parse::metrics_without_item_info,
+            ]
+            .into_iter()
+            .filter_map(|parse| parse(body, &ctx).ok())
+            .map(|snapshot| akana::with_subscription(snapshot, "sub"))
+            .collect()
+        }
         Parser::AkanaLogin => {
-            let _ = decode_json::<akana::LoginAnswer>(body);
+            let _ = akana::decode_login(body);
             if let Ok(text) = std::str::from_utf8(body) {
                 let _ = akana::parse_set_cookie(text);
                 let _ = akana::token_lifetime_from_value(text);
@@ -1176,10 +1177,17 @@ fn regression_aveva_nan_text() {
     assert!(all_checked(Parser::AvevaResources, br#"["NaN"]"#).is_empty());
 }
 
-/// akana/model.rs: `"NaN"`/`"inf"` text became NaN/infinite series.
+/// akana/model.rs: `"NaN"`/`"inf"` text became NaN/infinite series. An informational value is
+/// absent now (`number::or_absent`), a month-to-date total fails the decode (`number::or_fail`).
 #[test]
 fn regression_akana_nan_text() {
     let body = br#"{"UsageMetric": {"MetricID": "ApiCount", "MetricType": "Aggregate", "MetricValue": "inf"}}"#;
+    for snapshot in all_checked(Parser::Akana, body) {
+        assert!(snapshot.family("akana_metric").is_none());
+    }
+    let body =
+        br#"{"UsageMetric": {"MetricID": "PlatformApiUsage", "MetricType": "PerDayWithAggregate",
+        "AggregateUsage": {"MetricItem": {"Name": "TotalUsageCount", "MetricValue": "NaN"}}}}"#;
     assert!(all_checked(Parser::Akana, body).is_empty());
 }
 

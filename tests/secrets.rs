@@ -259,7 +259,10 @@ impl Sims {
             on.then(|| json!({"physicalKB": "plenty", "subaccounts": "none"}));
         self.akana.with(|s| {
             s.data = if on {
-                akana::Data::Custom(json!({"UsageMetric": {"MetricID": 7}}))
+                // A month-to-date total that is no number fails the decode (number::or_fail).
+                akana::Data::Custom(json!({"UsageMetric": {"MetricID": "PlatformApiUsage",
+                    "MetricType": "PerDayWithAggregate",
+                    "AggregateUsage": {"MetricItem": {"Name": "TotalUsageCount", "MetricValue": "plenty"}}}}))
             } else {
                 akana::Data::Sample
             }

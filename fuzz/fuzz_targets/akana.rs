@@ -1,20 +1,20 @@
-//! Akana: the usage report (decode + translation) and the login answer / cookie helpers.
+//! Akana: the usage report (the endpoint table's parsers: decode + translation) and the login
+//! answer / cookie helpers.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use usage_exporter::sources::akana;
+use usage_exporter::sources::{akana, PollContext};
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(usage) = akana::decode_usage(data) {
-        for item_info in [true, false] {
-            let options = akana::Options {
-                subscription: "sub".into(),
-                item_info,
-            };
-            check(&akana::translate(&usage, &options));
+    let ctx = PollContext {
+        now: std::time::SystemTime::now(),
+    };
+    for parse in [akana::parse::metrics, akana::parse::metrics_without_item_info] {
+        if let Ok(snapshot) = parse(data, &ctx) {
+            check(&akana::with_subscription(snapshot, "sub"));
         }
     }
-    let _ = usage_exporter::upstream::decode_json::<akana::LoginAnswer>(data);
+    let _ = akana::decode_login(data);
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = akana::parse_set_cookie(text);
         let _ = akana::token_lifetime_from_value(text);

@@ -142,16 +142,64 @@ enum OneOrMany<T> {
 }
 
 /// A list that may also arrive as one bare item, or be missing or `null`.
+///
+/// The shape decides (a JSON array is the list, anything else the one item), so an item that
+/// fails to decode fails the list with its own error and path — never retried as one item
+/// read positionally from the array, as an untagged enum would.
 pub fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
 {
-    Ok(match Option::<OneOrMany<T>>::deserialize(d)? {
-        None => Vec::new(),
-        Some(OneOrMany::Many(v)) => v,
-        Some(OneOrMany::One(t)) => vec![t],
-    })
+    use serde::de::{value, IntoDeserializer, Visitor};
+    struct Shape<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Shape<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list, one item or null")
+        }
+        fn visit_none<E>(self) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_unit<E>(self) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Vec<T>, D2::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element()? {
+                items.push(item);
+            }
+            Ok(items)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Vec<T>, A::Error> {
+            T::deserialize(value::MapAccessDeserializer::new(map)).map(|t| vec![t])
+        }
+        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Vec<T>, E> {
+            T::deserialize(v.into_deserializer()).map(|t| vec![t])
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Vec<T>, E> {
+            T::deserialize(v.into_deserializer()).map(|t| vec![t])
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Vec<T>, E> {
+            T::deserialize(v.into_deserializer()).map(|t| vec![t])
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Vec<T>, E> {
+            T::deserialize(v.into_deserializer()).map(|t| vec![t])
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Vec<T>, E> {
+            T::deserialize(v.into_deserializer()).map(|t| vec![t])
+        }
+        fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Vec<T>, E> {
+            T::deserialize(value::BorrowedStrDeserializer::new(v)).map(|t| vec![t])
+        }
+        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Vec<T>, E> {
+            T::deserialize(v.into_deserializer()).map(|t| vec![t])
+        }
+    }
+    d.deserialize_option(Shape(std::marker::PhantomData))
 }
 
 /// One item or a list of them (the first one counts); `null` or `[]` is absent.
@@ -272,6 +320,39 @@ mod tests {
             fields(json!({"plain": 3})).is_err(),
             "a non-list is no list"
         );
+    }
+
+    #[test]
+    fn a_failing_item_fails_its_list_with_its_own_error() {
+        #[derive(Debug, Deserialize)]
+        struct Item {
+            #[serde(default, deserialize_with = "text")]
+            _name: Option<String>,
+            #[serde(default, deserialize_with = "number::or_fail")]
+            total: Option<f64>,
+        }
+        #[derive(Debug, Deserialize)]
+        struct Items {
+            #[serde(default, deserialize_with = "one_or_many")]
+            items: Vec<Item>,
+        }
+        for body in [
+            json!({"items": [{"total": 1}, {"total": "lots"}]}),
+            json!({"items": {"total": "lots"}}),
+        ] {
+            let e = serde_json::from_value::<Items>(body)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("expected a number, got \"lots\""), "{e}");
+        }
+        let text = r#"{"items": [{"total": 1}, {"total": "lots"}]}"#;
+        let e = serde_path_to_error::deserialize::<_, Items>(
+            &mut serde_json::Deserializer::from_str(text),
+        )
+        .unwrap_err();
+        assert_eq!(e.path().to_string(), "items[1].total");
+        let items: Items = serde_json::from_str(r#"{"items": {"total": "2"}}"#).unwrap();
+        assert_eq!(items.items[0].total, Some(2.0));
     }
 
     #[test]

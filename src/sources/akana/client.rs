@@ -4,8 +4,8 @@
 //! The session cookie (`AtmoAuthToken_{fedmemberid}`) is a bearer credential: it is kept only in
 //! memory and never logged or put into an error message.
 
-use super::config::AkanaTarget;
-use super::model::{decode_usage, LoginAnswer, PlatformUsage};
+use super::config::Settings;
+use super::model::{decode_login, LoginAnswer};
 use crate::base::{ErrorReason, PollError};
 use crate::config::Secret;
 use crate::upstream::{Response, Upstream};
@@ -146,9 +146,9 @@ pub fn token_lifetime_from_value(value: &str) -> Option<Duration> {
     (expires > issued).then(|| Duration::from_millis(expires - issued))
 }
 
-/// Why a protected call was refused in a way a new login may fix.
+/// The metrics answer, or why a protected call was refused in a way a new login may fix.
 enum Fetch {
-    Data(PlatformUsage),
+    Data(Response),
     Unauthorized(String),
 }
 
@@ -193,42 +193,46 @@ fn join(base: &url::Url, segments: &[&str]) -> url::Url {
 }
 
 impl Client {
-    /// A client for a validated target config.
-    pub fn new(config: &AkanaTarget, upstream: Upstream) -> Result<Client, String> {
-        let base = config.url.as_deref().ok_or("url: missing")?;
-        let base = url::Url::parse(base).map_err(|e| format!("url: {e}"))?;
-        let subscription = config
-            .subscription_id
-            .clone()
-            .ok_or("subscription_id: missing")?;
-        let metrics_url = join(&base, &[&config.path_prefix, &subscription, "metrics"]);
-        Ok(Client {
+    /// A client for a validated target.
+    pub fn new(settings: &Settings, upstream: Upstream) -> Client {
+        let base = &settings.url;
+        let metrics_url = join(
+            base,
+            &[&settings.path_prefix, &settings.subscription_id, "metrics"],
+        );
+        Client {
             upstream,
-            email: config.email.clone().ok_or("email: missing")?,
-            password: config.password.clone().ok_or("password: missing")?,
-            fedmemberid: config.fedmemberid.clone(),
-            token_lifetime: config.token_lifetime(),
-            login_backoff: config.login_backoff(),
-            login_url: join(&base, &["api", "login"]),
-            renew_url: join(&base, &["api", "login", "renewToken"]),
+            email: settings.email.clone(),
+            password: settings.password.clone(),
+            fedmemberid: settings.fedmemberid.clone(),
+            token_lifetime: settings.token_lifetime,
+            login_backoff: settings.login_backoff,
+            login_url: join(base, &["api", "login"]),
+            renew_url: join(base, &["api", "login", "renewToken"]),
             metrics_path: metrics_url.path().to_string(),
             metrics_url,
-            subscription,
-            metric_ids: config.metric_ids.clone(),
+            subscription: settings.subscription_id.clone(),
+            metric_ids: settings.metric_ids.clone(),
             state: Mutex::new(State {
                 session: None,
                 rejected: None,
             }),
-        })
+        }
     }
 
-    /// Reads the current month's usage report, logging in or renewing the token as needed.
-    pub async fn fetch_usage(&self) -> Result<PlatformUsage, PollError> {
+    /// What the metrics call is, for error contexts: `GET {path}`.
+    pub fn metrics_what(&self) -> String {
+        format!("GET {}", self.metrics_path)
+    }
+
+    /// Reads the current month's usage report (the JSON body, not yet decoded), logging in or
+    /// renewing the token as needed.
+    pub async fn fetch_report(&self) -> Result<Response, PollError> {
         let mut state = self.state.lock().await;
         let fresh = self.ensure_session(&mut state).await?;
         let session = state.session.clone().expect("ensure_session logs in");
         match self.get_metrics(&session).await? {
-            Fetch::Data(usage) => Ok(usage),
+            Fetch::Data(report) => Ok(report),
             // Refused with a token from this very poll: another login would not help.
             Fetch::Unauthorized(why) if fresh => {
                 state.session = None;
@@ -240,7 +244,7 @@ impl Client {
                 self.login(&mut state).await?;
                 let session = state.session.clone().expect("login sets a session");
                 match self.get_metrics(&session).await? {
-                    Fetch::Data(usage) => Ok(usage),
+                    Fetch::Data(report) => Ok(report),
                     Fetch::Unauthorized(why) => {
                         state.session = None;
                         Err(PollError::auth(self.refused_after_login(&session, &why)))
@@ -402,11 +406,7 @@ impl Client {
                 "POST /api/login answered an HTML page instead of JSON: check that url points at the platform (not a portal page or an SSO proxy)".into(),
             ));
         }
-        let answer: LoginAnswer = if response.body.iter().all(u8::is_ascii_whitespace) {
-            LoginAnswer::default()
-        } else {
-            response.json().unwrap_or_default()
-        };
+        let answer: LoginAnswer = decode_login(&response.body);
         if !answer.pending_tasks.is_empty() {
             return Err(self.reject(
                 state,
@@ -502,7 +502,7 @@ impl Client {
                 .query(&query)
                 .header(ACCEPT, METRICS_ACCEPT),
         );
-        let what = format!("GET {}", self.metrics_path);
+        let what = self.metrics_what();
         let response = self.upstream.send(request, &what).await?;
         if response.status == StatusCode::UNAUTHORIZED {
             return Ok(Fetch::Unauthorized(format!(
@@ -533,8 +533,7 @@ impl Client {
                 "an HTML page (a login page?) instead of JSON".into(),
             ));
         }
-        let usage = decode_usage(&response.body).map_err(|e| e.context(&what))?;
-        Ok(Fetch::Data(usage))
+        Ok(Fetch::Data(response))
     }
 }
 

@@ -1,10 +1,10 @@
-//! Config of an Akana API Platform target.
+//! Config of an Akana API Platform target: as written in the file, and validated.
 
 use crate::base::duration::ConfigDuration;
-use crate::config::{check_url, require, TargetConfig};
-use crate::config::{Secret, SecretSlot};
+use crate::config::{http_url, required, Secret, SecretSlot, TargetConfig, TargetProblem};
 use std::path::PathBuf;
 use std::time::Duration;
+use url::Url;
 
 fn default_path_prefix() -> String {
     "/platform/subscriptions".into()
@@ -21,8 +21,8 @@ pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 60);
 pub const DEFAULT_LOGIN_BACKOFF: Duration = Duration::from_secs(15 * 60);
 
 crate::target_config! {
-    /// One Akana subscription (`sources.akana[]`).
-    pub struct AkanaTarget {
+    /// One Akana subscription (`sources.akana[]`), as written in the file.
+    pub struct FileConfig {
         /// Subscription whose metrics are read.
         pub subscription_id: Option<String>,
         /// Login e-mail.
@@ -51,23 +51,7 @@ crate::target_config! {
     }
 }
 
-impl AkanaTarget {
-    /// The token lifetime in effect.
-    pub fn token_lifetime(&self) -> Duration {
-        self.token_lifetime
-            .map(|d| d.get())
-            .unwrap_or(DEFAULT_TOKEN_LIFETIME)
-    }
-
-    /// The login back-off in effect.
-    pub fn login_backoff(&self) -> Duration {
-        self.login_backoff
-            .map(|d| d.get())
-            .unwrap_or(DEFAULT_LOGIN_BACKOFF)
-    }
-}
-
-impl TargetConfig for AkanaTarget {
+impl TargetConfig for FileConfig {
     crate::target_config_accessors!();
 
     fn secret_slots(&mut self) -> Vec<SecretSlot<'_>> {
@@ -79,57 +63,112 @@ impl TargetConfig for AkanaTarget {
     }
 }
 
-impl AkanaTarget {
-    /// Kind-specific checks after secrets are resolved: (key relative to the target, reason).
-    pub fn validate(&self) -> Vec<(String, String)> {
-        let mut problems: Vec<(String, String)> = [
-            check_url(&self.url),
-            require(
-                &self.subscription_id,
-                "subscription_id",
-                "set the subscription to read",
-            ),
-            require(&self.email, "email", "set the login e-mail"),
-            require(&self.password, "password", "set password or password_file"),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        if matches!(&self.subscription_id, Some(s) if s.trim().is_empty() || s.contains('/')) {
-            problems.push((
-                "subscription_id".into(),
-                "must be a non-empty id without `/`".into(),
-            ));
+/// A validated Akana target.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Base URL of the platform; a path (`https://host/portal`) is kept.
+    pub url: Url,
+    /// `{SubscriptionID}` of the metrics path and the `subscription` label (non-blank, no `/`).
+    pub subscription_id: String,
+    /// Login e-mail.
+    pub email: String,
+    /// Login password.
+    pub password: Secret,
+    /// Tenant id in cookie names (non-blank); `None`: learnt from the login cookie.
+    pub fedmemberid: Option<String>,
+    /// Path before `/{SubscriptionID}/metrics` (empty or starting with `/`).
+    pub path_prefix: String,
+    /// Only these MetricIDs (all when empty; none blank).
+    pub metric_ids: Vec<String>,
+    /// Lifetime assumed for the login token (at least 1 s).
+    pub token_lifetime: Duration,
+    /// Wait after a rejected login.
+    pub login_backoff: Duration,
+    /// Export `akana_metric_item_info`.
+    pub item_info: bool,
+}
+
+/// The value of a check, its problem recorded.
+fn keep<T>(checked: Result<T, TargetProblem>, problems: &mut Vec<TargetProblem>) -> Option<T> {
+    checked.map_err(|p| problems.push(p)).ok()
+}
+
+/// Checks a file config (secrets resolved) and turns it into [`Settings`].
+pub fn validate(file: &FileConfig) -> Result<Settings, Vec<TargetProblem>> {
+    let mut problems = Vec::new();
+    let url = keep(http_url(&file.url), &mut problems);
+    let subscription_id = keep(
+        required(
+            &file.subscription_id,
+            "subscription_id",
+            "set the subscription to read",
+        ),
+        &mut problems,
+    );
+    let email = keep(
+        required(&file.email, "email", "set the login e-mail"),
+        &mut problems,
+    );
+    let password = keep(
+        required(&file.password, "password", "set password or password_file"),
+        &mut problems,
+    );
+    if matches!(&subscription_id, Some(s) if s.trim().is_empty() || s.contains('/')) {
+        problems.push((
+            "subscription_id".into(),
+            "must be a non-empty id without `/`".into(),
+        ));
+    }
+    if matches!(&file.fedmemberid, Some(s) if s.trim().is_empty()) {
+        problems.push((
+            "fedmemberid".into(),
+            "must not be empty; remove it to learn the tenant id from the login cookie".into(),
+        ));
+    }
+    if !file.path_prefix.is_empty() && !file.path_prefix.starts_with('/') {
+        problems.push((
+            "path_prefix".into(),
+            format!("must start with `/` (got {:?})", file.path_prefix),
+        ));
+    }
+    for (i, id) in file.metric_ids.iter().enumerate() {
+        if id.trim().is_empty() {
+            problems.push((format!("metric_ids[{i}]"), "must not be empty".into()));
         }
-        if matches!(&self.fedmemberid, Some(s) if s.trim().is_empty()) {
-            problems.push((
-                "fedmemberid".into(),
-                "must not be empty; remove it to learn the tenant id from the login cookie".into(),
-            ));
+    }
+    let token_lifetime = file
+        .token_lifetime
+        .map_or(DEFAULT_TOKEN_LIFETIME, |d| d.get());
+    if token_lifetime < Duration::from_secs(1) {
+        problems.push((
+            "token_lifetime".into(),
+            "must be at least 1s (the site's login token lifetime, default 30m)".into(),
+        ));
+    }
+    match (url, subscription_id, email, password) {
+        (Some(url), Some(subscription_id), Some(email), Some(password)) if problems.is_empty() => {
+            Ok(Settings {
+                url,
+                subscription_id,
+                email,
+                password,
+                fedmemberid: file.fedmemberid.clone(),
+                path_prefix: file.path_prefix.clone(),
+                metric_ids: file.metric_ids.clone(),
+                token_lifetime,
+                login_backoff: file
+                    .login_backoff
+                    .map_or(DEFAULT_LOGIN_BACKOFF, |d| d.get()),
+                item_info: file.item_info,
+            })
         }
-        if !self.path_prefix.is_empty() && !self.path_prefix.starts_with('/') {
-            problems.push((
-                "path_prefix".into(),
-                format!("must start with `/` (got {:?})", self.path_prefix),
-            ));
-        }
-        for (i, id) in self.metric_ids.iter().enumerate() {
-            if id.trim().is_empty() {
-                problems.push((format!("metric_ids[{i}]"), "must not be empty".into()));
-            }
-        }
-        if matches!(self.token_lifetime, Some(d) if d.get() < Duration::from_secs(1)) {
-            problems.push((
-                "token_lifetime".into(),
-                "must be at least 1s (the site's login token lifetime, default 30m)".into(),
-            ));
-        }
-        problems
+        _ => Err(problems),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::Settings;
     use crate::config::ConfigError;
     use crate::sources::parse_config as parse;
     use std::path::Path;
@@ -150,22 +189,27 @@ mod tests {
     #[test]
     fn defaults() {
         let config = load(MINIMAL).unwrap();
-        let t = &config.targets_of::<crate::sources::akana::AkanaTarget>()[0];
+        let t = config.targets_of::<Settings>()[0];
         assert_eq!(t.path_prefix, "/platform/subscriptions");
-        assert_eq!(t.token_lifetime(), Duration::from_secs(1800));
-        assert_eq!(t.login_backoff(), Duration::from_secs(900));
+        assert_eq!(t.token_lifetime, Duration::from_secs(1800));
+        assert_eq!(t.login_backoff, Duration::from_secs(900));
         assert!(t.item_info);
         assert!(t.metric_ids.is_empty() && t.fedmemberid.is_none());
-        assert_eq!(format!("{:?}", t.password), "Some(<secret>)");
+        assert_eq!(format!("{:?}", t.password), "<secret>");
+        assert_eq!(t.url.as_str(), "https://akana.example.com/");
+        assert_eq!(
+            (t.subscription_id.as_str(), t.email.as_str()),
+            ("acme", "m@example.com")
+        );
     }
 
     #[test]
     fn overrides() {
         let item = format!("{MINIMAL}\ntoken_lifetime: 10m\nlogin_backoff: 1h\nitem_info: false\npath_prefix: /api/platform/subscriptions\nmetric_ids: [ApiCount]\nfedmemberid: acme");
         let config = load(&item).unwrap();
-        let t = &config.targets_of::<crate::sources::akana::AkanaTarget>()[0];
-        assert_eq!(t.token_lifetime(), Duration::from_secs(600));
-        assert_eq!(t.login_backoff(), Duration::from_secs(3600));
+        let t = config.targets_of::<Settings>()[0];
+        assert_eq!(t.token_lifetime, Duration::from_secs(600));
+        assert_eq!(t.login_backoff, Duration::from_secs(3600));
         assert!(!t.item_info);
         assert_eq!(t.path_prefix, "/api/platform/subscriptions");
         assert_eq!(t.metric_ids, vec!["ApiCount"]);
@@ -207,11 +251,7 @@ mod tests {
         );
         let config = load(&item).unwrap();
         assert_eq!(
-            config.targets_of::<crate::sources::akana::AkanaTarget>()[0]
-                .password
-                .as_ref()
-                .unwrap()
-                .expose(),
+            config.targets_of::<Settings>()[0].password.expose(),
             "from-file"
         );
     }

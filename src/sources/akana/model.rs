@@ -1,31 +1,42 @@
 //! Serde types of `GET {prefix}/{SubscriptionID}/metrics` and of the login answer.
 //!
-//! Lenient on purpose: unknown fields are ignored, every field is optional, numbers may come as
-//! strings, and lists may arrive as a single object (the JAXB/Jettison habit of collapsing
-//! one-element arrays). The answer may also be wrapped in `{"PlatformUsage": {...}}`, as the
-//! response-body table of the vendor doc suggests.
+//! Lenient on purpose, with the field policies of [`crate::base::lenient`]: unknown fields are
+//! ignored, every field is optional, numbers may come as strings, lists may arrive as a single
+//! object (the JAXB/Jettison habit of collapsing one-element arrays), and keys may come in
+//! PascalCase or camelCase (`MetricID`, `metricId`, …): the tree is folded to lower-case keys
+//! first ([`lenient::fold_keys`]), so the models name one spelling and a payload carrying two
+//! spellings still decodes. The answer may also be wrapped in `{"PlatformUsage": {...}}`, as
+//! the response-body table of the vendor doc suggests.
+//!
+//! Number policies, per field:
+//! - `AggregateUsage.MetricItem[].MetricValue` (the month-to-date totals that become the
+//!   `akana_api_*_total` counters): [`number::or_fail`]. An unreadable total fails the poll,
+//!   so the target keeps its last good counters (until `stale_after`) and the error shows up in
+//!   the poll-error metrics, instead of the counter silently disappearing for a while.
+//! - `MetricValue` of a metric (the `Aggregate` counts of APIs, apps, users, …),
+//!   `AggregateUsage.MetricValue` (the number of names of a `ListWithAggregate` list) and
+//!   `DayUsage[].MetricItem[].MetricValue` (one day's gauge): [`number::or_absent`]. They are
+//!   informational gauges, each independent of the others: one odd value costs only its own
+//!   series.
+//! - Timestamps: text (RFC 3339 and variants) or epoch milliseconds; anything else is absent.
 
+use crate::base::lenient::{self, number, one_or_many, text};
+use crate::base::PollError;
 use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 
 /// The usage report of one subscription for one calendar month.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct PlatformUsage {
     /// When the platform produced the report (RFC 3339).
-    #[serde(
-        rename = "ReportGeneratedTimestamp",
-        alias = "reportGeneratedTimestamp"
-    )]
+    #[serde(rename = "reportgeneratedtimestamp", deserialize_with = "timestamp")]
     pub generated: Option<Timestamp>,
     /// The calendar month the report covers (start) up to its generation time (end).
-    #[serde(rename = "ReportPeriod", alias = "reportPeriod")]
+    #[serde(rename = "reportperiod")]
     pub period: Option<ReportPeriod>,
     /// One entry per MetricID.
-    #[serde(
-        rename = "UsageMetric",
-        alias = "usageMetric",
-        deserialize_with = "one_or_many"
-    )]
+    #[serde(rename = "usagemetric", deserialize_with = "one_or_many")]
     pub metrics: Vec<UsageMetric>,
 }
 
@@ -34,21 +45,34 @@ pub struct PlatformUsage {
 #[serde(default)]
 pub struct ReportPeriod {
     /// First instant of the month.
-    #[serde(rename = "StartDate", alias = "startDate")]
+    #[serde(rename = "startdate", deserialize_with = "timestamp")]
     pub start: Option<Timestamp>,
     /// Report generation time (for a past month: its end).
-    #[serde(rename = "EndDate", alias = "endDate")]
+    #[serde(rename = "enddate", deserialize_with = "timestamp")]
     pub end: Option<Timestamp>,
 }
 
 /// A timestamp as sent: RFC 3339 text, or (defensively) epoch milliseconds.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Timestamp {
     /// Text such as `2016-02-23T19:29:45.018Z`.
     Text(String),
     /// Epoch milliseconds.
     Millis(f64),
+}
+
+/// A [`Timestamp`] from text or a number (the lenient number rule); anything else is absent.
+fn timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+    Ok(
+        match Option::<Value>::deserialize(d)?.unwrap_or(Value::Null) {
+            Value::String(t) => Some(Timestamp::Text(t)),
+            n @ Value::Number(_) => lenient::number_from(&n)
+                .ok()
+                .flatten()
+                .map(Timestamp::Millis),
+            _ => None,
+        },
+    )
 }
 
 impl Timestamp {
@@ -91,38 +115,25 @@ pub fn parse_time(text: &str) -> Option<f64> {
 #[serde(default)]
 pub struct UsageMetric {
     /// E.g. `ApiCount`, `PlatformApiUsage`; an open set.
-    #[serde(
-        rename = "MetricID",
-        alias = "MetricId",
-        alias = "metricID",
-        alias = "metricId"
-    )]
+    #[serde(rename = "metricid", deserialize_with = "text")]
     pub id: Option<String>,
     /// `Aggregate`, `PerDayWithAggregate`, `ListWithAggregate`, or something new.
-    #[serde(rename = "MetricType", alias = "metricType")]
+    #[serde(rename = "metrictype", deserialize_with = "text")]
     pub kind: Option<String>,
-    /// The value of an `Aggregate` metric.
-    #[serde(
-        rename = "MetricValue",
-        alias = "metricValue",
-        deserialize_with = "lenient_number"
-    )]
+    /// The value of an `Aggregate` metric (informational gauge: absent when unreadable).
+    #[serde(rename = "metricvalue", deserialize_with = "number::or_absent")]
     pub value: Option<f64>,
     /// Units of `value` (`Number`, `Millisecond`, `Byte`).
-    #[serde(rename = "MetricUnits", alias = "metricUnits")]
+    #[serde(rename = "metricunits", deserialize_with = "text")]
     pub units: Option<String>,
     /// Per-day items of a `PerDayWithAggregate` metric.
-    #[serde(
-        rename = "DayUsage",
-        alias = "dayUsage",
-        deserialize_with = "one_or_many"
-    )]
+    #[serde(rename = "dayusage", deserialize_with = "one_or_many")]
     pub days: Vec<DayUsage>,
     /// Totals of the period.
-    #[serde(rename = "AggregateUsage", alias = "aggregateUsage")]
+    #[serde(rename = "aggregateusage")]
     pub aggregate: Option<AggregateUsage>,
     /// Names counted by a `ListWithAggregate` metric.
-    #[serde(rename = "MetricItemList", alias = "metricItemList")]
+    #[serde(rename = "metricitemlist")]
     pub item_list: Option<MetricItemList>,
 }
 
@@ -131,15 +142,11 @@ pub struct UsageMetric {
 #[serde(default)]
 pub struct DayUsage {
     /// `YYYY-MM-DD` (a full timestamp is accepted and cut to its date).
-    #[serde(rename = "Date", alias = "date")]
+    #[serde(rename = "date", deserialize_with = "timestamp")]
     pub date: Option<Timestamp>,
     /// The day's items.
-    #[serde(
-        rename = "MetricItem",
-        alias = "metricItem",
-        deserialize_with = "one_or_many"
-    )]
-    pub items: Vec<MetricItem>,
+    #[serde(rename = "metricitem", deserialize_with = "one_or_many")]
+    pub items: Vec<DayItem>,
 }
 
 impl DayUsage {
@@ -164,40 +171,43 @@ impl DayUsage {
 #[serde(default)]
 pub struct AggregateUsage {
     /// Totals per item name.
-    #[serde(
-        rename = "MetricItem",
-        alias = "metricItem",
-        deserialize_with = "one_or_many"
-    )]
+    #[serde(rename = "metricitem", deserialize_with = "one_or_many")]
     pub items: Vec<MetricItem>,
-    /// A single total.
-    #[serde(
-        rename = "MetricValue",
-        alias = "metricValue",
-        deserialize_with = "lenient_number"
-    )]
+    /// A single total (the number of names of a list: informational, absent when unreadable).
+    #[serde(rename = "metricvalue", deserialize_with = "number::or_absent")]
     pub value: Option<f64>,
     /// Units of `value`.
-    #[serde(rename = "MetricUnits", alias = "metricUnits")]
+    #[serde(rename = "metricunits", deserialize_with = "text")]
     pub units: Option<String>,
 }
 
-/// `{Name, MetricValue, MetricUnits}`.
+/// `{Name, MetricValue, MetricUnits}` of `AggregateUsage`: a month-to-date total.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct MetricItem {
     /// E.g. `TotalUsageCount`, `TotalResponseTime`.
-    #[serde(rename = "Name", alias = "name")]
+    #[serde(rename = "name", deserialize_with = "text")]
     pub name: Option<String>,
-    /// The value.
-    #[serde(
-        rename = "MetricValue",
-        alias = "metricValue",
-        deserialize_with = "lenient_number"
-    )]
+    /// The value; a counter is built from it, so an unreadable one fails the decode (module doc).
+    #[serde(rename = "metricvalue", deserialize_with = "number::or_fail")]
     pub value: Option<f64>,
     /// Its units.
-    #[serde(rename = "MetricUnits", alias = "metricUnits")]
+    #[serde(rename = "metricunits", deserialize_with = "text")]
+    pub units: Option<String>,
+}
+
+/// `{Name, MetricValue, MetricUnits}` of one `DayUsage`: one day's gauge.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct DayItem {
+    /// E.g. `TotalUsageCount`, `TotalResponseTime`.
+    #[serde(rename = "name", deserialize_with = "text")]
+    pub name: Option<String>,
+    /// The value; absent when unreadable (the other days and the totals stay).
+    #[serde(rename = "metricvalue", deserialize_with = "number::or_absent")]
+    pub value: Option<f64>,
+    /// Its units.
+    #[serde(rename = "metricunits", deserialize_with = "text")]
     pub units: Option<String>,
 }
 
@@ -205,37 +215,105 @@ pub struct MetricItem {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct MetricItemList {
-    /// The names (deployment zones, vanity URLs, ...).
-    #[serde(rename = "Name", alias = "name", deserialize_with = "one_or_many")]
-    pub names: Vec<String>,
+    /// The names (deployment zones, vanity URLs, ...) as sent; read with [`Self::names`].
+    #[serde(rename = "name", deserialize_with = "one_or_many")]
+    pub names: Vec<Value>,
     /// What the names are, e.g. `DeploymentZone`.
-    #[serde(rename = "Type", alias = "type")]
+    #[serde(rename = "type", deserialize_with = "text")]
     pub kind: Option<String>,
 }
 
+impl MetricItemList {
+    /// The names by the [`lenient::text_from`] rule: a `null`, list or object is skipped.
+    pub fn names(&self) -> impl Iterator<Item = String> + '_ {
+        self.names.iter().filter_map(lenient::text_from)
+    }
+}
+
 /// Decodes a metrics answer, bare or wrapped in `{"PlatformUsage": ...}`; errors name the
-/// JSON path.
-pub fn decode_usage(body: &[u8]) -> Result<PlatformUsage, crate::base::PollError> {
-    use crate::base::PollError;
-    let mut value: serde_json::Value = serde_json::from_slice(body)
+/// JSON path in the spelling the payload used.
+pub fn decode_usage(body: &[u8]) -> Result<PlatformUsage, PollError> {
+    let mut value: Value = serde_json::from_slice(body)
         .map_err(|e| PollError::decode(format!("invalid JSON: {e}")))?;
-    let mut prefix = "";
+    lenient::fold_keys(&mut value);
+    let mut wrapped = false;
     if let Some(map) = value.as_object_mut() {
-        let key = ["PlatformUsage", "platformUsage"]
-            .into_iter()
-            .find(|k| map.get(*k).is_some_and(|v| v.is_object()));
-        if let Some(key) = key {
-            prefix = "PlatformUsage.";
-            value = map.remove(key).unwrap_or_default();
+        if map.get(WRAPPER).is_some_and(Value::is_object) {
+            wrapped = true;
+            value = map.remove(WRAPPER).unwrap_or_default();
         }
     }
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        PollError::decode(format!(
-            "invalid JSON at {prefix}{path}: {}",
-            e.into_inner()
-        ))
+        let mut folded: Vec<Step> = Vec::new();
+        if wrapped {
+            folded.push(Step::Key(WRAPPER.into()));
+        }
+        folded.extend(e.path().iter().map(Step::of));
+        let path = original_path(body, &folded);
+        PollError::decode(format!("invalid JSON at {path}: {}", e.into_inner()))
     })
+}
+
+/// The folded key of the `{"PlatformUsage": ...}` wrapper.
+const WRAPPER: &str = "platformusage";
+
+/// One step of a JSON path, keys folded to lower case.
+enum Step {
+    Key(String),
+    Index(usize),
+    Other,
+}
+
+impl Step {
+    fn of(segment: &serde_path_to_error::Segment) -> Step {
+        use serde_path_to_error::Segment;
+        match segment {
+            Segment::Map { key } => Step::Key(key.clone()),
+            Segment::Seq { index } => Step::Index(*index),
+            Segment::Enum { variant } => Step::Key(variant.clone()),
+            Segment::Unknown => Step::Other,
+        }
+    }
+}
+
+/// Renders a folded path with the keys as the payload spelled them (the spelling
+/// [`lenient::fold_keys`] kept: the first one, in sorted order, with a non-null value).
+fn original_path(body: &[u8], path: &[Step]) -> String {
+    let raw: Value = serde_json::from_slice(body).unwrap_or_default();
+    let mut at = Some(&raw);
+    let mut out = String::new();
+    for step in path {
+        match step {
+            Step::Key(key) => {
+                let map = at.and_then(Value::as_object);
+                let spelled = map.and_then(|m| {
+                    let mut matching = m.iter().filter(|(k, _)| k.to_ascii_lowercase() == *key);
+                    let first = matching.clone().next();
+                    matching.find(|(_, v)| !v.is_null()).or(first)
+                });
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(spelled.map_or(key.as_str(), |(k, _)| k.as_str()));
+                at = spelled.map(|(_, v)| v);
+            }
+            Step::Index(i) => {
+                out.push_str(&format!("[{i}]"));
+                at = at.and_then(|v| v.get(*i));
+            }
+            Step::Other => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push('?');
+                at = None;
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push('.');
+    }
+    out
 }
 
 /// The body of a `POST /api/login` answer (only what the exporter needs).
@@ -243,85 +321,47 @@ pub fn decode_usage(body: &[u8]) -> Result<PlatformUsage, crate::base::PollError
 #[serde(default)]
 pub struct LoginAnswer {
     /// Whether login completed.
-    #[serde(rename = "loginStatus", alias = "LoginStatus")]
+    #[serde(rename = "loginstatus", deserialize_with = "lenient::flag")]
     pub login_status: Option<bool>,
     /// Tasks the user must complete in the portal first (password change, legal agreement, ...).
-    #[serde(
-        rename = "pendingTasks",
-        alias = "PendingTasks",
-        deserialize_with = "loose_names"
-    )]
+    #[serde(rename = "pendingtasks", deserialize_with = "loose_names")]
     pub pending_tasks: Vec<String>,
     /// Tenant id, when the platform reports it.
-    #[serde(rename = "fedmemberID", alias = "FedMemberID", alias = "fedMemberID")]
+    #[serde(rename = "fedmemberid", deserialize_with = "lenient::trimmed_text")]
     pub fedmemberid: Option<String>,
 }
 
-/// A list that may arrive as one bare item or `null`.
-fn one_or_many<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany<T> {
-        Many(Vec<T>),
-        One(T),
-    }
-    Ok(match Option::<OneOrMany<T>>::deserialize(deserializer)? {
-        None => Vec::new(),
-        Some(OneOrMany::Many(v)) => v,
-        Some(OneOrMany::One(t)) => vec![t],
-    })
-}
-
-/// A number, a numeric string, or null/empty (→ `None`).
-fn lenient_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Num(f64),
-        Text(String),
-    }
-    match Option::<Raw>::deserialize(deserializer)? {
-        None => Ok(None),
-        Some(Raw::Num(n)) => Ok(Some(n)),
-        Some(Raw::Text(t)) if t.trim().is_empty() => Ok(None),
-        // `"NaN"`, `"inf"` and `"1e400"` parse as floats but are no usage numbers.
-        Some(Raw::Text(t)) => t
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite())
-            .map(Some)
-            .ok_or_else(|| serde::de::Error::custom(format!("expected a number, got {t:?}"))),
-    }
+/// Decodes a login answer; an empty or unreadable body is an answer without any of its fields
+/// (the token cookie decides).
+pub fn decode_login(body: &[u8]) -> LoginAnswer {
+    serde_json::from_slice(body)
+        .ok()
+        .and_then(|v| lenient::from_folded(v).ok())
+        .unwrap_or_default()
 }
 
 /// Pending tasks as strings, objects with a name, or one bare value; anything else is kept as
 /// its JSON text so it still shows up in the error message.
 fn loose_names<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
-    fn name(v: &serde_json::Value) -> Option<String> {
+    let value = Option::<Value>::deserialize(deserializer)?;
+    fn name(v: &Value) -> Option<String> {
         match v {
-            serde_json::Value::Null => None,
-            serde_json::Value::String(s) if s.trim().is_empty() => None,
-            serde_json::Value::String(s) => Some(s.clone()),
-            serde_json::Value::Object(map) => ["TaskName", "taskName", "name", "Name", "task"]
+            Value::Null => None,
+            Value::String(s) if s.trim().is_empty() => None,
+            Value::Object(map) => ["taskname", "name", "task"]
                 .iter()
-                .find_map(|k| map.get(*k).and_then(|v| v.as_str()).map(str::to_string))
+                .find_map(|k| map.get(*k).and_then(Value::as_str).map(str::to_string))
                 .or_else(|| Some(v.to_string())),
-            other => Some(other.to_string()),
+            other => lenient::text_from(other).or_else(|| Some(other.to_string())),
         }
     }
     Ok(match value {
         None => Vec::new(),
-        Some(serde_json::Value::Array(items)) => items.iter().filter_map(name).collect(),
-        Some(serde_json::Value::Object(ref map)) if map.len() == 1 => {
+        Some(Value::Array(items)) => items.iter().filter_map(name).collect(),
+        Some(Value::Object(ref map)) if map.len() == 1 => {
             // {"PendingTask": [...]} (XML-style wrapper)
             match map.values().next() {
-                Some(serde_json::Value::Array(items)) => items.iter().filter_map(name).collect(),
+                Some(Value::Array(items)) => items.iter().filter_map(name).collect(),
                 Some(inner) => name(inner).into_iter().collect(),
                 None => Vec::new(),
             }
@@ -354,7 +394,7 @@ mod tests {
         assert_eq!(platform.aggregate.as_ref().unwrap().items.len(), 4);
         let dz = &u.metrics[14];
         assert_eq!(
-            dz.item_list.as_ref().unwrap().names,
+            dz.item_list.as_ref().unwrap().names().collect::<Vec<_>>(),
             vec!["DZ-nd", "DZ-nd2"]
         );
         assert_eq!(dz.aggregate.as_ref().unwrap().value, Some(2.0));
@@ -384,7 +424,10 @@ mod tests {
         assert_eq!(m.days[0].date_label().as_deref(), Some("2026-11-02"));
         assert_eq!(m.days[0].items[0].value, Some(12.0));
         assert_eq!(m.aggregate.as_ref().unwrap().items[0].value, None);
-        assert_eq!(m.item_list.as_ref().unwrap().names, vec!["only-one"]);
+        assert_eq!(
+            m.item_list.as_ref().unwrap().names().collect::<Vec<_>>(),
+            vec!["only-one"]
+        );
     }
 
     #[test]
@@ -400,8 +443,22 @@ mod tests {
 
     #[test]
     fn wrong_types_name_the_path() {
-        let e = decode_usage(br#"{"UsageMetric": [{"MetricValue": "lots"}]}"#).unwrap_err();
-        assert!(e.message.contains("UsageMetric"), "{}", e.message);
+        // A total a counter is built from (or_fail); the path keeps the payload's spelling.
+        let e = decode_usage(
+            br#"{"usageMetric": [{"AggregateUsage": {"MetricItem": [{"MetricValue": "lots"}]}}]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.message.contains("at usageMetric[0].AggregateUsage.MetricItem[0].MetricValue: expected a number, got \"lots\""),
+            "{}",
+            e.message
+        );
+        let e = decode_usage(br#"{"platformUsage": {"ReportPeriod": 5}}"#).unwrap_err();
+        assert!(
+            e.message.contains("at platformUsage.ReportPeriod"),
+            "{}",
+            e.message
+        );
         let e = decode_usage(br#"{"UsageMetric": [{"MetricI"#).unwrap_err();
         assert_eq!(e.reason, crate::base::ErrorReason::Decode);
     }
@@ -425,29 +482,64 @@ mod tests {
 
     #[test]
     fn login_answer_shapes() {
-        let a: LoginAnswer = serde_json::from_str(r#"{"loginStatus": true}"#).unwrap();
+        let a = decode_login(r#"{"loginStatus": true}"#.as_bytes());
         assert!(a.pending_tasks.is_empty());
-        let a: LoginAnswer =
-            serde_json::from_str(r#"{"pendingTasks": ["2fa.required", "ChangePassword"]}"#)
-                .unwrap();
+        let a = decode_login(r#"{"pendingTasks": ["2fa.required", "ChangePassword"]}"#.as_bytes());
         assert_eq!(a.pending_tasks, vec!["2fa.required", "ChangePassword"]);
-        let a: LoginAnswer = serde_json::from_str(
-            r#"{"PendingTasks": {"PendingTask": [{"TaskName": "AcceptLegal"}]}}"#,
-        )
-        .unwrap();
+        let a = decode_login(
+            r#"{"PendingTasks": {"PendingTask": [{"TaskName": "AcceptLegal"}]}}"#.as_bytes(),
+        );
         assert_eq!(a.pending_tasks, vec!["AcceptLegal"]);
-        let a: LoginAnswer = serde_json::from_str(r#"{"pendingTasks": "ChangePassword"}"#).unwrap();
+        let a = decode_login(r#"{"pendingTasks": "ChangePassword"}"#.as_bytes());
         assert_eq!(a.pending_tasks, vec!["ChangePassword"]);
-        let a: LoginAnswer = serde_json::from_str(r#"{"pendingTasks": null, "x": 1}"#).unwrap();
+        let a = decode_login(r#"{"pendingTasks": null, "x": 1}"#.as_bytes());
         assert!(a.pending_tasks.is_empty());
+        let a = decode_login(br#"{"LoginStatus": "false", "loginStatus": null}"#);
+        assert_eq!(a.login_status, Some(false));
+        assert!(decode_login(b"  ").login_status.is_none());
+        assert!(decode_login(b"<html>").pending_tasks.is_empty());
     }
 
     #[test]
-    fn non_finite_number_texts_are_rejected() {
-        // Found by tests/fuzz_props.rs: "NaN" became a NaN gauge/counter.
-        for text in ["NaN", "inf", "-infinity", "1e400"] {
-            let body = format!(r#"{{"UsageMetric": [{{"MetricValue": "{text}"}}]}}"#);
-            assert!(decode_usage(body.as_bytes()).is_err(), "{text}");
+    fn non_finite_number_texts_are_no_numbers() {
+        // Found by tests/fuzz_props.rs: "NaN" became a NaN gauge/counter. Now a total fails the
+        // decode (or_fail), an informational value is absent (or_absent).
+        for text in ["NaN", "inf", "-infinity", "1e400", "lots"] {
+            let total = format!(
+                r#"{{"UsageMetric": [{{"AggregateUsage": {{"MetricItem": {{"MetricValue": "{text}"}}}}}}]}}"#
+            );
+            assert!(decode_usage(total.as_bytes()).is_err(), "{text}");
+            let body = format!(
+                r#"{{"UsageMetric": [{{"MetricValue": "{text}", "AggregateUsage": {{"MetricValue": "{text}"}},
+                    "DayUsage": {{"MetricItem": {{"MetricValue": "{text}"}}}}}}]}}"#
+            );
+            let m = &decode_usage(body.as_bytes()).unwrap().metrics[0];
+            assert_eq!(m.value, None, "{text}");
+            assert_eq!(m.aggregate.as_ref().unwrap().value, None, "{text}");
+            assert_eq!(m.days[0].items[0].value, None, "{text}");
         }
+    }
+
+    #[test]
+    fn both_spellings_of_a_field_decode() {
+        // serde aliases rejected this as a duplicate field; the documented spelling wins.
+        let body = br#"{"UsageMetric": [{"MetricID": "ApiCount", "metricId": "other",
+            "MetricType": "Aggregate", "metricValue": 3, "MetricValue": null,
+            "MetricItemList": {"Name": ["a", 7, null, {"x": 1}], "type": "Zone"}}],
+            "reportPeriod": {"StartDate": 1454284800000}}"#;
+        let u = decode_usage(body).unwrap();
+        let m = &u.metrics[0];
+        assert_eq!(m.id.as_deref(), Some("ApiCount"));
+        assert_eq!(m.value, Some(3.0), "a null spelling never hides a value");
+        let list = m.item_list.as_ref().unwrap();
+        assert_eq!(list.names().collect::<Vec<_>>(), vec!["a", "7"]);
+        assert_eq!(list.kind.as_deref(), Some("Zone"));
+        assert_eq!(
+            u.period.unwrap().start.unwrap().unix_seconds(),
+            Some(1454284800.0)
+        );
+        // Timestamps that are neither text nor a number are absent, not a failed report.
+        let u = decode_usage(br#"{"ReportGeneratedTimestamp": {"x": 1}}"#).unwrap();
+        assert!(u.generated.is_none());
     }
 }

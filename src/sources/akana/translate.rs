@@ -7,11 +7,15 @@
 //! - `ListWithAggregate` → the aggregate as `akana_metric` and one `akana_metric_item_info` per name.
 //! - Anything else (new MetricTypes, new item names, units we cannot convert) →
 //!   `akana_usage_item{metric_id, item, units}` (with `date` for per-day items).
+//!
+//! [`report`] is a function of the payload (and `item_info`) alone; the target's constant
+//! `subscription` label goes first on every series afterwards ([`with_subscription`]), so the
+//! endpoint table's parse functions need no target.
 
-use super::model::{MetricItem, PlatformUsage, UsageMetric};
+use super::model::{DayItem, MetricItem, PlatformUsage, UsageMetric};
 use crate::snapshot::{Family, Labels, Snapshot};
 
-/// Options of a translation.
+/// Options of a translation for one target.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Value of the `subscription` label.
@@ -86,10 +90,28 @@ impl Known {
     }
 }
 
-/// Translates a report.
+/// Translates a report for one target: [`report`], then [`with_subscription`].
 pub fn translate(usage: &PlatformUsage, options: &Options) -> Snapshot {
-    let sub = options.subscription.as_str();
-    let base = || Labels::new().with("subscription", sub);
+    with_subscription(report(usage, options.item_info), &options.subscription)
+}
+
+/// Puts `subscription` first on every series.
+pub fn with_subscription(mut snapshot: Snapshot, subscription: &str) -> Snapshot {
+    for family in &mut snapshot.families {
+        for sample in &mut family.samples {
+            sample
+                .labels
+                .0
+                .insert(0, ("subscription".into(), subscription.to_string()));
+        }
+    }
+    snapshot
+}
+
+/// Translates a report without the `subscription` label; with `item_info`, the names of
+/// `MetricItemList`s become `akana_metric_item_info` series.
+pub fn report(usage: &PlatformUsage, item_info: bool) -> Snapshot {
+    let base = Labels::new;
     let period_start = usage
         .period
         .as_ref()
@@ -110,7 +132,7 @@ pub fn translate(usage: &PlatformUsage, options: &Options) -> Snapshot {
         "akana_metric",
         "Value of an Aggregate metric (counts of APIs, apps, users, identity providers, ...) or the aggregate of a ListWithAggregate metric in the current report month, in the units the platform names.",
     );
-    let mut item_info = Family::gauge(
+    let mut item_info_family = Family::gauge(
         "akana_metric_item_info",
         "One series per name listed by a ListWithAggregate metric (deployment zones, vanity URLs, ...); the value is always 1.",
     );
@@ -161,7 +183,9 @@ pub fn translate(usage: &PlatformUsage, options: &Options) -> Snapshot {
                         );
                     }
                     for item in &agg.items {
-                        push_item(item, |name, units, v| pass(&mut usage_item, name, units, v));
+                        push_item(item.parts(), |name, units, v| {
+                            pass(&mut usage_item, name, units, v)
+                        });
                     }
                 }
                 if let Some(v) = m.value {
@@ -212,10 +236,10 @@ pub fn translate(usage: &PlatformUsage, options: &Options) -> Snapshot {
             }
             _ => pass_through_unknown(m, &month_prefix, &mut usage_item, with_id),
         }
-        if options.item_info {
+        if item_info {
             if let Some(list) = &m.item_list {
-                for name in &list.names {
-                    item_info.push_gauge(
+                for name in list.names() {
+                    item_info_family.push_gauge(
                         with_id()
                             .with("type", list.kind.as_deref().unwrap_or(""))
                             .with("name", name.as_str()),
@@ -226,7 +250,7 @@ pub fn translate(usage: &PlatformUsage, options: &Options) -> Snapshot {
         }
     }
 
-    let mut families = vec![metric, item_info];
+    let mut families = vec![metric, item_info_family];
     families.extend(counters);
     families.extend(daily);
     families.push(usage_item);
@@ -266,9 +290,24 @@ fn known_value(name: &str, units: Option<&str>, value: f64) -> Option<(Known, f6
     Some((known, value / divisor))
 }
 
-fn push_item(item: &MetricItem, mut push: impl FnMut(&str, Option<&str>, f64)) {
-    if let (Some(name), Some(v)) = (item.name.as_deref(), item.value) {
-        push(name, item.units.as_deref(), v);
+/// Name, value and units of an item.
+type Parts<'a> = (Option<&'a str>, Option<f64>, Option<&'a str>);
+
+impl MetricItem {
+    fn parts(&self) -> Parts<'_> {
+        (self.name.as_deref(), self.value, self.units.as_deref())
+    }
+}
+
+impl DayItem {
+    fn parts(&self) -> Parts<'_> {
+        (self.name.as_deref(), self.value, self.units.as_deref())
+    }
+}
+
+fn push_item((name, value, units): Parts<'_>, mut push: impl FnMut(&str, Option<&str>, f64)) {
+    if let (Some(name), Some(v)) = (name, value) {
+        push(name, units, v);
     }
 }
 
@@ -296,7 +335,7 @@ fn pass_through_unknown(
             pass("AggregateUsage", agg.units.as_deref(), v, None);
         }
         for item in &agg.items {
-            push_item(item, |n, u, v| pass(n, u, v, None));
+            push_item(item.parts(), |n, u, v| pass(n, u, v, None));
         }
     }
     for day in &m.days {
@@ -307,7 +346,7 @@ fn pass_through_unknown(
             continue;
         }
         for item in &day.items {
-            push_item(item, |n, u, v| pass(n, u, v, Some(&date)));
+            push_item(item.parts(), |n, u, v| pass(n, u, v, Some(&date)));
         }
     }
 }
