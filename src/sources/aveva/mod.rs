@@ -342,6 +342,43 @@ mod tests {
     use crate::sources::aveva::model::parse_date;
 
     #[test]
+    fn the_table_parses_the_endpoints_that_read_one_body_without_target_state() {
+        let with_parse: Vec<_> = Aveva::ENDPOINTS
+            .iter()
+            .filter(|e| e.info.parse.is_some())
+            .map(|e| e.info.name)
+            .collect();
+        assert_eq!(with_parse, ["resource_usage", "billing_cycles"]);
+        let ctx = PollContext {
+            now: parse_date("2026-11-03T15:30:00Z").unwrap().into(),
+        };
+        let parse = |name: &str| {
+            let row = Aveva::ENDPOINTS.iter().find(|e| e.info.name == name);
+            row.and_then(|e| e.info.parse).unwrap()
+        };
+        let body = std::fs::read("testdata/aveva/billing_cycles.json").unwrap();
+        let snapshot = parse("billing_cycles")(&body, &ctx).unwrap();
+        let (cycle, same) = parse::cycles(&body, &ctx).unwrap();
+        assert_eq!(snapshot, same);
+        let cycle = cycle.unwrap();
+        assert_eq!(cycle.start, parse_date("2026-11-01").unwrap());
+        let labelled = for_tenant(snapshot, "t");
+        let start = labelled
+            .family("aveva_cds_billing_cycle_start_timestamp_seconds")
+            .unwrap();
+        assert_eq!(start.samples[0].labels.get("tenant_id"), Some("t"));
+        let body = std::fs::read("testdata/aveva/resource_usage.json").unwrap();
+        assert!(parse("resource_usage")(&body, &ctx).unwrap().series_count() > 0);
+        let body = std::fs::read("testdata/aveva/tenant_usage_namespace.json").unwrap();
+        let usage = for_tenant(parse::tenant_usage(&body, cycle, &ctx).unwrap(), "t");
+        let total = usage.family("aveva_cds_ingress_events_total").unwrap();
+        assert_eq!(
+            total.samples[0].labels.iter().next(),
+            Some(("tenant_id", "t"))
+        );
+    }
+
+    #[test]
     fn range_is_cycle_start_to_today() {
         let cycle = Cycle {
             start: parse_date("2026-11-01").unwrap(),
