@@ -29,9 +29,6 @@ crate::target_config! {
     }
 }
 
-/// The file form under its old name (the simulator and older tests use it).
-pub type AvevaTarget = FileConfig;
-
 impl TargetConfig for FileConfig {
     crate::target_config_accessors!();
 

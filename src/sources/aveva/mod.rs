@@ -13,7 +13,7 @@ mod model;
 mod translate;
 
 pub use client::{CREDENTIALS_BACKOFF, TOKEN_PATH};
-pub use config::{AvevaTarget, FileConfig, GroupBy, Settings};
+pub use config::{FileConfig, GroupBy, Settings};
 pub use cycle::Cycle;
 pub use translate::CommunitySource;
 
