@@ -21,7 +21,7 @@ use std::path::Path;
 use std::sync::Arc;
 use usage_exporter::config::TencentApi;
 use usage_exporter::snapshot::{MetricKind, Snapshot, Value};
-use usage_exporter::sources::{akana, aveva, scc, tencent, tr50};
+use usage_exporter::sources::{akana, aveva, scc, tencent, tr50, PollContext};
 use usage_exporter::upstream::decode_json;
 
 // ---------------------------------------------------------------------------------------------
@@ -485,7 +485,11 @@ fn tr50_history(body: &[u8]) -> Option<tr50::model::History> {
 
 /// Runs one parser on a body; returns the snapshots it produced (none on a decode error).
 fn run(parser: Parser, body: &[u8]) -> Vec<Snapshot> {
-    let cycle = (Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(), None);
+    let aveva_cycle = aveva::Cycle {
+        start: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+        end: None,
+    };
+    let aveva_ctx = PollContext { now: now().into() };
     let series = ("QCE/CVM", "CPUUsage", 60, "avg");
     let ok = |r: Result<Snapshot, _>| r.into_iter().collect::<Vec<_>>();
     match parser {
@@ -552,25 +556,24 @@ fn run(parser: Parser, body: &[u8]) -> Vec<Snapshot> {
             (1_700_000_000, 8 * 3600),
             body,
         )),
-        Parser::AvevaCycles => aveva::parse::billing_cycles(body, "t", now())
-            .map(|(snapshot, cycle)| {
+        Parser::AvevaCycles => aveva::parse::cycles(body, &aveva_ctx)
+            .map(|(cycle, snapshot)| {
                 // Feed the cycle read back into the usage translation, as the source does.
                 let mut out = vec![snapshot];
                 if let Some(cycle) = cycle {
-                    out.extend(aveva::parse::tenant_usage(b"[]", cycle, "t", now()));
+                    out.extend(aveva::parse::tenant_usage(b"[]", cycle, &aveva_ctx));
                 }
                 out
             })
             .unwrap_or_default(),
-        Parser::AvevaTenant => ok(aveva::parse::tenant_usage(body, cycle, "t", now())),
-        Parser::AvevaCommunity => ok(aveva::parse::community_usage(
-            (body, body),
-            "c",
-            cycle,
-            "t",
-            now(),
-        )),
-        Parser::AvevaResources => ok(aveva::parse::resource_usage(body, "t")),
+        Parser::AvevaTenant => ok(aveva::parse::tenant_usage(body, aveva_cycle, &aveva_ctx)),
+        Parser::AvevaCommunity => aveva::CommunitySource::ALL
+            .into_iter()
+            .filter_map(|source| {
+                aveva::parse::community_usage(body, "c", source, aveva_cycle, &aveva_ctx).ok()
+            })
+            .collect(),
+        Parser::AvevaResources => ok(aveva::parse::resource_usage(body, &aveva_ctx)),
         Parser::AvevaToken => {
             let _ = aveva::parse::token(body);
             let _ = aveva::parse::error_body(body);
@@ -1174,7 +1177,12 @@ fn all_checked(parser: Parser, body: &[u8]) -> Vec<Snapshot> {
 fn regression_aveva_nan_text() {
     let body = br#"[{"Date": "2026-11-02", "NamespaceId": "n", "IngressEvents": "NaN"}]"#;
     assert!(all_checked(Parser::AvevaTenant, body).is_empty());
-    assert!(all_checked(Parser::AvevaResources, br#"["NaN"]"#).is_empty());
+    // Resource counts are gauges read `or_absent`: a NaN count is no series (it used to fail
+    // the endpoint).
+    for body in [&br#"["NaN"]"#[..], br#"{"StreamCount": "NaN"}"#] {
+        let resources = all_checked(Parser::AvevaResources, body);
+        assert!(resources.iter().all(|s| s.series_count() == 0));
+    }
 }
 
 /// akana/model.rs: `"NaN"`/`"inf"` text became NaN/infinite series. An informational value is

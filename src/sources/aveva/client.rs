@@ -2,13 +2,12 @@
 //! before expiry, renewed once on 401), bearer requests, and the vendor's error bodies turned
 //! into messages an operator can act on. Tokens and the client secret never reach a message.
 
+use super::config::ClientCredentials;
 use super::model::ErrorBody;
-use crate::base::{ErrorReason, PollError};
-use crate::config::Secret;
+use crate::base::{lenient, ErrorReason, PollError};
 use crate::upstream::{Response, Upstream};
 use reqwest::header::ACCEPT;
 use reqwest::StatusCode;
-use serde::de::DeserializeOwned;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -49,19 +48,17 @@ struct AuthState {
 pub struct Client {
     upstream: Upstream,
     base: String,
-    client_id: String,
-    client_secret: Secret,
+    credentials: ClientCredentials,
     auth: tokio::sync::Mutex<AuthState>,
 }
 
 impl Client {
     /// A client for `base` (the region URL, without the `/api/v1` part).
-    pub fn new(upstream: Upstream, base: &str, client_id: &str, client_secret: Secret) -> Self {
+    pub fn new(upstream: Upstream, base: &url::Url, credentials: ClientCredentials) -> Self {
         Client {
             upstream,
-            base: base.trim_end_matches('/').to_string(),
-            client_id: client_id.to_string(),
-            client_secret,
+            base: base.as_str().trim_end_matches('/').to_string(),
+            credentials,
             auth: tokio::sync::Mutex::new(AuthState::default()),
         }
     }
@@ -120,8 +117,8 @@ impl Client {
         let what = format!("POST {TOKEN_PATH}");
         let form = [
             ("grant_type", "client_credentials"),
-            ("client_id", self.client_id.as_str()),
-            ("client_secret", self.client_secret.expose()),
+            ("client_id", self.credentials.id.as_str()),
+            ("client_secret", self.credentials.secret.expose()),
         ];
         let request = self
             .upstream
@@ -142,10 +139,13 @@ impl Client {
         #[derive(serde::Deserialize, Default)]
         #[serde(default)]
         struct OAuthError {
+            #[serde(deserialize_with = "lenient::trimmed_text")]
             error: Option<String>,
+            #[serde(deserialize_with = "lenient::trimmed_text")]
             error_description: Option<String>,
         }
         let base = response.status_error();
+        // OAuth2 (RFC 6749 §5.2) spells these keys in snake case: no folding.
         let oauth: OAuthError = serde_json::from_slice(&response.body).unwrap_or_default();
         let code = response.status.as_u16();
         let credential_problem = matches!(code, 401 | 403)
@@ -161,7 +161,7 @@ impl Client {
                     )
                 ));
         if credential_problem {
-            let mut message = format!("identity server rejected client {:?}", self.client_id);
+            let mut message = format!("identity server rejected client {:?}", self.credentials.id);
             match (&oauth.error, &oauth.error_description) {
                 (Some(e), Some(d)) => message.push_str(&format!(" ({e}: {d})")),
                 (Some(e), None) => message.push_str(&format!(" ({e})")),
@@ -179,12 +179,13 @@ impl Client {
         vendor_error(response, base)
     }
 
-    /// `GET {base}{path}` with the bearer token, decoded as JSON. A 401 renews the token once
-    /// and repeats the request.
-    pub async fn get_json<T: DeserializeOwned>(
+    /// `GET {base}{path}` with the bearer token, its JSON body read by `parse`. A 401 renews
+    /// the token once and repeats the request.
+    pub async fn get_parsed<T>(
         &self,
         path: &str,
         query: &[(&str, String)],
+        parse: impl FnOnce(&[u8]) -> Result<T, PollError>,
     ) -> Result<T, PollError> {
         let what = format!("GET {path}");
         let (token, generation) = self.token().await?;
@@ -199,7 +200,7 @@ impl Client {
                     ErrorReason::Auth,
                     format!(
                         "{}; a freshly issued token was rejected too: check that client {:?} has a role with access to this tenant",
-                        error.message, self.client_id
+                        error.message, self.credentials.id
                     ),
                 )
                 .context(&what));
@@ -210,7 +211,7 @@ impl Client {
             if response.status == StatusCode::FORBIDDEN {
                 error.message.push_str(&format!(
                     "; client {:?} lacks permission: give it a role that may read usage (e.g. Account Administrator)",
-                    self.client_id
+                    self.credentials.id
                 ));
             }
             return Err(error.context(&what));
@@ -222,7 +223,7 @@ impl Client {
             ))
             .context(&what));
         }
-        response.json::<T>().map_err(|e| e.context(&what))
+        parse(&response.body).map_err(|e| e.context(&what))
     }
 
     async fn get(
@@ -255,21 +256,21 @@ pub(super) fn parse_token(body: &[u8]) -> Result<(String, Duration), PollError> 
         .and_then(|v| v.as_str())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| PollError::decode("the token response has no access_token"))?;
-    let lifetime = match value.get("expires_in") {
-        Some(serde_json::Value::Number(n)) => n.as_f64(),
-        Some(serde_json::Value::String(s)) => s.trim().parse::<f64>().ok(),
-        _ => None,
-    }
-    .filter(|s| s.is_finite() && *s > 0.0)
-    .map(|s| Duration::from_secs_f64(s.min(MAX_TOKEN_LIFETIME.as_secs_f64())))
-    .unwrap_or(DEFAULT_TOKEN_LIFETIME);
+    // The lifetime only schedules the renewal: anything unreadable means the default.
+    let lifetime =
+        lenient::number_from(value.get("expires_in").unwrap_or(&serde_json::Value::Null))
+            .ok()
+            .flatten()
+            .filter(|s| *s > 0.0)
+            .map(|s| Duration::from_secs_f64(s.min(MAX_TOKEN_LIFETIME.as_secs_f64())))
+            .unwrap_or(DEFAULT_TOKEN_LIFETIME);
     Ok((token.to_string(), lifetime))
 }
 
 /// Rewrites a status error with the vendor's `{OperationId, Error, Reason, Resolution}` body
 /// and the `Operation-Id` header, keeping the reason class and the Retry-After hint.
 pub fn vendor_error(response: &Response, base: PollError) -> PollError {
-    let body: ErrorBody = serde_json::from_slice(&response.body).unwrap_or_default();
+    let body = ErrorBody::from_body(&response.body);
     let operation_id = body.operation_id.clone().or_else(|| {
         response
             .headers

@@ -13,18 +13,19 @@ mod model;
 mod translate;
 
 pub use client::{CREDENTIALS_BACKOFF, TOKEN_PATH};
+pub use config::{FileConfig, GroupBy, Settings};
+pub use cycle::Cycle;
+pub use translate::CommunitySource;
 
-use super::PollOutcome;
-use super::{BuildContext, Endpoint, EndpointInfo, PollContext, Source};
+use super::{BuildContext, Endpoint, EndpointInfo, PollContext, PollOutcome, Source};
 use crate::base::{ErrorReason, PollError};
+use crate::snapshot::Snapshot;
 use chrono::{DateTime, Utc};
 use client::Client;
-pub use config::AvevaTarget;
-use cycle::{current_cycle, Cycle};
 use futures::{StreamExt, TryStreamExt};
-use model::{BillingCycles, ResourceUsage, UsageRecords};
+use model::UsageRecords;
 use std::time::Duration;
-use translate::{CommunitySource, CommunityUsage};
+use translate::{for_tenant, CommunityUsage};
 
 /// A cycle remembered from an earlier billing cycles request is reused at most this long
 /// (and never once it is over).
@@ -33,37 +34,12 @@ const CYCLE_MAX_AGE: Duration = Duration::from_secs(3600);
 /// Community requests in flight at once.
 const COMMUNITY_CONCURRENCY: usize = 4;
 
-/// Builds a target from its config.
-fn build_target(config: &AvevaTarget, ctx: BuildContext) -> Result<Aveva, String> {
-    let url = config.url.as_deref().ok_or("url is missing")?;
-    let tenant_id = config.tenant_id.clone().ok_or("tenant_id is missing")?;
-    let client_id = config.client_id.as_deref().ok_or("client_id is missing")?;
-    let secret = config
-        .client_secret
-        .clone()
-        .ok_or("client_secret is missing")?;
-    let group_by = config
-        .group_by_name()
-        .ok_or_else(|| format!("group_by {:?} is not a UsageGroupBy name", config.group_by))?;
-    Ok(Aveva {
-        client: Client::new(ctx.upstream, url, client_id, secret),
-        tenant_id: tenant_id.trim().to_string(),
-        community_ids: config
-            .community_ids
-            .iter()
-            .map(|c| c.trim().to_string())
-            .collect(),
-        group_by,
-        cycle: tokio::sync::Mutex::new(None),
-    })
-}
-
 /// One configured tenant.
 pub struct Aveva {
     client: Client,
     tenant_id: String,
     community_ids: Vec<String>,
-    group_by: &'static str,
+    group_by: GroupBy,
     /// The current cycle and when it was learned (shared by the endpoints; held while
     /// fetching so that endpoints starting together send one billing cycles request).
     cycle: tokio::sync::Mutex<Option<(Cycle, DateTime<Utc>)>>,
@@ -71,47 +47,55 @@ pub struct Aveva {
 
 impl Source for Aveva {
     const KIND: &'static str = "aveva";
-    type FileConfig = AvevaTarget;
-    type Settings = AvevaTarget;
+    type FileConfig = FileConfig;
+    type Settings = Settings;
 
     const ENDPOINTS: &'static [Endpoint<Aveva>] = &[
+        // One body, but its translation also needs the current billing cycle, which the target
+        // holds and a `ParseFn` cannot be given: no parse fn here, `parse::tenant_usage` takes
+        // the cycle.
         EndpointInfo::every(
-        "tenant_usage",
-        900,
-        "GET /api/v1/tenants/{t}/usage: daily usage of the current billing cycle",
-    )
-            .poll(|t: &Aveva, ctx| Box::pin(t.poll_endpoint("tenant_usage", ctx))),
+            "tenant_usage",
+            900,
+            "GET /api/v1/tenants/{t}/usage: daily usage of the current billing cycle",
+        )
+        .poll(|t: &Aveva, ctx| Box::pin(t.poll_tenant_usage(ctx))),
+        // Two bodies per community, translated together: no parse fn here, see
+        // `parse::community_usage` for one body's path.
         EndpointInfo::every(
-        "community_usage",
-        900,
-        "GET /api/v1/communities/{c}/tenants/{t}/usage: daily community usage, Internal and External",
-    )
-            .poll(|t: &Aveva, ctx| Box::pin(t.poll_endpoint("community_usage", ctx))),
+            "community_usage",
+            900,
+            "GET /api/v1/communities/{c}/tenants/{t}/usage: daily community usage, Internal and External",
+        )
+        .poll(|t: &Aveva, ctx| Box::pin(t.poll_community_usage(ctx))),
         EndpointInfo::every(
-        "resource_usage",
-        900,
-        "GET /api/v1/tenants/{t}/resources/usage: streams and namespaces used and entitled",
-    )
-            .poll(|t: &Aveva, ctx| Box::pin(t.poll_endpoint("resource_usage", ctx))),
+            "resource_usage",
+            900,
+            "GET /api/v1/tenants/{t}/resources/usage: streams and namespaces used and entitled",
+        )
+        .parse(parse::resource_usage)
+        .poll(|t: &Aveva, ctx| Box::pin(t.poll_resource_usage(ctx))),
         EndpointInfo::every(
-        "billing_cycles",
-        3600,
-        "GET /api/v1/tenants/{t}/subscriptionterm/billingcycles: the current billing cycle",
-    )
-            .poll(|t: &Aveva, ctx| Box::pin(t.poll_endpoint("billing_cycles", ctx))),
+            "billing_cycles",
+            3600,
+            "GET /api/v1/tenants/{t}/subscriptionterm/billingcycles: the current billing cycle",
+        )
+        .parse(parse::billing_cycles)
+        .poll(|t: &Aveva, ctx| Box::pin(t.poll_billing_cycles(ctx))),
     ];
 
-    fn validate(file: &AvevaTarget) -> Result<AvevaTarget, Vec<(String, String)>> {
-        let problems = file.validate();
-        if problems.is_empty() {
-            Ok(file.clone())
-        } else {
-            Err(problems)
-        }
+    fn validate(file: &FileConfig) -> Result<Settings, Vec<(String, String)>> {
+        config::validate(file)
     }
 
-    fn build(settings: &AvevaTarget, ctx: BuildContext) -> Aveva {
-        build_target(settings, ctx).expect("validated settings build")
+    fn build(settings: &Settings, ctx: BuildContext) -> Aveva {
+        Aveva {
+            client: Client::new(ctx.upstream, &settings.url, settings.client.clone()),
+            tenant_id: settings.tenant_id.clone(),
+            community_ids: settings.community_ids.clone(),
+            group_by: settings.group_by,
+            cycle: tokio::sync::Mutex::new(None),
+        }
     }
 }
 
@@ -126,72 +110,77 @@ fn iso(t: DateTime<Utc>) -> String {
 }
 
 impl Aveva {
-    async fn poll_endpoint(
-        &self,
-        endpoint: &str,
-        ctx: &PollContext,
-    ) -> Result<PollOutcome, PollError> {
-        let now: DateTime<Utc> = ctx.now.into();
-        let snapshot = match endpoint {
-            "billing_cycles" => {
-                let cycle = self.fetch_cycle(now).await?;
-                if let Some(c) = cycle {
-                    *self.cycle.lock().await = Some((c, now));
-                }
-                translate::billing_cycle(cycle.as_ref(), &self.tenant_id)
-            }
-            "tenant_usage" => {
-                let cycle = self.cycle(now).await?;
-                let (start, end) = range(&cycle, now);
-                let path = format!("/api/v1/tenants/{}/usage", segment(&self.tenant_id));
-                let query = [
-                    ("start", start),
-                    ("end", end),
-                    ("groupBy", self.group_by.to_string()),
-                ];
-                let records: UsageRecords = self.client.get_json(&path, &query).await?;
-                translate::tenant_usage(&records.0, &cycle, &self.tenant_id, now)
-            }
-            "community_usage" => {
-                if self.community_ids.is_empty() {
-                    return Ok(PollOutcome::Skipped(
-                        "no community_ids configured for this target".into(),
-                    ));
-                }
-                let cycle = self.cycle(now).await?;
-                let usage = self.community_usage(&cycle, now).await?;
-                translate::community_usage(&usage, &cycle, &self.tenant_id, now)
-            }
-            "resource_usage" => {
-                let path = format!(
-                    "/api/v1/tenants/{}/resources/usage",
-                    segment(&self.tenant_id)
-                );
-                let usage: ResourceUsage = self.client.get_json(&path, &[]).await?;
-                translate::resource_usage(&usage, &self.tenant_id)
-            }
-            other => {
-                return Err(PollError::new(
-                    ErrorReason::Unsupported,
-                    format!("the aveva source has no endpoint {other:?}"),
-                ))
-            }
-        };
-        Ok(PollOutcome::Data(snapshot))
+    /// The snapshot of one poll: every series labelled with the tenant.
+    fn data(&self, snapshot: Snapshot) -> PollOutcome {
+        PollOutcome::Data(for_tenant(snapshot, &self.tenant_id))
     }
 
-    /// Reads the billing cycles and picks the current one.
-    async fn fetch_cycle(&self, now: DateTime<Utc>) -> Result<Option<Cycle>, PollError> {
+    async fn poll_billing_cycles(&self, ctx: &PollContext) -> Result<PollOutcome, PollError> {
+        let (cycle, snapshot) = self.fetch_cycles(ctx).await?;
+        if let Some(c) = cycle {
+            *self.cycle.lock().await = Some((c, ctx.now.into()));
+        }
+        Ok(self.data(snapshot))
+    }
+
+    async fn poll_tenant_usage(&self, ctx: &PollContext) -> Result<PollOutcome, PollError> {
+        let now: DateTime<Utc> = ctx.now.into();
+        let cycle = self.cycle(ctx).await?;
+        let (start, end) = range(&cycle, now);
+        let path = format!("/api/v1/tenants/{}/usage", segment(&self.tenant_id));
+        let query = [
+            ("start", start),
+            ("end", end),
+            ("groupBy", self.group_by.api_name().to_string()),
+        ];
+        let snapshot = self
+            .client
+            .get_parsed(&path, &query, |body| parse::tenant_usage(body, cycle, ctx))
+            .await?;
+        Ok(self.data(snapshot))
+    }
+
+    async fn poll_community_usage(&self, ctx: &PollContext) -> Result<PollOutcome, PollError> {
+        if self.community_ids.is_empty() {
+            return Ok(PollOutcome::Skipped(
+                "no community_ids configured for this target".into(),
+            ));
+        }
+        let now: DateTime<Utc> = ctx.now.into();
+        let cycle = self.cycle(ctx).await?;
+        let usage = self.community_usage(&cycle, now).await?;
+        Ok(self.data(translate::community_usage(&usage, &cycle, now)))
+    }
+
+    async fn poll_resource_usage(&self, ctx: &PollContext) -> Result<PollOutcome, PollError> {
+        let path = format!(
+            "/api/v1/tenants/{}/resources/usage",
+            segment(&self.tenant_id)
+        );
+        let snapshot = self
+            .client
+            .get_parsed(&path, &[], |body| parse::resource_usage(body, ctx))
+            .await?;
+        Ok(self.data(snapshot))
+    }
+
+    /// Reads the billing cycles: the current one, and the `billing_cycles` snapshot.
+    async fn fetch_cycles(
+        &self,
+        ctx: &PollContext,
+    ) -> Result<(Option<Cycle>, Snapshot), PollError> {
         let path = format!(
             "/api/v1/tenants/{}/subscriptionterm/billingcycles",
             segment(&self.tenant_id)
         );
-        let cycles: BillingCycles = self.client.get_json(&path, &[]).await?;
-        Ok(current_cycle(&cycles.0, now))
+        self.client
+            .get_parsed(&path, &[], |body| parse::cycles(body, ctx))
+            .await
     }
 
     /// The current cycle: remembered if still valid, otherwise fetched.
-    async fn cycle(&self, now: DateTime<Utc>) -> Result<Cycle, PollError> {
+    async fn cycle(&self, ctx: &PollContext) -> Result<Cycle, PollError> {
+        let now: DateTime<Utc> = ctx.now.into();
         let mut known = self.cycle.lock().await;
         if let Some((cycle, learned)) = *known {
             let age = (now - learned).to_std().unwrap_or_default();
@@ -199,7 +188,7 @@ impl Aveva {
                 return Ok(cycle);
             }
         }
-        let cycle = self.fetch_cycle(now).await?.ok_or_else(|| {
+        let cycle = self.fetch_cycles(ctx).await?.0.ok_or_else(|| {
             PollError::new(
                 ErrorReason::UpstreamError,
                 "GET .../subscriptionterm/billingcycles listed no billing cycle with a start date, so the current cycle is unknown; check the tenant's subscription",
@@ -236,8 +225,11 @@ impl Aveva {
                         ("groupBy", "Tenant".to_string()),
                         ("source", source.api_name().to_string()),
                     ];
-                    let records: UsageRecords =
-                        self.client.get_json(&path, &query).await.map_err(|e| {
+                    let records = self
+                        .client
+                        .get_parsed(&path, &query, model::decode::<UsageRecords>)
+                        .await
+                        .map_err(|e| {
                             e.context(format!(
                                 "community {community_id} ({} usage)",
                                 source.api_name()
@@ -267,80 +259,69 @@ fn range(cycle: &Cycle, now: DateTime<Utc>) -> (String, String) {
     (iso(cycle.start), iso(today.max(cycle.start)))
 }
 
-/// Byte-level entry points of the endpoint parsers, for property tests and fuzzing: each runs the
-/// decode → model → translation path of one endpoint on a response body, without HTTP.
+/// The body parsers: decode → model → translation of one response body, without HTTP. The
+/// polls call them after their requests; the property tests and fuzz targets call them too.
+///
+/// Their snapshots lack the `tenant_id` label, which the poll adds to every series of the target
+/// (see `translate::for_tenant`).
 pub mod parse {
     use super::client::parse_token;
-    use super::model::{BillingCycles, ErrorBody, ResourceUsage, UsageRecords};
+    use super::model::{decode, BillingCycles, ErrorBody, ResourceUsage, UsageRecords};
     use super::translate::{self, CommunitySource, CommunityUsage};
-    use super::{current_cycle, Cycle};
+    use super::{cycle, Cycle};
     use crate::base::PollError;
     use crate::snapshot::Snapshot;
-    use crate::upstream::decode_json;
-    use chrono::{DateTime, Utc};
+    use crate::sources::PollContext;
     use std::time::Duration;
 
-    /// `billing_cycles`: the current cycle's snapshot and its (start, end), if any.
-    #[allow(clippy::type_complexity)]
-    pub fn billing_cycles(
-        body: &[u8],
-        tenant_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(Snapshot, Option<(DateTime<Utc>, Option<DateTime<Utc>>)>), PollError> {
-        let cycles: BillingCycles = decode_json(body)?;
-        let cycle = current_cycle(&cycles.0, now);
-        Ok((
-            translate::billing_cycle(cycle.as_ref(), tenant_id),
-            cycle.map(|c| (c.start, c.end)),
-        ))
+    /// `billing_cycles` (its table row's parse fn).
+    pub fn billing_cycles(body: &[u8], ctx: &PollContext) -> Result<Snapshot, PollError> {
+        cycles(body, ctx).map(|(_, snapshot)| snapshot)
     }
 
-    /// `tenant_usage` for the cycle `(start, end)`.
+    /// A billing cycles body: the current cycle at `ctx.now` (what the target remembers for the
+    /// usage endpoints) and the `billing_cycles` snapshot.
+    pub fn cycles(body: &[u8], ctx: &PollContext) -> Result<(Option<Cycle>, Snapshot), PollError> {
+        let cycles: BillingCycles = decode(body)?;
+        let current = cycle::current_cycle(&cycles.0, ctx.now.into());
+        Ok((current, translate::billing_cycle(current.as_ref())))
+    }
+
+    /// `resource_usage` (its table row's parse fn).
+    pub fn resource_usage(body: &[u8], _ctx: &PollContext) -> Result<Snapshot, PollError> {
+        let usage: ResourceUsage = decode(body)?;
+        Ok(translate::resource_usage(&usage))
+    }
+
+    /// `tenant_usage` for the current `cycle`. Not a table row's parse fn: the cycle is the
+    /// target's state, which a `ParseFn` cannot be given.
     pub fn tenant_usage(
         body: &[u8],
-        cycle: (DateTime<Utc>, Option<DateTime<Utc>>),
-        tenant_id: &str,
-        now: DateTime<Utc>,
+        cycle: Cycle,
+        ctx: &PollContext,
     ) -> Result<Snapshot, PollError> {
-        let records: UsageRecords = decode_json(body)?;
-        let cycle = Cycle {
-            start: cycle.0,
-            end: cycle.1,
-        };
-        Ok(translate::tenant_usage(&records.0, &cycle, tenant_id, now))
+        let records: UsageRecords = decode(body)?;
+        Ok(translate::tenant_usage(&records.0, &cycle, ctx.now.into()))
     }
 
-    /// `community_usage` of one community from its Internal and External answers.
+    /// One body of `community_usage`: the records of one community and source. The endpoint
+    /// reads two bodies per community and translates them all together, so its table row has
+    /// no parse fn; this is the same decode and translation for one body, for property tests
+    /// and fuzzing.
     pub fn community_usage(
-        (internal, external): (&[u8], &[u8]),
+        body: &[u8],
         community_id: &str,
-        cycle: (DateTime<Utc>, Option<DateTime<Utc>>),
-        tenant_id: &str,
-        now: DateTime<Utc>,
+        source: CommunitySource,
+        cycle: Cycle,
+        ctx: &PollContext,
     ) -> Result<Snapshot, PollError> {
-        let mut usage = Vec::new();
-        for (body, source) in [
-            (internal, CommunitySource::Internal),
-            (external, CommunitySource::External),
-        ] {
-            let records: UsageRecords = decode_json(body)?;
-            usage.push(CommunityUsage {
-                community_id: community_id.to_string(),
-                source,
-                records: records.0,
-            });
-        }
-        let cycle = Cycle {
-            start: cycle.0,
-            end: cycle.1,
-        };
-        Ok(translate::community_usage(&usage, &cycle, tenant_id, now))
-    }
-
-    /// `resource_usage`.
-    pub fn resource_usage(body: &[u8], tenant_id: &str) -> Result<Snapshot, PollError> {
-        let usage: ResourceUsage = decode_json(body)?;
-        Ok(translate::resource_usage(&usage, tenant_id))
+        let records: UsageRecords = decode(body)?;
+        let usage = [CommunityUsage {
+            community_id: community_id.to_string(),
+            source,
+            records: records.0,
+        }];
+        Ok(translate::community_usage(&usage, &cycle, ctx.now.into()))
     }
 
     /// The token endpoint's answer: the token and its lifetime.
@@ -348,11 +329,10 @@ pub mod parse {
         parse_token(body)
     }
 
-    /// The vendor error body, as the client reads it (anything unreadable is an empty body).
+    /// The vendor error body, as the client reads it (anything unreadable is an empty body):
+    /// true when it carries text.
     pub fn error_body(body: &[u8]) -> bool {
-        serde_json::from_slice::<ErrorBody>(body)
-            .unwrap_or_default()
-            .is_meaningful()
+        ErrorBody::from_body(body).is_meaningful()
     }
 }
 
@@ -360,6 +340,43 @@ pub mod parse {
 mod tests {
     use super::*;
     use crate::sources::aveva::model::parse_date;
+
+    #[test]
+    fn the_table_parses_the_endpoints_that_read_one_body_without_target_state() {
+        let with_parse: Vec<_> = Aveva::ENDPOINTS
+            .iter()
+            .filter(|e| e.info.parse.is_some())
+            .map(|e| e.info.name)
+            .collect();
+        assert_eq!(with_parse, ["resource_usage", "billing_cycles"]);
+        let ctx = PollContext {
+            now: parse_date("2026-11-03T15:30:00Z").unwrap().into(),
+        };
+        let parse = |name: &str| {
+            let row = Aveva::ENDPOINTS.iter().find(|e| e.info.name == name);
+            row.and_then(|e| e.info.parse).unwrap()
+        };
+        let body = std::fs::read("testdata/aveva/billing_cycles.json").unwrap();
+        let snapshot = parse("billing_cycles")(&body, &ctx).unwrap();
+        let (cycle, same) = parse::cycles(&body, &ctx).unwrap();
+        assert_eq!(snapshot, same);
+        let cycle = cycle.unwrap();
+        assert_eq!(cycle.start, parse_date("2026-11-01").unwrap());
+        let labelled = for_tenant(snapshot, "t");
+        let start = labelled
+            .family("aveva_cds_billing_cycle_start_timestamp_seconds")
+            .unwrap();
+        assert_eq!(start.samples[0].labels.get("tenant_id"), Some("t"));
+        let body = std::fs::read("testdata/aveva/resource_usage.json").unwrap();
+        assert!(parse("resource_usage")(&body, &ctx).unwrap().series_count() > 0);
+        let body = std::fs::read("testdata/aveva/tenant_usage_namespace.json").unwrap();
+        let usage = for_tenant(parse::tenant_usage(&body, cycle, &ctx).unwrap(), "t");
+        let total = usage.family("aveva_cds_ingress_events_total").unwrap();
+        assert_eq!(
+            total.samples[0].labels.iter().next(),
+            Some(("tenant_id", "t"))
+        );
+    }
 
     #[test]
     fn range_is_cycle_start_to_today() {

@@ -1,122 +1,104 @@
 //! Serde types of the CONNECT data services usage API, lenient where real tenants differ from
 //! the documentation (API-NOTES §5): nullable GUIDs, `ClusterRegion` as a string or a number,
 //! numbers as strings, missing fields, camelCase keys from older gateways.
+//!
+//! Keys are folded to lower case before decoding ([`decode`]), so `IngressEvents` and
+//! `ingressEvents` are one field. Field policies (`crate::base::lenient`):
+//! - usage numbers of a record are summed into the `aveva_cds_*_total` counters: `or_fail`, a
+//!   silently dropped value would make a cycle-to-date total lie;
+//! - record and cycle dates decide which day and cycle a value belongs to: unreadable dates fail
+//!   too (AVEVA's date forms are parsed here, [`parse_date`]);
+//! - resource counts are current gauges, ids and error texts are informational: `or_absent`.
 
+use crate::base::lenient::{self, fold_keys, number};
+use crate::base::PollError;
+use crate::upstream::decode_json;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+/// Decodes a body into `T` after folding its keys to lower case; the error names the JSON path
+/// (in folded spelling) and the problem.
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, PollError> {
+    let mut value: Value = decode_json(body)?;
+    fold_keys(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            PollError::decode(format!("invalid JSON: {}", e.inner()))
+        } else {
+            PollError::decode(format!("invalid JSON at {path}: {}", e.inner()))
+        }
+    })
+}
 
 /// One daily (or summary) usage record of a tenant or a community.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct UsageRecord {
     /// The day the record covers (00:00 UTC); absent records are ignored.
-    #[serde(rename = "Date", alias = "date", deserialize_with = "date_opt")]
+    #[serde(rename = "date", deserialize_with = "date_or_fail")]
     pub date: Option<DateTime<Utc>>,
     /// Tenant of the record.
-    #[serde(rename = "TenantId", alias = "tenantId", deserialize_with = "text_opt")]
+    #[serde(rename = "tenantid", deserialize_with = "lenient::trimmed_text")]
     pub tenant_id: Option<String>,
     /// Tenant that was called (community usage).
-    #[serde(
-        rename = "CalleeTenantId",
-        alias = "calleeTenantId",
-        deserialize_with = "text_opt"
-    )]
+    #[serde(rename = "calleetenantid", deserialize_with = "lenient::trimmed_text")]
     pub callee_tenant_id: Option<String>,
     /// Tenant that called (community usage).
-    #[serde(
-        rename = "CallerTenantId",
-        alias = "callerTenantId",
-        deserialize_with = "text_opt"
-    )]
+    #[serde(rename = "callertenantid", deserialize_with = "lenient::trimmed_text")]
     pub caller_tenant_id: Option<String>,
     /// Community of the record (community grouping).
-    #[serde(
-        rename = "CommunityId",
-        alias = "communityId",
-        deserialize_with = "text_opt"
-    )]
+    #[serde(rename = "communityid", deserialize_with = "lenient::trimmed_text")]
     pub community_id: Option<String>,
     /// Namespace of the record (namespace grouping).
-    #[serde(
-        rename = "NamespaceId",
-        alias = "namespaceId",
-        deserialize_with = "text_opt"
-    )]
+    #[serde(rename = "namespaceid", deserialize_with = "lenient::trimmed_text")]
     pub namespace_id: Option<String>,
     /// Cluster region: a name, or the region's number in older tenants.
-    #[serde(
-        rename = "ClusterRegion",
-        alias = "clusterRegion",
-        deserialize_with = "text_opt"
-    )]
+    #[serde(rename = "clusterregion", deserialize_with = "lenient::trimmed_text")]
     pub cluster_region: Option<String>,
     /// Events written.
-    #[serde(
-        rename = "IngressEvents",
-        alias = "ingressEvents",
-        deserialize_with = "number_opt"
-    )]
+    #[serde(rename = "ingressevents", deserialize_with = "number::or_fail")]
     pub ingress_events: Option<f64>,
     /// Streams written to.
     #[serde(
-        rename = "IngressStreamsAccessed",
-        alias = "ingressStreamsAccessed",
-        deserialize_with = "number_opt"
+        rename = "ingressstreamsaccessed",
+        deserialize_with = "number::or_fail"
     )]
     pub ingress_streams_accessed: Option<f64>,
     /// Events read.
-    #[serde(
-        rename = "EgressEvents",
-        alias = "egressEvents",
-        deserialize_with = "number_opt"
-    )]
+    #[serde(rename = "egressevents", deserialize_with = "number::or_fail")]
     pub egress_events: Option<f64>,
     /// Streams read from.
-    #[serde(
-        rename = "EgressStreamsAccessed",
-        alias = "egressStreamsAccessed",
-        deserialize_with = "number_opt"
-    )]
+    #[serde(rename = "egressstreamsaccessed", deserialize_with = "number::or_fail")]
     pub egress_streams_accessed: Option<f64>,
 }
 
-/// `GET .../resources/usage`: current resources and entitlements.
+/// `GET .../resources/usage`: current resources and entitlements (gauges of the moment: one
+/// unreadable count is absent and costs the others nothing).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ResourceUsage {
     /// Streams allocated across all namespaces.
-    #[serde(
-        rename = "StreamCount",
-        alias = "streamCount",
-        deserialize_with = "number_opt"
-    )]
+    #[serde(rename = "streamcount", deserialize_with = "number::or_absent")]
     pub stream_count: Option<f64>,
     /// Streams the subscription allows.
-    #[serde(
-        rename = "EntitledStreamCount",
-        alias = "entitledStreamCount",
-        deserialize_with = "number_opt"
-    )]
+    #[serde(rename = "entitledstreamcount", deserialize_with = "number::or_absent")]
     pub entitled_stream_count: Option<f64>,
     /// Namespaces allocated.
-    #[serde(
-        rename = "NamespaceCount",
-        alias = "namespaceCount",
-        deserialize_with = "number_opt"
-    )]
+    #[serde(rename = "namespacecount", deserialize_with = "number::or_absent")]
     pub namespace_count: Option<f64>,
     /// Namespaces the subscription allows.
     #[serde(
-        rename = "EntitledNamespaceCount",
-        alias = "entitledNamespaceCount",
-        deserialize_with = "number_opt"
+        rename = "entitlednamespacecount",
+        deserialize_with = "number::or_absent"
     )]
     pub entitled_namespace_count: Option<f64>,
     /// Average streams entitled to be accessed per day.
     #[serde(
-        rename = "EntitledStreamAccessCount",
-        alias = "entitledStreamAccessCount",
-        deserialize_with = "number_opt"
+        rename = "entitledstreamaccesscount",
+        deserialize_with = "number::or_absent"
     )]
     pub entitled_stream_access_count: Option<f64>,
 }
@@ -126,14 +108,10 @@ pub struct ResourceUsage {
 #[serde(default)]
 pub struct BillingCycle {
     /// Start of the cycle.
-    #[serde(
-        rename = "StartDate",
-        alias = "startDate",
-        deserialize_with = "date_opt"
-    )]
+    #[serde(rename = "startdate", deserialize_with = "date_or_fail")]
     pub start: Option<DateTime<Utc>>,
     /// End of the cycle.
-    #[serde(rename = "EndDate", alias = "endDate", deserialize_with = "date_opt")]
+    #[serde(rename = "enddate", deserialize_with = "date_or_fail")]
     pub end: Option<DateTime<Utc>>,
 }
 
@@ -142,103 +120,58 @@ pub struct BillingCycle {
 #[serde(default)]
 pub struct ErrorBody {
     /// Operation id, to quote to AVEVA support.
-    #[serde(
-        rename = "OperationId",
-        alias = "operationId",
-        deserialize_with = "text_opt"
-    )]
+    #[serde(rename = "operationid", deserialize_with = "lenient::trimmed_text")]
     pub operation_id: Option<String>,
     /// What went wrong.
-    #[serde(rename = "Error", alias = "error", deserialize_with = "text_opt")]
+    #[serde(rename = "error", deserialize_with = "lenient::trimmed_text")]
     pub error: Option<String>,
     /// Why.
-    #[serde(rename = "Reason", alias = "reason", deserialize_with = "text_opt")]
+    #[serde(rename = "reason", deserialize_with = "lenient::trimmed_text")]
     pub reason: Option<String>,
     /// What to do.
-    #[serde(
-        rename = "Resolution",
-        alias = "resolution",
-        deserialize_with = "text_opt"
-    )]
+    #[serde(rename = "resolution", deserialize_with = "lenient::trimmed_text")]
     pub resolution: Option<String>,
 }
 
 impl ErrorBody {
+    /// The error body of a response; anything unreadable is an empty body.
+    pub fn from_body(body: &[u8]) -> ErrorBody {
+        serde_json::from_slice(body)
+            .ok()
+            .and_then(|v| lenient::from_folded(v).ok())
+            .unwrap_or_default()
+    }
+
     /// True when at least one field carries text.
     pub fn is_meaningful(&self) -> bool {
         self.error.is_some() || self.reason.is_some() || self.resolution.is_some()
     }
 }
 
-/// A list body that may also be `null`.
-pub fn list_or_null<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
-}
-
 /// A usage response: the documented array (or `null`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(transparent)]
-pub struct UsageRecords(#[serde(deserialize_with = "list_or_null")] pub Vec<UsageRecord>);
+pub struct UsageRecords(#[serde(deserialize_with = "lenient::list")] pub Vec<UsageRecord>);
 
 /// A billing cycles response: the documented array (or `null`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(transparent)]
-pub struct BillingCycles(#[serde(deserialize_with = "list_or_null")] pub Vec<BillingCycle>);
+pub struct BillingCycles(#[serde(deserialize_with = "lenient::list")] pub Vec<BillingCycle>);
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Scalar {
-    Text(String),
-    Int(i64),
-    UInt(u64),
-    Float(f64),
-    Bool(bool),
-}
-
-/// Text, a number (rendered as text) or null; empty text counts as absent.
-fn text_opt<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    Ok(match Option::<Scalar>::deserialize(deserializer)? {
-        None => None,
-        Some(Scalar::Text(t)) => Some(t.trim().to_string()).filter(|t| !t.is_empty()),
-        Some(Scalar::Int(i)) => Some(i.to_string()),
-        Some(Scalar::UInt(u)) => Some(u.to_string()),
-        Some(Scalar::Float(f)) => Some(f.to_string()),
-        Some(Scalar::Bool(b)) => Some(b.to_string()),
-    })
-}
-
-/// A number, a numeric string or null.
-fn number_opt<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
-    match Option::<Scalar>::deserialize(deserializer)? {
-        None => Ok(None),
-        Some(Scalar::Int(i)) => Ok(Some(i as f64)),
-        Some(Scalar::UInt(u)) => Ok(Some(u as f64)),
-        Some(Scalar::Float(f)) => Ok(Some(f)),
-        Some(Scalar::Text(t)) if t.trim().is_empty() => Ok(None),
-        // `"NaN"`, `"inf"` and `"1e400"` parse as floats but are no usage numbers.
-        Some(Scalar::Text(t)) => t
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite())
-            .map(Some)
-            .ok_or_else(|| serde::de::Error::custom(format!("expected a number, got {t:?}"))),
-        Some(Scalar::Bool(_)) => Err(serde::de::Error::custom("expected a number, got a boolean")),
-    }
-}
-
-/// An ISO 8601 date-time (with or without zone, fraction, or time) or null.
-fn date_opt<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-    match Option::<String>::deserialize(deserializer)? {
-        None => Ok(None),
-        Some(t) if t.trim().is_empty() => Ok(None),
-        Some(t) => parse_date(&t).map(Some).ok_or_else(|| {
+/// A date ([`parse_date`]); `null`, a missing field and blank text are absent, anything else
+/// fails the decode: the date decides the day or cycle a record's usage is counted in.
+fn date_or_fail<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    let value = Option::<Value>::deserialize(d)?.unwrap_or(Value::Null);
+    match &value {
+        Value::Null => Ok(None),
+        Value::String(t) if t.trim().is_empty() => Ok(None),
+        Value::String(t) => parse_date(t).map(Some).ok_or_else(|| {
             serde::de::Error::custom(format!("expected an ISO 8601 date, got {t:?}"))
         }),
+        other => Err(serde::de::Error::custom(format!(
+            "expected an ISO 8601 date, got {}",
+            lenient::text_from(other).unwrap_or_else(|| "a list or an object".into())
+        ))),
     }
 }
 
@@ -261,12 +194,11 @@ pub fn parse_date(text: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upstream::decode_json;
 
     #[test]
     fn usage_records_survive_the_real_world_shapes() {
         let body = std::fs::read("testdata/aveva/tenant_usage_odd.json").unwrap();
-        let records: UsageRecords = decode_json(&body).unwrap();
+        let records: UsageRecords = decode(&body).unwrap();
         let r = &records.0;
         assert_eq!(r.len(), 5);
         // Documented shape.
@@ -294,31 +226,31 @@ mod tests {
 
     #[test]
     fn null_and_empty_lists() {
-        assert_eq!(decode_json::<UsageRecords>(b"null").unwrap().0.len(), 0);
-        assert_eq!(decode_json::<BillingCycles>(b"[]").unwrap().0.len(), 0);
+        assert_eq!(decode::<UsageRecords>(b"null").unwrap().0.len(), 0);
+        assert_eq!(decode::<BillingCycles>(b"[]").unwrap().0.len(), 0);
     }
 
     #[test]
     fn bad_numbers_and_dates_name_the_path() {
-        let e = decode_json::<UsageRecords>(
-            br#"[{"Date":"2026-11-01T00:00:00Z","IngressEvents":"lots"}]"#,
-        )
-        .unwrap_err();
-        assert!(e.message.contains("[0].IngressEvents"), "{}", e.message);
-        let e = decode_json::<BillingCycles>(br#"[{"StartDate":"yesterday"}]"#).unwrap_err();
-        assert!(e.message.contains("[0].StartDate"), "{}", e.message);
+        let e =
+            decode::<UsageRecords>(br#"[{"Date":"2026-11-01T00:00:00Z","IngressEvents":"lots"}]"#)
+                .unwrap_err();
+        // The path is named in folded spelling (keys are folded before decoding).
+        assert!(e.message.contains("[0].ingressevents"), "{}", e.message);
+        let e = decode::<BillingCycles>(br#"[{"StartDate":"yesterday"}]"#).unwrap_err();
+        assert!(e.message.contains("[0].startdate"), "{}", e.message);
     }
 
     #[test]
     fn resource_usage_and_cycles() {
-        let r: ResourceUsage = decode_json(
+        let r: ResourceUsage = decode(
             br#"{"StreamCount":12,"EntitledStreamCount":"1000","NamespaceCount":3,"Extra":1}"#,
         )
         .unwrap();
         assert_eq!(r.stream_count, Some(12.0));
         assert_eq!(r.entitled_stream_count, Some(1000.0));
         assert_eq!(r.entitled_namespace_count, None);
-        let c: BillingCycles = decode_json(
+        let c: BillingCycles = decode(
             br#"[{"StartDate":"2026-10-01T00:00:00Z","EndDate":"2026-10-31T23:59:59.999Z"},{"startDate":"2026-11-01"}]"#,
         )
         .unwrap();
@@ -331,13 +263,13 @@ mod tests {
 
     #[test]
     fn error_body() {
-        let e: ErrorBody = decode_json(
+        let e: ErrorBody = decode(
             br#"{"OperationId":"0a1b","Error":"Invalid date","Reason":"start after end","Resolution":null}"#,
         )
         .unwrap();
         assert_eq!(e.operation_id.as_deref(), Some("0a1b"));
         assert!(e.is_meaningful());
-        assert!(!decode_json::<ErrorBody>(b"{}").unwrap().is_meaningful());
+        assert!(!decode::<ErrorBody>(b"{}").unwrap().is_meaningful());
     }
 
     #[test]
@@ -345,12 +277,57 @@ mod tests {
         // Found by tests/fuzz_props.rs: "NaN" became a NaN counter.
         for text in ["NaN", "inf", "-infinity", "1e400"] {
             let body = format!(r#"[{{"Date": "2026-11-02", "IngressEvents": "{text}"}}]"#);
+            assert!(decode::<UsageRecords>(body.as_bytes()).is_err(), "{text}");
+        }
+        let r: ResourceUsage = decode(br#"{"StreamCount": " 12 "}"#).unwrap();
+        assert_eq!(r.stream_count, Some(12.0));
+    }
+
+    #[test]
+    fn both_spellings_of_a_field_decode() {
+        // With serde aliases this was a "duplicate field" error.
+        let r: UsageRecords = decode(
+            br#"[{"Date":"2026-11-01","date":null,"IngressEvents":5,"ingressEvents":6,"namespaceId":"lab"}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.0[0].ingress_events,
+            Some(5.0),
+            "documented spelling first"
+        );
+        assert_eq!(r.0[0].date, parse_date("2026-11-01"));
+        assert_eq!(r.0[0].namespace_id.as_deref(), Some("lab"));
+        let e = ErrorBody::from_body(br#"{"Error":" ","error":"bad","OPERATIONID":7}"#);
+        assert_eq!(
+            e.error, None,
+            "the first non-null spelling wins, blank is absent"
+        );
+        assert_eq!(e.operation_id.as_deref(), Some("7"));
+        assert_eq!(ErrorBody::from_body(b"<html>"), ErrorBody::default());
+    }
+
+    #[test]
+    fn resource_counts_are_absent_on_garbage_usage_numbers_fail() {
+        let r: ResourceUsage =
+            decode(br#"{"StreamCount":"lots","NamespaceCount":[1],"EntitledStreamCount":9}"#)
+                .unwrap();
+        assert_eq!(
+            (r.stream_count, r.namespace_count, r.entitled_stream_count),
+            (None, None, Some(9.0))
+        );
+        for garbage in [r#""lots""#, "true", "[1]", "{}"] {
+            let body = format!(r#"[{{"Date":"2026-11-01","EgressEvents":{garbage}}}]"#);
+            let e = decode::<UsageRecords>(body.as_bytes()).unwrap_err();
+            assert!(e.message.contains("[0].egressevents"), "{}", e.message);
+        }
+        for garbage in ["20261101", "true", "[]"] {
+            let body = format!(r#"[{{"Date":{garbage}}}]"#);
+            let e = decode::<UsageRecords>(body.as_bytes()).unwrap_err();
             assert!(
-                serde_json::from_str::<UsageRecords>(&body).is_err(),
-                "{text}"
+                e.message.contains("expected an ISO 8601 date"),
+                "{}",
+                e.message
             );
         }
-        let r: ResourceUsage = serde_json::from_str(r#"{"StreamCount": " 12 "}"#).unwrap();
-        assert_eq!(r.stream_count, Some(12.0));
     }
 }

@@ -1,4 +1,8 @@
 //! Model → metric families. Pure functions of the payload, the current cycle and the poll time.
+//!
+//! Every series carries the tenant as its first label. The translations leave it out and
+//! [`for_tenant`] adds it to the whole snapshot, so that a body's parse function needs nothing
+//! of the target (the way the exposition adds the `target` label).
 
 use super::cycle::Cycle;
 use super::model::{ResourceUsage, UsageRecord};
@@ -122,8 +126,8 @@ fn cycle_days<'a>(
 /// The `C` label dimensions of a tenant usage record: namespace, community, cluster region.
 type UsageKey = (Option<String>, Option<String>, Option<String>);
 
-fn usage_labels(tenant_id: &str, key: &UsageKey) -> Labels {
-    let mut labels = Labels::new().with("tenant_id", tenant_id);
+fn usage_labels(key: &UsageKey) -> Labels {
+    let mut labels = Labels::new();
     if let Some(ns) = &key.0 {
         labels.push("namespace_id", ns.clone());
     }
@@ -146,12 +150,7 @@ fn add(slot: &mut Option<f64>, value: Option<f64>) {
 
 /// Tenant usage of the current cycle: cycle-to-date counters (`_created` = cycle start) and one
 /// gauge per day of the cycle, per namespace / community / cluster region as present.
-pub fn tenant_usage(
-    records: &[UsageRecord],
-    cycle: &Cycle,
-    tenant_id: &str,
-    now: DateTime<Utc>,
-) -> Snapshot {
+pub fn tenant_usage(records: &[UsageRecord], cycle: &Cycle, now: DateTime<Utc>) -> Snapshot {
     let days = cycle_days(records.iter(), cycle, now);
     let mut totals: BTreeMap<UsageKey, [Option<f64>; 4]> = BTreeMap::new();
     let mut daily: BTreeMap<(UsageKey, NaiveDate), [Option<f64>; 4]> = BTreeMap::new();
@@ -180,7 +179,7 @@ pub fn tenant_usage(
         let mut counter = Family::counter(m.total, m.total_help);
         for (key, values) in &totals {
             if let Some(v) = values[i] {
-                counter.push_counter(usage_labels(tenant_id, key), v, Some(created));
+                counter.push_counter(usage_labels(key), v, Some(created));
             }
         }
         families.push(counter);
@@ -189,7 +188,7 @@ pub fn tenant_usage(
         let mut gauge = Family::gauge(m.daily, m.daily_help);
         for ((key, day), values) in &daily {
             if let Some(v) = values[i] {
-                let labels = usage_labels(tenant_id, key).with("date", day.to_string());
+                let labels = usage_labels(key).with("date", day.to_string());
                 gauge.push_gauge(labels, v);
             }
         }
@@ -200,12 +199,7 @@ pub fn tenant_usage(
 
 /// Community usage of the current cycle: one gauge per day, community, source and
 /// caller/callee tenant.
-pub fn community_usage(
-    usage: &[CommunityUsage],
-    cycle: &Cycle,
-    tenant_id: &str,
-    now: DateTime<Utc>,
-) -> Snapshot {
+pub fn community_usage(usage: &[CommunityUsage], cycle: &Cycle, now: DateTime<Utc>) -> Snapshot {
     type Key = (
         String,
         CommunitySource,
@@ -244,7 +238,6 @@ pub fn community_usage(
             for ((community, source, caller, callee, day), values) in &daily {
                 let Some(v) = values[i] else { continue };
                 let mut labels = Labels::new()
-                    .with("tenant_id", tenant_id)
                     .with("community_id", community.clone())
                     .with("source", source.label());
                 if let Some(caller) = caller {
@@ -263,7 +256,7 @@ pub fn community_usage(
 }
 
 /// Current resources and entitlements of the tenant.
-pub fn resource_usage(usage: &ResourceUsage, tenant_id: &str) -> Snapshot {
+pub fn resource_usage(usage: &ResourceUsage) -> Snapshot {
     let table: [(&'static str, &'static str, Option<f64>); 5] = [
         (
             "aveva_cds_streams",
@@ -296,7 +289,7 @@ pub fn resource_usage(usage: &ResourceUsage, tenant_id: &str) -> Snapshot {
         .map(|(name, help, value)| {
             let mut family = Family::gauge(name, help);
             if let Some(v) = value {
-                family.push_gauge(Labels::new().with("tenant_id", tenant_id), v);
+                family.push_gauge(Labels::new(), v);
             }
             family
         })
@@ -305,7 +298,7 @@ pub fn resource_usage(usage: &ResourceUsage, tenant_id: &str) -> Snapshot {
 }
 
 /// Start and end of the current billing cycle (the end is absent when the API does not list it).
-pub fn billing_cycle(cycle: Option<&Cycle>, tenant_id: &str) -> Snapshot {
+pub fn billing_cycle(cycle: Option<&Cycle>) -> Snapshot {
     let mut start = Family::gauge(
         "aveva_cds_billing_cycle_start_timestamp_seconds",
         "Start of the tenant's current billing cycle, as Unix time in seconds.",
@@ -315,10 +308,9 @@ pub fn billing_cycle(cycle: Option<&Cycle>, tenant_id: &str) -> Snapshot {
         "End of the tenant's current billing cycle, as Unix time in seconds.",
     );
     if let Some(cycle) = cycle {
-        let labels = Labels::new().with("tenant_id", tenant_id);
-        start.push_gauge(labels.clone(), unix(cycle.start));
+        start.push_gauge(Labels::new(), unix(cycle.start));
         if let Some(e) = cycle.end {
-            end.push_gauge(labels, unix(e));
+            end.push_gauge(Labels::new(), unix(e));
         }
     }
     Snapshot::from_families(vec![start, end])
@@ -328,18 +320,32 @@ fn unix(t: DateTime<Utc>) -> f64 {
     t.timestamp_millis() as f64 / 1000.0
 }
 
+/// Adds the `tenant_id` label, first, to every series of `snapshot`.
+pub fn for_tenant(mut snapshot: Snapshot, tenant_id: &str) -> Snapshot {
+    for sample in snapshot
+        .families
+        .iter_mut()
+        .flat_map(|f| f.samples.iter_mut())
+    {
+        sample
+            .labels
+            .0
+            .insert(0, ("tenant_id".into(), tenant_id.to_string()));
+    }
+    snapshot
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::snapshot::assert_golden;
     use crate::sources::aveva::cycle::current_cycle;
-    use crate::sources::aveva::model::{parse_date, BillingCycles, UsageRecords};
-    use crate::upstream::decode_json;
+    use crate::sources::aveva::model::{decode, parse_date, BillingCycles, UsageRecords};
 
     const TENANT: &str = "6c1ad4ba-6a49-4b33-a4a1-7e0f2d0b5c11";
 
     fn load<T: serde::de::DeserializeOwned>(file: &str) -> T {
-        decode_json(&std::fs::read(format!("testdata/aveva/{file}")).unwrap()).unwrap()
+        decode(&std::fs::read(format!("testdata/aveva/{file}")).unwrap()).unwrap()
     }
 
     fn november() -> Cycle {
@@ -356,7 +362,7 @@ mod tests {
     #[test]
     fn tenant_usage_by_namespace_golden() {
         let records: UsageRecords = load("tenant_usage_namespace.json");
-        let snap = tenant_usage(&records.0, &november(), TENANT, now());
+        let snap = for_tenant(tenant_usage(&records.0, &november(), now()), TENANT);
         assert_golden(
             "tests/golden/aveva/tenant_usage_namespace.txt",
             &snap.to_golden_text(),
@@ -369,7 +375,7 @@ mod tests {
     #[test]
     fn tenant_usage_odd_shapes_golden() {
         let records: UsageRecords = load("tenant_usage_odd.json");
-        let snap = tenant_usage(&records.0, &november(), TENANT, now());
+        let snap = for_tenant(tenant_usage(&records.0, &november(), now()), TENANT);
         assert_golden(
             "tests/golden/aveva/tenant_usage_odd.txt",
             &snap.to_golden_text(),
@@ -379,7 +385,7 @@ mod tests {
     #[test]
     fn tenant_usage_all_grouping_golden() {
         let records: UsageRecords = load("tenant_usage_all.json");
-        let snap = tenant_usage(&records.0, &november(), TENANT, now());
+        let snap = for_tenant(tenant_usage(&records.0, &november(), now()), TENANT);
         assert_golden(
             "tests/golden/aveva/tenant_usage_all.txt",
             &snap.to_golden_text(),
@@ -399,7 +405,7 @@ mod tests {
                 ..Default::default()
             })
             .collect();
-        let snap = tenant_usage(&records, &cycle, TENANT, parse_date("2026-03-01").unwrap());
+        let snap = tenant_usage(&records, &cycle, parse_date("2026-03-01").unwrap());
         let daily = snap.family("aveva_cds_daily_ingress_events").unwrap();
         assert_eq!(daily.samples.len(), MAX_DATES);
         assert_eq!(daily.samples[0].labels.get("date"), Some("2026-01-10"));
@@ -423,7 +429,7 @@ mod tests {
                 records: external.0,
             },
         ];
-        let snap = community_usage(&usage, &november(), TENANT, now());
+        let snap = for_tenant(community_usage(&usage, &november(), now()), TENANT);
         assert_golden(
             "tests/golden/aveva/community_usage.txt",
             &snap.to_golden_text(),
@@ -433,20 +439,20 @@ mod tests {
     #[test]
     fn resource_usage_golden() {
         let usage: ResourceUsage = load("resource_usage.json");
-        let snap = resource_usage(&usage, TENANT);
+        let snap = for_tenant(resource_usage(&usage), TENANT);
         assert_golden(
             "tests/golden/aveva/resource_usage.txt",
             &snap.to_golden_text(),
         );
-        let partial: ResourceUsage = decode_json(br#"{"StreamCount": 5}"#).unwrap();
-        assert_eq!(resource_usage(&partial, TENANT).series_count(), 1);
+        let partial: ResourceUsage = decode(br#"{"StreamCount": 5}"#).unwrap();
+        assert_eq!(resource_usage(&partial).series_count(), 1);
     }
 
     #[test]
     fn billing_cycle_golden() {
         let cycles: BillingCycles = load("billing_cycles.json");
         let cycle = current_cycle(&cycles.0, now());
-        let snap = billing_cycle(cycle.as_ref(), TENANT);
+        let snap = for_tenant(billing_cycle(cycle.as_ref()), TENANT);
         assert_golden(
             "tests/golden/aveva/billing_cycles.txt",
             &snap.to_golden_text(),
@@ -455,7 +461,7 @@ mod tests {
             start: november().start,
             end: None,
         };
-        assert_eq!(billing_cycle(Some(&open), TENANT).series_count(), 1);
-        assert_eq!(billing_cycle(None, TENANT).series_count(), 0);
+        assert_eq!(billing_cycle(Some(&open)).series_count(), 1);
+        assert_eq!(billing_cycle(None).series_count(), 0);
     }
 }
