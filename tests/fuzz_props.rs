@@ -19,8 +19,8 @@ use serde_json::Value as J;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
-use usage_exporter::config::TencentApi;
 use usage_exporter::snapshot::{MetricKind, Snapshot, Value};
+use usage_exporter::sources::tencent::TencentApi;
 use usage_exporter::sources::{akana, aveva, scc, tencent, tr50, PollContext};
 use usage_exporter::upstream::decode_json;
 

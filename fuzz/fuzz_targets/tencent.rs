@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use usage_exporter::config::TencentApi;
+use usage_exporter::sources::tencent::TencentApi;
 use usage_exporter::sources::tencent::parse;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,13 +1,12 @@
 //! Signed calls to Tencent Cloud Monitor (API 3.0 and v2) behind a per-target token bucket and
 //! a concurrency bound, with the vendor's error codes mapped onto the poll error taxonomy.
 
-use super::config::TencentApi;
-use super::model::{V2Status, V3Envelope, V3Error, V3ErrorPart};
+use super::config::{Settings, TencentApi};
+use super::model::V3Error;
 use super::sign::{signing_host, v2_signature, Tc3Request, V2Method};
 use crate::base::{ErrorReason, PollError};
 use crate::config::Secret;
 use crate::upstream::{Response, Upstream};
-use serde::de::DeserializeOwned;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
@@ -129,46 +128,27 @@ pub struct Client {
     nonce: AtomicU64,
 }
 
-/// Settings of a [`Client`].
-pub struct ClientSettings {
-    /// Base URL actually called.
-    pub url: url::Url,
-    /// API generation.
-    pub api: TencentApi,
-    /// Region sent with every call.
-    pub region: String,
-    /// Key id.
-    pub secret_id: Secret,
-    /// Key secret.
-    pub secret_key: Secret,
-    /// v2 signature method.
-    pub v2_method: V2Method,
-    /// Requests per second.
-    pub rate_limit: f64,
-    /// Requests in flight at once.
-    pub max_concurrency: usize,
-}
-
 impl Client {
-    /// A client for one target.
-    pub fn new(upstream: Upstream, mut s: ClientSettings) -> Client {
+    /// A client for one validated target.
+    pub fn new(upstream: Upstream, s: &Settings) -> Client {
         let host = signing_host(&s.url);
+        let mut url = s.url.clone();
         if s.api == TencentApi::V3 {
             // TC3 signs the canonical URI `/`: API 3.0 requests always go there.
-            s.url.set_path("/");
-            s.url.set_query(None);
+            url.set_path("/");
+            url.set_query(None);
         }
         Client {
             upstream,
             host,
-            url: s.url,
+            url,
             api: s.api,
-            region: s.region,
-            secret_id: s.secret_id,
-            secret_key: s.secret_key,
-            v2_method: s.v2_method,
+            region: s.region.clone(),
+            secret_id: s.secret_id.clone(),
+            secret_key: s.secret_key.clone(),
+            v2_method: s.signature_method,
             bucket: TokenBucket::new(s.rate_limit),
-            permits: tokio::sync::Semaphore::new(s.max_concurrency.max(1)),
+            permits: tokio::sync::Semaphore::new(s.max_concurrency),
             // Nonces count up from a random start: never reused by this process.
             nonce: AtomicU64::new(rand::random_range(1..(1u64 << 31))),
         }
@@ -184,12 +164,13 @@ impl Client {
         self.api
     }
 
-    /// Sends one request through the bucket and the concurrency bound; retries rate-limited
+    /// Sends one request through the bucket and the concurrency bound and reads the answer
+    /// with `parse` (one of the endpoint parsers of [`super::parse`]); retries rate-limited
     /// answers a few times (pausing the whole target) before giving up.
-    async fn call<F, T>(&self, action: &str, build: F) -> Result<T, PollError>
+    async fn call<F, P, T>(&self, action: &str, build: F, parse: P) -> Result<T, PollError>
     where
         F: Fn(i64) -> reqwest::RequestBuilder,
-        T: DeserializeOwned,
+        P: Fn(&[u8]) -> Result<T, PollError>,
     {
         let mut attempt = 0;
         loop {
@@ -206,7 +187,7 @@ impl Client {
                     .as_secs() as i64;
                 self.upstream.send(build(now), action).await?
             };
-            match self.interpret::<T>(action, &response) {
+            match interpret(action, &response, &parse) {
                 // Retried here only when the upstream did not ask for a longer wait than the
                 // pause; otherwise the poll gives up and the scheduler honours `Retry-After`.
                 Err(e)
@@ -239,76 +220,48 @@ impl Client {
         }
     }
 
-    fn interpret<T: DeserializeOwned>(
-        &self,
-        action: &str,
-        response: &Response,
-    ) -> Result<T, PollError> {
-        if response.is_html() {
-            return Err(PollError::decode(format!(
-                "{action}: got an HTML page instead of JSON (HTTP {}); check url points at the Tencent Cloud API",
-                response.status
-            )));
-        }
-        if !response.status.is_success() {
-            return Err(response.status_error().context(action));
-        }
-        match self.api {
-            TencentApi::V3 => {
-                let part: V3Envelope<V3ErrorPart> =
-                    response.json().map_err(|e| e.context(action))?;
-                if let Some(error) = part.response.error {
-                    return Err(classify_v3(action, &error, &part.response.request_id));
-                }
-                let full: V3Envelope<T> = response.json().map_err(|e| e.context(action))?;
-                Ok(full.response)
-            }
-            TencentApi::V2 => {
-                let status: V2Status = response.json().map_err(|e| e.context(action))?;
-                let code = status.code.unwrap_or(0.0) as i64;
-                if code != 0 {
-                    return Err(classify_v2(action, code, &status.message));
-                }
-                response.json().map_err(|e| e.context(action))
-            }
-        }
-    }
-
-    /// An API 3.0 call (`POST /`, TC3-HMAC-SHA256), returning the `Response` object.
-    pub async fn v3<T: DeserializeOwned>(
+    /// An API 3.0 call (`POST /`, TC3-HMAC-SHA256); the answer is read by `parse`.
+    pub async fn v3<T>(
         &self,
         action: &str,
         body: &serde_json::Value,
+        parse: impl Fn(&[u8]) -> Result<T, PollError>,
     ) -> Result<T, PollError> {
         let payload = serde_json::to_vec(body).expect("JSON values serialise");
-        self.call(action, |now| {
-            let authorization = Tc3Request {
-                service: V3_SERVICE,
-                host: &self.host,
-                content_type: V3_CONTENT_TYPE,
-                payload: &payload,
-                timestamp: now,
-            }
-            .authorization(self.secret_id.expose(), self.secret_key.expose());
-            self.upstream
-                .client()
-                .post(self.url.clone())
-                .header("Content-Type", V3_CONTENT_TYPE)
-                .header("Authorization", authorization)
-                .header("X-TC-Action", action)
-                .header("X-TC-Version", V3_VERSION)
-                .header("X-TC-Timestamp", now.to_string())
-                .header("X-TC-Region", &self.region)
-                .body(payload.clone())
-        })
+        self.call(
+            action,
+            |now| {
+                let authorization = Tc3Request {
+                    service: V3_SERVICE,
+                    host: &self.host,
+                    content_type: V3_CONTENT_TYPE,
+                    payload: &payload,
+                    timestamp: now,
+                }
+                .authorization(self.secret_id.expose(), self.secret_key.expose());
+                self.upstream
+                    .client()
+                    .post(self.url.clone())
+                    .header("Content-Type", V3_CONTENT_TYPE)
+                    .header("Authorization", authorization)
+                    .header("X-TC-Action", action)
+                    .header("X-TC-Version", V3_VERSION)
+                    .header("X-TC-Timestamp", now.to_string())
+                    .header("X-TC-Region", &self.region)
+                    .body(payload.clone())
+            },
+            parse,
+        )
         .await
     }
 
-    /// A v2 call (`GET /v2/index.php`, HmacSHA1/HmacSHA256 signature in the query).
-    pub async fn v2<T: DeserializeOwned>(
+    /// A v2 call (`GET /v2/index.php`, HmacSHA1/HmacSHA256 signature in the query); the answer
+    /// is read by `parse`.
+    pub async fn v2<T>(
         &self,
         action: &str,
         params: &[(String, String)],
+        parse: impl Fn(&[u8]) -> Result<T, PollError>,
     ) -> Result<T, PollError> {
         let path = match self.url.path() {
             "" | "/" => V2_PATH.to_string(),
@@ -316,35 +269,58 @@ impl Client {
         };
         let mut url = self.url.clone();
         url.set_path(&path);
-        self.call(action, |now| {
-            let nonce = self.nonce.fetch_add(1, Ordering::Relaxed);
-            let mut all: Vec<(String, String)> = vec![
-                ("Action".into(), action.into()),
-                ("Region".into(), self.region.clone()),
-                ("Timestamp".into(), now.to_string()),
-                ("Nonce".into(), nonce.to_string()),
-                ("SecretId".into(), self.secret_id.expose().into()),
-                ("SignatureMethod".into(), self.v2_method.as_str().into()),
-            ];
-            all.extend(params.iter().cloned());
-            let signature = v2_signature(
-                self.secret_key.expose(),
-                "GET",
-                &self.host,
-                &path,
-                &all,
-                self.v2_method,
-            );
-            all.push(("Signature".into(), signature));
-            self.upstream.client().get(url.clone()).query(&all)
-        })
+        self.call(
+            action,
+            |now| {
+                let nonce = self.nonce.fetch_add(1, Ordering::Relaxed);
+                let mut all: Vec<(String, String)> = vec![
+                    ("Action".into(), action.into()),
+                    ("Region".into(), self.region.clone()),
+                    ("Timestamp".into(), now.to_string()),
+                    ("Nonce".into(), nonce.to_string()),
+                    ("SecretId".into(), self.secret_id.expose().into()),
+                    ("SignatureMethod".into(), self.v2_method.as_str().into()),
+                ];
+                all.extend(params.iter().cloned());
+                let signature = v2_signature(
+                    self.secret_key.expose(),
+                    "GET",
+                    &self.host,
+                    &path,
+                    &all,
+                    self.v2_method,
+                );
+                all.push(("Signature".into(), signature));
+                self.upstream.client().get(url.clone()).query(&all)
+            },
+            parse,
+        )
         .await
     }
 }
 
+/// Checks an answer's HTTP status and shape, then reads its body with `parse` (which maps
+/// the vendor's own error answers, see [`super::parse::payload`]).
+fn interpret<T>(
+    action: &str,
+    response: &Response,
+    parse: impl Fn(&[u8]) -> Result<T, PollError>,
+) -> Result<T, PollError> {
+    if response.is_html() {
+        return Err(PollError::decode(format!(
+            "{action}: got an HTML page instead of JSON (HTTP {}); check url points at the Tencent Cloud API",
+            response.status
+        )));
+    }
+    if !response.status.is_success() {
+        return Err(response.status_error().context(action));
+    }
+    parse(&response.body)
+}
+
 /// Maps an API 3.0 error onto the taxonomy with a message an operator can act on.
 pub fn classify_v3(action: &str, error: &V3Error, request_id: &str) -> PollError {
-    let code = error.code.as_str();
+    let code = error.code.as_deref().unwrap_or_default();
     let (reason, hint) = if code == "AuthFailure.SignatureExpire" {
         (
             ErrorReason::Auth,
@@ -388,7 +364,8 @@ pub fn classify_v3(action: &str, error: &V3Error, request_id: &str) -> PollError
             "check the namespace, metric names, period and dimensions of the metrics blocks",
         )
     };
-    let mut message = format!("{action}: {code}: {}", error.message.trim());
+    let message_text = error.message.as_deref().unwrap_or_default().trim();
+    let mut message = format!("{action}: {code}: {message_text}");
     if !request_id.is_empty() {
         message.push_str(&format!(" (RequestId {request_id})"));
     }
@@ -447,8 +424,8 @@ mod tests {
         classify_v3(
             "GetMonitorData",
             &V3Error {
-                code: code.into(),
-                message: "vendor text".into(),
+                code: Some(code.into()),
+                message: Some("vendor text".into()),
             },
             "req-1",
         )

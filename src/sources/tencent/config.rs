@@ -1,11 +1,16 @@
-//! Config of a Tencent Cloud Monitor target.
+//! Config of a Tencent Cloud Monitor target: as written in the file, and validated.
 
+use super::sign::V2Method;
+use super::window::region_offset_secs;
+use super::{parse_utc_offset, DEFAULT_URL_V2, DEFAULT_URL_V3};
 use crate::base::duration::ConfigDuration;
-use crate::config::{require, TargetConfig};
+use crate::config::{http_url, required, TargetConfig, TargetProblem};
 use crate::config::{Secret, SecretSlot};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
 
 /// Which Tencent API generation to call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -18,7 +23,8 @@ pub enum TencentApi {
     V2,
 }
 
-/// One block of metrics to read: a namespace, metric names, a period and instances.
+/// One block of metrics to read, as written in the file: a namespace, metric names, a period
+/// and instances.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TencentMetrics {
@@ -78,8 +84,8 @@ fn default_max_concurrency() -> usize {
 }
 
 crate::target_config! {
-    /// One Tencent Cloud account and region (`sources.tencent[]`).
-    pub struct TencentTarget {
+    /// One Tencent Cloud account and region (`sources.tencent[]`), as written in the file.
+    pub struct FileConfig {
         /// `v3` (default) or `v2`.
         #[serde(default)]
         pub api: TencentApi,
@@ -102,9 +108,10 @@ crate::target_config! {
         /// Requests per second allowed to this target (token bucket).
         #[serde(default = "default_rate_limit")]
         pub rate_limit: f64,
-        /// v2 only: `GetMonitorData` (default) or `GetMetricStatistics`.
+        /// v2 only: `GetMonitorData` (default) or `GetMetricStatistics`. Text here and parsed
+        /// by [`validate`], so that a wrong value is reported together with every other problem.
         pub read_api: Option<String>,
-        /// v2 only: `HmacSHA1` (default) or `HmacSHA256`.
+        /// v2 only: `HmacSHA1` (default) or `HmacSHA256`, any case.
         pub signature_method: Option<String>,
         /// Requests in flight at once for this target (default 4).
         #[serde(default = "default_max_concurrency")]
@@ -115,7 +122,7 @@ crate::target_config! {
     }
 }
 
-impl TargetConfig for TencentTarget {
+impl TargetConfig for FileConfig {
     crate::target_config_accessors!();
 
     fn secret_slots(&mut self) -> Vec<SecretSlot<'_>> {
@@ -134,130 +141,293 @@ impl TargetConfig for TencentTarget {
     }
 }
 
-impl TencentTarget {
-    /// Kind-specific checks after secrets are resolved: (key relative to the target, reason).
-    pub fn validate(&self) -> Vec<(String, String)> {
-        let mut errors: Vec<_> = [
-            require(&self.region, "region", "set the region, e.g. ap-guangzhou"),
-            require(
-                &self.secret_id,
-                "secret_id",
-                "set secret_id or secret_id_file",
-            ),
-            require(
-                &self.secret_key,
-                "secret_key",
-                "set secret_key or secret_key_file",
-            ),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        if let Some(url) = &self.url {
-            if let Some(e) = crate::config::check_url(&Some(url.clone())) {
-                errors.push(e);
-            }
+/// Which v2 read API `metric_data` calls (API 3.0 always reads with `GetMonitorData`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadApi {
+    /// `GetMonitorData`, the default.
+    #[default]
+    GetMonitorData,
+    /// `GetMetricStatistics` (v2 only): windows never span two days, statistic always `avg`.
+    GetMetricStatistics,
+}
+
+impl ReadApi {
+    /// Parses the config name (exact spelling, as the API names the action).
+    pub fn parse(name: &str) -> Option<ReadApi> {
+        match name {
+            "GetMonitorData" => Some(ReadApi::GetMonitorData),
+            "GetMetricStatistics" => Some(ReadApi::GetMetricStatistics),
+            _ => None,
         }
-        if self.batch_size == 0 || self.batch_size > 100 {
-            errors.push(("batch_size".into(), "must be between 1 and 100".into()));
-        }
-        if self.max_concurrency == 0 || self.max_concurrency > 64 {
-            errors.push(("max_concurrency".into(), "must be between 1 and 64".into()));
-        }
-        if let Some(api) = &self.read_api {
-            if !matches!(api.as_str(), "GetMonitorData" | "GetMetricStatistics") {
-                errors.push((
-                    "read_api".into(),
-                    format!("unknown read API {api:?}; use GetMonitorData or GetMetricStatistics"),
-                ));
-            } else if self.api == TencentApi::V3 && api == "GetMetricStatistics" {
-                errors.push((
-                    "read_api".into(),
-                    "GetMetricStatistics exists only in the v2 API; set api: v2 or remove read_api"
-                        .into(),
-                ));
-            }
-        }
-        if let Some(method) = &self.signature_method {
-            if !matches!(
-                method.to_ascii_lowercase().as_str(),
-                "hmacsha1" | "hmacsha256"
-            ) {
-                errors.push((
-                    "signature_method".into(),
-                    format!("unknown signature method {method:?}; use HmacSHA1 or HmacSHA256"),
-                ));
-            } else if self.api == TencentApi::V3 {
-                errors.push((
-                    "signature_method".into(),
-                    "only the v2 API takes a signature method (API 3.0 always signs with TC3-HMAC-SHA256)".into(),
-                ));
-            }
-        }
-        if let Some(offset) = &self.utc_offset {
-            if crate::sources::tencent::parse_utc_offset(offset).is_none() {
-                errors.push((
-                    "utc_offset".into(),
-                    format!("invalid UTC offset {offset:?}; write e.g. +08:00 or -05:00"),
-                ));
-            }
-        }
-        if self.metrics.is_empty() {
-            errors.push((
-                "metrics".into(),
-                "missing; list at least one block of namespace, names and instances".into(),
-            ));
-        }
-        for (i, block) in self.metrics.iter().enumerate() {
-            let key = |k: &str| format!("metrics[{i}].{k}");
-            if block.namespace.trim().is_empty() {
-                errors.push((key("namespace"), "must not be empty, e.g. QCE/CVM".into()));
-            }
-            if block.names.is_empty() || block.names.iter().any(|n| n.trim().is_empty()) {
-                errors.push((
-                    key("names"),
-                    "list at least one metric name, none empty".into(),
-                ));
-            }
-            if let Some(p) = block.period {
-                let d = p.get();
-                if d.as_secs() == 0 || d.subsec_nanos() != 0 {
-                    errors.push((
-                        key("period"),
-                        "must be a whole number of seconds, e.g. 60s or 5m".into(),
-                    ));
-                }
-            }
-            if block.instances.is_empty() {
-                errors.push((
-                    key("instances"),
-                    "list at least one instance as a map of dimensions, e.g. {InstanceId: ins-1a2b3c4d}".into(),
-                ));
-            }
-            for (j, inst) in block.instances.iter().enumerate() {
-                if inst.is_empty() {
-                    errors.push((
-                        format!("metrics[{i}].instances[{j}]"),
-                        "needs at least one dimension".into(),
-                    ));
-                }
-            }
-        }
-        if self.rate_limit.is_nan() || self.rate_limit <= 0.0 {
-            errors.push((
-                "rate_limit".into(),
-                "must be a positive number of requests per second".into(),
-            ));
-        }
-        errors
     }
+
+    /// The action called.
+    pub fn action(self) -> &'static str {
+        match self {
+            ReadApi::GetMonitorData => "GetMonitorData",
+            ReadApi::GetMetricStatistics => "GetMetricStatistics",
+        }
+    }
+}
+
+/// A configured instance: its dimensions (name, value) as configured, in name order.
+pub type Instance = Vec<(String, String)>;
+
+/// A validated block of metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricBlock {
+    /// Namespace, trimmed, e.g. `QCE/CVM`.
+    pub namespace: String,
+    /// Metric names, trimmed, none empty.
+    pub names: Vec<String>,
+    /// Statistic period, whole seconds (at least 1 s); `None` for the read API's default.
+    pub period: Option<Duration>,
+    /// Instances, each with at least one dimension.
+    pub instances: Vec<Instance>,
+}
+
+/// A validated Tencent target.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// API generation.
+    pub api: TencentApi,
+    /// URL called: the configured one, else the default of the API generation.
+    pub url: Url,
+    /// Region sent with every call.
+    pub region: String,
+    /// API key id.
+    pub secret_id: Secret,
+    /// API key secret.
+    pub secret_key: Secret,
+    /// v2 read API (`GetMonitorData` with API 3.0).
+    pub read_api: ReadApi,
+    /// v2 signature method (unused by API 3.0).
+    pub signature_method: V2Method,
+    /// Seconds east of UTC of the region's times: `utc_offset`, else the region's default.
+    pub utc_offset_secs: i32,
+    /// Instances per v3 `GetMonitorData` request, 1–100.
+    pub batch_size: usize,
+    /// Requests per second, > 0.
+    pub rate_limit: f64,
+    /// Requests in flight at once, 1–64.
+    pub max_concurrency: usize,
+    /// What to read: at least one block.
+    pub metrics: Vec<MetricBlock>,
+}
+
+/// Keeps a checked value, or records why it is wrong.
+fn keep<T>(checked: Result<T, TargetProblem>, problems: &mut Vec<TargetProblem>) -> Option<T> {
+    checked.map_err(|p| problems.push(p)).ok()
+}
+
+fn problem(key: impl Into<String>, reason: impl Into<String>) -> TargetProblem {
+    (key.into(), reason.into())
+}
+
+/// Checks a file config (secrets resolved) and turns it into [`Settings`].
+pub fn validate(file: &FileConfig) -> Result<Settings, Vec<TargetProblem>> {
+    let mut problems = Vec::new();
+    let p = &mut problems;
+    let region = keep(
+        required(&file.region, "region", "set the region, e.g. ap-guangzhou"),
+        p,
+    );
+    let secret_id = keep(
+        required(
+            &file.secret_id,
+            "secret_id",
+            "set secret_id or secret_id_file",
+        ),
+        p,
+    );
+    let secret_key = keep(
+        required(
+            &file.secret_key,
+            "secret_key",
+            "set secret_key or secret_key_file",
+        ),
+        p,
+    );
+    let url = keep(
+        match file.url {
+            Some(_) => http_url(&file.url),
+            None => http_url(&Some(
+                match file.api {
+                    TencentApi::V3 => DEFAULT_URL_V3,
+                    TencentApi::V2 => DEFAULT_URL_V2,
+                }
+                .to_string(),
+            )),
+        },
+        p,
+    );
+    if file.batch_size == 0 || file.batch_size > 100 {
+        p.push(problem("batch_size", "must be between 1 and 100"));
+    }
+    if file.max_concurrency == 0 || file.max_concurrency > 64 {
+        p.push(problem("max_concurrency", "must be between 1 and 64"));
+    }
+    let read_api = keep(read_api(file), p);
+    let signature_method = keep(signature_method(file), p);
+    let utc_offset = keep(
+        file.utc_offset
+            .as_deref()
+            .map(|offset| {
+                parse_utc_offset(offset).ok_or_else(|| {
+                    problem(
+                        "utc_offset",
+                        format!("invalid UTC offset {offset:?}; write e.g. +08:00 or -05:00"),
+                    )
+                })
+            })
+            .transpose(),
+        p,
+    );
+    if file.metrics.is_empty() {
+        p.push(problem(
+            "metrics",
+            "missing; list at least one block of namespace, names and instances",
+        ));
+    }
+    let metrics: Vec<Option<MetricBlock>> = file
+        .metrics
+        .iter()
+        .enumerate()
+        .map(|(i, block)| metric_block(i, block, p))
+        .collect();
+    // Infinity is refused too: the token bucket has no "unlimited" and would fall back to 1/s.
+    if !(file.rate_limit.is_finite() && file.rate_limit > 0.0) {
+        p.push(problem(
+            "rate_limit",
+            "must be a positive number of requests per second",
+        ));
+    }
+    match (
+        region,
+        secret_id,
+        secret_key,
+        url,
+        read_api,
+        signature_method,
+        utc_offset,
+    ) {
+        (
+            Some(region),
+            Some(secret_id),
+            Some(secret_key),
+            Some(url),
+            Some(read_api),
+            Some(signature_method),
+            Some(utc_offset),
+        ) if problems.is_empty() => Ok(Settings {
+            api: file.api,
+            url,
+            utc_offset_secs: utc_offset.unwrap_or_else(|| region_offset_secs(&region)),
+            region,
+            secret_id,
+            secret_key,
+            read_api,
+            signature_method,
+            batch_size: file.batch_size,
+            rate_limit: file.rate_limit,
+            max_concurrency: file.max_concurrency,
+            metrics: metrics.into_iter().flatten().collect(),
+        }),
+        _ => Err(problems),
+    }
+}
+
+fn read_api(file: &FileConfig) -> Result<ReadApi, TargetProblem> {
+    let Some(name) = &file.read_api else {
+        return Ok(ReadApi::default());
+    };
+    match ReadApi::parse(name) {
+        None => Err(problem(
+            "read_api",
+            format!("unknown read API {name:?}; use GetMonitorData or GetMetricStatistics"),
+        )),
+        Some(ReadApi::GetMetricStatistics) if file.api == TencentApi::V3 => Err(problem(
+            "read_api",
+            "GetMetricStatistics exists only in the v2 API; set api: v2 or remove read_api",
+        )),
+        Some(read_api) => Ok(read_api),
+    }
+}
+
+fn signature_method(file: &FileConfig) -> Result<V2Method, TargetProblem> {
+    let Some(name) = &file.signature_method else {
+        return Ok(V2Method::default());
+    };
+    match V2Method::parse(name) {
+        None => Err(problem(
+            "signature_method",
+            format!("unknown signature method {name:?}; use HmacSHA1 or HmacSHA256"),
+        )),
+        Some(_) if file.api == TencentApi::V3 => Err(problem(
+            "signature_method",
+            "only the v2 API takes a signature method (API 3.0 always signs with TC3-HMAC-SHA256)",
+        )),
+        Some(method) => Ok(method),
+    }
+}
+
+/// Checks block `i`; `None` (with the problems recorded) when it is wrong.
+fn metric_block(
+    i: usize,
+    block: &TencentMetrics,
+    problems: &mut Vec<TargetProblem>,
+) -> Option<MetricBlock> {
+    let before = problems.len();
+    let key = |k: &str| format!("metrics[{i}].{k}");
+    let namespace = block.namespace.trim();
+    if namespace.is_empty() {
+        problems.push(problem(key("namespace"), "must not be empty, e.g. QCE/CVM"));
+    }
+    if block.names.is_empty() || block.names.iter().any(|n| n.trim().is_empty()) {
+        problems.push(problem(
+            key("names"),
+            "list at least one metric name, none empty",
+        ));
+    }
+    let period = block.period.map(|p| p.get());
+    if period.is_some_and(|d| d.as_secs() == 0 || d.subsec_nanos() != 0) {
+        problems.push(problem(
+            key("period"),
+            "must be a whole number of seconds, e.g. 60s or 5m",
+        ));
+    }
+    if block.instances.is_empty() {
+        problems.push(problem(
+            key("instances"),
+            "list at least one instance as a map of dimensions, e.g. {InstanceId: ins-1a2b3c4d}",
+        ));
+    }
+    for (j, instance) in block.instances.iter().enumerate() {
+        if instance.is_empty() {
+            problems.push(problem(
+                format!("metrics[{i}].instances[{j}]"),
+                "needs at least one dimension",
+            ));
+        }
+    }
+    (problems.len() == before).then(|| MetricBlock {
+        namespace: namespace.to_string(),
+        names: block.names.iter().map(|n| n.trim().to_string()).collect(),
+        period,
+        instances: block
+            .instances
+            .iter()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .collect(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use super::{ReadApi, Settings, TencentApi};
     use crate::config::ConfigError;
     use crate::sources::parse_config as parse;
-    use crate::sources::tencent::TencentApi;
+    use crate::sources::tencent::sign::V2Method;
     use std::path::Path;
 
     const BASE: &str = "sources:\n  tencent:\n    - name: t\n      region: ap-guangzhou\n      secret_id: AKID\n      secret_key: key\n";
@@ -283,18 +453,51 @@ mod tests {
     #[test]
     fn defaults() {
         let c = load("").unwrap();
-        let t = &c.targets_of::<crate::sources::tencent::TencentTarget>()[0];
+        let t = &c.targets_of::<Settings>()[0];
         assert_eq!(t.api, TencentApi::V3);
         assert_eq!(t.batch_size, 50);
         assert_eq!(t.rate_limit, 15.0);
         assert_eq!(t.max_concurrency, 4);
-        assert!(t.url.is_none());
+        assert_eq!(t.url.as_str(), "https://monitor.tencentcloudapi.com/");
+        assert_eq!(t.read_api, ReadApi::GetMonitorData);
+        assert_eq!(t.signature_method, V2Method::HmacSha1);
+        assert_eq!(t.utc_offset_secs, 8 * 3600, "from the region");
+        assert_eq!(t.metrics[0].period, None);
         // Numbers in dimension maps are taken as text.
         assert_eq!(
-            t.metrics[0].instances[0]
-                .get("loadBalancerPort")
-                .map(String::as_str),
-            Some("443")
+            t.metrics[0].instances[0],
+            vec![
+                ("InstanceId".to_string(), "ins-1".to_string()),
+                ("loadBalancerPort".to_string(), "443".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn v2_values_are_typed_once() {
+        let text = format!(
+            "sources:\n  tencent:\n    - name: t\n      api: v2\n      region: na-siliconvalley\n      secret_id: AKID\n      secret_key: key\n      read_api: GetMetricStatistics\n      signature_method: hmacsha256\n{METRICS}"
+        );
+        let c = parse(&text, Path::new("t.yml"), &|_| None).unwrap();
+        let t = &c.targets_of::<Settings>()[0];
+        assert_eq!(t.url.as_str(), "https://monitor.api.qcloud.com/");
+        assert_eq!(t.read_api, ReadApi::GetMetricStatistics);
+        assert_eq!(t.signature_method, V2Method::HmacSha256);
+        assert_eq!(t.utc_offset_secs, -8 * 3600, "from the region");
+        let c = load(
+            "      api: v2\n      url: http://127.0.0.1:9/v2/x.php\n      utc_offset: \"-05:30\"\n",
+        )
+        .unwrap();
+        let t = &c.targets_of::<Settings>()[0];
+        assert_eq!(t.url.as_str(), "http://127.0.0.1:9/v2/x.php");
+        assert_eq!(t.utc_offset_secs, -(5 * 3600 + 30 * 60));
+        let p = problems("      url: ftp://x\n");
+        assert_eq!(
+            p,
+            vec![(
+                "sources.tencent[0].url".to_string(),
+                "scheme \"ftp\" not supported; use http or https".to_string()
+            )]
         );
     }
 

@@ -10,14 +10,16 @@ pub mod sign;
 pub mod translate;
 pub mod window;
 
+pub use config::{
+    FileConfig, Instance, MetricBlock, ReadApi, Settings, TencentApi, TencentMetrics,
+};
+
 use super::PollOutcome;
 use super::{BuildContext, Endpoint, EndpointInfo, PollContext, Source};
 use crate::base::{ErrorReason, PollError};
-use client::{Client, ClientSettings};
-pub use config::{TencentApi, TencentMetrics, TencentTarget};
-use model::{V2Metrics, V2MonitorData, V3BaseMetrics, V3Dimension, V3MonitorData};
+use client::Client;
+use model::V3Dimension;
 use serde_json::json;
-use sign::V2Method;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -33,30 +35,18 @@ pub fn parse_utc_offset(text: &str) -> Option<i32> {
     window::parse_offset(text)
 }
 
-/// Which v2 read API to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ReadApi {
-    GetMonitorData,
-    GetMetricStatistics,
-}
-
-/// One metric of one block, with what the catalog says about it.
-#[derive(Debug, Clone)]
-struct Plan {
-    namespace: String,
-    metric: String,
-    period: u64,
-    stat: String,
-}
-
-/// A configured instance: its dimensions as configured.
-type Instance = Vec<(String, String)>;
-
-struct Block {
-    namespace: String,
-    names: Vec<String>,
-    period: Option<u64>,
-    instances: Vec<Instance>,
+/// One metric of one block as a `metric_data` poll asks for it: with the period and the
+/// statistic worked out from the config and the catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Namespace as configured, e.g. `QCE/CVM`.
+    pub namespace: String,
+    /// Metric name as configured.
+    pub metric: String,
+    /// Period in seconds.
+    pub period: u64,
+    /// Statistic suffix, e.g. `avg`.
+    pub stat: String,
 }
 
 /// A configured Tencent target.
@@ -66,108 +56,48 @@ pub struct Tencent {
     offset_secs: i32,
     read_api: ReadApi,
     batch_size: usize,
-    blocks: Vec<Block>,
+    blocks: Vec<MetricBlock>,
     /// Catalog per namespace (lower-case key), refreshed by `metric_catalog`, loaded on demand.
     catalog: tokio::sync::Mutex<HashMap<String, Arc<Vec<CatalogEntry>>>>,
 }
 
-/// Builds a target from its config.
-fn build_target(config: &TencentTarget, ctx: BuildContext) -> Result<Tencent, String> {
-    let default_url = match config.api {
-        TencentApi::V3 => DEFAULT_URL_V3,
-        TencentApi::V2 => DEFAULT_URL_V2,
-    };
-    let url_text = config
-        .url
-        .clone()
-        .unwrap_or_else(|| default_url.to_string());
-    let url = url::Url::parse(&url_text).map_err(|e| format!("url: invalid URL: {e}"))?;
-    let region = config.region.clone().ok_or("region: missing")?;
-    let secret_id = config.secret_id.clone().ok_or("secret_id: missing")?;
-    let secret_key = config.secret_key.clone().ok_or("secret_key: missing")?;
-    let v2_method = match &config.signature_method {
-        None => V2Method::default(),
-        Some(m) => V2Method::parse(m).ok_or_else(|| {
-            format!("signature_method: unknown {m:?}; use HmacSHA1 or HmacSHA256")
-        })?,
-    };
-    let offset_secs = match &config.utc_offset {
-        Some(o) => parse_utc_offset(o).ok_or_else(|| format!("utc_offset: invalid {o:?}"))?,
-        None => window::region_offset_secs(&region),
-    };
-    let read_api = match config.read_api.as_deref() {
-        Some("GetMetricStatistics") => ReadApi::GetMetricStatistics,
-        _ => ReadApi::GetMonitorData,
-    };
-    let blocks = config
-        .metrics
-        .iter()
-        .map(|b| Block {
-            namespace: b.namespace.trim().to_string(),
-            names: b.names.iter().map(|n| n.trim().to_string()).collect(),
-            period: b.period.map(|p| p.get().as_secs().max(1)),
-            instances: b
-                .instances
-                .iter()
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .collect(),
-        })
-        .collect();
-    let client = Client::new(
-        ctx.upstream,
-        ClientSettings {
-            url,
-            api: config.api,
-            region: region.clone(),
-            secret_id,
-            secret_key,
-            v2_method,
-            rate_limit: config.rate_limit,
-            max_concurrency: config.max_concurrency,
-        },
-    );
-    Ok(Tencent {
-        client,
-        region,
-        offset_secs,
-        read_api,
-        batch_size: config.batch_size.max(1),
-        blocks,
-        catalog: tokio::sync::Mutex::new(HashMap::new()),
-    })
-}
-
 impl Source for Tencent {
     const KIND: &'static str = "tencent";
-    type FileConfig = TencentTarget;
-    type Settings = TencentTarget;
+    type FileConfig = FileConfig;
+    type Settings = Settings;
 
+    /// Neither row has a `parse` fn: each poll reads one body per namespace (catalog) or per
+    /// batch / instance (data), and each body needs its request's context (namespace, asked
+    /// instances, window). The byte-level parsers the polls run on every body are in [`parse`].
     const ENDPOINTS: &'static [Endpoint<Tencent>] = &[
         EndpointInfo::every(
-        "metric_data",
-        60,
-        "GetMonitorData (v3 batched, or v2 GetMonitorData / GetMetricStatistics): newest non-empty datapoint of every configured metric and instance",
-    )
-            .poll(|t: &Tencent, ctx| Box::pin(t.poll_endpoint("metric_data", ctx))),
+            "metric_data",
+            60,
+            "GetMonitorData (v3 batched, or v2 GetMonitorData / GetMetricStatistics): newest non-empty datapoint of every configured metric and instance",
+        )
+        .poll(|t: &Tencent, ctx| Box::pin(t.metric_data(ctx))),
         EndpointInfo::every(
-        "metric_catalog",
-        3600,
-        "DescribeBaseMetrics (v3) / DescribeMetrics (v2): metrics, units and periods of the configured namespaces",
-    )
-            .poll(|t: &Tencent, ctx| Box::pin(t.poll_endpoint("metric_catalog", ctx))),
+            "metric_catalog",
+            3600,
+            "DescribeBaseMetrics (v3) / DescribeMetrics (v2): metrics, units and periods of the configured namespaces",
+        )
+        .poll(|t: &Tencent, _| Box::pin(t.metric_catalog())),
     ];
 
-    fn validate(file: &TencentTarget) -> Result<TencentTarget, Vec<(String, String)>> {
-        let problems = file.validate();
-        if problems.is_empty() {
-            Ok(file.clone())
-        } else {
-            Err(problems)
-        }
+    fn validate(file: &FileConfig) -> Result<Settings, Vec<(String, String)>> {
+        config::validate(file)
     }
 
-    fn build(settings: &TencentTarget, ctx: BuildContext) -> Tencent {
-        build_target(settings, ctx).expect("validated settings build")
+    fn build(settings: &Settings, ctx: BuildContext) -> Tencent {
+        Tencent {
+            client: Client::new(ctx.upstream, settings),
+            region: settings.region.clone(),
+            offset_secs: settings.utc_offset_secs,
+            read_api: settings.read_api,
+            batch_size: settings.batch_size,
+            blocks: settings.metrics.clone(),
+            catalog: tokio::sync::Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -211,21 +141,6 @@ fn format_periods(periods: &[u64]) -> String {
 }
 
 impl Tencent {
-    async fn poll_endpoint(
-        &self,
-        endpoint: &str,
-        ctx: &PollContext,
-    ) -> Result<PollOutcome, PollError> {
-        match endpoint {
-            "metric_data" => self.metric_data(ctx).await,
-            "metric_catalog" => self.metric_catalog().await,
-            other => Err(PollError::new(
-                ErrorReason::Unsupported,
-                format!("unknown endpoint {other:?} for source tencent"),
-            )),
-        }
-    }
-
     /// The distinct namespaces of the config, in config order.
     fn namespaces(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
@@ -248,23 +163,23 @@ impl Tencent {
 
     /// Reads a namespace's catalog from the API and caches it.
     async fn fetch_catalog(&self, namespace: &str) -> Result<Arc<Vec<CatalogEntry>>, PollError> {
-        let entries = match self.client.api() {
+        let api = self.client.api();
+        let read = |body: &[u8]| parse::catalog_entries(api, namespace, body);
+        let action = parse::catalog_action(api);
+        let entries = match api {
             TencentApi::V3 => {
-                let answer: V3BaseMetrics = self
-                    .client
-                    .v3("DescribeBaseMetrics", &json!({ "Namespace": namespace }))
-                    .await?;
-                catalog_from_v3(namespace, answer)
+                self.client
+                    .v3(action, &json!({ "Namespace": namespace }), read)
+                    .await?
             }
             TencentApi::V2 => {
-                let answer: V2Metrics = self
-                    .client
+                self.client
                     .v2(
-                        "DescribeMetrics",
+                        action,
                         &[("namespace".to_string(), namespace.to_string())],
+                        read,
                     )
-                    .await?;
-                catalog_from_v2(namespace, answer)
+                    .await?
             }
         };
         let entries = Arc::new(entries);
@@ -304,11 +219,12 @@ impl Tencent {
         let mut plans = Vec::new();
         for (index, block) in self.blocks.iter().enumerate() {
             let catalog = self.catalog_for(&block.namespace).await?;
-            let default_period = match (self.client.api(), self.read_api) {
-                (TencentApi::V2, ReadApi::GetMetricStatistics) => 300,
-                _ => 60,
+            // Validation allows GetMetricStatistics with v2 only.
+            let default_period = match self.read_api {
+                ReadApi::GetMetricStatistics => 300,
+                ReadApi::GetMonitorData => 60,
             };
-            let period = block.period.unwrap_or(default_period);
+            let period = block.period.map_or(default_period, |p| p.as_secs());
             for name in &block.names {
                 let entry = catalog.as_ref().and_then(|c| {
                     c.iter()
@@ -317,10 +233,7 @@ impl Tencent {
                 });
                 if let Some(entry) = &entry {
                     if !entry.periods.is_empty() && !entry.periods.contains(&period) {
-                        let api = match self.client.api() {
-                            TencentApi::V3 => "DescribeBaseMetrics",
-                            TencentApi::V2 => "DescribeMetrics",
-                        };
+                        let api = parse::catalog_action(self.client.api());
                         return Err(PollError::new(
                             ErrorReason::Unsupported,
                             format!(
@@ -331,9 +244,7 @@ impl Tencent {
                         ));
                     }
                 }
-                let stat = if self.client.api() == TencentApi::V2
-                    && self.read_api == ReadApi::GetMetricStatistics
-                {
+                let stat = if self.read_api == ReadApi::GetMetricStatistics {
                     "avg".to_string()
                 } else {
                     entry
@@ -435,12 +346,12 @@ impl Tencent {
         if let Some(bit) = stat_bit(&plan.stat) {
             body["SpecifyStatistics"] = json!(bit);
         }
-        let answer: V3MonitorData = self
-            .client
-            .v3("GetMonitorData", &body)
+        self.client
+            .v3("GetMonitorData", &body, |body| {
+                parse::readings_v3(plan, chunk, body)
+            })
             .await
-            .map_err(|e| e.context(format!("{} {}", plan.namespace, plan.metric)))?;
-        Ok(match_points(plan, chunk, &answer))
+            .map_err(|e| e.context(format!("{} {}", plan.namespace, plan.metric)))
     }
 
     /// One v2 read of one instance (GetMonitorData, or GetMetricStatistics per calendar day).
@@ -455,10 +366,7 @@ impl Tencent {
             ReadApi::GetMonitorData => vec![(start, end)],
             ReadApi::GetMetricStatistics => window::same_day_parts(start, end, self.offset_secs),
         };
-        let action = match self.read_api {
-            ReadApi::GetMonitorData => "GetMonitorData",
-            ReadApi::GetMetricStatistics => "GetMetricStatistics",
-        };
+        let action = self.read_api.action();
         for (part_start, part_end) in parts {
             let mut params: Vec<(String, String)> = vec![
                 ("namespace".into(), plan.namespace.clone()),
@@ -477,30 +385,36 @@ impl Tencent {
                 params.push((format!("dimensions.{i}.name"), k.clone()));
                 params.push((format!("dimensions.{i}.value"), v.clone()));
             }
-            let answer: V2MonitorData = self
+            let reading = self
                 .client
-                .v2(action, &params)
+                .v2(action, &params, |body| {
+                    parse::reading_v2(
+                        self.read_api,
+                        plan,
+                        instance,
+                        (part_start, self.offset_secs),
+                        body,
+                    )
+                })
                 .await
                 .map_err(|e| e.context(format!("{} {}", plan.namespace, plan.metric)))?;
-            if let Some((ts, value)) =
-                window::v2_newest(&answer, part_start, plan.period, self.offset_secs)
-            {
-                return Ok(vec![Reading {
-                    namespace: plan.namespace.clone(),
-                    metric: plan.metric.clone(),
-                    stat: plan.stat.clone(),
-                    dimensions: instance.clone(),
-                    timestamp: ts,
-                    value,
-                }]);
+            if let Some(reading) = reading {
+                return Ok(vec![reading]);
             }
         }
         Ok(Vec::new())
     }
 }
 
+/// The namespace an entry names, else the one asked for.
+fn entry_namespace(given: Option<String>, asked: &str) -> String {
+    given
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| asked.to_string())
+}
+
 /// Catalog entries from a v3 `DescribeBaseMetrics` answer.
-fn catalog_from_v3(namespace: &str, answer: V3BaseMetrics) -> Vec<CatalogEntry> {
+fn catalog_from_v3(namespace: &str, answer: model::V3BaseMetrics) -> Vec<CatalogEntry> {
     answer
         .metric_set
         .into_iter()
@@ -518,13 +432,9 @@ fn catalog_from_v3(namespace: &str, answer: V3BaseMetrics) -> Vec<CatalogEntry> 
             }
             periods.sort_unstable();
             CatalogEntry {
-                namespace: if m.namespace.is_empty() {
-                    namespace.to_string()
-                } else {
-                    m.namespace
-                },
-                metric: m.metric_name,
-                unit: m.unit,
+                namespace: entry_namespace(m.namespace, namespace),
+                metric: m.metric_name.unwrap_or_default(),
+                unit: m.unit.unwrap_or_default(),
                 periods,
                 stats,
             }
@@ -533,7 +443,7 @@ fn catalog_from_v3(namespace: &str, answer: V3BaseMetrics) -> Vec<CatalogEntry> 
 }
 
 /// Catalog entries from a v2 `DescribeMetrics` answer.
-fn catalog_from_v2(namespace: &str, answer: V2Metrics) -> Vec<CatalogEntry> {
+fn catalog_from_v2(namespace: &str, answer: model::V2Metrics) -> Vec<CatalogEntry> {
     answer
         .metric_set
         .into_iter()
@@ -548,13 +458,9 @@ fn catalog_from_v2(namespace: &str, answer: V2Metrics) -> Vec<CatalogEntry> {
                 None => BTreeMap::new(),
             };
             CatalogEntry {
-                namespace: if m.namespace.is_empty() {
-                    namespace.to_string()
-                } else {
-                    m.namespace
-                },
-                metric: m.metric_name,
-                unit: m.unit,
+                unit: m.unit(),
+                namespace: entry_namespace(m.namespace, namespace),
+                metric: m.metric_name.unwrap_or_default(),
                 periods: m.period,
                 stats,
             }
@@ -564,19 +470,19 @@ fn catalog_from_v2(namespace: &str, answer: V2Metrics) -> Vec<CatalogEntry> {
 
 /// Matches the answer's points to the requested instances by dimension set (order- and
 /// case-insensitive) and keeps the newest non-empty point of each.
-fn match_points(plan: &Plan, chunk: &[Instance], answer: &V3MonitorData) -> Vec<Reading> {
+fn match_points(plan: &Plan, chunk: &[Instance], answer: &model::V3MonitorData) -> Vec<Reading> {
     let keys: Vec<Vec<(String, String)>> = chunk
         .iter()
         .map(|dims| dimension_key(dims.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
         .collect();
     let mut newest: Vec<Option<(f64, f64)>> = vec![None; chunk.len()];
     for point in &answer.data_points {
-        let key = dimension_key(
-            point
-                .dimensions
-                .iter()
-                .map(|V3Dimension { name, value }| (name.as_str(), value.as_str())),
-        );
+        let key = dimension_key(point.dimensions.iter().map(|V3Dimension { name, value }| {
+            (
+                name.as_deref().unwrap_or_default(),
+                value.as_deref().unwrap_or_default(),
+            )
+        }));
         let Some(index) = keys.iter().position(|k| *k == key) else {
             continue;
         };
@@ -602,54 +508,94 @@ fn match_points(plan: &Plan, chunk: &[Instance], answer: &V3MonitorData) -> Vec<
         .collect()
 }
 
-/// Byte-level entry points of the endpoint parsers, for property tests and fuzzing: each runs the
-/// decode → model → translation path of one endpoint on a response body, without HTTP (the
-/// `Response` envelope and error part are read as the client reads them).
+/// Byte-level parsers of the answers, without HTTP: what the polls run on every body they
+/// receive (through the client, after its HTTP status checks), and what the property tests and
+/// fuzz targets drive. Each reads the envelope and the vendor's error answers
+/// ([`payload`]), decodes the model and, for the `metric_*` functions, translates.
 pub mod parse {
-    use super::model::{V2Metrics, V2MonitorData, V2Status, V3BaseMetrics, V3Envelope};
+    use super::client::{classify_v2, classify_v3};
+    use super::model::{self, V2Metrics, V2MonitorData, V2Status, V3BaseMetrics, V3Envelope};
     use super::model::{V3ErrorPart, V3MonitorData};
-    use super::{catalog_from_v2, catalog_from_v3, match_points, translate, window, Plan};
-    use super::{Instance, Reading};
+    use super::{catalog_from_v2, catalog_from_v3, match_points, translate, window};
+    use super::{CatalogEntry, Instance, Plan, ReadApi, Reading, TencentApi};
     use crate::base::PollError;
     use crate::snapshot::Snapshot;
-    use crate::sources::tencent::TencentApi;
-    use crate::upstream::decode_json;
     use serde::de::DeserializeOwned;
 
-    /// The payload of an answer, or a decode error / the vendor error (as text).
-    pub fn payload<T: DeserializeOwned>(api: TencentApi, body: &[u8]) -> Result<T, PollError> {
+    /// The action that reads a namespace's catalog.
+    pub fn catalog_action(api: TencentApi) -> &'static str {
+        match api {
+            TencentApi::V3 => "DescribeBaseMetrics",
+            TencentApi::V2 => "DescribeMetrics",
+        }
+    }
+
+    /// The payload of an answer to `action`. A vendor error answer (API 3.0 `Error`, v2
+    /// non-zero `code`) is mapped onto the error taxonomy ([`classify_v3`], [`classify_v2`]);
+    /// a decode error names the action and the JSON path.
+    pub fn payload<T: DeserializeOwned>(
+        api: TencentApi,
+        action: &str,
+        body: &[u8],
+    ) -> Result<T, PollError> {
+        let in_action = |e: PollError| e.context(action);
+        let tree = model::tree(body).map_err(in_action)?;
         match api {
             TencentApi::V3 => {
-                let part: V3Envelope<V3ErrorPart> = decode_json(body)?;
+                let part: V3Envelope<V3ErrorPart> = model::from_tree(&tree).map_err(in_action)?;
                 if let Some(error) = part.response.error {
-                    return Err(PollError::decode(format!(
-                        "{}: {}",
-                        error.code, error.message
-                    )));
+                    let request_id = part.response.request_id.unwrap_or_default();
+                    return Err(classify_v3(action, &error, &request_id));
                 }
-                Ok(decode_json::<V3Envelope<T>>(body)?.response)
+                model::from_tree::<V3Envelope<T>, _>(tree)
+                    .map(|envelope| envelope.response)
+                    .map_err(in_action)
             }
             TencentApi::V2 => {
-                let status: V2Status = decode_json(body)?;
-                if status.code.unwrap_or(0.0) as i64 != 0 {
-                    return Err(PollError::decode(status.message));
+                let status: V2Status = model::from_tree(&tree).map_err(in_action)?;
+                let code = status.code.unwrap_or(0.0) as i64;
+                if code != 0 {
+                    let message = status.message.unwrap_or_default();
+                    return Err(classify_v2(action, code, &message));
                 }
-                decode_json(body)
+                model::from_tree(tree).map_err(in_action)
             }
         }
     }
 
-    /// `metric_catalog`: a `DescribeBaseMetrics` (v3) or `DescribeMetrics` (v2) answer.
+    /// The catalog entries of a `DescribeBaseMetrics` (v3) or `DescribeMetrics` (v2) answer
+    /// for `namespace` (what `metric_catalog` caches and `metric_data` plans with).
+    pub fn catalog_entries(
+        api: TencentApi,
+        namespace: &str,
+        body: &[u8],
+    ) -> Result<Vec<CatalogEntry>, PollError> {
+        let action = catalog_action(api);
+        Ok(match api {
+            TencentApi::V3 => {
+                catalog_from_v3(namespace, payload::<V3BaseMetrics>(api, action, body)?)
+            }
+            TencentApi::V2 => catalog_from_v2(namespace, payload::<V2Metrics>(api, action, body)?),
+        })
+    }
+
+    /// `metric_catalog` of one namespace.
     pub fn metric_catalog(
         api: TencentApi,
         namespace: &str,
         body: &[u8],
     ) -> Result<Snapshot, PollError> {
-        let entries = match api {
-            TencentApi::V3 => catalog_from_v3(namespace, payload::<V3BaseMetrics>(api, body)?),
-            TencentApi::V2 => catalog_from_v2(namespace, payload::<V2Metrics>(api, body)?),
-        };
-        Ok(translate::catalog(&entries))
+        Ok(translate::catalog(&catalog_entries(api, namespace, body)?))
+    }
+
+    /// The readings of a v3 `GetMonitorData` answer for `plan` and the asked `instances`.
+    pub fn readings_v3(
+        plan: &Plan,
+        instances: &[Instance],
+        body: &[u8],
+    ) -> Result<Vec<Reading>, PollError> {
+        let answer: V3MonitorData = payload(TencentApi::V3, "GetMonitorData", body)?;
+        Ok(match_points(plan, instances, &answer))
     }
 
     /// `metric_data` over API 3.0: a `GetMonitorData` answer for `instances`.
@@ -665,11 +611,34 @@ pub mod parse {
             period,
             stat: stat.into(),
         };
-        let answer: V3MonitorData = payload(TencentApi::V3, body)?;
         Ok(translate::metric_data(
             region,
-            &match_points(&plan, instances, &answer),
+            &readings_v3(&plan, instances, body)?,
         ))
+    }
+
+    /// The reading of a v2 `read_api` answer for `plan` and one instance, asked for the window
+    /// starting at `requested_start` in a region `offset_secs` east of UTC.
+    pub fn reading_v2(
+        read_api: ReadApi,
+        plan: &Plan,
+        instance: &Instance,
+        (requested_start, offset_secs): (i64, i32),
+        body: &[u8],
+    ) -> Result<Option<Reading>, PollError> {
+        let answer: V2MonitorData = payload(TencentApi::V2, read_api.action(), body)?;
+        Ok(
+            window::v2_newest(&answer, requested_start, plan.period, offset_secs).map(
+                |(timestamp, value)| Reading {
+                    namespace: plan.namespace.clone(),
+                    metric: plan.metric.clone(),
+                    stat: plan.stat.clone(),
+                    dimensions: instance.clone(),
+                    timestamp,
+                    value,
+                },
+            ),
+        )
     }
 
     /// `metric_data` over v2: a `GetMonitorData` answer for one instance, asked for the window
@@ -681,20 +650,24 @@ pub mod parse {
         (now, offset_secs): (i64, i32),
         body: &[u8],
     ) -> Result<Snapshot, PollError> {
-        let answer: V2MonitorData = payload(TencentApi::V2, body)?;
+        let plan = Plan {
+            namespace: namespace.into(),
+            metric: metric.into(),
+            period,
+            stat: stat.into(),
+        };
         let (start, _) = window::window(now, period);
-        let readings: Vec<Reading> = window::v2_newest(&answer, start, period, offset_secs)
-            .map(|(timestamp, value)| Reading {
-                namespace: namespace.into(),
-                metric: metric.into(),
-                stat: stat.into(),
-                dimensions: instance.clone(),
-                timestamp,
-                value,
-            })
-            .into_iter()
-            .collect();
-        Ok(translate::metric_data(region, &readings))
+        let reading = reading_v2(
+            ReadApi::GetMonitorData,
+            &plan,
+            instance,
+            (start, offset_secs),
+            body,
+        )?;
+        Ok(translate::metric_data(
+            region,
+            &reading.into_iter().collect::<Vec<_>>(),
+        ))
     }
 }
 
@@ -702,7 +675,7 @@ pub mod parse {
 mod tests {
     use super::*;
     use crate::snapshot::assert_golden;
-    use crate::upstream::decode_json;
+    use model::{decode as decode_json, V2Metrics, V2MonitorData, V3BaseMetrics, V3MonitorData};
 
     fn testdata(name: &str) -> Vec<u8> {
         let path = format!("{}/testdata/tencent/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -839,5 +812,101 @@ mod tests {
         assert_eq!((readings[0].timestamp, readings[0].value), (100.0, 1.0));
         assert_eq!(readings[1].dimensions, chunk[1]);
         assert_eq!((readings[1].timestamp, readings[1].value), (160.0, 6.0));
+    }
+
+    #[test]
+    fn the_table_is_the_only_place_an_endpoint_exists() {
+        let names: Vec<_> = Tencent::ENDPOINTS.iter().map(|e| e.info.name).collect();
+        assert_eq!(names, ["metric_data", "metric_catalog"]);
+        // Every body needs its request's context: the parsers are in `parse`, not the rows.
+        assert!(Tencent::ENDPOINTS.iter().all(|e| e.info.parse.is_none()));
+        let intervals: Vec<_> = Tencent::ENDPOINTS
+            .iter()
+            .map(|e| e.info.default_interval)
+            .collect();
+        assert_eq!(
+            intervals,
+            [
+                Some(Duration::from_secs(60)),
+                Some(Duration::from_secs(3600))
+            ]
+        );
+    }
+
+    #[test]
+    fn parsers_map_vendor_errors_as_the_poll_does() {
+        let e = parse::metric_data_v3(
+            "gz",
+            ("QCE/CVM", "CPUUsage", 60, "avg"),
+            &[],
+            br#"{"Response": {"Error": {"Code": "AuthFailure.SignatureFailure", "Message": "bad"}, "RequestId": "r-1"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.reason, ErrorReason::Auth);
+        assert!(
+            e.message
+                .starts_with("GetMonitorData: AuthFailure.SignatureFailure: bad (RequestId r-1); "),
+            "{}",
+            e.message
+        );
+        let e = parse::metric_catalog(
+            TencentApi::V2,
+            "qce/cvm",
+            br#"{"code": 4400, "message": "slow down"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.reason, ErrorReason::RateLimited);
+        assert!(
+            e.message
+                .starts_with("DescribeMetrics: code 4400: slow down; "),
+            "{}",
+            e.message
+        );
+        let e = parse::metric_catalog(TencentApi::V3, "QCE/CVM", b"{}").unwrap_err();
+        assert_eq!(e.reason, ErrorReason::Decode);
+        assert!(
+            e.message.starts_with("DescribeBaseMetrics: invalid JSON"),
+            "{}",
+            e.message
+        );
+        let plan = plan("qce/cvm", "cpu_usage", 60, "avg");
+        let instance = vec![("unInstanceId".to_string(), "ins-1".to_string())];
+        let e = parse::reading_v2(
+            ReadApi::GetMetricStatistics,
+            &plan,
+            &instance,
+            (0, 0),
+            br#"{"code": "x"}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.message
+                .starts_with("GetMetricStatistics: invalid JSON at code"),
+            "{}",
+            e.message
+        );
+        let reading = parse::reading_v2(
+            ReadApi::GetMonitorData,
+            &plan,
+            &instance,
+            (600, 0),
+            br#"{"code": 0, "dataPoints": [1, 2, null]}"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((reading.timestamp, reading.value), (660.0, 2.0));
+    }
+
+    #[test]
+    fn catalog_entries_fall_back_to_the_asked_namespace_and_either_unit_spelling() {
+        let entries = parse::catalog_entries(
+            TencentApi::V2,
+            "qce/cvm",
+            br#"{"code": 0, "metricSet": [{"namespace": "", "metricName": "a", "uint": "%", "period": "60,300"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(entries[0].namespace, "qce/cvm");
+        assert_eq!(entries[0].unit, "%");
+        assert_eq!(entries[0].periods, vec![60, 300]);
     }
 }

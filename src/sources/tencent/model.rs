@@ -1,78 +1,103 @@
 //! Serde models of the Tencent Cloud Monitor answers (v2 and API 3.0), lenient about the
 //! shapes seen in the wild: numbers as strings, `null` arrays, `uint` (sic) for `unit`,
-//! periods as numbers or strings, missing optional fields.
+//! periods as numbers or strings, keys in more than one case (`Name`/`name`), missing optional
+//! fields.
+//!
+//! Every answer is decoded through [`decode`]: its keys are folded to lower case first
+//! ([`lenient::fold_keys`]), so the models declare lower-case names and a payload carrying two
+//! spellings of a key still decodes. Field policies come from [`crate::base::lenient`]; only
+//! the list-of-numbers and period shapes peculiar to this API are read here, on top of
+//! [`lenient::number_from`]. Every value here is a gauge reading, a period or a label: nothing
+//! is summed into a counter, so an unreadable number is absent (`number::or_absent`) and never
+//! costs the rest of the answer — except the v2 status `code`, which decides whether the answer
+//! is data at all.
 
+use crate::base::lenient::{self, number_from};
+use crate::base::PollError;
+use crate::upstream::decode_json;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// A number that may arrive as a JSON number, a numeric string, or `null`/empty.
-fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    let v = serde_json::Value::deserialize(d)?;
-    Ok(value_f64(&v))
+/// Decodes an answer body into `T` after folding its keys to lower case; a decode error names
+/// the JSON path of the failing field.
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, PollError> {
+    from_tree(tree(body)?)
 }
 
-/// The numeric value of a JSON value, if it has one.
-pub fn value_f64(v: &serde_json::Value) -> Option<f64> {
-    match v {
-        serde_json::Value::Number(n) => n.as_f64(),
-        serde_json::Value::String(s) => s.trim().parse::<f64>().ok(),
-        _ => None,
-    }
-    .filter(|f| f.is_finite())
+/// An answer body as a JSON tree with its keys folded to lower case.
+pub fn tree(body: &[u8]) -> Result<Value, PollError> {
+    let mut tree: Value = decode_json(body)?;
+    lenient::fold_keys(&mut tree);
+    Ok(tree)
 }
 
-/// A list of optional numbers; `null` or a non-array means empty.
-fn lenient_f64_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Option<f64>>, D::Error> {
-    let v = serde_json::Value::deserialize(d)?;
-    Ok(match v {
-        serde_json::Value::Array(items) => items.iter().map(value_f64).collect(),
-        _ => Vec::new(),
+/// Decodes a (folded) tree, or a reference to one, into `T`.
+pub fn from_tree<'de, T, D>(tree: D) -> Result<T, PollError>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de, Error = serde_json::Error>,
+{
+    serde_path_to_error::deserialize(tree).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            PollError::decode(format!("invalid JSON: {inner}"))
+        } else {
+            PollError::decode(format!("invalid JSON at {path}: {inner}"))
+        }
     })
 }
 
-/// An optional list of optional numbers (absent stays `None`, to tell it from empty).
-fn lenient_opt_f64_list<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Vec<Option<f64>>>, D::Error> {
-    let v = serde_json::Value::deserialize(d)?;
-    Ok(match v {
-        serde_json::Value::Array(items) => Some(items.iter().map(value_f64).collect()),
+/// The `number::or_absent` rule on one list item.
+fn number_or_absent(value: &Value) -> Option<f64> {
+    number_from(value).unwrap_or(None)
+}
+
+/// A list of optional numbers (`Values`, `Timestamps`, `dataPoints`): each item a number or
+/// absent; `null` or a non-array is an empty list (one odd list costs only its own instance).
+fn numbers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Option<f64>>, D::Error> {
+    Ok(opt_numbers(d)?.unwrap_or_default())
+}
+
+/// Like [`numbers`], but a missing, `null` or non-array list stays `None` (to tell "not
+/// requested" from "empty").
+fn opt_numbers<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Option<f64>>>, D::Error> {
+    Ok(match Option::<Value>::deserialize(d)? {
+        Some(Value::Array(items)) => Some(items.iter().map(number_or_absent).collect()),
         _ => None,
     })
 }
 
-/// Periods as `[60, "300"]`, `"60,300"` or `null`, as whole seconds.
-fn lenient_periods<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
-    let v = serde_json::Value::deserialize(d)?;
-    let mut out: Vec<u64> = match v {
-        serde_json::Value::Array(items) => items
-            .iter()
-            .filter_map(value_f64)
-            .map(|f| f as u64)
-            .collect(),
-        serde_json::Value::String(s) => s
+/// A period in whole seconds: a number (or numeric string) that is whole and not negative.
+fn whole_seconds(value: &Value) -> Option<u64> {
+    number_or_absent(value)
+        .filter(|v| *v >= 0.0 && v.fract() == 0.0)
+        .map(|v| v as u64)
+}
+
+/// Periods as `[60, "300"]`, `"60,300"`, `60` or `null`: whole seconds, ascending, each once;
+/// items that are no whole number of seconds are skipped.
+fn periods<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+    let mut out: Vec<u64> = match Option::<Value>::deserialize(d)?.unwrap_or(Value::Null) {
+        Value::Array(items) => items.iter().filter_map(whole_seconds).collect(),
+        Value::String(s) => s
             .split(',')
-            .filter_map(|p| p.trim().parse::<u64>().ok())
+            .filter_map(|p| whole_seconds(&Value::String(p.into())))
             .collect(),
-        serde_json::Value::Number(n) => n.as_u64().into_iter().collect(),
-        _ => Vec::new(),
+        other => whole_seconds(&other).into_iter().collect(),
     };
     out.sort_unstable();
     out.dedup();
     Ok(out)
 }
 
-fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let v = serde_json::Value::deserialize(d)?;
-    Ok(match v {
-        serde_json::Value::String(s) => s,
-        serde_json::Value::Number(n) => n.to_string(),
-        _ => String::new(),
-    })
-}
-
-fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+/// A list of texts (`StatType`): a missing or `null` list is empty, items that are no text
+/// ([`lenient::text_from`]) are skipped.
+fn texts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let items: Vec<Value> = lenient::list(d)?;
+    Ok(items.iter().filter_map(lenient::text_from).collect())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -82,7 +107,7 @@ fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result
 #[derive(Debug, Deserialize)]
 pub struct V3Envelope<T> {
     /// The payload, or the error.
-    #[serde(rename = "Response")]
+    #[serde(rename = "response")]
     pub response: T,
 }
 
@@ -90,56 +115,50 @@ pub struct V3Envelope<T> {
 #[derive(Debug, Default, Deserialize)]
 pub struct V3ErrorPart {
     /// The error, if the call failed.
-    #[serde(rename = "Error", default)]
+    #[serde(rename = "error", default)]
     pub error: Option<V3Error>,
     /// Request id for support tickets.
-    #[serde(rename = "RequestId", default, deserialize_with = "lenient_string")]
-    pub request_id: String,
+    #[serde(rename = "requestid", default, deserialize_with = "lenient::text")]
+    pub request_id: Option<String>,
 }
 
 /// `{"Code": "...", "Message": "..."}`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct V3Error {
     /// Error code, e.g. `AuthFailure.SignatureFailure`.
-    #[serde(rename = "Code", default, deserialize_with = "lenient_string")]
-    pub code: String,
+    #[serde(rename = "code", default, deserialize_with = "lenient::text")]
+    pub code: Option<String>,
     /// Vendor text.
-    #[serde(rename = "Message", default, deserialize_with = "lenient_string")]
-    pub message: String,
+    #[serde(rename = "message", default, deserialize_with = "lenient::text")]
+    pub message: Option<String>,
 }
 
-/// One `{Name, Value}` dimension.
+/// One `{Name, Value}` dimension (also spelled `{name, value}`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct V3Dimension {
     /// Dimension name, e.g. `InstanceId`.
-    #[serde(
-        rename = "Name",
-        alias = "name",
-        default,
-        deserialize_with = "lenient_string"
-    )]
-    pub name: String,
+    #[serde(rename = "name", default, deserialize_with = "lenient::text")]
+    pub name: Option<String>,
     /// Dimension value.
-    #[serde(
-        rename = "Value",
-        alias = "value",
-        default,
-        deserialize_with = "lenient_string"
-    )]
-    pub value: String,
+    #[serde(rename = "value", default, deserialize_with = "lenient::text")]
+    pub value: Option<String>,
 }
 
 /// `GetMonitorData` answer.
 #[derive(Debug, Default, Deserialize)]
 pub struct V3MonitorData {
     /// Statistic period in seconds.
-    #[serde(rename = "Period", default, deserialize_with = "lenient_f64")]
+    #[serde(
+        rename = "period",
+        default,
+        deserialize_with = "lenient::number::or_absent"
+    )]
     pub period: Option<f64>,
     /// Metric name.
-    #[serde(rename = "MetricName", default, deserialize_with = "lenient_string")]
-    pub metric_name: String,
+    #[serde(rename = "metricname", default, deserialize_with = "lenient::text")]
+    pub metric_name: Option<String>,
     /// One entry per instance.
-    #[serde(rename = "DataPoints", default, deserialize_with = "null_as_empty")]
+    #[serde(rename = "datapoints", default, deserialize_with = "lenient::list")]
     pub data_points: Vec<V3DataPoint>,
 }
 
@@ -147,34 +166,22 @@ pub struct V3MonitorData {
 #[derive(Debug, Default, Deserialize)]
 pub struct V3DataPoint {
     /// The instance's dimensions (order not guaranteed).
-    #[serde(rename = "Dimensions", default, deserialize_with = "null_as_empty")]
+    #[serde(rename = "dimensions", default, deserialize_with = "lenient::list")]
     pub dimensions: Vec<V3Dimension>,
     /// Unix seconds of each point.
-    #[serde(rename = "Timestamps", default, deserialize_with = "lenient_f64_list")]
+    #[serde(rename = "timestamps", default, deserialize_with = "numbers")]
     pub timestamps: Vec<Option<f64>>,
     /// Values (the default statistic).
-    #[serde(rename = "Values", default, deserialize_with = "lenient_f64_list")]
+    #[serde(rename = "values", default, deserialize_with = "numbers")]
     pub values: Vec<Option<f64>>,
     /// Averages, when `SpecifyStatistics` asked for them.
-    #[serde(
-        rename = "AvgValues",
-        default,
-        deserialize_with = "lenient_opt_f64_list"
-    )]
+    #[serde(rename = "avgvalues", default, deserialize_with = "opt_numbers")]
     pub avg_values: Option<Vec<Option<f64>>>,
     /// Maxima, when asked for.
-    #[serde(
-        rename = "MaxValues",
-        default,
-        deserialize_with = "lenient_opt_f64_list"
-    )]
+    #[serde(rename = "maxvalues", default, deserialize_with = "opt_numbers")]
     pub max_values: Option<Vec<Option<f64>>>,
     /// Minima, when asked for.
-    #[serde(
-        rename = "MinValues",
-        default,
-        deserialize_with = "lenient_opt_f64_list"
-    )]
+    #[serde(rename = "minvalues", default, deserialize_with = "opt_numbers")]
     pub min_values: Option<Vec<Option<f64>>>,
 }
 
@@ -220,7 +227,7 @@ pub fn newest_pair(
 #[derive(Debug, Default, Deserialize)]
 pub struct V3BaseMetrics {
     /// The metrics of the namespace.
-    #[serde(rename = "MetricSet", default, deserialize_with = "null_as_empty")]
+    #[serde(rename = "metricset", default, deserialize_with = "lenient::list")]
     pub metric_set: Vec<V3BaseMetric>,
 }
 
@@ -228,19 +235,19 @@ pub struct V3BaseMetrics {
 #[derive(Debug, Default, Deserialize)]
 pub struct V3BaseMetric {
     /// Namespace.
-    #[serde(rename = "Namespace", default, deserialize_with = "lenient_string")]
-    pub namespace: String,
+    #[serde(rename = "namespace", default, deserialize_with = "lenient::text")]
+    pub namespace: Option<String>,
     /// Metric name.
-    #[serde(rename = "MetricName", default, deserialize_with = "lenient_string")]
-    pub metric_name: String,
+    #[serde(rename = "metricname", default, deserialize_with = "lenient::text")]
+    pub metric_name: Option<String>,
     /// Unit, e.g. `%`.
-    #[serde(rename = "Unit", default, deserialize_with = "lenient_string")]
-    pub unit: String,
+    #[serde(rename = "unit", default, deserialize_with = "lenient::text")]
+    pub unit: Option<String>,
     /// Supported periods (seconds).
-    #[serde(rename = "Period", default, deserialize_with = "lenient_periods")]
+    #[serde(rename = "period", default, deserialize_with = "periods")]
     pub period: Vec<u64>,
     /// Per period: the statistic types.
-    #[serde(rename = "Periods", default, deserialize_with = "null_as_empty")]
+    #[serde(rename = "periods", default, deserialize_with = "lenient::list")]
     pub periods: Vec<V3PeriodStats>,
 }
 
@@ -248,10 +255,14 @@ pub struct V3BaseMetric {
 #[derive(Debug, Default, Deserialize)]
 pub struct V3PeriodStats {
     /// Period in seconds.
-    #[serde(rename = "Period", default, deserialize_with = "lenient_f64")]
+    #[serde(
+        rename = "period",
+        default,
+        deserialize_with = "lenient::number::or_absent"
+    )]
     pub period: Option<f64>,
     /// Statistic types available at this period.
-    #[serde(rename = "StatType", default, deserialize_with = "null_as_empty")]
+    #[serde(rename = "stattype", default, deserialize_with = "texts")]
     pub stat_type: Vec<String>,
 }
 
@@ -261,12 +272,17 @@ pub struct V3PeriodStats {
 /// The common `{code, message}` of v2 answers.
 #[derive(Debug, Default, Deserialize)]
 pub struct V2Status {
-    /// 0 = success.
-    #[serde(default, deserialize_with = "lenient_f64")]
+    /// 0 = success; missing counts as 0. A code that is no number fails the decode
+    /// (`number::or_fail`): it would otherwise pass an error answer off as an empty success.
+    #[serde(
+        rename = "code",
+        default,
+        deserialize_with = "lenient::number::or_fail"
+    )]
     pub code: Option<f64>,
     /// Vendor text, e.g. `(-503) ...`.
-    #[serde(default, deserialize_with = "lenient_string")]
-    pub message: String,
+    #[serde(rename = "message", default, deserialize_with = "lenient::text")]
+    pub message: Option<String>,
 }
 
 /// v2 `GetMonitorData` / `GetMetricStatistics` answer. No timestamps: point i is at
@@ -274,19 +290,23 @@ pub struct V2Status {
 #[derive(Debug, Default, Deserialize)]
 pub struct V2MonitorData {
     /// Metric name.
-    #[serde(rename = "metricName", default, deserialize_with = "lenient_string")]
-    pub metric_name: String,
+    #[serde(rename = "metricname", default, deserialize_with = "lenient::text")]
+    pub metric_name: Option<String>,
     /// `YYYY-MM-DD HH:MM:SS` in the region's time zone.
-    #[serde(rename = "startTime", default, deserialize_with = "lenient_string")]
-    pub start_time: String,
+    #[serde(rename = "starttime", default, deserialize_with = "lenient::text")]
+    pub start_time: Option<String>,
     /// `YYYY-MM-DD HH:MM:SS`.
-    #[serde(rename = "endTime", default, deserialize_with = "lenient_string")]
-    pub end_time: String,
+    #[serde(rename = "endtime", default, deserialize_with = "lenient::text")]
+    pub end_time: Option<String>,
     /// Seconds.
-    #[serde(default, deserialize_with = "lenient_f64")]
+    #[serde(
+        rename = "period",
+        default,
+        deserialize_with = "lenient::number::or_absent"
+    )]
     pub period: Option<f64>,
     /// Values, `null` where missing; may be shorter than the window or `null` entirely.
-    #[serde(rename = "dataPoints", default, deserialize_with = "lenient_f64_list")]
+    #[serde(rename = "datapoints", default, deserialize_with = "numbers")]
     pub data_points: Vec<Option<f64>>,
 }
 
@@ -294,7 +314,7 @@ pub struct V2MonitorData {
 #[derive(Debug, Default, Deserialize)]
 pub struct V2Metrics {
     /// Metrics of the namespace.
-    #[serde(rename = "metricSet", default, deserialize_with = "null_as_empty")]
+    #[serde(rename = "metricset", default, deserialize_with = "lenient::list")]
     pub metric_set: Vec<V2Metric>,
 }
 
@@ -302,25 +322,38 @@ pub struct V2Metrics {
 #[derive(Debug, Default, Deserialize)]
 pub struct V2Metric {
     /// Namespace, e.g. `qce/cvm`.
-    #[serde(default, deserialize_with = "lenient_string")]
-    pub namespace: String,
+    #[serde(rename = "namespace", default, deserialize_with = "lenient::text")]
+    pub namespace: Option<String>,
     /// Metric name, e.g. `cpu_usage`.
-    #[serde(rename = "metricName", default, deserialize_with = "lenient_string")]
-    pub metric_name: String,
-    /// Unit; the API spells it `uint` in places.
-    #[serde(default, alias = "uint", deserialize_with = "lenient_string")]
-    pub unit: String,
+    #[serde(rename = "metricname", default, deserialize_with = "lenient::text")]
+    pub metric_name: Option<String>,
+    /// Unit.
+    #[serde(rename = "unit", default, deserialize_with = "lenient::text")]
+    pub unit: Option<String>,
+    /// The unit as the API spells it in places (`uint`); [`V2Metric::unit`] wins when both
+    /// are sent (a separate field, not an alias, so that both never fail the decode).
+    #[serde(rename = "uint", default, deserialize_with = "lenient::text")]
+    pub uint: Option<String>,
     /// Supported periods (seconds).
-    #[serde(default, deserialize_with = "lenient_periods")]
+    #[serde(rename = "period", default, deserialize_with = "periods")]
     pub period: Vec<u64>,
     /// Statistic per period (`{"60": "max"}`) or a list of statistics, where given.
-    #[serde(rename = "statType", default)]
+    #[serde(rename = "stattype", default)]
     pub stat_type: Option<V2StatType>,
 }
 
+impl V2Metric {
+    /// The unit under either spelling, empty when not given.
+    pub fn unit(&self) -> String {
+        self.unit
+            .clone()
+            .or_else(|| self.uint.clone())
+            .unwrap_or_default()
+    }
+}
+
 /// The shapes `statType` takes.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum V2StatType {
     /// Period → statistic.
     PerPeriod(BTreeMap<String, String>),
@@ -328,6 +361,27 @@ pub enum V2StatType {
     List(Vec<String>),
     /// A single statistic.
     One(String),
+}
+
+/// Any shape decodes: statistics that are no text ([`lenient::text_from`]) are left out, and a
+/// `statType` that is neither object, list nor text is a list of none.
+impl<'de> Deserialize<'de> for V2StatType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Object(map) => V2StatType::PerPeriod(
+                map.iter()
+                    .filter_map(|(period, stat)| Some((period.clone(), lenient::text_from(stat)?)))
+                    .collect(),
+            ),
+            Value::Array(items) => {
+                V2StatType::List(items.iter().filter_map(lenient::text_from).collect())
+            }
+            other => match lenient::text_from(&other) {
+                Some(one) => V2StatType::One(one),
+                None => V2StatType::List(Vec::new()),
+            },
+        })
+    }
 }
 
 impl V2StatType {
@@ -347,7 +401,6 @@ impl V2StatType {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upstream::decode_json;
 
     #[test]
     fn v3_monitor_data_with_lag_and_odd_shapes() {
@@ -361,7 +414,7 @@ mod tests {
              "Timestamps": [1700000040, 1700000100, 1700000160], "Values": [1, null],
              "AvgValues": [2, 3], "Unknown": true}
           ], "RequestId": "r"}}"#;
-        let env: V3Envelope<V3MonitorData> = decode_json(body).unwrap();
+        let env: V3Envelope<V3MonitorData> = decode(body).unwrap();
         let d = env.response;
         assert_eq!(d.period, Some(60.0));
         assert_eq!(d.data_points.len(), 4);
@@ -376,12 +429,11 @@ mod tests {
     #[test]
     fn v3_error_envelope() {
         let body = br#"{"Response": {"Error": {"Code": "AuthFailure.SignatureFailure", "Message": "The provided credentials could not be validated."}, "RequestId": "abc"}}"#;
-        let env: V3Envelope<V3ErrorPart> = decode_json(body).unwrap();
+        let env: V3Envelope<V3ErrorPart> = decode(body).unwrap();
         let e = env.response.error.unwrap();
-        assert_eq!(e.code, "AuthFailure.SignatureFailure");
-        assert_eq!(env.response.request_id, "abc");
-        let ok: V3Envelope<V3ErrorPart> =
-            decode_json(br#"{"Response": {"RequestId": "x"}}"#).unwrap();
+        assert_eq!(e.code.as_deref(), Some("AuthFailure.SignatureFailure"));
+        assert_eq!(env.response.request_id.as_deref(), Some("abc"));
+        let ok: V3Envelope<V3ErrorPart> = decode(br#"{"Response": {"RequestId": "x"}}"#).unwrap();
         assert!(ok.response.error.is_none());
     }
 
@@ -393,34 +445,34 @@ mod tests {
              "Meaning": {"En": "CPU utilization", "Zh": "CPU\\u4f7f\\u7528\\u7387"}, "Dimensions": [{"Dimensions": ["InstanceId"]}]},
             {"Namespace": "QCE/CVM", "MetricName": "Odd", "Period": ["300", "60"]}
         ], "RequestId": "r"}}"#;
-        let env: V3Envelope<V3BaseMetrics> = decode_json(body).unwrap();
+        let env: V3Envelope<V3BaseMetrics> = decode(body).unwrap();
         let m = &env.response.metric_set;
         assert_eq!(m[0].period, vec![60, 300]);
         assert_eq!(m[0].periods[0].period, Some(60.0));
         assert_eq!(m[0].periods[0].stat_type, vec!["max", "avg"]);
         assert!(m[0].periods[1].stat_type.is_empty());
         assert_eq!(m[1].period, vec![60, 300]);
-        assert_eq!(m[1].unit, "");
+        assert_eq!(m[1].unit, None);
     }
 
     #[test]
     fn v2_monitor_data_null_and_short_arrays() {
-        let d: V2MonitorData = decode_json(
+        let d: V2MonitorData = decode(
             br#"{"code": 0, "message": "", "metricName": "cpu_usage", "startTime": "2024-01-02 10:00:00",
                 "endTime": "2024-01-02 10:02:00", "period": "60", "dataPoints": [1.5, null]}"#,
         )
         .unwrap();
         assert_eq!(d.data_points, vec![Some(1.5), None]);
         assert_eq!(d.period, Some(60.0));
-        let d: V2MonitorData = decode_json(br#"{"code": 0, "dataPoints": null}"#).unwrap();
+        let d: V2MonitorData = decode(br#"{"code": 0, "dataPoints": null}"#).unwrap();
         assert!(d.data_points.is_empty());
-        let s: V2Status = decode_json(br#"{"code": "4100", "message": "auth"}"#).unwrap();
+        let s: V2Status = decode(br#"{"code": "4100", "message": "auth"}"#).unwrap();
         assert_eq!(s.code, Some(4100.0));
     }
 
     #[test]
     fn v2_metrics_uint_typo_and_stat_shapes() {
-        let d: V2Metrics = decode_json(
+        let d: V2Metrics = decode(
             br#"{"code": 0, "metricSet": [
               {"namespace": "qce/cvm", "metricName": "cpu_usage", "uint": "%", "period": [60, 300],
                "statType": {"60": "max", "300": "avg"}},
@@ -430,11 +482,96 @@ mod tests {
         )
         .unwrap();
         let m = &d.metric_set;
-        assert_eq!(m[0].unit, "%");
+        assert_eq!(m[0].unit(), "%");
         assert_eq!(m[0].stat_type.as_ref().unwrap().for_period(60), vec!["max"]);
-        assert_eq!(m[1].unit, "MB");
+        assert_eq!(m[1].unit(), "MB");
         assert_eq!(m[1].stat_type.as_ref().unwrap().for_period(60), vec!["avg"]);
         assert!(m[2].period.is_empty());
         assert!(m[2].stat_type.is_none());
+    }
+
+    #[test]
+    fn both_spellings_of_a_key_decode() {
+        // `Name`/`name` were serde aliases: a dimension carrying both failed the whole answer
+        // as a "duplicate field"; so did `unit` next to `uint`.
+        let d: V3Envelope<V3MonitorData> = decode(
+            br#"{"Response": {"DataPoints": [{"Dimensions": [{"Name": "InstanceId", "name": "x", "value": "ins-1"}],
+              "Timestamps": [1], "values": [2]}]}}"#,
+        )
+        .unwrap();
+        let dim = &d.response.data_points[0].dimensions[0];
+        assert_eq!(
+            dim.name.as_deref(),
+            Some("InstanceId"),
+            "documented spelling first"
+        );
+        assert_eq!(dim.value.as_deref(), Some("ins-1"));
+        assert_eq!(d.response.data_points[0].newest("avg"), Some((1.0, 2.0)));
+        let m: V2Metrics = decode(
+            br#"{"metricSet": [{"metricName": "a", "unit": "MB", "uint": "KB"}, {"metricName": "b", "uint": "KB"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(m.metric_set[0].unit(), "MB");
+        assert_eq!(m.metric_set[1].unit(), "KB");
+    }
+
+    #[test]
+    fn odd_values_are_absent_but_an_odd_status_code_fails() {
+        let d: V2MonitorData =
+            decode(br#"{"dataPoints": [1, "x", true, "NaN", " 2 "], "period": "soon"}"#).unwrap();
+        assert_eq!(d.data_points, vec![Some(1.0), None, None, None, Some(2.0)]);
+        assert_eq!(d.period, None);
+        let d: V2MonitorData = decode(br#"{"dataPoints": 7}"#).unwrap();
+        assert!(d.data_points.is_empty(), "a non-array is no points");
+        let e = decode::<V2Status>(br#"{"code": "oops", "message": "m"}"#).unwrap_err();
+        assert!(e.message.contains("code"), "{}", e.message);
+        assert_eq!(
+            decode::<V2Status>(br#"{"message": "m"}"#).unwrap().code,
+            None
+        );
+        let m: V2Metrics = decode(
+            br#"{"metricSet": [
+              {"period": "60, 300,x", "statType": {"60": "max", "300": null}},
+              {"period": [60.5, -60, "10", 10], "statType": 5},
+              {"period": 300, "statType": ["avg", {"x": 1}]}
+            ]}"#,
+        )
+        .unwrap();
+        let m = &m.metric_set;
+        assert_eq!(m[0].period, vec![60, 300]);
+        assert_eq!(
+            m[0].stat_type.as_ref().unwrap().for_period(300),
+            Vec::<String>::new()
+        );
+        assert_eq!(m[1].period, vec![10]);
+        assert_eq!(m[1].stat_type.as_ref().unwrap().for_period(60), vec!["5"]);
+        assert_eq!(m[2].period, vec![300]);
+        assert_eq!(m[2].stat_type.as_ref().unwrap().for_period(60), vec!["avg"]);
+        let b: V3Envelope<V3BaseMetrics> = decode(
+            br#"{"Response": {"MetricSet": [{"Periods": [{"Period": "60", "StatType": ["max", 3, null]}]}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            b.response.metric_set[0].periods[0].stat_type,
+            vec!["max", "3"]
+        );
+    }
+
+    #[test]
+    fn decode_errors_name_the_field() {
+        let e = decode::<V3Envelope<V3MonitorData>>(
+            br#"{"Response": {"DataPoints": [{"Dimensions": 3}]}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.message
+                .starts_with("invalid JSON at response.datapoints[0].dimensions"),
+            "{}",
+            e.message
+        );
+        assert!(decode::<V2Status>(b"<html>")
+            .unwrap_err()
+            .message
+            .starts_with("invalid JSON: "));
     }
 }

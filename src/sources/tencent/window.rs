@@ -104,7 +104,11 @@ pub fn v2_newest(
     requested_period: u64,
     offset_secs: i32,
 ) -> Option<(f64, f64)> {
-    let start = parse_v2_time(&data.start_time, offset_secs).unwrap_or(requested_start);
+    let start = data
+        .start_time
+        .as_deref()
+        .and_then(|t| parse_v2_time(t, offset_secs))
+        .unwrap_or(requested_start);
     let period = data
         .period
         .filter(|p| *p >= 1.0)
@@ -178,7 +182,7 @@ mod tests {
 
     fn v2(start: &str, period: Option<f64>, points: Vec<Option<f64>>) -> V2MonitorData {
         V2MonitorData {
-            start_time: start.into(),
+            start_time: Some(start.into()),
             period,
             data_points: points,
             ..Default::default()
