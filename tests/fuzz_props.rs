@@ -21,7 +21,7 @@ use std::path::Path;
 use std::sync::Arc;
 use usage_exporter::snapshot::{MetricKind, Snapshot, Value};
 use usage_exporter::sources::tencent::TencentApi;
-use usage_exporter::sources::{akana, aveva, scc, tencent, tr50, PollContext};
+use usage_exporter::sources::{akana, aveva, scc, tencent, tr50, ParseFn, PollContext, Source};
 use usage_exporter::upstream::decode_json;
 
 // ---------------------------------------------------------------------------------------------
@@ -467,20 +467,22 @@ fn tencent_instances(body: &[u8]) -> Vec<Vec<(String, String)>> {
     out
 }
 
-/// TR50 replies come as the bare `params` of a history command or as the whole envelope.
-fn tr50_history(body: &[u8]) -> Option<tr50::model::History> {
+/// TR50 replies come as the bare `params` of a history command or as the whole envelope; the
+/// endpoints' parse fns read the params.
+fn tr50_params(body: &[u8]) -> Option<Vec<u8>> {
     let value: J = decode_json(body).ok()?;
-    let params = match &value {
+    match &value {
         J::Object(map) if map.contains_key("1") => match tr50::model::Envelope::from_map(map) {
-            tr50::model::Envelope::Replies(replies) => replies.get("1")?.params.clone()?,
+            tr50::model::Envelope::Replies(replies) => {
+                serde_json::to_vec(&replies.get("1")?.params.clone()?).ok()
+            }
             tr50::model::Envelope::TopLevelFailure(reply) => {
                 let _ = (reply.ok(), reply.describe());
-                return None;
+                None
             }
         },
-        other => other.clone(),
-    };
-    serde_json::from_value(params).ok()
+        _ => Some(body.to_vec()),
+    }
 }
 
 /// Runs one parser on a body; returns the snapshots it produced (none on a decode error).
@@ -516,22 +518,34 @@ fn run(parser: Parser, body: &[u8]) -> Vec<Snapshot> {
             Vec::new()
         }
         Parser::Tr50 => {
-            let Some(history) = tr50_history(body) else {
+            let Some(params) = tr50_params(body) else {
                 return Vec::new();
             };
-            let series = history.series();
-            let _ = history.latest_bucket();
-            let mut counter = tr50::counter::CallCounter::new();
-            let mut values = Vec::new();
-            for _ in 0..2 {
-                values =
-                    counter.observe(series.iter().map(|(k, b)| (k.as_str(), b.iter().copied())));
+            let ctx = PollContext {
+                now: std::time::SystemTime::UNIX_EPOCH,
+            };
+            // The table's parse fns (api_history first), the org variant of api_history, and a
+            // window observed twice (counted once).
+            let parsers = tr50::Tr50::ENDPOINTS
+                .iter()
+                .filter_map(|e| e.info.parse)
+                .chain([tr50::parse::api_history_by_org as ParseFn]);
+            let mut out: Vec<Snapshot> = parsers.filter_map(|p| p(&params, &ctx).ok()).collect();
+            let history = serde_json::from_slice::<J>(&params)
+                .ok()
+                .and_then(|v| tr50::model::History::from_params(tr50::API_HISTORY, v).ok());
+            if let Some(history) = history {
+                let series = history.series();
+                let _ = history.latest_bucket();
+                let mut counter = tr50::counter::CallCounter::new();
+                let mut values = Vec::new();
+                for _ in 0..2 {
+                    values = counter
+                        .observe(series.iter().map(|(k, b)| (k.as_str(), b.iter().copied())));
+                }
+                out.push(tr50::translate::api_history(&history, &values, "service"));
             }
-            vec![
-                tr50::translate::api_history(&history, &values, "service"),
-                tr50::translate::thing_history(&history),
-                tr50::translate::connection_history(&history),
-            ]
+            out
         }
         Parser::TencentCatalogV3 => ok(tencent::parse::metric_catalog(
             TencentApi::V3,

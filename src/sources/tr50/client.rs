@@ -8,14 +8,15 @@
 //! the poll fails. A rejected login blocks further logins of this target (every endpoint) for
 //! [`login_backoff`], well clear of the platform's lock-out (8 failed logins in 30 minutes).
 
+use super::config::Credentials;
 use super::model::{CommandReply, Envelope};
 use crate::base::{ErrorReason, PollError};
-use crate::config::Secret;
 use crate::upstream::Upstream;
 use serde_json::{json, Map, Value};
 use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
+use url::Url;
 
 /// The error code of a login refused because the user has multi-factor authentication.
 pub const MFA_REQUIRED: i64 = -90041;
@@ -38,27 +39,6 @@ pub fn login_backoff(rejections: u32) -> Duration {
     LOGIN_BACKOFF_BASE
         .saturating_mul(factor)
         .min(LOGIN_BACKOFF_MAX)
-}
-
-/// How the exporter logs in.
-#[derive(Clone)]
-pub enum Credentials {
-    /// A user login.
-    User {
-        /// Login name.
-        username: String,
-        /// Password.
-        password: Secret,
-    },
-    /// An application login.
-    App {
-        /// Application id.
-        app_id: String,
-        /// Application token.
-        app_token: Secret,
-        /// Thing key the application logs in as.
-        thing_key: String,
-    },
 }
 
 impl Credentials {
@@ -100,7 +80,7 @@ struct SessionState {
 /// A TR50 API client with its session; shared by the endpoints of one target.
 pub struct Client {
     upstream: Upstream,
-    url: String,
+    url: Url,
     credentials: Credentials,
     session: Mutex<SessionState>,
 }
@@ -115,7 +95,7 @@ enum Failure {
 
 impl Client {
     /// A client for `url` (the full API URL, e.g. `https://api.devicewise.com/api`).
-    pub fn new(upstream: Upstream, url: String, credentials: Credentials) -> Self {
+    pub fn new(upstream: Upstream, url: Url, credentials: Credentials) -> Self {
         Client {
             upstream,
             url,
@@ -326,7 +306,7 @@ impl Client {
     fn request(&self, body: &Value) -> reqwest::RequestBuilder {
         self.upstream
             .client()
-            .post(&self.url)
+            .post(self.url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::ACCEPT, "application/json")
             .body(body.to_string())
@@ -451,6 +431,7 @@ fn command_result(command: &str, reply: Option<&CommandReply>) -> Result<Value, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Secret;
 
     fn reply(codes: &[i64], messages: &[&str]) -> CommandReply {
         CommandReply {
@@ -480,7 +461,7 @@ mod tests {
         .unwrap();
         Client::new(
             upstream,
-            sim.url(),
+            Url::parse(&sim.url()).unwrap(),
             Credentials::User {
                 username: "monitor@example.com".into(),
                 password: Secret::new(password),

@@ -1,6 +1,7 @@
 //! TR50 (Telit deviceWISE) source: `usage.api.history` as counters per service (or org), and
 //! optionally `usage.thing.history` / `usage.connection.history` as gauges of the newest bucket.
 //!
+//! - `config.rs`: the file form and the validated [`Settings`] (login form, window, dimension).
 //! - `client.rs`: the TR50 envelope over `POST {url}`, session reuse, one re-login on expiry,
 //!   login back-off clear of the account lock-out.
 //! - `model.rs`: lenient reply types.
@@ -13,68 +14,40 @@ pub mod counter;
 pub mod model;
 pub mod translate;
 
+pub use config::{FileConfig, Settings};
+
 use super::{BuildContext, Endpoint, EndpointInfo, PollContext, PollOutcome, Source};
 use crate::base::PollError;
-use client::{Client, Credentials};
-pub use config::Tr50Target;
+use crate::snapshot::Snapshot;
+use client::Client;
+use config::{Dimension, Period, Series};
 use counter::CallCounter;
 use model::History;
 use serde_json::{json, Value};
 use std::sync::Mutex;
 
+/// The command of `api_history`.
+pub const API_HISTORY: &str = "usage.api.history";
+/// The command of `thing_history`.
+pub const THING_HISTORY: &str = "usage.thing.history";
+/// The command of `connection_history`.
+pub const CONNECTION_HISTORY: &str = "usage.connection.history";
+
 /// A configured TR50 account.
 pub struct Tr50 {
     client: Client,
-    last: String,
-    series: String,
-    dimension: Option<String>,
+    last: Period,
+    series: Series,
+    dimension: Dimension,
     include_sub_orgs: bool,
     /// API call counters; survive across polls (and endpoint failures) for the target's life.
     calls: Mutex<CallCounter>,
 }
 
-/// Builds a target from its config.
-fn build_target(config: &Tr50Target, ctx: BuildContext) -> Result<Tr50, String> {
-    let url = config
-        .url
-        .clone()
-        .ok_or_else(|| "url: missing; set the TR50 API URL".to_string())?;
-    let credentials = match (
-        &config.username,
-        &config.password,
-        &config.app_id,
-        &config.app_token,
-        &config.thing_key,
-    ) {
-        (Some(username), Some(password), None, None, None) => Credentials::User {
-            username: username.clone(),
-            password: password.clone(),
-        },
-        (None, None, Some(app_id), Some(app_token), Some(thing_key)) => Credentials::App {
-            app_id: app_id.clone(),
-            app_token: app_token.clone(),
-            thing_key: thing_key.clone(),
-        },
-        _ => {
-            return Err(
-                "username: set username + password, or app_id + app_token + thing_key".into(),
-            )
-        }
-    };
-    Ok(Tr50 {
-        client: Client::new(ctx.upstream, url, credentials),
-        last: config.last.clone(),
-        series: config.series.clone(),
-        dimension: config.dimension.clone(),
-        include_sub_orgs: config.include_sub_orgs,
-        calls: Mutex::new(CallCounter::new()),
-    })
-}
-
 impl Source for Tr50 {
     const KIND: &'static str = "tr50";
-    type FileConfig = Tr50Target;
-    type Settings = Tr50Target;
+    type FileConfig = FileConfig;
+    type Settings = Settings;
 
     const ENDPOINTS: &'static [Endpoint<Tr50>] = &[
         EndpointInfo::every(
@@ -82,95 +55,163 @@ impl Source for Tr50 {
             300,
             "usage.api.history: API calls per service (or org) per hourly bucket",
         )
-        .poll(|t: &Tr50, ctx| Box::pin(t.poll_endpoint("api_history", ctx))),
+        .parse(parse::api_history)
+        .poll(|t: &Tr50, _| Box::pin(t.api_history())),
         EndpointInfo::off(
             "thing_history",
             "usage.thing.history: things and connected things in the newest bucket",
         )
-        .poll(|t: &Tr50, ctx| Box::pin(t.poll_endpoint("thing_history", ctx))),
+        .parse(parse::thing_history)
+        .poll(|t: &Tr50, _| Box::pin(t.gauges(THING_HISTORY, translate::thing_history))),
         EndpointInfo::off(
             "connection_history",
             "usage.connection.history: connections in the newest bucket",
         )
-        .poll(|t: &Tr50, ctx| Box::pin(t.poll_endpoint("connection_history", ctx))),
+        .parse(parse::connection_history)
+        .poll(|t: &Tr50, _| Box::pin(t.gauges(CONNECTION_HISTORY, translate::connection_history))),
     ];
 
-    fn validate(file: &Tr50Target) -> Result<Tr50Target, Vec<(String, String)>> {
-        let problems = file.validate();
-        if problems.is_empty() {
-            Ok(file.clone())
-        } else {
-            Err(problems)
-        }
+    fn validate(file: &FileConfig) -> Result<Settings, Vec<(String, String)>> {
+        config::validate(file)
     }
 
-    fn build(settings: &Tr50Target, ctx: BuildContext) -> Tr50 {
-        build_target(settings, ctx).expect("validated settings build")
+    fn build(settings: &Settings, ctx: BuildContext) -> Tr50 {
+        Tr50 {
+            client: Client::new(
+                ctx.upstream,
+                settings.url.clone(),
+                settings.credentials.clone(),
+            ),
+            last: settings.last,
+            series: settings.series,
+            dimension: settings.dimension,
+            include_sub_orgs: settings.include_sub_orgs,
+            calls: Mutex::new(CallCounter::new()),
+        }
+    }
+}
+
+/// The `usage.api.history` path after the request: the history into `counter`, then the
+/// families labelled by `dimension`.
+fn api_snapshot(history: &History, counter: &mut CallCounter, dimension: Dimension) -> Snapshot {
+    let series = history.series();
+    let values = counter.observe(series.iter().map(|(k, b)| (k.as_str(), b.iter().copied())));
+    translate::api_history(history, &values, dimension.label())
+}
+
+/// The body parsers of the endpoints: a history command's `params` (what [`Client::call`]
+/// returns once the envelope, session and vendor errors are dealt with) → model → translation,
+/// without HTTP.
+pub mod parse {
+    use super::*;
+    use crate::upstream::decode_json;
+
+    /// `usage.api.history` per service, as a target's first poll sees it (a fresh counter).
+    pub fn api_history(body: &[u8], _ctx: &PollContext) -> Result<Snapshot, PollError> {
+        api_history_by(body, Dimension::Service)
+    }
+
+    /// `usage.api.history` with `dimension: org`, as a target's first poll sees it.
+    pub fn api_history_by_org(body: &[u8], _ctx: &PollContext) -> Result<Snapshot, PollError> {
+        api_history_by(body, Dimension::Org)
+    }
+
+    fn api_history_by(body: &[u8], dimension: Dimension) -> Result<Snapshot, PollError> {
+        let history = History::from_params(API_HISTORY, decode_json(body)?)?;
+        Ok(api_snapshot(&history, &mut CallCounter::new(), dimension))
+    }
+
+    /// `usage.thing.history`.
+    pub fn thing_history(body: &[u8], _ctx: &PollContext) -> Result<Snapshot, PollError> {
+        let history = History::from_params(THING_HISTORY, decode_json(body)?)?;
+        Ok(translate::thing_history(&history))
+    }
+
+    /// `usage.connection.history`.
+    pub fn connection_history(body: &[u8], _ctx: &PollContext) -> Result<Snapshot, PollError> {
+        let history = History::from_params(CONNECTION_HISTORY, decode_json(body)?)?;
+        Ok(translate::connection_history(&history))
     }
 }
 
 impl Tr50 {
-    async fn poll_endpoint(
-        &self,
-        endpoint: &str,
-        _ctx: &PollContext,
-    ) -> Result<PollOutcome, PollError> {
-        match endpoint {
-            "api_history" => self.api_history().await,
-            "thing_history" => {
-                let h = self.history("usage.thing.history", self.window()).await?;
-                Ok(PollOutcome::Data(translate::thing_history(&h)))
-            }
-            "connection_history" => {
-                let h = self
-                    .history("usage.connection.history", self.window())
-                    .await?;
-                Ok(PollOutcome::Data(translate::connection_history(&h)))
-            }
-            other => Err(PollError::new(
-                crate::base::ErrorReason::Unsupported,
-                format!("unknown tr50 endpoint {other:?}"),
-            )),
-        }
-    }
-
     /// The common window parameters.
     fn window(&self) -> Value {
-        json!({"last": self.last, "series": self.series, "includeSubOrgs": self.include_sub_orgs})
+        json!({
+            "last": self.last.to_string(),
+            "series": self.series.as_str(),
+            "includeSubOrgs": self.include_sub_orgs,
+        })
     }
 
+    /// Runs a history command with the window parameters and decodes its reply.
     async fn history(&self, command: &str, params: Value) -> Result<History, PollError> {
-        let value = self.client.call(command, params).await?;
-        if value.is_null() {
-            return Ok(History::default());
-        }
-        serde_json::from_value(value).map_err(|e| {
-            PollError::decode(format!("{command}: unexpected params in the reply: {e}"))
-        })
+        History::from_params(command, self.client.call(command, params).await?)
     }
 
     async fn api_history(&self) -> Result<PollOutcome, PollError> {
         let mut params = self.window();
-        let label = match &self.dimension {
-            Some(d) => {
-                params["dimension"] = json!(d);
-                if d == "org" {
-                    "org"
-                } else {
-                    "service"
-                }
-            }
-            None => "service",
-        };
-        let history = self.history("usage.api.history", params).await?;
-        let series = history.series();
-        let values = self
-            .calls
-            .lock()
-            .expect("tr50 counter lock")
-            .observe(series.iter().map(|(k, b)| (k.as_str(), b.iter().copied())));
-        Ok(PollOutcome::Data(translate::api_history(
-            &history, &values, label,
+        if let Some(dimension) = self.dimension.param() {
+            params["dimension"] = json!(dimension);
+        }
+        let history = self.history(API_HISTORY, params).await?;
+        let mut calls = self.calls.lock().expect("tr50 counter lock");
+        Ok(PollOutcome::Data(api_snapshot(
+            &history,
+            &mut calls,
+            self.dimension,
         )))
+    }
+
+    /// A history read as gauges of its newest bucket.
+    async fn gauges(
+        &self,
+        command: &'static str,
+        translate: fn(&History) -> Snapshot,
+    ) -> Result<PollOutcome, PollError> {
+        let history = self.history(command, self.window()).await?;
+        Ok(PollOutcome::Data(translate(&history)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> PollContext {
+        PollContext {
+            now: std::time::SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn every_endpoint_parses_its_command_params() {
+        let names: Vec<_> = Tr50::ENDPOINTS.iter().map(|e| e.info.name).collect();
+        assert_eq!(
+            names,
+            ["api_history", "thing_history", "connection_history"]
+        );
+        let body = br#"{"counters": {"alarm": [1, 2]}, "total": 3,
+            "ts": ["2024-03-10T00:00:00Z", "2024-03-10T01:00:00Z"]}"#;
+        for endpoint in Tr50::ENDPOINTS {
+            let parse = endpoint.info.parse.expect("every endpoint reads one body");
+            let snapshot = parse(body, &ctx()).unwrap();
+            assert!(snapshot.series_count() > 0, "{}", endpoint.info.name);
+            let e = parse(b"[1]", &ctx()).unwrap_err();
+            let command = endpoint.info.description.split(':').next().unwrap();
+            assert!(e.message.starts_with(command), "{e}");
+        }
+        let text = parse::api_history(body, &ctx()).unwrap().to_golden_text();
+        assert!(
+            text.contains("tr50_api_calls_total{service=\"alarm\"} 3 "),
+            "{text}"
+        );
+        let text = parse::api_history_by_org(body, &ctx())
+            .unwrap()
+            .to_golden_text();
+        assert!(
+            text.contains("tr50_api_calls_total{org=\"alarm\"} 3 "),
+            "{text}"
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! TR50 reply shapes, parsed leniently.
+//! TR50 reply shapes, parsed leniently with the field policies of [`crate::base::lenient`].
 //!
 //! The envelope is a JSON object keyed by command id (`"auth"`, `"1"`, ...), each value a
 //! [`CommandReply`]; failures carry `errorCodes`/`errorMessages`, either per command or at the top
@@ -6,41 +6,114 @@
 //! `ts`), a scalar `total` and `ts` (timestamps with offsets). Numbers may come as strings,
 //! array slots as `null`, fields may be missing; none of that fails a poll.
 
-use serde::Deserialize;
+use crate::base::lenient::{self, number_from};
+use crate::base::PollError;
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// One command's (or the auth block's, or a top-level) result.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CommandReply {
     /// `true` on success; absent counts as success only when there are no error codes.
-    #[serde(deserialize_with = "lenient_bool")]
     pub success: Option<bool>,
     /// The command's result.
     pub params: Option<Value>,
     /// Vendor error codes (negative integers), e.g. `-90041`.
-    #[serde(rename = "errorCodes", alias = "errorCode", deserialize_with = "codes")]
     pub error_codes: Vec<i64>,
     /// Vendor error texts aligned with the codes.
-    #[serde(
-        rename = "errorMessages",
-        alias = "errorMessage",
-        deserialize_with = "messages"
-    )]
     pub error_messages: Vec<String>,
+}
+
+/// A reply object without its `params`, keys folded to lower case ([`lenient::fold_keys`]), so
+/// `errorCodes`, `ErrorCodes` and `errorcodes` are one field. The singular spellings
+/// (`errorCode`, `errorMessage`) are other keys: they count when the plural is empty.
+#[derive(Deserialize)]
+struct RawReply {
+    #[serde(default, deserialize_with = "success")]
+    success: Option<bool>,
+    #[serde(
+        rename = "errorcodes",
+        default,
+        deserialize_with = "lenient::one_or_many"
+    )]
+    codes: Vec<Code>,
+    #[serde(
+        rename = "errorcode",
+        default,
+        deserialize_with = "lenient::one_or_many"
+    )]
+    code: Vec<Code>,
+    #[serde(
+        rename = "errormessages",
+        default,
+        deserialize_with = "lenient::one_or_many"
+    )]
+    messages: Vec<Message>,
+    #[serde(
+        rename = "errormessage",
+        default,
+        deserialize_with = "lenient::one_or_many"
+    )]
+    message: Vec<Message>,
+}
+
+/// An error code: a number or numeric string; anything else is left out (the others still
+/// count).
+#[derive(Deserialize)]
+struct Code(#[serde(deserialize_with = "lenient::number::or_absent")] Option<f64>);
+
+/// An error text: a string, number or boolean; anything else is left out.
+#[derive(Deserialize)]
+struct Message(#[serde(deserialize_with = "lenient::text")] Option<String>);
+
+/// `success`: the [`lenient::flag`] rule, plus the numeric strings `"1"`/`"0"` some platforms send.
+fn success<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    let value = Option::<Value>::deserialize(d)?.unwrap_or(Value::Null);
+    Ok(lenient::flag_from(&value).or_else(|| match value {
+        Value::String(_) => number_from(&value).ok().flatten().map(|n| n != 0.0),
+        _ => None,
+    }))
+}
+
+fn plural_or_singular<T>(plural: Vec<T>, singular: Vec<T>) -> Vec<T> {
+    if plural.is_empty() {
+        singular
+    } else {
+        plural
+    }
 }
 
 impl CommandReply {
     /// Parses a reply object leniently; anything that is not an object is a failure without
     /// codes.
     pub fn from_value(value: &Value) -> CommandReply {
-        serde_json::from_value(value.clone()).unwrap_or(CommandReply {
+        let failure = CommandReply {
             success: Some(false),
             ..Default::default()
-        })
+        };
+        let Value::Object(map) = value else {
+            return failure;
+        };
+        let mut map = map.clone();
+        // `params` is kept as sent: its keys are the platform's (session ids, series names).
+        let params = map.remove("params").filter(|p| !p.is_null());
+        let Ok(raw) = lenient::from_folded::<RawReply>(Value::Object(map)) else {
+            return failure;
+        };
+        CommandReply {
+            success: raw.success,
+            params,
+            error_codes: plural_or_singular(raw.codes, raw.code)
+                .into_iter()
+                .filter_map(|Code(c)| c.map(|c| c as i64))
+                .collect(),
+            error_messages: plural_or_singular(raw.messages, raw.message)
+                .into_iter()
+                .filter_map(|Message(m)| m)
+                .collect(),
+        }
     }
-
     /// True when the command succeeded.
     pub fn ok(&self) -> bool {
         match self.success {
@@ -100,14 +173,18 @@ impl Envelope {
 }
 
 /// The reply params of `usage.api.history`, `usage.thing.history`, `usage.connection.history`.
+///
+/// Not decoded with [`lenient::fold_keys`]: the keys of `counters` (and the other top-level
+/// arrays) are the platform's series names, which end up as label values as sent.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct History {
     /// Series name (service, org key, counter kind) → raw values aligned with `ts`.
     #[serde(deserialize_with = "counters")]
     pub counters: BTreeMap<String, Vec<Option<f64>>>,
-    /// Sum of all counters, as the platform computed it.
-    #[serde(deserialize_with = "lenient_opt_f64")]
+    /// Sum of all counters, as the platform computed it (a gauge of its own: an odd value is
+    /// absent, never a failed poll).
+    #[serde(deserialize_with = "lenient::number::or_absent")]
     pub total: Option<f64>,
     /// Bucket starts (Unix seconds), `None` where unparseable.
     #[serde(deserialize_with = "timestamps")]
@@ -118,6 +195,16 @@ pub struct History {
 }
 
 impl History {
+    /// Decodes the `params` of a history command's reply (`Null`: no params, an empty history).
+    pub fn from_params(command: &str, params: Value) -> Result<History, PollError> {
+        if params.is_null() {
+            return Ok(History::default());
+        }
+        serde_json::from_value(params).map_err(|e| {
+            PollError::decode(format!("{command}: unexpected params in the reply: {e}"))
+        })
+    }
+
     /// Each series as `(bucket start, value)` pairs, skipping `null` values and buckets whose
     /// timestamp is missing or unparseable. When `counters` is empty, top-level number arrays
     /// of the same length as `ts` are taken as series (the shape of the thing/connection
@@ -144,10 +231,14 @@ impl History {
                 if arr.len() != self.ts.len() || arr.iter().all(|x| x.is_null()) {
                     return None;
                 }
-                if !arr.iter().all(|x| x.is_null() || number(x).is_some()) {
+                // Only arrays of numbers (and nulls) are series; `""` makes an array text.
+                if !arr
+                    .iter()
+                    .all(|x| x.is_null() || matches!(number_from(x), Ok(Some(_))))
+                {
                     return None;
                 }
-                let values: Vec<Option<f64>> = arr.iter().map(number).collect();
+                let values: Vec<Option<f64>> = arr.iter().map(slot).collect();
                 Some((k.clone(), align(&values)))
             })
             .collect()
@@ -159,102 +250,50 @@ impl History {
     }
 }
 
-/// A number, or a string holding one.
-pub fn number(value: &Value) -> Option<f64> {
-    match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-    .filter(|v: &f64| v.is_finite())
+/// One bucket's count: the `number::or_absent` rule on one array slot. An unreadable slot is a
+/// missing bucket, not a failed poll: the accumulator counts a bucket when it first reads, so
+/// the calls are counted once the slot is readable, and one odd slot never costs the other
+/// buckets and services.
+fn slot(value: &Value) -> Option<f64> {
+    number_from(value).unwrap_or(None)
 }
-
 /// Parses a bucket timestamp: RFC 3339 with offset (`2014-01-20T08:00:00-05:00`, also with
 /// fractions, `Z`, `-0500` or a space instead of `T`), a zone-less date-time (taken as UTC), or
-/// epoch seconds/milliseconds as number or string.
+/// epoch seconds/milliseconds as number or numeric string ([`lenient::number_from`]).
 pub fn parse_ts(value: &Value) -> Option<i64> {
-    let from_epoch = |n: f64| -> Option<i64> {
-        if !n.is_finite() || n <= 0.0 {
+    if let Ok(Some(n)) = number_from(value) {
+        if n <= 0.0 {
             return None;
         }
-        Some(if n > 1e11 {
+        return Some(if n > 1e11 {
             (n / 1000.0) as i64
         } else {
             n as i64
-        })
+        });
+    }
+    let Value::String(s) = value else {
+        return None;
     };
-    match value {
-        Value::Number(n) => from_epoch(n.as_f64()?),
-        Value::String(s) => {
-            let s = s.trim();
-            if let Ok(n) = s.parse::<f64>() {
-                return from_epoch(n);
-            }
-            let t = s.replacen(' ', "T", 1);
-            if let Ok(d) = chrono::DateTime::parse_from_rfc3339(&t) {
-                return Some(d.timestamp());
-            }
-            for format in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z"] {
-                if let Ok(d) = chrono::DateTime::parse_from_str(&t, format) {
-                    return Some(d.timestamp());
-                }
-            }
-            for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
-                if let Ok(d) = chrono::NaiveDateTime::parse_from_str(&t, format) {
-                    return Some(d.and_utc().timestamp());
-                }
-            }
-            None
+    let t = s.trim().replacen(' ', "T", 1);
+    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(&t) {
+        return Some(d.timestamp());
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z"] {
+        if let Ok(d) = chrono::DateTime::parse_from_str(&t, format) {
+            return Some(d.timestamp());
         }
-        _ => None,
     }
-}
-
-fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::Bool(b) => Some(b),
-        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" => Some(true),
-            "false" | "0" => Some(false),
-            _ => None,
-        },
-        Value::Number(n) => n.as_f64().map(|v| v != 0.0),
-        _ => None,
-    })
-}
-
-fn lenient_opt_f64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    Ok(number(&Value::deserialize(d)?))
-}
-
-fn one_or_many(value: Value) -> Vec<Value> {
-    match value {
-        Value::Array(a) => a,
-        Value::Null => Vec::new(),
-        other => vec![other],
+    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+        if let Ok(d) = chrono::NaiveDateTime::parse_from_str(&t, format) {
+            return Some(d.and_utc().timestamp());
+        }
     }
+    None
 }
 
-fn codes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
-    Ok(one_or_many(Value::deserialize(d)?)
-        .iter()
-        .filter_map(number)
-        .map(|n| n as i64)
-        .collect())
-}
-
-fn messages<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    Ok(one_or_many(Value::deserialize(d)?)
-        .into_iter()
-        .filter_map(|v| match v {
-            Value::String(s) => Some(s),
-            Value::Null => None,
-            other => Some(other.to_string()),
-        })
-        .collect())
-}
-
-fn counters<'de, D: serde::Deserializer<'de>>(
+/// `counters`: an object of arrays; entries that are no arrays are left out, and so is the
+/// whole field when it is no object.
+fn counters<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<BTreeMap<String, Vec<Option<f64>>>, D::Error> {
     let Value::Object(map) = Value::deserialize(d)? else {
@@ -263,14 +302,15 @@ fn counters<'de, D: serde::Deserializer<'de>>(
     Ok(map
         .into_iter()
         .filter_map(|(k, v)| match v {
-            Value::Array(a) => Some((k, a.iter().map(number).collect())),
+            Value::Array(a) => Some((k, a.iter().map(slot).collect())),
             _ => None,
         })
         .collect())
 }
 
-fn timestamps<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Option<i64>>, D::Error> {
-    Ok(one_or_many(Value::deserialize(d)?)
+/// `ts`: one timestamp or a list of them, each [`parse_ts`].
+fn timestamps<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Option<i64>>, D::Error> {
+    Ok(lenient::one_or_many::<_, Value>(d)?
         .iter()
         .map(parse_ts)
         .collect())
@@ -388,5 +428,71 @@ mod tests {
         let reply = CommandReply::from_value(&json!("nonsense"));
         assert!(!reply.ok());
         assert_eq!(reply.describe(), "no error code or message given");
+    }
+
+    #[test]
+    fn error_fields_in_every_spelling() {
+        // Both spellings of a field decode (serde aliases failed on this as a duplicate field,
+        // which hid the codes behind "no error code or message given").
+        let reply = CommandReply::from_value(&json!({
+            "success": false,
+            "errorCodes": [-22],
+            "ErrorCodes": null,
+            "errorMessages": ["Invalid parameter"],
+            "errorMessage": "ignored while the plural has texts"
+        }));
+        assert_eq!(reply.describe(), "-22: Invalid parameter");
+        // The singular spellings alone, as single values.
+        let reply =
+            CommandReply::from_value(&json!({"errorCode": "-90041", "errorMessage": "MFA"}));
+        assert!(!reply.ok());
+        assert_eq!(
+            (reply.error_codes, reply.error_messages),
+            (vec![-90041], vec!["MFA".to_string()])
+        );
+        // One odd code or text costs only itself; numbers as texts are kept.
+        let reply = CommandReply::from_value(&json!({
+            "errorCodes": [-1, "x", {"a": 1}, null, " -2 "],
+            "errorMessages": ["a", null, 7, {"b": 2}]
+        }));
+        assert_eq!(reply.error_codes, vec![-1, -2]);
+        assert_eq!(reply.error_messages, vec!["a", "7"]);
+        // `success` as a flag or a numeric string; params kept as sent, `null` params absent.
+        for (success, ok) in [
+            (json!("0"), false),
+            (json!(" TRUE "), true),
+            (json!(1), true),
+        ] {
+            let reply = CommandReply::from_value(
+                &json!({"success": success, "params": {"sessionId": "S"}}),
+            );
+            assert_eq!(reply.ok(), ok, "{success}");
+            assert_eq!(reply.params, Some(json!({"sessionId": "S"})));
+        }
+        let reply = CommandReply::from_value(&json!({"Success": true, "params": null}));
+        assert_eq!((reply.success, reply.params), (Some(true), None));
+    }
+
+    #[test]
+    fn history_params_decode() {
+        let h = History::from_params(
+            "c",
+            json!({"counters": {"Svc A": [1]}, "ts": 1_704_067_200}),
+        )
+        .unwrap();
+        assert_eq!(
+            h.series(),
+            vec![("Svc A".to_string(), vec![(1_704_067_200, 1.0)])]
+        );
+        assert_eq!(
+            History::from_params("c", Value::Null).unwrap(),
+            History::default()
+        );
+        let e = History::from_params("usage.api.history", json!([1])).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("usage.api.history: unexpected params in the reply"),
+            "{e}"
+        );
     }
 }
