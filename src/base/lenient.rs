@@ -141,17 +141,22 @@ enum OneOrMany<T> {
     One(T),
 }
 
+fn one_scalar<'de, T: Deserialize<'de>, E: serde::de::Error>(v: Value) -> Result<Vec<T>, E> {
+    T::deserialize(v).map(|t| vec![t]).map_err(E::custom)
+}
+
 /// A list that may also arrive as one bare item, or be missing or `null`.
 ///
 /// The shape decides (a JSON array is the list, anything else the one item), so an item that
 /// fails to decode fails the list with its own error and path — never retried as one item
 /// read positionally from the array, as an untagged enum would.
+
 pub fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
 {
-    use serde::de::{value, IntoDeserializer, Visitor};
+    use serde::de::{value, Visitor};
     struct Shape<T>(std::marker::PhantomData<T>);
     impl<'de, T: Deserialize<'de>> Visitor<'de> for Shape<T> {
         type Value = Vec<T>;
@@ -177,26 +182,25 @@ where
         fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Vec<T>, A::Error> {
             T::deserialize(value::MapAccessDeserializer::new(map)).map(|t| vec![t])
         }
+        // Scalars go through a JSON value, which (like the JSON deserializer) treats newtype
+        // structs as transparent, so a bare code or message reads into a newtype item.
         fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Vec<T>, E> {
-            T::deserialize(v.into_deserializer()).map(|t| vec![t])
+            one_scalar(Value::from(v))
         }
         fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Vec<T>, E> {
-            T::deserialize(v.into_deserializer()).map(|t| vec![t])
+            one_scalar(Value::from(v))
         }
         fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Vec<T>, E> {
-            T::deserialize(v.into_deserializer()).map(|t| vec![t])
+            one_scalar(Value::from(v))
         }
         fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Vec<T>, E> {
-            T::deserialize(v.into_deserializer()).map(|t| vec![t])
+            one_scalar(Value::from(v))
         }
         fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Vec<T>, E> {
-            T::deserialize(v.into_deserializer()).map(|t| vec![t])
-        }
-        fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Vec<T>, E> {
-            T::deserialize(value::BorrowedStrDeserializer::new(v)).map(|t| vec![t])
+            one_scalar(Value::from(v))
         }
         fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Vec<T>, E> {
-            T::deserialize(v.into_deserializer()).map(|t| vec![t])
+            one_scalar(Value::from(v))
         }
     }
     d.deserialize_option(Shape(std::marker::PhantomData))
