@@ -3,7 +3,7 @@
 //! regenerating the doc fails this test. The upstream field of each family comes from the
 //! metric tables in `docs/sources/<kind>.md`; a family without one fails too.
 //!
-//! Regenerate with `UPDATE_GOLDEN=1 cargo test --test metrics_doc`.
+//! Regenerate with `UPDATE_GOLDEN=1 cargo test --test it metrics_doc::`.
 
 use crate::support;
 
@@ -141,7 +141,7 @@ fn render(families: &BTreeMap<String, FamilyDoc>, origins: &[(String, String)]) 
         "# Metrics\n\n\
          Generated from what `usage_exporter demo` exposes with every endpoint enabled; the upstream \
          field comes from the tables in [docs/sources/](sources/). Do not edit by hand: run \
-         `UPDATE_GOLDEN=1 cargo test --test metrics_doc`. Counters \
+         `UPDATE_GOLDEN=1 cargo test --test it metrics_doc::`. Counters \
          (counters also carry a `_created` sample where the start of the count is known). \
          Tencent families are named after the configured metrics (`qce_<product>_<metric>_<statistic>`); \
          the ones below are the demo's.\n\n\
@@ -250,7 +250,7 @@ async fn docs_metrics_md_matches_what_the_demo_exposes() {
         let current = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             current == rendered,
-            "docs/metrics.md is out of date; run UPDATE_GOLDEN=1 cargo test --test metrics_doc and review the diff"
+            "docs/metrics.md is out of date; run UPDATE_GOLDEN=1 cargo test --test it metrics_doc:: and review the diff"
         );
     }
     d.stop().await;
