@@ -1,6 +1,6 @@
 #!/bin/sh
 # Makes sure `prometheus` and `promtool` are installed (Debian's prometheus package), for the
-# end-to-end test tests/e2e_prometheus.rs. Never leaves a Prometheus service running: the test
+# end-to-end test tests/it/e2e_prometheus.rs. Never leaves a Prometheus service running: the test
 # starts its own on 127.0.0.1 with a temporary data dir.
 set -eu
 if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then

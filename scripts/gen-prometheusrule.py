@@ -3,7 +3,7 @@
 
 The rule files stay the single source: this copies their `groups:` (comments included) under a
 PrometheusRule's spec.groups. `--check` fails when the committed file is out of date; the test
-`prometheus_rule_matches_rule_files` in tests/e2e_prometheus.rs compares the parsed groups too.
+`prometheus_rule_matches_rule_files` in tests/it/e2e_prometheus.rs compares the parsed groups too.
 """
 
 import pathlib

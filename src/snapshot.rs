@@ -230,7 +230,8 @@ impl Snapshot {
 
     /// Renders the snapshot as sorted, readable text lines for golden tests:
     /// `name{label="value",...} value [created]`.
-    pub fn to_golden_text(&self) -> String {
+    #[cfg(test)]
+    pub(crate) fn to_golden_text(&self) -> String {
         let mut lines = Vec::new();
         for family in &self.families {
             for sample in &family.samples {
@@ -269,7 +270,8 @@ impl Snapshot {
 
 /// Compares `actual` with the golden file at `path` (relative to the crate root).
 /// With `UPDATE_GOLDEN=1` the file is (re)written instead; review the diff before committing.
-pub fn assert_golden(path: &str, actual: &str) {
+#[cfg(test)]
+pub(crate) fn assert_golden(path: &str, actual: &str) {
     let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         if let Some(dir) = full.parent() {

@@ -287,7 +287,8 @@ pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 impl Response {
     /// A response built by hand (tests of error handling); panics on an invalid status or header.
-    pub fn from_parts(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
+    #[cfg(test)]
+    pub(crate) fn from_parts(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
         let mut map = HeaderMap::new();
         for (k, v) in headers {
             map.insert(

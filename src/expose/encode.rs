@@ -324,7 +324,7 @@ mod tests {
 
     #[test]
     fn help_texts_are_escaped() {
-        // Found by tests/fuzz_props.rs: a Tencent metric name with a newline in its HELP text
+        // Found by tests/it/fuzz_props.rs: a Tencent metric name with a newline in its HELP text
         // broke the exposition.
         let mut g = Family::gauge("g", "Metric a\nb \"c\" d\\e.".to_string());
         g.push_gauge(Labels::new(), 1.0);

@@ -52,11 +52,6 @@ impl ScrapeBody {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    /// The body in one piece (tests and tools).
-    pub fn concat(&self) -> Vec<u8> {
-        self.chunks.iter().flat_map(|c| c.iter().copied()).collect()
-    }
 }
 
 /// Builds and caches the exposition.

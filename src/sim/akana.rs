@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The vendor's sample response from the API documentation.
-pub const VENDOR_SAMPLE: &str = include_str!("../../testdata/akana/vendor-sample.json");
+pub const VENDOR_SAMPLE: &str = include_str!("../../tests/fixtures/akana/vendor-sample.json");
 
 /// What the metrics endpoint answers.
 #[derive(Debug, Clone, PartialEq)]

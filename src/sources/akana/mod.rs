@@ -93,7 +93,7 @@ mod tests {
     use crate::snapshot::assert_golden;
     use std::time::SystemTime;
 
-    const SAMPLE: &[u8] = include_bytes!("../../../testdata/akana/vendor-sample.json");
+    const SAMPLE: &[u8] = include_bytes!("../../../tests/fixtures/akana/vendor-sample.json");
 
     #[test]
     fn the_table_parses_what_the_poll_parses() {
@@ -106,7 +106,7 @@ mod tests {
         let parse = endpoint.info.parse.expect("metrics reads one body");
         let snapshot = with_subscription(parse(SAMPLE, &ctx).unwrap(), "acmepaymentscorp");
         assert_golden(
-            "tests/golden/akana/vendor-sample.txt",
+            "tests/fixtures/akana/golden/vendor-sample.txt",
             &snapshot.to_golden_text(),
         );
         let without = parse::metrics_without_item_info(SAMPLE, &ctx).unwrap();

@@ -374,7 +374,7 @@ fn loose_names<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = include_str!("../../../testdata/akana/vendor-sample.json");
+    const SAMPLE: &str = include_str!("../../../tests/fixtures/akana/vendor-sample.json");
 
     #[test]
     fn parses_the_vendor_sample() {

@@ -358,7 +358,7 @@ mod tests {
     use crate::sources::akana::model::decode_usage;
     use serde_json::Value as J;
 
-    const SAMPLE: &str = include_str!("../../../testdata/akana/vendor-sample.json");
+    const SAMPLE: &str = include_str!("../../../tests/fixtures/akana/vendor-sample.json");
 
     fn options() -> Options {
         Options {
@@ -390,7 +390,7 @@ mod tests {
         let usage = decode_usage(SAMPLE.as_bytes()).unwrap();
         let snap = translate(&usage, &options());
         assert_golden(
-            "tests/golden/akana/vendor-sample.txt",
+            "tests/fixtures/akana/golden/vendor-sample.txt",
             &snap.to_golden_text(),
         );
     }

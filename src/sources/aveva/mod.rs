@@ -356,7 +356,7 @@ mod tests {
             let row = Aveva::ENDPOINTS.iter().find(|e| e.info.name == name);
             row.and_then(|e| e.info.parse).unwrap()
         };
-        let body = std::fs::read("testdata/aveva/billing_cycles.json").unwrap();
+        let body = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aveva/billing_cycles.json")).unwrap();
         let snapshot = parse("billing_cycles")(&body, &ctx).unwrap();
         let (cycle, same) = parse::cycles(&body, &ctx).unwrap();
         assert_eq!(snapshot, same);
@@ -367,9 +367,9 @@ mod tests {
             .family("aveva_cds_billing_cycle_start_timestamp_seconds")
             .unwrap();
         assert_eq!(start.samples[0].labels.get("tenant_id"), Some("t"));
-        let body = std::fs::read("testdata/aveva/resource_usage.json").unwrap();
+        let body = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aveva/resource_usage.json")).unwrap();
         assert!(parse("resource_usage")(&body, &ctx).unwrap().series_count() > 0);
-        let body = std::fs::read("testdata/aveva/tenant_usage_namespace.json").unwrap();
+        let body = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aveva/tenant_usage_namespace.json")).unwrap();
         let usage = for_tenant(parse::tenant_usage(&body, cycle, &ctx).unwrap(), "t");
         let total = usage.family("aveva_cds_ingress_events_total").unwrap();
         assert_eq!(

@@ -197,7 +197,11 @@ mod tests {
 
     #[test]
     fn usage_records_survive_the_real_world_shapes() {
-        let body = std::fs::read("testdata/aveva/tenant_usage_odd.json").unwrap();
+        let body = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/aveva/tenant_usage_odd.json"
+        ))
+        .unwrap();
         let records: UsageRecords = decode(&body).unwrap();
         let r = &records.0;
         assert_eq!(r.len(), 5);

@@ -345,7 +345,14 @@ mod tests {
     const TENANT: &str = "6c1ad4ba-6a49-4b33-a4a1-7e0f2d0b5c11";
 
     fn load<T: serde::de::DeserializeOwned>(file: &str) -> T {
-        decode(&std::fs::read(format!("testdata/aveva/{file}")).unwrap()).unwrap()
+        decode(
+            &std::fs::read(format!(
+                "{}/tests/fixtures/aveva/{file}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap(),
+        )
+        .unwrap()
     }
 
     fn november() -> Cycle {
@@ -364,7 +371,7 @@ mod tests {
         let records: UsageRecords = load("tenant_usage_namespace.json");
         let snap = for_tenant(tenant_usage(&records.0, &november(), now()), TENANT);
         assert_golden(
-            "tests/golden/aveva/tenant_usage_namespace.txt",
+            "tests/fixtures/aveva/golden/tenant_usage_namespace.txt",
             &snap.to_golden_text(),
         );
         // Out-of-cycle (October) and future (Nov 4) records are not counted.
@@ -377,7 +384,7 @@ mod tests {
         let records: UsageRecords = load("tenant_usage_odd.json");
         let snap = for_tenant(tenant_usage(&records.0, &november(), now()), TENANT);
         assert_golden(
-            "tests/golden/aveva/tenant_usage_odd.txt",
+            "tests/fixtures/aveva/golden/tenant_usage_odd.txt",
             &snap.to_golden_text(),
         );
     }
@@ -387,7 +394,7 @@ mod tests {
         let records: UsageRecords = load("tenant_usage_all.json");
         let snap = for_tenant(tenant_usage(&records.0, &november(), now()), TENANT);
         assert_golden(
-            "tests/golden/aveva/tenant_usage_all.txt",
+            "tests/fixtures/aveva/golden/tenant_usage_all.txt",
             &snap.to_golden_text(),
         );
     }
@@ -431,7 +438,7 @@ mod tests {
         ];
         let snap = for_tenant(community_usage(&usage, &november(), now()), TENANT);
         assert_golden(
-            "tests/golden/aveva/community_usage.txt",
+            "tests/fixtures/aveva/golden/community_usage.txt",
             &snap.to_golden_text(),
         );
     }
@@ -441,7 +448,7 @@ mod tests {
         let usage: ResourceUsage = load("resource_usage.json");
         let snap = for_tenant(resource_usage(&usage), TENANT);
         assert_golden(
-            "tests/golden/aveva/resource_usage.txt",
+            "tests/fixtures/aveva/golden/resource_usage.txt",
             &snap.to_golden_text(),
         );
         let partial: ResourceUsage = decode(br#"{"StreamCount": 5}"#).unwrap();
@@ -454,7 +461,7 @@ mod tests {
         let cycle = current_cycle(&cycles.0, now());
         let snap = for_tenant(billing_cycle(cycle.as_ref()), TENANT);
         assert_golden(
-            "tests/golden/aveva/billing_cycles.txt",
+            "tests/fixtures/aveva/golden/billing_cycles.txt",
             &snap.to_golden_text(),
         );
         let open = Cycle {

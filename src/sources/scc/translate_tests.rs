@@ -4,14 +4,14 @@ use super::*;
 use crate::snapshot::assert_golden;
 
 fn fixture<T: serde::de::DeserializeOwned>(name: &str) -> T {
-    let path = format!("{}/testdata/scc/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/tests/fixtures/scc/{name}", env!("CARGO_MANIFEST_DIR"));
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     crate::upstream::decode_json(&bytes).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 fn golden(case: &str, snapshot: &Snapshot) {
     assert_golden(
-        &format!("tests/golden/scc/{case}.txt"),
+        &format!("tests/fixtures/scc/golden/{case}.txt"),
         &snapshot.to_golden_text(),
     );
 }

@@ -678,7 +678,10 @@ mod tests {
     use model::{decode as decode_json, V2Metrics, V2MonitorData, V3BaseMetrics, V3MonitorData};
 
     fn testdata(name: &str) -> Vec<u8> {
-        let path = format!("{}/testdata/tencent/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/tests/fixtures/tencent/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
@@ -712,7 +715,7 @@ mod tests {
         );
         let snap = translate::metric_data("ap-guangzhou", &readings);
         assert_golden(
-            "tests/golden/tencent/payload_v3.txt",
+            "tests/fixtures/tencent/golden/payload_v3.txt",
             &snap.to_golden_text(),
         );
     }
@@ -739,7 +742,7 @@ mod tests {
         }
         let snap = translate::metric_data("gz", &readings);
         assert_golden(
-            "tests/golden/tencent/payload_v2.txt",
+            "tests/fixtures/tencent/golden/payload_v2.txt",
             &snap.to_golden_text(),
         );
     }
@@ -761,7 +764,7 @@ mod tests {
         assert_eq!(stat(&v2_entries[1], 300), None);
         entries.extend(v2_entries);
         assert_golden(
-            "tests/golden/tencent/payload_catalog.txt",
+            "tests/fixtures/tencent/golden/payload_catalog.txt",
             &translate::catalog(&entries).to_golden_text(),
         );
     }

@@ -276,7 +276,7 @@ mod tests {
         ];
         let snap = metric_data("ap-guangzhou", &readings);
         assert_golden(
-            "tests/golden/tencent/metric_data_v3.txt",
+            "tests/fixtures/tencent/golden/metric_data_v3.txt",
             &snap.to_golden_text(),
         );
     }
@@ -301,7 +301,7 @@ mod tests {
         ];
         let snap = metric_data("gz", &readings);
         assert_golden(
-            "tests/golden/tencent/metric_data_v2.txt",
+            "tests/fixtures/tencent/golden/metric_data_v2.txt",
             &snap.to_golden_text(),
         );
     }
@@ -332,7 +332,7 @@ mod tests {
             },
         ];
         assert_golden(
-            "tests/golden/tencent/catalog.txt",
+            "tests/fixtures/tencent/golden/catalog.txt",
             &catalog(&entries).to_golden_text(),
         );
     }

@@ -140,7 +140,7 @@ mod tests {
     use crate::sources::tr50::counter::CallCounter;
 
     fn load(name: &str) -> History {
-        let path = format!("{}/testdata/tr50/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/tests/fixtures/tr50/{name}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_json::from_str(&text).unwrap()
     }
@@ -156,7 +156,7 @@ mod tests {
         let mut c = CallCounter::new();
         let values = observe(&mut c, &h);
         assert_golden(
-            "tests/golden/tr50/api_history_documented.txt",
+            "tests/fixtures/tr50/golden/api_history_documented.txt",
             &api_history(&h, &values, "service").to_golden_text(),
         );
     }
@@ -168,7 +168,7 @@ mod tests {
         let h = load("api_history_poll2.json");
         let values = observe(&mut c, &h);
         assert_golden(
-            "tests/golden/tr50/api_history_poll2.txt",
+            "tests/fixtures/tr50/golden/api_history_poll2.txt",
             &api_history(&h, &values, "service").to_golden_text(),
         );
     }
@@ -179,7 +179,7 @@ mod tests {
         let mut c = CallCounter::new();
         let values = observe(&mut c, &h);
         assert_golden(
-            "tests/golden/tr50/api_history_org_odd.txt",
+            "tests/fixtures/tr50/golden/api_history_org_odd.txt",
             &api_history(&h, &values, "org").to_golden_text(),
         );
     }
@@ -194,7 +194,7 @@ mod tests {
     #[test]
     fn thing_history_reply() {
         assert_golden(
-            "tests/golden/tr50/thing_history.txt",
+            "tests/fixtures/tr50/golden/thing_history.txt",
             &thing_history(&load("thing_history.json")).to_golden_text(),
         );
     }
@@ -202,7 +202,7 @@ mod tests {
     #[test]
     fn connection_history_reply() {
         assert_golden(
-            "tests/golden/tr50/connection_history.txt",
+            "tests/fixtures/tr50/golden/connection_history.txt",
             &connection_history(&load("connection_history.json")).to_golden_text(),
         );
     }

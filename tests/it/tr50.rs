@@ -1,9 +1,7 @@
 //! TR50 source against the simulator over HTTP: counters as buckets fill, session expiry,
 //! login back-off, error shapes and faults.
 
-mod common;
-
-use common::{sample, TestDaemon};
+use crate::support::{self, sample, TestDaemon};
 use std::time::Duration;
 use usage_exporter::sim::tr50::{ErrorShape, Injected, SimState, Tr50Sim};
 use usage_exporter::sim::Fault;
@@ -63,7 +61,7 @@ async fn counters_follow_the_buckets_as_they_fill_and_the_window_slides() {
         s.add_calls("ACME", "thing", 5);
         s.add_calls("ACME", "alarm", 2);
     }
-    let d = common::start(&config(&sim, &user("secret-pw", "api_history: 200ms"))).await;
+    let d = support::start(&config(&sim, &user("secret-pw", "api_history: 200ms"))).await;
     let thing = &[("target", "t"), ("service", "thing")];
     let body = d
         .wait_for(WAIT, has("tr50_api_calls_total", thing, 15.0))
@@ -96,7 +94,7 @@ async fn counters_follow_the_buckets_as_they_fill_and_the_window_slides() {
         ),
         Some(newest as f64)
     );
-    common::assert_valid_openmetrics(&body);
+    support::assert_valid_openmetrics(&body);
 
     // The newest bucket keeps filling: only the increment is added, however often it is polled.
     sim.state().add_calls("ACME", "thing", 3);
@@ -170,7 +168,7 @@ async fn dimension_org_with_sub_orgs_and_an_offset_of_half_an_hour() {
             user("secret-pw", "api_history: 200ms")
         ),
     );
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     let body = d
         .wait_for(
             WAIT,
@@ -206,7 +204,7 @@ async fn session_expiry_reauthenticates_once(shape: ErrorShape) {
         &sim,
         &user("secret-pw", "api_history: 150ms, thing_history: 150ms"),
     );
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     d.wait_for(WAIT, has("tr50_things", &[("target", "t")], 12.0))
         .await;
     d.wait_for(
@@ -261,7 +259,7 @@ async fn wrong_password_backs_off_without_locking_the_account() {
             "api_history: 100ms, thing_history: 100ms, connection_history: 100ms",
         ),
     );
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     for endpoint in ["api_history", "thing_history", "connection_history"] {
         d.wait_for(WAIT, |body| {
             sample(
@@ -321,7 +319,7 @@ async fn locked_account_and_mfa_are_reported_clearly() {
         .unwrap();
     assert_eq!(probe.status(), 200);
     assert!(sim.state().is_locked("monitor@example.com"));
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     d.wait_for(WAIT, |b| {
         sample(
             b,
@@ -373,7 +371,7 @@ async fn app_login_thing_and_connection_history() {
         .as_f64()
         .unwrap();
     assert!(mqtt > 0.0);
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     let body = d
         .wait_for(WAIT, |b| {
             sample(b, "tr50_things", &[]) == Some(120.0)
@@ -398,7 +396,7 @@ async fn app_login_thing_and_connection_history() {
         Some((T0 - 20 * 60) as f64)
     );
     assert_eq!(sim.counters().logins, 1);
-    common::assert_valid_openmetrics(&body);
+    support::assert_valid_openmetrics(&body);
     d.stop().await;
 }
 
@@ -412,7 +410,7 @@ async fn command_errors_in_both_shapes_and_faults_fail_only_that_poll() {
         &sim,
         &user("secret-pw", "api_history: 100ms, connection_history: 100ms"),
     );
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     d.wait_for(
         WAIT,
         has("tr50_api_calls_total", &[("service", "thing")], 2.0),
@@ -489,7 +487,7 @@ async fn demo_simulator_config_produces_data() {
         yaml.push_str(line);
         yaml.push('\n');
     }
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     let body = d
         .wait_for(WAIT, |b| {
             sample(
@@ -506,12 +504,12 @@ async fn demo_simulator_config_produces_data() {
     assert_eq!(sample(&body, "tr50_things", &[]), Some(1000.0));
     assert_eq!(sample(&body, "tr50_things_connected", &[]), Some(774.0));
     let total = sample(&body, "tr50_api_calls_window_all_services", &[]).unwrap();
-    let sum: f64 = common::samples(&body, "tr50_api_calls_window", &[])
+    let sum: f64 = support::samples(&body, "tr50_api_calls_window", &[])
         .iter()
         .map(|l| l.value)
         .sum();
     assert_eq!(total, sum);
-    common::assert_valid_openmetrics(&body);
+    support::assert_valid_openmetrics(&body);
     assert!(!body.contains("demo-tr50-password"));
     assert_eq!(sim.counters().logins, 1);
     d.stop().await;

@@ -4,16 +4,17 @@
 //! message, landing page or `/metrics` body may contain a secret, nor its base64,
 //! basic-auth (`user:password` base64) or URL-encoded form.
 //!
-//! This file is its own test binary with a single test, so the global log subscriber (writing
-//! into a buffer the test reads) is this test's alone.
+//! All integration tests share one process, so the log subscriber (writing into a buffer the test
+//! reads) is this test's thread-local default, not the global one: it sees exactly this test's
+//! logs. The daemon and the simulators run on the test's current-thread runtime, hence on that
+//! thread.
 
-mod common;
-
-use common::{sample, TestDaemon};
+use crate::support::{self, sample, TestDaemon};
 use serde_json::json;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tracing_subscriber::util::SubscriberInitExt;
 use usage_exporter::sim::akana::{self, AkanaSim};
 use usage_exporter::sim::aveva::{self, AvevaSim};
 use usage_exporter::sim::scc::{SccSim, SccState};
@@ -298,7 +299,7 @@ const BAD: &[(&str, &str, &str)] = &[
 ];
 
 fn errors(body: &str, (source, target, endpoint): (&str, &str, &str)) -> f64 {
-    common::samples(
+    support::samples(
         body,
         "usage_exporter_poll_errors_total",
         &[
@@ -389,17 +390,18 @@ impl Observer {
 async fn no_secret_in_logs_errors_landing_page_or_metrics() {
     let logs = Captured::default();
     let writer = logs.clone();
-    tracing_subscriber::fmt()
+    let _subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::DEBUG)
         .with_ansi(false)
         .with_writer(move || writer.clone())
-        .init();
+        .finish()
+        .set_default();
     let mut o = Observer {
         logs,
         seen: Vec::new(),
     };
     let sims = Sims::start().await;
-    let d = common::start(&sims.config()).await;
+    let d = support::start(&sims.config()).await;
 
     // Wrong credentials fail, right ones work (so the secrets really were used).
     let start = String::new();

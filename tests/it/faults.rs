@@ -7,9 +7,7 @@
 //! Every scenario runs for all sources at once (`for_every_source`), each against its own
 //! simulator and daemon, with short intervals and timeouts so the file stays fast.
 
-mod common;
-
-use common::{sample, TestDaemon};
+use crate::support::{self, memory_heavy, rss_bytes, sample, TestDaemon};
 use serde_json::json;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -301,7 +299,7 @@ impl Case {
     /// Starts both and waits for the first good poll.
     async fn start(kind: Kind, global: &str) -> Case {
         let sim = Sim::start(kind).await;
-        let d = common::start(&config(&sim, global)).await;
+        let d = support::start(&config(&sim, global)).await;
         let case = Case { kind, sim, d };
         case.wait("the first good poll", |b| case.success(b) == Some(1.0))
             .await;
@@ -593,18 +591,9 @@ async fn wrongly_typed_json_is_a_decode_error_and_recovers() {
     .await;
 }
 
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
-}
-
 #[tokio::test]
 async fn a_100_mb_body_is_rejected_at_the_configured_cap() {
+    let _alone = memory_heavy().await;
     // One source at a time: each simulator holds its own 100 MB body.
     for kind in KINDS {
         let c = Case::start(kind, "body_limit_bytes: 1048576").await;
@@ -657,7 +646,7 @@ async fn connection_refused_at_start_then_the_upstream_comes_up() {
         let port = closed.local_addr().unwrap().port();
         drop(closed);
         let yaml = config(&sim, "").replace(&sim.authority(), &format!("127.0.0.1:{port}"));
-        let d = common::start(&yaml).await;
+        let d = support::start(&yaml).await;
         let c = Case { kind, sim, d };
         // The daemon is up and answers at once; /-/ready turns 200 once the first polls failed.
         let (status, body) = c.d.get("/metrics").await;

@@ -2,10 +2,8 @@
 //! every endpoint, token refresh and renewal, Retry-After back-off, a wrong client secret and
 //! billing-cycle rollover.
 
-mod common;
-
+use crate::support::{self, sample, samples};
 use chrono::{DateTime, Datelike, Duration as Days, NaiveDate, TimeZone, Utc};
-use common::{sample, samples};
 use std::time::{Duration, Instant};
 use usage_exporter::sim::aveva::{AvevaSim, SimConfig, CLIENT_ID, CLIENT_SECRET, TENANT_ID};
 
@@ -50,7 +48,7 @@ async fn every_endpoint_translates_the_simulated_tenant() {
         (start - Days::days(30), start),
         (start, start + Days::days(30)),
     ]));
-    let d = common::start(&config(&sim, CLIENT_SECRET, ALL_FAST)).await;
+    let d = support::start(&config(&sim, CLIENT_SECRET, ALL_FAST)).await;
     let body = d
         .wait_for(WAIT, |b| {
             b.contains("aveva_cds_ingress_events_total")
@@ -59,7 +57,7 @@ async fn every_endpoint_translates_the_simulated_tenant() {
                 && b.contains("aveva_cds_billing_cycle_end_timestamp_seconds")
         })
         .await;
-    common::assert_valid_openmetrics(&body);
+    support::assert_valid_openmetrics(&body);
 
     let t = ("tenant_id", TENANT_ID);
     assert_eq!(
@@ -193,7 +191,7 @@ async fn short_lived_tokens_are_refreshed_before_they_expire() {
     })
     .await
     .unwrap();
-    let d = common::start(&config(&sim, CLIENT_SECRET, ALL_FAST)).await;
+    let d = support::start(&config(&sim, CLIENT_SECRET, ALL_FAST)).await;
     let started = Instant::now();
     while sim.token_requests() < 3 {
         assert!(started.elapsed() < WAIT, "no token refresh happened");
@@ -231,7 +229,7 @@ async fn short_lived_tokens_are_refreshed_before_they_expire() {
 #[tokio::test]
 async fn a_rejected_token_is_renewed_once_and_the_request_retried() {
     let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
-    let d = common::start(&config(&sim, CLIENT_SECRET, ALL_FAST)).await;
+    let d = support::start(&config(&sim, CLIENT_SECRET, ALL_FAST)).await;
     d.wait_for(WAIT, |b| b.contains("aveva_cds_ingress_events_total"))
         .await;
     assert_eq!(sim.token_requests(), 1);
@@ -261,7 +259,7 @@ async fn a_rejected_token_is_renewed_once_and_the_request_retried() {
 #[tokio::test]
 async fn rate_limit_waits_for_retry_after_and_shows_the_vendor_text() {
     let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
-    let d = common::start(&config(
+    let d = support::start(&config(
         &sim,
         CLIENT_SECRET,
         "{tenant_usage: 200ms, community_usage: off, resource_usage: off, billing_cycles: off}",
@@ -311,7 +309,7 @@ async fn rate_limit_waits_for_retry_after_and_shows_the_vendor_text() {
 async fn wrong_client_secret_is_an_auth_error_with_backoff() {
     let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
     let wrong = "not-the-secret-42";
-    let d = common::start(&config(&sim, wrong, ALL_FAST)).await;
+    let d = support::start(&config(&sim, wrong, ALL_FAST)).await;
     let body = d
         .wait_for(WAIT, |b| {
             [
@@ -362,7 +360,7 @@ async fn billing_cycle_rollover_restarts_counters_and_drops_old_dates() {
     .unwrap();
     sim.set_clock_offset(next_month - Days::hours(1) - now);
     let old_start = sim.current_cycle().0;
-    let d = common::start(&config(&sim, CLIENT_SECRET, ALL_FAST)).await;
+    let d = support::start(&config(&sim, CLIENT_SECRET, ALL_FAST)).await;
     let ns = [("namespace_id", "production")];
     let created = |b: &str| sample(b, "aveva_cds_ingress_events_created", &ns);
     let body = d
@@ -424,7 +422,7 @@ async fn billing_cycle_rollover_restarts_counters_and_drops_old_dates() {
         ),
         Some(next_month.timestamp() as f64)
     );
-    common::assert_valid_openmetrics(&body);
+    support::assert_valid_openmetrics(&body);
     d.stop().await;
 }
 
@@ -444,7 +442,7 @@ async fn vendor_errors_are_readable_and_name_the_operation() {
         sim.url(),
         sim.communities()[0].id
     );
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     let body = d
         .wait_for(WAIT, |b| {
             errors(b, "resource_usage", "auth") >= 1.0

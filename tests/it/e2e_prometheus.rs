@@ -9,7 +9,7 @@
 //! checks the dashboards' structure and that the Kubernetes PrometheusRule carries the same
 //! groups as the rule files.
 //!
-//! Run: `cargo test --test e2e_prometheus -- --nocapture`. Set `USAGE_EXPORTER_SKIP_E2E=1` to
+//! Run: `cargo test --test it e2e_prometheus:: -- --nocapture`. Set `USAGE_EXPORTER_SKIP_E2E=1` to
 //! skip (only for machines that cannot run Prometheus); without it, missing tools fail the test.
 
 use serde_json::Value;

@@ -1,6 +1,6 @@
 //! Reload (HTTP and SIGHUP), web config (basic auth, TLS, client certificates) and the CLI.
 
-mod common;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -56,7 +56,7 @@ async fn reload_rejects_bad_config_keeps_old_and_reports_it() {
         .await
         .unwrap();
     assert_eq!(
-        common::sample(&body, "usage_exporter_config_last_reload_successful", &[]),
+        support::sample(&body, "usage_exporter_config_last_reload_successful", &[]),
         Some(0.0)
     );
     assert_eq!(
@@ -81,7 +81,7 @@ async fn reload_rejects_bad_config_keeps_old_and_reports_it() {
         .await
         .unwrap();
     assert_eq!(
-        common::sample(&body, "usage_exporter_config_last_reload_successful", &[]),
+        support::sample(&body, "usage_exporter_config_last_reload_successful", &[]),
         Some(1.0)
     );
 

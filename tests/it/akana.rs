@@ -1,10 +1,8 @@
 //! The Akana source against its simulator over HTTP: login, session reuse, renewal, expiry,
 //! CSRF, rejected logins with back-off, the month rollover and faults.
 
-mod common;
-
+use crate::support::{self, assert_valid_openmetrics, sample, samples};
 use chrono::{TimeZone, Utc};
-use common::{assert_valid_openmetrics, sample, samples};
 use std::time::{Duration, Instant};
 use usage_exporter::sim::akana::{AkanaSim, Data, State};
 use usage_exporter::sim::Fault;
@@ -61,7 +59,7 @@ fn auth_errors(body: &str) -> f64 {
 #[tokio::test]
 async fn login_and_vendor_sample_over_http() {
     let sim = AkanaSim::start(State::default()).await.unwrap();
-    let d = common::start(&config(&sim, "")).await;
+    let d = support::start(&config(&sim, "")).await;
     let calls = |b: &str| {
         sample(
             b,
@@ -150,7 +148,7 @@ async fn login_and_vendor_sample_over_http() {
 #[tokio::test]
 async fn metric_ids_filter_is_sent() {
     let sim = AkanaSim::start(State::default()).await.unwrap();
-    let d = common::start(&config(
+    let d = support::start(&config(
         &sim,
         "metric_ids: [ApiCount, PlatformApiUsage]\nitem_info: false",
     ))
@@ -181,7 +179,7 @@ async fn metric_ids_filter_is_sent() {
 #[tokio::test]
 async fn expired_token_leads_to_exactly_one_relogin() {
     let sim = AkanaSim::start(State::default()).await.unwrap();
-    let d = common::start(&config(&sim, "")).await;
+    let d = support::start(&config(&sim, "")).await;
     d.wait_for(WAIT, |b| {
         sample(b, "akana_metric", &[("metric_id", "ApiCount")]).is_some()
     })
@@ -221,7 +219,7 @@ async fn token_is_renewed_before_it_expires() {
     }))
     .await
     .unwrap();
-    let d = common::start(&config(&sim, "")).await;
+    let d = support::start(&config(&sim, "")).await;
     wait_until("two renewals", || sim.renewals() >= 2).await;
     assert_eq!(sim.logins(), 1, "renewal, not new logins");
     assert_eq!(
@@ -238,7 +236,7 @@ async fn token_is_renewed_before_it_expires() {
 #[tokio::test]
 async fn configured_token_lifetime_caps_the_renewal_interval() {
     let sim = AkanaSim::start(State::default()).await.unwrap(); // tokens live 30 min
-    let d = common::start(&config(&sim, "token_lifetime: 4s")).await;
+    let d = support::start(&config(&sim, "token_lifetime: 4s")).await;
     wait_until("a renewal", || sim.renewals() >= 1).await;
     assert_eq!(sim.logins(), 1);
     d.stop().await;
@@ -251,7 +249,7 @@ async fn csrf_required_mode_sends_the_header() {
     }))
     .await
     .unwrap();
-    let d = common::start(&config(&sim, "")).await;
+    let d = support::start(&config(&sim, "")).await;
     d.wait_for(WAIT, |b| {
         sample(b, "akana_metric", &[("metric_id", "ApiCount")]).is_some()
     })
@@ -270,7 +268,7 @@ async fn csrf_required_without_cookie_is_a_clear_auth_error_without_login_storm(
     }))
     .await
     .unwrap();
-    let d = common::start(&config(&sim, "")).await;
+    let d = support::start(&config(&sim, "")).await;
     d.wait_for(WAIT, |b| auth_errors(b) >= 1.0).await;
     let (_, landing) = d.get("/").await;
     assert!(landing.contains("right after a fresh login"), "{landing}");
@@ -290,7 +288,7 @@ async fn csrf_required_without_cookie_is_a_clear_auth_error_without_login_storm(
 async fn bad_password_is_a_clear_error_and_backs_off() {
     let sim = AkanaSim::start(State::default()).await.unwrap();
     let yaml = config(&sim, "").replace("s3cret-Pa55", "wrong-password");
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     d.wait_for(WAIT, |b| auth_errors(b) >= 1.0).await;
     // Polls are due every 200ms; the rejected login holds them off for login_backoff (15m).
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -319,7 +317,7 @@ async fn bad_password_is_a_clear_error_and_backs_off() {
 async fn login_is_retried_after_a_short_backoff_and_recovers() {
     let sim = AkanaSim::start(State::default()).await.unwrap();
     let yaml = config(&sim, "login_backoff: 1s").replace("s3cret-Pa55", "new-password");
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     d.wait_for(WAIT, |b| auth_errors(b) >= 1.0).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let attempts = sim.logins();
@@ -344,7 +342,7 @@ async fn pending_tasks_are_a_configuration_error() {
     }))
     .await
     .unwrap();
-    let d = common::start(&config(&sim, "")).await;
+    let d = support::start(&config(&sim, "")).await;
     d.wait_for(WAIT, |b| auth_errors(b) >= 1.0).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(sim.logins(), 1);
@@ -364,7 +362,7 @@ async fn month_rollover_resets_counters_and_moves_created() {
     }))
     .await
     .unwrap();
-    let d = common::start(&config(&sim, "")).await;
+    let d = support::start(&config(&sim, "")).await;
     let platform = [("metric_id", "PlatformApiUsage")];
     let created = |b: &str| sample(b, "akana_api_calls_created", &platform);
     let body = d.wait_for(WAIT, |b| created(b) == Some(FEB_1_2026)).await;
@@ -414,7 +412,7 @@ async fn month_rollover_resets_counters_and_moves_created() {
 #[tokio::test]
 async fn faults_map_to_reasons_and_keep_the_session() {
     let sim = AkanaSim::start(State::default()).await.unwrap();
-    let d = common::start(&config(&sim, "")).await;
+    let d = support::start(&config(&sim, "")).await;
     d.wait_for(WAIT, |b| {
         sample(b, "akana_metric", &[("metric_id", "ApiCount")]).is_some()
     })
@@ -459,7 +457,7 @@ async fn fedmemberid_from_config_must_match_the_cookie() {
     let sim = AkanaSim::start(state(|s| s.csrf_required = true))
         .await
         .unwrap();
-    let d = common::start(&config(&sim, "fedmemberid: acmepaymentscorp")).await;
+    let d = support::start(&config(&sim, "fedmemberid: acmepaymentscorp")).await;
     d.wait_for(WAIT, |b| {
         sample(b, "akana_metric", &[("metric_id", "ApiCount")]).is_some()
     })
@@ -467,7 +465,7 @@ async fn fedmemberid_from_config_must_match_the_cookie() {
     d.stop().await;
 
     let sim = AkanaSim::start(State::default()).await.unwrap();
-    let d = common::start(&config(&sim, "fedmemberid: othercorp")).await;
+    let d = support::start(&config(&sim, "fedmemberid: othercorp")).await;
     d.wait_for(WAIT, |b| auth_errors(b) >= 1.0).await;
     let (_, landing) = d.get("/").await;
     assert!(
@@ -494,7 +492,7 @@ async fn demo_simulator_and_its_config_item() {
         yaml.push_str(line);
         yaml.push('\n');
     }
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     let body = d
         .wait_for(WAIT, |b| {
             sample(b, "akana_metric", &[("metric_id", "DeploymentZonesUsage")]).is_some()
@@ -527,7 +525,7 @@ async fn demo_simulator_and_its_config_item() {
 async fn login_server_errors_are_not_treated_as_rejected_credentials() {
     let sim = AkanaSim::start(State::default()).await.unwrap();
     sim.login_faults.set(Fault::Status(500));
-    let d = common::start(&config(&sim, "")).await;
+    let d = support::start(&config(&sim, "")).await;
     let body = d
         .wait_for(WAIT, |b| {
             sample(
@@ -554,7 +552,7 @@ async fn login_server_errors_are_not_treated_as_rejected_credentials() {
 #[tokio::test]
 async fn wrong_path_prefix_says_what_to_check() {
     let sim = AkanaSim::start(State::default()).await.unwrap();
-    let d = common::start(&config(&sim, "path_prefix: /api/platform/subscriptions")).await;
+    let d = support::start(&config(&sim, "path_prefix: /api/platform/subscriptions")).await;
     d.wait_for(WAIT, |b| {
         sample(
             b,

@@ -3,9 +3,9 @@
 //! regenerating the doc fails this test. The upstream field of each family comes from the
 //! metric tables in `docs/sources/<kind>.md`; a family without one fails too.
 //!
-//! Regenerate with `UPDATE_GOLDEN=1 cargo test --test metrics_doc`.
+//! Regenerate with `UPDATE_GOLDEN=1 cargo test --test it metrics_doc::`.
 
-mod common;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -61,7 +61,7 @@ fn families(body: &str) -> BTreeMap<String, FamilyDoc> {
             _ => {}
         }
     }
-    for line in common::parse_lines(body) {
+    for line in support::parse_lines(body) {
         let family = ["_total", "_created", "_bucket", "_count", "_sum", ""]
             .iter()
             .filter_map(|suffix| line.name.strip_suffix(suffix))
@@ -141,7 +141,7 @@ fn render(families: &BTreeMap<String, FamilyDoc>, origins: &[(String, String)]) 
         "# Metrics\n\n\
          Generated from what `usage_exporter demo` exposes with every endpoint enabled; the upstream \
          field comes from the tables in [docs/sources/](sources/). Do not edit by hand: run \
-         `UPDATE_GOLDEN=1 cargo test --test metrics_doc`. Counters \
+         `UPDATE_GOLDEN=1 cargo test --test it metrics_doc::`. Counters \
          (counters also carry a `_created` sample where the start of the count is known). \
          Tencent families are named after the configured metrics (`qce_<product>_<metric>_<statistic>`); \
          the ones below are the demo's.\n\n\
@@ -196,14 +196,14 @@ fn render(families: &BTreeMap<String, FamilyDoc>, origins: &[(String, String)]) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docs_metrics_md_matches_what_the_demo_exposes() {
     let sims = usage_exporter::sim::demo::start(1).await.unwrap();
-    let d = common::start(&all_endpoints(&sims.config_yaml())).await;
+    let d = support::start(&all_endpoints(&sims.config_yaml())).await;
     d.wait_ready(Duration::from_secs(60)).await;
     // Some families need a second poll (counters that start from the first window, caches).
     tokio::time::sleep(Duration::from_secs(3)).await;
     let body = d.metrics().await;
-    common::assert_valid_openmetrics(&body);
+    support::assert_valid_openmetrics(&body);
     let families = families(&body);
-    let failing: Vec<_> = common::samples(&body, "usage_exporter_poll_success", &[])
+    let failing: Vec<_> = support::samples(&body, "usage_exporter_poll_success", &[])
         .into_iter()
         .filter(|l| l.value != 1.0)
         .map(|l| l.labels)
@@ -250,7 +250,7 @@ async fn docs_metrics_md_matches_what_the_demo_exposes() {
         let current = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             current == rendered,
-            "docs/metrics.md is out of date; run UPDATE_GOLDEN=1 cargo test --test metrics_doc and review the diff"
+            "docs/metrics.md is out of date; run UPDATE_GOLDEN=1 cargo test --test it metrics_doc:: and review the diff"
         );
     }
     d.stop().await;

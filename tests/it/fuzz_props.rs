@@ -1,7 +1,7 @@
 //! Property tests over hostile input (issue 10, fuzzing part), bounded to a few seconds:
 //!
 //! - every model parser of every source survives arbitrary bytes, arbitrary JSON and mutations
-//!   of the realistic payloads under `testdata/` (a decode error is fine, a panic is not);
+//!   of the realistic payloads under `tests/fixtures/` (a decode error is fine, a panic is not);
 //! - every translation of a parsed model yields finite, non-negative counters, gauges that are
 //!   not NaN, valid names and no duplicate series or label names;
 //! - the config loader survives arbitrary and mutated YAML, and names the key of what it rejects;
@@ -27,15 +27,18 @@ use usage_exporter::upstream::decode_json;
 // ---------------------------------------------------------------------------------------------
 // Inputs
 
-fn testdata(kind: &str, name: &str) -> Vec<u8> {
-    let path = format!("{}/testdata/{kind}/{name}", env!("CARGO_MANIFEST_DIR"));
+fn fixture(kind: &str, name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/fixtures/{kind}/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// Every realistic payload of every source, with the parser it belongs to.
 fn payloads() -> Vec<(Parser, Vec<u8>)> {
     use Parser::*;
-    let mut out = vec![(Akana, testdata("akana", "vendor-sample.json"))];
+    let mut out = vec![(Akana, fixture("akana", "vendor-sample.json"))];
     for name in [
         "api_history_documented.json",
         "api_history_org_odd.json",
@@ -44,45 +47,45 @@ fn payloads() -> Vec<(Parser, Vec<u8>)> {
         "connection_history.json",
         "thing_history.json",
     ] {
-        out.push((Tr50, testdata("tr50", name)));
+        out.push((Tr50, fixture("tr50", name)));
     }
     out.push((
         TencentCatalogV3,
-        testdata("tencent", "v3_describe_base_metrics.json"),
+        fixture("tencent", "v3_describe_base_metrics.json"),
     ));
     out.push((
         TencentCatalogV2,
-        testdata("tencent", "v2_describe_metrics.json"),
+        fixture("tencent", "v2_describe_metrics.json"),
     ));
     out.push((
         TencentDataV3,
-        testdata("tencent", "v3_get_monitor_data.json"),
+        fixture("tencent", "v3_get_monitor_data.json"),
     ));
     out.push((
         TencentDataV2,
-        testdata("tencent", "v2_get_monitor_data.json"),
+        fixture("tencent", "v2_get_monitor_data.json"),
     ));
     out.push((
         TencentDataV2,
-        testdata("tencent", "v2_get_metric_statistics_short.json"),
+        fixture("tencent", "v2_get_metric_statistics_short.json"),
     ));
-    out.push((AvevaCycles, testdata("aveva", "billing_cycles.json")));
+    out.push((AvevaCycles, fixture("aveva", "billing_cycles.json")));
     for name in [
         "tenant_usage_all.json",
         "tenant_usage_namespace.json",
         "tenant_usage_odd.json",
     ] {
-        out.push((AvevaTenant, testdata("aveva", name)));
+        out.push((AvevaTenant, fixture("aveva", name)));
     }
     for name in [
         "community_usage_internal.json",
         "community_usage_external.json",
     ] {
-        out.push((AvevaCommunity, testdata("aveva", name)));
+        out.push((AvevaCommunity, fixture("aveva", name)));
     }
-    out.push((AvevaResources, testdata("aveva", "resource_usage.json")));
+    out.push((AvevaResources, fixture("aveva", "resource_usage.json")));
     for (endpoint, file) in SCC_PAYLOADS {
-        out.push((Scc(endpoint), testdata("scc", file)));
+        out.push((Scc(endpoint), fixture("scc", file)));
     }
     out
 }
@@ -1087,7 +1090,7 @@ fn exposition(texts: &[String], mask: &[bool]) -> (String, usize) {
         subscription: texts[texts.len() / 2].clone(),
         item_info: true,
     };
-    let usage = akana::decode_usage(&testdata("akana", "vendor-sample.json")).unwrap();
+    let usage = akana::decode_usage(&fixture("akana", "vendor-sample.json")).unwrap();
     snapshots.push((target(), Arc::new(akana::translate(&usage, &subscription))));
     let series = snapshots.iter().map(|(_, s)| s.series_count()).sum();
     let mut out = String::new();
@@ -1324,7 +1327,7 @@ fn regression_scc_negative_and_overflowing_buckets() {
 /// scc/translate.rs: a negative usage value made a negative counter.
 #[test]
 fn regression_scc_negative_usage() {
-    let mut value: J = serde_json::from_slice(&testdata("scc", "usage.json")).unwrap();
+    let mut value: J = serde_json::from_slice(&fixture("scc", "usage.json")).unwrap();
     replace_numbers(&mut value, &[(true, 0, false)], &mut 0);
     let body = serde_json::to_vec(&value).unwrap();
     for snapshot in all_checked(Parser::Scc("usage"), &body) {

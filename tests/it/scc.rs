@@ -1,8 +1,6 @@
 //! SAP Cloud Connector source against its simulator, over real HTTP(S), asserting /metrics.
 
-mod common;
-
-use common::{sample, samples};
+use crate::support::{self, sample, samples};
 use std::time::Duration;
 use usage_exporter::sim::scc::{PayloadFormat, SccSim, SccState};
 use usage_exporter::sim::Fault;
@@ -101,11 +99,11 @@ async fn every_endpoint_translates_simulator_data() {
         .filter(|e| !e.name.starts_with("certificates_"))
         .map(|e| (e.name, "300ms"))
         .collect();
-    let d = common::start(&config(&sim, &only(&endpoints), "")).await;
+    let d = support::start(&config(&sim, &only(&endpoints), "")).await;
     let body = d
         .wait_for(WAIT, |b| endpoints.iter().all(|(e, _)| poll_ok(b, e)))
         .await;
-    common::assert_valid_openmetrics(&body);
+    support::assert_valid_openmetrics(&body);
 
     {
         let st = sim.state();
@@ -384,7 +382,7 @@ async fn certificate_selections_work_when_enabled() {
         ("certificates_expiring", "300ms"),
         ("certificates_ok", "300ms"),
     ];
-    let d = common::start(&config(&sim, &only(&eps), "")).await;
+    let d = support::start(&config(&sim, &only(&eps), "")).await;
     let body = d
         .wait_for(WAIT, |b| eps.iter().all(|(e, _)| poll_ok(b, e)))
         .await;
@@ -405,7 +403,7 @@ async fn certificate_selections_work_when_enabled() {
         10
     );
     assert_eq!(sim.calls.get("certificates"), 0);
-    common::assert_valid_openmetrics(&body);
+    support::assert_valid_openmetrics(&body);
     d.stop().await;
 }
 
@@ -419,7 +417,7 @@ async fn shadow_instance_skips_master_only_endpoints_without_errors() {
         ("memory", "200ms"),
         ("version", "200ms"),
     ];
-    let d = common::start(&config(&sim, &only(&eps), "")).await;
+    let d = support::start(&config(&sim, &only(&eps), "")).await;
     let skipped =
         |b: &str, e: &str| sample(b, "usage_exporter_endpoint_skipped", &ep(e)) == Some(1.0);
     let body = d
@@ -475,7 +473,7 @@ async fn master_becoming_shadow_makes_series_disappear() {
         ("subaccounts", "300ms"),
         ("cpu", "300ms"),
     ];
-    let d = common::start(&config(&sim, &only(&eps), "")).await;
+    let d = support::start(&config(&sim, &only(&eps), "")).await;
     d.wait_for(WAIT, |b| poll_ok(b, "subaccounts") && poll_ok(b, "cpu"))
         .await;
     sim.set_master(false);
@@ -506,7 +504,7 @@ async fn html_login_page_with_200_is_an_auth_error() {
     let sim = SccSim::start(SccState::generated(2), None).await.unwrap();
     sim.set_fault(Some("memory"), Fault::Html200);
     let eps = [("memory", "200ms"), ("version", "200ms")];
-    let d = common::start(&config(&sim, &only(&eps), "")).await;
+    let d = support::start(&config(&sim, &only(&eps), "")).await;
     let body = d
         .wait_for(WAIT, |b| {
             errors(b, "memory", "auth") >= 1.0 && poll_ok(b, "version")
@@ -525,7 +523,7 @@ async fn http_400_marks_the_endpoint_unsupported_and_backs_off() {
     let sim = SccSim::start(SccState::generated(2), None).await.unwrap();
     sim.set_unsupported("alerts", true);
     let eps = [("alerts", "100ms"), ("cpu", "100ms")];
-    let d = common::start(&config(&sim, &only(&eps), "")).await;
+    let d = support::start(&config(&sim, &only(&eps), "")).await;
     let body = d
         .wait_for(WAIT, |b| {
             errors(b, "alerts", "unsupported") == 1.0 && poll_ok(b, "cpu")
@@ -550,7 +548,7 @@ async fn http_400_marks_the_endpoint_unsupported_and_backs_off() {
 async fn tunnel_going_from_connected_to_connect_failure() {
     let sim = SccSim::start(SccState::generated(2), None).await.unwrap();
     let id = sim.state().subaccounts[0].subaccount.clone();
-    let d = common::start(&config(&sim, &only(&[("subaccounts", "200ms")]), "")).await;
+    let d = support::start(&config(&sim, &only(&[("subaccounts", "200ms")]), "")).await;
     let state = |b: &str, s: &str| {
         let mut l = sub(&id);
         l.push(("state", s));
@@ -603,7 +601,7 @@ async fn a_deleted_subaccount_vanishes_from_metrics() {
         ("backend_performance", "200ms"),
         ("usage", "200ms"),
     ];
-    let d = common::start(&config(&sim, &only(&eps), "")).await;
+    let d = support::start(&config(&sim, &only(&eps), "")).await;
     let body = d
         .wait_for(WAIT, |b| {
             eps.iter().all(|(e, _)| poll_ok(b, e)) && b.contains(&gone)
@@ -628,7 +626,7 @@ async fn old_payload_format_gives_the_same_series() {
         ("usage", "200ms"),
         ("service_channel_connections", "200ms"),
     ];
-    let d = common::start(&config(&sim, &only(&eps), "include_user: true")).await;
+    let d = support::start(&config(&sim, &only(&eps), "include_user: true")).await;
     let body = d
         .wait_for(WAIT, |b| eps.iter().all(|(e, _)| poll_ok(b, e)))
         .await;
@@ -693,7 +691,7 @@ async fn old_payload_format_gives_the_same_series() {
 async fn credentials_problems_say_what_to_fix() {
     let sim = SccSim::start(SccState::generated(1), None).await.unwrap();
     sim.state().password_change_required = true;
-    let d = common::start(&config(
+    let d = support::start(&config(
         &sim,
         &only(&[("memory", "200ms"), ("health", "200ms")]),
         "",
@@ -718,7 +716,7 @@ async fn credentials_problems_say_what_to_fix() {
     sim.state().password = "changed".into();
     let yaml = config(&sim, &only(&[("memory", "200ms")]), "")
         .replace("password: \"changed\"", "password: \"wrong\"");
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     d.wait_for(WAIT, |b| errors(b, "memory", "auth") >= 1.0)
         .await;
     let (_, landing) = d.get("/").await;
@@ -734,7 +732,7 @@ async fn health_is_zero_when_ping_fails_and_faults_map_to_reasons() {
     sim.set_fault(Some("memory"), Fault::TruncatedJson);
     sim.set_fault(Some("cpu"), Fault::Status(500));
     let eps = [("health", "200ms"), ("memory", "200ms"), ("cpu", "200ms")];
-    let d = common::start(&config(&sim, &only(&eps), "")).await;
+    let d = support::start(&config(&sim, &only(&eps), "")).await;
     let body = d
         .wait_for(WAIT, |b| {
             sample(b, "scc_health_check_up", &[]) == Some(0.0)
@@ -755,7 +753,7 @@ async fn two_thousand_subaccounts() {
         .await
         .unwrap();
     let eps = [("subaccounts", "1h"), ("backend_performance", "1h")];
-    let d = common::start(&config(&sim, &only(&eps), "")).await;
+    let d = support::start(&config(&sim, &only(&eps), "")).await;
     // cheap text checks while waiting: the body holds over 100,000 series
     let ok = |b: &str, e: &str| {
         b.contains(&format!(
@@ -768,7 +766,7 @@ async fn two_thousand_subaccounts() {
                 .all(|(e, _)| ok(b, e) && b.contains(&data_marker(e)))
         })
         .await;
-    let lines = common::parse_lines(&body);
+    let lines = support::parse_lines(&body);
     let count = |name: &str, le: Option<&str>| {
         lines
             .iter()
@@ -826,7 +824,7 @@ async fn https_with_ca_file_and_client_certificate() {
     let eps = only(&[("memory", "200ms")]);
     let with_cert =
         format!("tls: {{ca_file: {server_ca}, cert_file: {cert_file}, key_file: {key_file}}}");
-    let d = common::start(&config(&sim, &eps, &with_cert)).await;
+    let d = support::start(&config(&sim, &eps, &with_cert)).await;
     let body = d.wait_for(WAIT, |b| poll_ok(b, "memory")).await;
     assert_eq!(
         sample(&body, "scc_memory_physical_bytes", &[("usage", "total")]),
@@ -835,7 +833,7 @@ async fn https_with_ca_file_and_client_certificate() {
     d.stop().await;
 
     // without the client certificate the server refuses the handshake
-    let d = common::start(&config(
+    let d = support::start(&config(
         &sim,
         &eps,
         &format!("tls: {{ca_file: {server_ca}}}"),
@@ -855,7 +853,7 @@ async fn without_the_master_role_api_the_instance_counts_as_master() {
     let sim = SccSim::start(SccState::generated(2), None).await.unwrap();
     sim.set_unsupported("master_role", true);
     let eps = [("master_role", "200ms"), ("subaccounts", "200ms")];
-    let d = common::start(&config(&sim, &only(&eps), "")).await;
+    let d = support::start(&config(&sim, &only(&eps), "")).await;
     let body = d
         .wait_for(WAIT, |b| {
             errors(b, "master_role", "unsupported") == 1.0 && poll_ok(b, "subaccounts")
@@ -872,7 +870,7 @@ async fn a_hanging_instance_times_out_and_reports_down() {
     let sim = SccSim::start(SccState::generated(1), None).await.unwrap();
     sim.set_fault(None, Fault::Hang);
     let eps = [("health", "200ms"), ("memory", "200ms")];
-    let d = common::start(&config(&sim, &only(&eps), "timeout: 300ms")).await;
+    let d = support::start(&config(&sim, &only(&eps), "timeout: 300ms")).await;
     let body = d
         .wait_for(WAIT, |b| {
             sample(b, "scc_health_check_up", &[]) == Some(0.0)
@@ -896,7 +894,7 @@ async fn master_only_endpoints_share_one_role_check_when_master_role_is_off() {
         ("disk", "200ms"),
         ("alerts", "200ms"),
     ];
-    let d = common::start(&config(&sim, &only(&eps), "")).await;
+    let d = support::start(&config(&sim, &only(&eps), "")).await;
     d.wait_for(WAIT, |b| eps.iter().all(|(e, _)| poll_ok(b, e)))
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -919,7 +917,7 @@ async fn demo_simulator_config_item_works_with_default_endpoints() {
         yaml.push_str(line);
         yaml.push('\n');
     }
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     let marker = |b: &str, e: &str| {
         sample(
             b,

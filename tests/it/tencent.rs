@@ -1,8 +1,6 @@
 //! The exporter against the Tencent Cloud Monitor simulator, over real HTTP on 127.0.0.1.
 
-mod common;
-
-use common::{assert_valid_openmetrics, sample, samples};
+use crate::support::{self, assert_valid_openmetrics, sample, samples};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use usage_exporter::sim::tencent::{instance_id, value_at, TencentSim, TencentSimState};
 
@@ -47,7 +45,7 @@ async fn v3_values_catalog_and_lag() {
         instance_id(0),
         instance_id(1)
     );
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     let body = d
         .wait_for(WAIT, |b| {
             b.contains("qce_cvm_tcpcurrestab_max{") && b.contains("qce_metric_info{")
@@ -139,7 +137,7 @@ async fn v2_get_monitor_data_values() {
         sim.url(),
         instance_id(2)
     );
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     let body = d
         .wait_for(WAIT, |b| {
             b.contains("qce_cvm_mem_usage_max{") && b.contains("qce_metric_info{")
@@ -198,7 +196,7 @@ async fn v2_get_metric_statistics_with_hmac_sha256() {
         sim.url(),
         instance_id(1)
     );
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     let body = d
         .wait_for(WAIT, |b| b.contains("qce_cvm_cpu_usage_avg{"))
         .await;
@@ -232,7 +230,7 @@ async fn batching_120_instances_takes_three_requests() {
         sim.url(),
         instances_yaml((0..120).map(instance_id), "InstanceId")
     );
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     d.wait_ready(WAIT).await;
     let body = d.metrics().await;
     assert_eq!(
@@ -265,7 +263,7 @@ async fn scales_to_1000_instances() {
         sim.url(),
         instances_yaml((0..1000).map(instance_id), "InstanceId")
     );
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     d.wait_ready(WAIT).await;
     let body = d.metrics().await;
     assert_eq!(
@@ -289,7 +287,7 @@ async fn rate_limit_answers_slow_the_target_down() {
         sim.url(),
         instances_yaml((0..60).map(instance_id), "InstanceId")
     );
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     let body = d
         .wait_for(Duration::from_secs(90), |b| {
             samples(b, "qce_cvm_cpuusage_avg", &[("target", "limited")]).len() == 60
@@ -319,7 +317,7 @@ async fn persistent_rate_limit_is_a_rate_limited_error() {
         sim.url(),
         instance_id(0)
     );
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     let labels = [
         ("target", "blocked"),
         ("endpoint", "metric_data"),
@@ -349,7 +347,7 @@ async fn auth_error_case(api: &str, namespace: &str, metric: &str, dimension: &s
         sim.url(),
         instance_id(0)
     );
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     let labels = [
         ("source", "tencent"),
         ("target", "wrong"),
@@ -408,7 +406,7 @@ async fn clock_skew_is_explained() {
         sim.url(),
         instance_id(0)
     );
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     d.wait_for(WAIT, |b| {
         sample(
             b,
@@ -435,7 +433,7 @@ async fn unsupported_period_and_product_not_open_are_explained() {
         url = sim.url(),
         id = instance_id(0)
     );
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     let body = d
         .wait_for(WAIT, |b| {
             sample(
@@ -531,7 +529,7 @@ async fn demo_config_polls_its_simulator() {
         yaml.push_str(line);
         yaml.push('\n');
     }
-    let d = common::start(&yaml).await;
+    let d = support::start(&yaml).await;
     let body = d
         .wait_for(WAIT, |b| {
             samples(b, "qce_cvm_cpuusage_avg", &[]).len() == 20

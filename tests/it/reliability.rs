@@ -1,9 +1,7 @@
 //! Reliability of the core under load and hostile input: scrapes while endpoints fail and
 //! recover, the upstream body cap, and arbitrary label values always giving a valid exposition.
 
-mod common;
-
-use common::{fake_instance, Behaviour, FakeTarget};
+use crate::support::{self, fake_instance, memory_heavy, rss_bytes, Behaviour, FakeTarget};
 use proptest::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,16 +9,6 @@ use usage_exporter::snapshot::{Family, Labels, Snapshot};
 use usage_exporter::sources::{ErrorReason, PollError};
 
 const EMPTY: &str = "global:\n  timeout: 5s\nsources: {}\n";
-
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
-}
 
 fn families(n: usize, value: f64) -> Vec<Family> {
     let mut g = Family::gauge("load_gauge", "A gauge for the load test.");
@@ -36,6 +24,7 @@ fn families(n: usize, value: f64) -> Vec<Family> {
 /// answers 200 with a complete body, and memory stays bounded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scrapes_under_load_while_endpoints_fail_and_recover() {
+    let _alone = memory_heavy().await;
     let every = Duration::from_millis(100);
     let targets: Vec<Arc<FakeTarget>> = (0..6)
         .map(|_| FakeTarget::new(Behaviour::Data(families(2000, 1.0))))
@@ -45,7 +34,7 @@ async fn scrapes_under_load_while_endpoints_fail_and_recover() {
         .enumerate()
         .map(|(i, t)| fake_instance(&format!("t{i}"), t.clone(), every, every * 3))
         .collect();
-    let d = common::start_with(EMPTY, instances).await;
+    let d = support::start_with(EMPTY, instances).await;
     d.wait_ready(Duration::from_secs(10)).await;
     let flipper_targets = targets.clone();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -124,8 +113,8 @@ async fn scrapes_under_load_while_endpoints_fail_and_recover() {
         "memory grew from {rss_before} to {rss_after} bytes"
     );
     let body = d.metrics().await;
-    common::assert_valid_openmetrics(&body);
-    let errors: f64 = common::samples(
+    support::assert_valid_openmetrics(&body);
+    let errors: f64 = support::samples(
         &body,
         "usage_exporter_poll_errors_total",
         &[("reason", "http_5xx")],
@@ -140,6 +129,7 @@ async fn scrapes_under_load_while_endpoints_fail_and_recover() {
 /// A 100 MB upstream body is cut off at the configured cap with a clear message.
 #[tokio::test]
 async fn upstream_body_cap_rejects_huge_bodies_without_reading_them() {
+    let _alone = memory_heavy().await;
     use usage_exporter::sim::{self, Fault, Faults, SimHandler, SimRequest, SimResponse};
     struct Huge(Faults);
     impl SimHandler for Huge {
@@ -211,8 +201,8 @@ proptest! {
         let mut text = String::new();
         usage_exporter::expose::encode_groups(&mut text, &groups);
         text.push_str("# EOF\n");
-        common::assert_valid_openmetrics(&text);
-        let lines = common::parse_lines(&text);
+        support::assert_valid_openmetrics(&text);
+        let lines = support::parse_lines(&text);
         for (i, v) in values.iter().enumerate() {
             let found = lines.iter().any(|l| l.name == "hostile_gauge"
                 && l.labels.iter().any(|(k, lv)| k == "value" && lv == v)

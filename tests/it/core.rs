@@ -1,9 +1,7 @@
 //! Black-box tests of the daemon core over real HTTP on 127.0.0.1: exposition validity,
 //! self-metrics, merging, escaping, gzip, staleness, readiness, reload, web config, CLI.
 
-mod common;
-
-use common::{fake_instance, sample, Behaviour, FakeTarget};
+use crate::support::{self, fake_instance, sample, Behaviour, FakeTarget};
 use std::io::Read;
 use std::time::Duration;
 use usage_exporter::snapshot::{Family, Labels};
@@ -19,7 +17,7 @@ fn gauge(name: &'static str, labels: Labels, value: f64) -> Family {
 
 #[tokio::test]
 async fn empty_config_serves_valid_openmetrics_with_self_and_process_metrics() {
-    let d = common::start(EMPTY).await;
+    let d = support::start(EMPTY).await;
     let resp = d
         .client
         .get(format!("{}/metrics", d.url()))
@@ -49,7 +47,7 @@ async fn empty_config_serves_valid_openmetrics_with_self_and_process_metrics() {
         assert!(body.contains(family), "missing {family} in\n{body}");
     }
     assert!(sample(&body, "process_resident_memory_bytes", &[]).unwrap() > 1e6);
-    common::assert_valid_openmetrics(&body);
+    support::assert_valid_openmetrics(&body);
     assert_eq!(d.get("/-/healthy").await.0, 200);
     assert_eq!(
         d.get("/-/ready").await.0,
@@ -77,7 +75,7 @@ async fn families_merge_across_targets_and_hostile_labels_stay_valid() {
         2.0,
     )]));
     let every = Duration::from_millis(200);
-    let d = common::start_with(
+    let d = support::start_with(
         EMPTY,
         vec![
             fake_instance("a", a, every, every * 3),
@@ -109,7 +107,7 @@ async fn families_merge_across_targets_and_hostile_labels_stay_valid() {
         ),
         Some(2.0)
     );
-    common::assert_valid_openmetrics(&body);
+    support::assert_valid_openmetrics(&body);
     assert_eq!(
         sample(
             &body,
@@ -138,7 +136,7 @@ async fn gzip_is_negotiated_and_decodes_to_the_plain_body() {
         7.0,
     )]));
     let every = Duration::from_secs(3600);
-    let d = common::start_with(EMPTY, vec![fake_instance("t", t, every, every * 3)]).await;
+    let d = support::start_with(EMPTY, vec![fake_instance("t", t, every, every * 3)]).await;
     d.wait_ready(Duration::from_secs(10)).await;
     let resp = d
         .client
@@ -156,7 +154,7 @@ async fn gzip_is_negotiated_and_decodes_to_the_plain_body() {
         .unwrap();
     assert!(text.contains("g{target=\"t\",k=\"v\"} 7"), "{text}");
     assert!(text.ends_with("# EOF\n"));
-    common::assert_valid_openmetrics(&text);
+    support::assert_valid_openmetrics(&text);
     let plain = d
         .client
         .get(format!("{}/metrics", d.url()))
@@ -178,7 +176,7 @@ async fn gzip_is_negotiated_and_decodes_to_the_plain_body() {
 #[tokio::test]
 async fn failing_endpoint_keeps_data_until_stale_after_then_drops_it() {
     let t = FakeTarget::new(Behaviour::Data(vec![gauge("g", Labels::new(), 1.0)]));
-    let d = common::start_with(
+    let d = support::start_with(
         EMPTY,
         vec![fake_instance(
             "t",
@@ -245,7 +243,7 @@ async fn failing_endpoint_keeps_data_until_stale_after_then_drops_it() {
 async fn skipped_endpoint_hides_series_without_counting_a_failure() {
     let t = FakeTarget::new(Behaviour::Data(vec![gauge("g", Labels::new(), 1.0)]));
     let every = Duration::from_millis(200);
-    let d = common::start_with(EMPTY, vec![fake_instance("t", t.clone(), every, every * 3)]).await;
+    let d = support::start_with(EMPTY, vec![fake_instance("t", t.clone(), every, every * 3)]).await;
     d.wait_for(Duration::from_secs(10), |b| b.contains("g{target=\"t\"} 1"))
         .await;
     t.set(Behaviour::Skip("instance is not master".into()));
@@ -255,7 +253,7 @@ async fn skipped_endpoint_hides_series_without_counting_a_failure() {
         })
         .await;
     assert!(!body.contains("g{target=\"t\"}"));
-    let errors: f64 = common::samples(
+    let errors: f64 = support::samples(
         &body,
         "usage_exporter_poll_errors_total",
         &[("target", "t")],
@@ -272,7 +270,7 @@ async fn ready_only_after_every_first_poll_and_secrets_redacted() {
     let slow = FakeTarget::new(Behaviour::Fail(PollError::auth(
         "login rejected for fake-secret-value",
     )));
-    let d = common::start_with(
+    let d = support::start_with(
         EMPTY,
         vec![fake_instance(
             "t",
@@ -304,7 +302,7 @@ async fn ready_only_after_every_first_poll_and_secrets_redacted() {
 #[tokio::test]
 async fn not_ready_while_a_first_poll_hangs_and_metrics_still_answer() {
     let hanging = FakeTarget::new(Behaviour::Hang);
-    let d = common::start_with(
+    let d = support::start_with(
         EMPTY,
         vec![fake_instance(
             "t",

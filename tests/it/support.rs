@@ -1,6 +1,5 @@
 //! Shared helpers for integration tests: start the daemon in-process on 127.0.0.1 with a YAML
 //! config, read `/metrics`, look up samples, validate the exposition with an independent parser.
-#![allow(dead_code)]
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -236,8 +235,6 @@ pub enum Behaviour {
 pub struct FakeTarget {
     /// The current behaviour; tests change it at run time.
     pub behaviour: std::sync::Mutex<Behaviour>,
-    /// Polls so far.
-    pub polls: std::sync::atomic::AtomicUsize,
 }
 
 impl FakeTarget {
@@ -245,7 +242,6 @@ impl FakeTarget {
     pub fn new(behaviour: Behaviour) -> std::sync::Arc<Self> {
         std::sync::Arc::new(FakeTarget {
             behaviour: std::sync::Mutex::new(behaviour),
-            polls: Default::default(),
         })
     }
 
@@ -262,7 +258,6 @@ impl usage_exporter::sources::Target for FakeTarget {
         _ctx: &'a usage_exporter::sources::PollContext,
     ) -> usage_exporter::sources::PollFuture<'a> {
         use usage_exporter::sources::PollOutcome;
-        self.polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let behaviour = self.behaviour.lock().unwrap().clone();
         Box::pin(async move {
             match behaviour {
@@ -304,4 +299,23 @@ pub fn fake_instance(
             ..Default::default()
         },
     }
+}
+
+/// The process's resident set size in bytes (0 where `/proc` is unavailable).
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// All integration tests share one process, so a test that measures [`rss_bytes`] would also
+/// see what concurrent tests allocate. Tests that measure RSS or allocate hundreds of MB hold
+/// this guard for their whole run, so they never overlap one another.
+pub async fn memory_heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
 }
