@@ -257,7 +257,7 @@ fn with_intervals(yaml: &str, interval: &str) -> String {
             for target in targets.as_sequence_mut().into_iter().flatten() {
                 let map = target.as_mapping_mut().unwrap();
                 let mut endpoints = serde_yaml_ng::Mapping::new();
-                for spec in usage_exporter::sources::endpoint_specs(&kind) {
+                for spec in usage_exporter::sources::registry::endpoints(&kind) {
                     let setting = if spec.default_interval.is_some() {
                         interval
                     } else {

@@ -141,6 +141,7 @@ enum OneOrMany<T> {
     One(T),
 }
 
+/// One item from a scalar, through a JSON value (newtype items are transparent there).
 fn one_scalar<'de, T: Deserialize<'de>, E: serde::de::Error>(v: Value) -> Result<Vec<T>, E> {
     T::deserialize(v).map(|t| vec![t]).map_err(E::custom)
 }
@@ -150,7 +151,6 @@ fn one_scalar<'de, T: Deserialize<'de>, E: serde::de::Error>(v: Value) -> Result
 /// The shape decides (a JSON array is the list, anything else the one item), so an item that
 /// fails to decode fails the list with its own error and path — never retried as one item
 /// read positionally from the array, as an untagged enum would.
-
 pub fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,

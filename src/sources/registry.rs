@@ -13,3 +13,8 @@ pub fn schemas() -> Vec<&'static dyn SourceSchema> {
 pub fn kind(name: &str) -> Option<&'static dyn Kind> {
     KINDS.iter().copied().find(|k| k.kind() == name)
 }
+
+/// The endpoint table of kind `name`, as kind-independent facts (empty for an unknown kind).
+pub fn endpoints(name: &str) -> Vec<&'static super::EndpointInfo> {
+    kind(name).map(|k| k.endpoints()).unwrap_or_default()
+}

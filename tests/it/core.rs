@@ -4,8 +4,8 @@
 use crate::support::{self, fake_instance, sample, Behaviour, FakeTarget};
 use std::io::Read;
 use std::time::Duration;
+use usage_exporter::base::{ErrorReason, PollError};
 use usage_exporter::snapshot::{Family, Labels};
-use usage_exporter::sources::{ErrorReason, PollError};
 
 const EMPTY: &str = "global:\n  timeout: 5s\nsources: {}\n";
 

@@ -446,7 +446,7 @@ fn deploy_example_configs_are_valid() {
             "{name} reads credentials {used:?}, provided are {secret_keys:?}"
         );
         let lookup = |var: &str| (var == "CREDENTIALS_DIRECTORY").then(|| credentials_dir.clone());
-        if let Err(e) = usage_exporter::config::parse(&text, Path::new(&name), &lookup) {
+        if let Err(e) = usage_exporter::sources::parse_config(&text, Path::new(&name), &lookup) {
             panic!("{name} is not a valid config:\n{e}");
         }
     }

@@ -134,7 +134,7 @@ impl Sim {
     fn item(&self) -> String {
         match self {
             Sim::Scc(s) => {
-                let endpoints: Vec<String> = usage_exporter::sources::scc::ENDPOINTS
+                let endpoints: Vec<String> = usage_exporter::sources::registry::endpoints("scc")
                     .iter()
                     .map(|e| {
                         let every = if e.name == "memory" { "200ms" } else { "off" };
@@ -582,8 +582,12 @@ async fn wrongly_typed_json_is_a_decode_error_and_recovers() {
         let before = c.d.metrics().await;
         c.sim.wrong_types(true);
         c.wait_errors(&before, "decode", 2.0).await;
-        c.assert_explained(&["invalid type", "did not match any variant"])
-            .await;
+        c.assert_explained(&[
+            "invalid type",
+            "did not match any variant",
+            "expected a number",
+        ])
+        .await;
         c.sim.wrong_types(false);
         c.wait_recovered().await;
         c.stop().await;

@@ -112,25 +112,6 @@ const SCC_PAYLOADS: [(&str, &str); 15] = [
     ("version", "version.json"),
 ];
 
-/// Every SCC JSON endpoint.
-const SCC_ENDPOINTS: [&str; 15] = [
-    "subaccounts",
-    "backend_connections",
-    "service_channel_connections",
-    "backend_performance",
-    "top_time_consumers",
-    "memory",
-    "certificates",
-    "certificates_expired",
-    "certificates_expiring",
-    "certificates_ok",
-    "usage",
-    "disk",
-    "cpu",
-    "alerts",
-    "version",
-];
-
 /// Field names of the vendor models, so arbitrary JSON hits the deserializers' real paths.
 const KEYS: &[&str] = &[
     "Response",
@@ -418,7 +399,13 @@ enum Parser {
 
 fn all_parsers() -> Vec<Parser> {
     let mut all = BASE_PARSERS.to_vec();
-    all.extend(SCC_ENDPOINTS.map(Parser::Scc));
+    // Every SCC endpoint whose table row has a body parser.
+    all.extend(
+        usage_exporter::sources::registry::endpoints("scc")
+            .into_iter()
+            .filter(|e| e.parse.is_some())
+            .map(|e| Parser::Scc(e.name)),
+    );
     all.push(Parser::SccRole);
     all
 }
@@ -596,10 +583,25 @@ fn run(parser: Parser, body: &[u8]) -> Vec<Snapshot> {
             let _ = aveva::parse::error_body(body);
             Vec::new()
         }
-        Parser::Scc(endpoint) => [true, false]
-            .into_iter()
-            .filter_map(|include_user| scc::parse_endpoint(endpoint, body, include_user).ok())
-            .collect(),
+        Parser::Scc(endpoint) => {
+            let ctx = PollContext {
+                now: std::time::UNIX_EPOCH,
+            };
+            let row = usage_exporter::sources::registry::endpoints("scc")
+                .into_iter()
+                .find(|e| e.name == endpoint)
+                .and_then(|e| e.parse)
+                .expect("an SCC endpoint with a body parser");
+            let mut parsers = vec![row];
+            if endpoint == "top_time_consumers" {
+                // The table's row keeps the personal label; the default drops it.
+                parsers.push(scc::parse::top_time_consumers);
+            }
+            parsers
+                .into_iter()
+                .filter_map(|parse| parse(body, &ctx).ok())
+                .collect()
+        }
         Parser::SccRole => {
             let _ = scc::model::parse_master_role(&String::from_utf8_lossy(body));
             Vec::new()
@@ -874,7 +876,7 @@ fn lookup(name: &str) -> Option<String> {
 }
 
 fn parse_config(text: &str) -> Result<(), usage_exporter::config::ConfigError> {
-    usage_exporter::config::parse(text, Path::new("fuzz.yml"), &lookup).map(|_| ())
+    usage_exporter::sources::parse_config(text, Path::new("fuzz.yml"), &lookup).map(|_| ())
 }
 
 #[test]

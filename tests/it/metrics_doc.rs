@@ -30,7 +30,7 @@ fn all_endpoints(yaml: &str) -> String {
         let kind = kind.as_str().unwrap().to_string();
         for target in targets.as_sequence_mut().unwrap() {
             let mut endpoints = serde_yaml_ng::Mapping::new();
-            for spec in usage_exporter::sources::endpoint_specs(&kind) {
+            for spec in usage_exporter::sources::registry::endpoints(&kind) {
                 endpoints.insert(spec.name.into(), "1s".into());
             }
             target

@@ -5,8 +5,8 @@ use crate::support::{self, fake_instance, memory_heavy, rss_bytes, Behaviour, Fa
 use proptest::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use usage_exporter::base::{ErrorReason, PollError};
 use usage_exporter::snapshot::{Family, Labels, Snapshot};
-use usage_exporter::sources::{ErrorReason, PollError};
 
 const EMPTY: &str = "global:\n  timeout: 5s\nsources: {}\n";
 

@@ -4,14 +4,13 @@ use crate::support::{self, sample, samples};
 use std::time::Duration;
 use usage_exporter::sim::scc::{PayloadFormat, SccSim, SccState};
 use usage_exporter::sim::Fault;
-use usage_exporter::sources::scc::ENDPOINTS;
 
 const WAIT: Duration = Duration::from_secs(20);
 
 /// Endpoint overrides: the listed ones at their interval, every other one off.
 fn only(enabled: &[(&str, &str)]) -> String {
-    let items: Vec<String> = ENDPOINTS
-        .iter()
+    let items: Vec<String> = usage_exporter::sources::registry::endpoints("scc")
+        .into_iter()
         .map(|e| {
             let v = enabled
                 .iter()
@@ -94,8 +93,8 @@ fn sub(id: &str) -> Vec<(&str, &str)> {
 #[tokio::test]
 async fn every_endpoint_translates_simulator_data() {
     let sim = SccSim::start(SccState::generated(7), None).await.unwrap();
-    let endpoints: Vec<(&str, &str)> = ENDPOINTS
-        .iter()
+    let endpoints: Vec<(&str, &str)> = usage_exporter::sources::registry::endpoints("scc")
+        .into_iter()
         .filter(|e| !e.name.starts_with("certificates_"))
         .map(|e| (e.name, "300ms"))
         .collect();

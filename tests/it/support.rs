@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 use usage_exporter::daemon::{self, ConfigSource, Options, Running};
-use usage_exporter::http::WebConfig;
 use usage_exporter::sources::TargetInstance;
 
 /// A daemon started for a test.
@@ -22,17 +21,13 @@ pub async fn start(yaml: &str) -> TestDaemon {
 
 /// Like [`start`], with extra programmatic targets.
 pub async fn start_with(yaml: &str, extra: Vec<TargetInstance>) -> TestDaemon {
-    let config =
-        usage_exporter::config::parse(yaml, Path::new("test.yml"), &|n| std::env::var(n).ok())
-            .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
+    let config = usage_exporter::sources::parse_config(yaml, Path::new("test.yml"), &|n| {
+        std::env::var(n).ok()
+    })
+    .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
     let running = daemon::start(Options {
-        config: ConfigSource::Fixed(config),
-        listen: "127.0.0.1:0".into(),
-        web: WebConfig {
-            tls: None,
-            auth: None,
-        },
         extra_targets: extra,
+        ..Options::new(ConfigSource::Fixed(config), "127.0.0.1:0")
     })
     .await
     .expect("daemon starts");
@@ -223,7 +218,7 @@ pub enum Behaviour {
     /// Fresh data.
     Data(Vec<usage_exporter::snapshot::Family>),
     /// A failure.
-    Fail(usage_exporter::sources::PollError),
+    Fail(usage_exporter::base::PollError),
     /// Skipped on purpose.
     Skip(String),
     /// Never answers (the poll times out).
@@ -254,7 +249,7 @@ impl FakeTarget {
 impl usage_exporter::sources::Target for FakeTarget {
     fn poll<'a>(
         &'a self,
-        _endpoint: &'a str,
+        _endpoint: usize,
         _ctx: &'a usage_exporter::sources::PollContext,
     ) -> usage_exporter::sources::PollFuture<'a> {
         use usage_exporter::sources::PollOutcome;
@@ -286,12 +281,13 @@ pub fn fake_instance(
         source: "test",
         name: std::sync::Arc::from(name),
         target,
-        endpoints: vec![usage_exporter::sources::EndpointSchedule {
+        endpoints: vec![usage_exporter::store::EndpointSchedule {
             name: "ep",
+            index: 0,
             interval,
             stale_after,
         }],
-        redactor: usage_exporter::sources::Redactor::new(&["fake-secret-value"]),
+        redactor: usage_exporter::base::Redactor::new(&["fake-secret-value"]),
         fingerprint: [0; 32],
         poll_timeout: Duration::from_secs(2),
         limits: usage_exporter::sources::PollLimits {

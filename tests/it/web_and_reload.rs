@@ -20,10 +20,8 @@ fn no_web() -> WebConfig {
 
 async fn start_file(path: &Path, web: WebConfig) -> daemon::Running {
     daemon::start(Options {
-        config: ConfigSource::File(path.to_path_buf()),
-        listen: "127.0.0.1:0".into(),
         web,
-        extra_targets: Vec::new(),
+        ..Options::new(ConfigSource::File(path.to_path_buf()), "127.0.0.1:0")
     })
     .await
     .expect("daemon starts")
