@@ -42,6 +42,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    #[cfg(feature = "demo")]
     /// Start simulators of all five APIs on 127.0.0.1 and the exporter polling them.
     Demo {
         /// Multiplies the simulated landscape (subaccounts, instances, namespaces, ...).
@@ -78,6 +79,7 @@ fn main() -> ExitCode {
             Some(Command::CheckConfig { probe }) => {
                 usage_exporter::check::check_config(&cli.config_file, probe).await
             }
+            #[cfg(feature = "demo")]
             Some(Command::Demo { scale }) => {
                 let web = web_config(&cli)?;
                 usage_exporter::demo::run(&cli.listen_address, web, scale).await

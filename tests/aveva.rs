@@ -7,7 +7,7 @@ mod common;
 use chrono::{DateTime, Datelike, Duration as Days, NaiveDate, TimeZone, Utc};
 use common::{sample, samples};
 use std::time::{Duration, Instant};
-use usage_exporter::sim::aveva::{AvevaSim, SimConfig, CLIENT_ID, CLIENT_SECRET, TENANT_ID};
+use usage_exporter_sim::aveva::{AvevaSim, SimConfig, CLIENT_ID, CLIENT_SECRET, TENANT_ID};
 
 const WAIT: Duration = Duration::from_secs(20);
 

@@ -140,7 +140,7 @@ async fn scrapes_under_load_while_endpoints_fail_and_recover() {
 /// A 100 MB upstream body is cut off at the configured cap with a clear message.
 #[tokio::test]
 async fn upstream_body_cap_rejects_huge_bodies_without_reading_them() {
-    use usage_exporter::sim::{self, Fault, Faults, SimHandler, SimRequest, SimResponse};
+    use usage_exporter_sim::{self as sim, Fault, Faults, SimHandler, SimRequest, SimResponse};
     struct Huge(Faults);
     impl SimHandler for Huge {
         fn handle(

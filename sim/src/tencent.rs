@@ -8,19 +8,23 @@
 //! GetMonitorData, cut off in v2 GetMetricStatistics), returns dimensions in shuffled order and
 //! data points in shuffled order, limits batches to 50 instances, and scales to thousands of
 //! instances. Values are a slow deterministic wave per (instance, metric), or fixed overrides.
+//!
+//! Signatures are checked with the simulator's own implementation of both algorithms
+//! ([`sign`]); "now" (signature timestamps, nonce ages, which points are ready) is the state's
+//! [`SimClock`].
 
-use super::{serve, Faults, SimHandler, SimRequest, SimResponse, SimServer};
-use crate::sources::tencent::sign::{
-    same_signature, v2_signature, Tc3Authorization, Tc3Request, V2Method,
-};
-use crate::sources::tencent::window::{parse_rfc3339, parse_v2_time, v2_time};
+pub mod sign;
+
+use crate::{serve, Faults, SimClock, SimHandler, SimRequest, SimResponse, SimServer};
+use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
 use rand::seq::SliceRandom;
 use serde_json::{json, Value};
+use sign::{Tc3Header, V2Algorithm};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// One metric the simulator serves.
 #[derive(Debug, Clone)]
@@ -66,8 +70,8 @@ pub struct TencentSimState {
     pub overrides: HashMap<(String, String), f64>,
     /// Requests per second accepted (None = unlimited).
     pub rate_limit: Option<u32>,
-    /// Seconds added to the real clock (to simulate skew).
-    pub clock_offset: i64,
+    /// The server's clock (real time by default; `clock.set_offset(..)` simulates skew).
+    pub clock: SimClock,
     /// Most instances per v3 GetMonitorData.
     pub batch_limit: usize,
     /// Namespaces (lower-case) whose monitoring is not enabled (`FailedOperation.ErrNotOpen`).
@@ -84,7 +88,7 @@ pub struct TencentSimState {
     pub auth_failures: u64,
     /// Answer every request with this JSON (HTTP 200) instead (wrong-shape tests).
     pub reply_override: Option<Value>,
-    window: (i64, u32),
+    window: Option<(Instant, u32)>,
     nonces: HashMap<String, i64>,
 }
 
@@ -126,7 +130,7 @@ impl TencentSimState {
             lag_periods: 1,
             overrides: HashMap::new(),
             rate_limit: None,
-            clock_offset: 0,
+            clock: SimClock::real(),
             batch_limit: 50,
             not_open: HashSet::new(),
             v2_offset: 8 * 3600,
@@ -135,7 +139,7 @@ impl TencentSimState {
             rate_limited: 0,
             auth_failures: 0,
             reply_override: None,
-            window: (0, 0),
+            window: None,
             nonces: HashMap::new(),
         }
     }
@@ -268,28 +272,55 @@ impl SimHandler for Handler {
     }
 }
 
-fn real_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs() as i64
-}
-
-/// Counts a request against the per-second limit; false when over it.
+/// Counts a request against the per-second limit; false when over it. The window is real
+/// elapsed time (not the simulator clock, which may stand still in tests).
 fn within_rate_limit(state: &mut TencentSimState) -> bool {
     let Some(limit) = state.rate_limit else {
         return true;
     };
-    let second = real_now();
-    if state.window.0 != second {
-        state.window = (second, 0);
-    }
-    state.window.1 += 1;
-    if state.window.1 > limit {
+    let now = Instant::now();
+    let window = match state.window {
+        Some((start, n)) if now.duration_since(start) < Duration::from_secs(1) => (start, n + 1),
+        _ => (now, 1),
+    };
+    state.window = Some(window);
+    if window.1 > limit {
         state.rate_limited += 1;
         return false;
     }
     true
+}
+
+fn offset(secs_east: i32) -> FixedOffset {
+    FixedOffset::east_opt(secs_east).unwrap_or_else(|| FixedOffset::east_opt(0).expect("UTC"))
+}
+
+/// RFC 3339 (API 3.0 `StartTime`/`EndTime`) as Unix seconds.
+fn parse_rfc3339(text: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|t| t.timestamp())
+}
+
+/// A v2 time, `YYYY-MM-DD HH:MM:SS` (a `T` is accepted too) in the given UTC offset, as Unix
+/// seconds.
+fn parse_v2_time(text: &str, secs_east: i32) -> Option<i64> {
+    let text = text.trim();
+    let naive = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())?;
+    offset(secs_east)
+        .from_local_datetime(&naive)
+        .single()
+        .map(|t| t.timestamp())
+}
+
+/// Unix seconds as a v2 time in the given UTC offset.
+fn v2_time(ts: i64, secs_east: i32) -> String {
+    crate::clock::from_unix(ts)
+        .with_timezone(&offset(secs_east))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 fn find_metric<'a>(
@@ -350,11 +381,8 @@ fn request_id() -> String {
 }
 
 fn handle_v3(state: &mut TencentSimState, request: &SimRequest) -> SimResponse {
-    let now = real_now() + state.clock_offset;
-    let Some(auth) = request
-        .header("authorization")
-        .and_then(Tc3Authorization::parse)
-    else {
+    let now = state.clock.unix();
+    let Some(auth) = request.header("authorization").and_then(Tc3Header::parse) else {
         state.auth_failures += 1;
         return v3_error(
             "AuthFailure.InvalidAuthorization",
@@ -384,17 +412,25 @@ fn handle_v3(state: &mut TencentSimState, request: &SimRequest) -> SimResponse {
             &format!("Signature expired. Timestamp {timestamp} differs from the server time {now} by more than 300 seconds."),
         );
     }
-    let expected = Tc3Request {
-        service: "monitor",
-        host: request.header("host").unwrap_or_default(),
-        content_type: request.header("content-type").unwrap_or_default(),
-        payload: &request.body,
-        timestamp,
-    };
+    let signed = [
+        (
+            "content-type",
+            request.header("content-type").unwrap_or_default(),
+        ),
+        ("host", request.header("host").unwrap_or_default()),
+    ];
+    let canonical = sign::tc3_canonical_request("POST", "/", "", &signed, &request.body);
+    let date = sign::tc3_date(timestamp);
+    let expected = sign::tc3_sign(
+        &state.secret_key,
+        &date,
+        "monitor",
+        &sign::tc3_string_to_sign(timestamp, "monitor", &canonical),
+    );
     if auth.service != "monitor"
-        || auth.date != expected.date()
-        || auth.signed_headers != "content-type;host"
-        || !same_signature(&auth.signature, &expected.signature(&state.secret_key))
+        || auth.date != date
+        || auth.signed_headers != sign::tc3_headers(&signed).1
+        || !sign::signatures_match(&auth.signature, &expected)
     {
         state.auth_failures += 1;
         return v3_error(
@@ -567,7 +603,7 @@ fn v2_ok(mut body: Value) -> SimResponse {
 }
 
 fn handle_v2(state: &mut TencentSimState, request: &SimRequest) -> SimResponse {
-    let now = real_now() + state.clock_offset;
+    let now = state.clock.unix();
     let params: Vec<(String, String)> = if request.method == hyper::Method::POST {
         request.form()
     } else {
@@ -594,22 +630,17 @@ fn handle_v2(state: &mut TencentSimState, request: &SimRequest) -> SimResponse {
         state.auth_failures += 1;
         return v2_error(4100, "(-100) secretId does not exist");
     }
-    let method = match get("SignatureMethod") {
-        None => V2Method::HmacSha1,
-        Some(m) => match V2Method::parse(&m) {
-            Some(m) => m,
-            None => return v2_error(4000, "(-505) unknown SignatureMethod"),
-        },
+    let Some(algorithm) = V2Algorithm::from_param(get("SignatureMethod").as_deref()) else {
+        return v2_error(4000, "(-505) unknown SignatureMethod");
     };
-    let expected = v2_signature(
-        &state.secret_key,
+    let source = sign::v2_source(
         request.method.as_str(),
         request.header("host").unwrap_or_default(),
         &request.path,
         &params,
-        method,
     );
-    if !same_signature(&signature, &expected) {
+    let expected = sign::v2_sign(&state.secret_key, &source, algorithm);
+    if !sign::signatures_match(&signature, &expected) {
         state.auth_failures += 1;
         return v2_error(4100, "(-100) signature verification failed");
     }
