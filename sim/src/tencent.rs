@@ -818,4 +818,188 @@ mod tests {
             vec![(1_000_080, true), (1_000_140, true), (1_000_200, false)]
         );
     }
+
+    const HOST: &str = "127.0.0.1:4443";
+
+    fn request(
+        method: hyper::Method,
+        path: &str,
+        query: Option<String>,
+        headers: &[(&'static str, String)],
+        body: Vec<u8>,
+    ) -> SimRequest {
+        let mut map = hyper::HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, value.parse().unwrap());
+        }
+        SimRequest {
+            method,
+            path: path.into(),
+            query,
+            headers: map,
+            body: body.into(),
+        }
+    }
+
+    fn json_of(response: &SimResponse) -> Value {
+        serde_json::from_slice(&response.body).unwrap()
+    }
+
+    /// A GetMonitorData call signed with TC3 at `timestamp` with the credential date `date`.
+    fn v3_call(state: &mut TencentSimState, timestamp: i64, date: &str, body: &Value) -> Value {
+        let body = serde_json::to_vec(body).unwrap();
+        let headers = [("content-type", "application/json"), ("host", HOST)];
+        let canonical = sign::tc3_canonical_request("POST", "/", "", &headers, &body);
+        let to_sign = sign::tc3_string_to_sign(timestamp, "monitor", &canonical);
+        let signature = sign::tc3_sign(&state.secret_key, date, "monitor", &to_sign);
+        let authorization = format!(
+            "TC3-HMAC-SHA256 Credential={}/{date}/monitor/tc3_request, SignedHeaders=content-type;host, Signature={signature}",
+            state.secret_id
+        );
+        let r = request(
+            hyper::Method::POST,
+            "/",
+            None,
+            &[
+                ("authorization", authorization),
+                ("content-type", "application/json".into()),
+                ("host", HOST.into()),
+                ("x-tc-action", "GetMonitorData".into()),
+                ("x-tc-timestamp", timestamp.to_string()),
+            ],
+            body,
+        );
+        json_of(&handle_v3(state, &r))["Response"].clone()
+    }
+
+    #[test]
+    fn v3_signatures_and_data_follow_the_simulator_clock() {
+        // Two minutes before midnight UTC of 29 February 2028.
+        let mut state = TencentSimState::new("AKIDsim", "sim-key", 2);
+        state.clock = SimClock::at(2028, 2, 29, 23, 58, 0);
+        let body = json!({
+            "Namespace": "QCE/CVM", "MetricName": "CPUUsage", "Period": 60,
+            "StartTime": "2028-03-01T07:50:00+08:00", "EndTime": "2028-03-01T07:58:00+08:00",
+            "Instances": [{"Dimensions": [{"Name": "InstanceId", "Value": instance_id(0)}]}],
+        });
+        let now = state.clock.unix();
+        assert_eq!(sign::tc3_date(now), "2028-02-29");
+        let ok = v3_call(&mut state, now, "2028-02-29", &body);
+        let ts = ok["DataPoints"][0]["Timestamps"].as_array().unwrap();
+        // 23:50 … 23:58 asked; one period of lag: 23:50 … 23:57 ready.
+        assert_eq!(ts.len(), 8, "{ok}");
+        assert_eq!(ts[7], now - 60);
+        // Five minutes and a second later the same signature has expired.
+        state.clock.advance_secs(301);
+        let expired = v3_call(&mut state, now, "2028-02-29", &body);
+        assert_eq!(expired["Error"]["Code"], "AuthFailure.SignatureExpire");
+        // After midnight the credential scope must carry the new UTC date, 1 March.
+        let now = state.clock.unix();
+        let wrong_date = v3_call(&mut state, now, "2028-02-29", &body);
+        assert_eq!(wrong_date["Error"]["Code"], "AuthFailure.SignatureFailure");
+        let ok = v3_call(&mut state, now, "2028-03-01", &body);
+        assert!(ok.get("Error").is_none(), "{ok}");
+        assert_eq!(state.calls_of("GetMonitorData"), 2);
+        assert_eq!(state.auth_failures, 2);
+    }
+
+    /// A v2 call signed with HmacSHA256 at the simulator clock.
+    fn v2_call(state: &mut TencentSimState, nonce: &str, extra: &[(&str, &str)]) -> Value {
+        let mut params: Vec<(String, String)> = [
+            ("Action", "GetMetricStatistics"),
+            ("SecretId", state.secret_id.as_str()),
+            ("Nonce", nonce),
+            ("SignatureMethod", "HmacSHA256"),
+            ("namespace", "qce/cvm"),
+            ("metricName", "cpu_usage"),
+            ("period", "300"),
+            ("dimensions.0.name", "unInstanceId"),
+            ("dimensions.0.value", "ins-00000000"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        params.push(("Timestamp".into(), state.clock.unix().to_string()));
+        let source = sign::v2_source("GET", HOST, "/v2/index.php", &params);
+        let signature = sign::v2_sign(&state.secret_key, &source, V2Algorithm::HmacSha256);
+        params.push(("Signature".into(), signature));
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&params)
+            .finish();
+        let r = request(
+            hyper::Method::GET,
+            "/v2/index.php",
+            Some(query),
+            &[("host", HOST.into())],
+            Vec::new(),
+        );
+        json_of(&handle_v2(state, &r))
+    }
+
+    #[test]
+    fn v2_times_are_beijing_time_across_the_leap_day() {
+        // 16:10 UTC on 29 February 2028 is 00:10 on 1 March in Beijing (UTC+8, no DST).
+        let mut state = TencentSimState::new("AKIDsim", "sim-key", 1);
+        state.clock = SimClock::at(2028, 2, 29, 16, 10, 0);
+        let answer = v2_call(
+            &mut state,
+            "1",
+            &[
+                ("startTime", "2028-03-01 00:00:00"),
+                ("endTime", "2028-03-01 00:10:00"),
+            ],
+        );
+        assert_eq!(answer["code"], 0, "{answer}");
+        assert_eq!(answer["startTime"], "2028-03-01 00:00:00");
+        // 00:00 and 00:05 are ready, 00:10 lags and is left out (GetMetricStatistics).
+        assert_eq!(answer["dataPoints"].as_array().unwrap().len(), 2);
+        // GetMetricStatistics refuses ranges over two Beijing days, here 29 Feb → 1 Mar.
+        let answer = v2_call(
+            &mut state,
+            "2",
+            &[
+                ("startTime", "2028-02-29 23:55:00"),
+                ("endTime", "2028-03-01 00:05:00"),
+            ],
+        );
+        assert_eq!(answer["code"], 4000);
+        assert!(answer["message"].as_str().unwrap().contains("same day"));
+        // The leap day itself parses and converts: 29 Feb 23:55 Beijing is 15:55 UTC.
+        assert_eq!(
+            parse_v2_time("2028-02-29 23:55:00", 8 * 3600),
+            Some(state.clock.unix() - 15 * 60)
+        );
+        assert_eq!(parse_v2_time("2029-02-29 00:00:00", 8 * 3600), None);
+        // A nonce is good once; a timestamp five minutes off is refused.
+        let replay = v2_call(&mut state, "1", &[]);
+        assert_eq!(replay["code"], 4500);
+        let mut late = TencentSimState::new("AKIDsim", "sim-key", 1);
+        late.clock = SimClock::at(2028, 2, 29, 16, 10, 0);
+        let signed_at = late.clock.unix();
+        late.clock.advance_secs(301);
+        let mut params = vec![
+            ("Action".to_string(), "DescribeMetrics".to_string()),
+            ("SecretId".into(), "AKIDsim".into()),
+            ("Nonce".into(), "3".into()),
+            ("Timestamp".into(), signed_at.to_string()),
+            ("namespace".into(), "qce/cvm".into()),
+        ];
+        let source = sign::v2_source("GET", HOST, "/v2/index.php", &params);
+        params.push((
+            "Signature".into(),
+            sign::v2_sign("sim-key", &source, V2Algorithm::HmacSha1),
+        ));
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&params)
+            .finish();
+        let r = request(
+            hyper::Method::GET,
+            "/v2/index.php",
+            Some(query),
+            &[("host", HOST.into())],
+            Vec::new(),
+        );
+        assert_eq!(json_of(&handle_v2(&mut late, &r))["code"], 4200);
+    }
 }
