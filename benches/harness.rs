@@ -306,7 +306,7 @@ fn ms(d: Duration) -> String {
 /// Decode + translate of the SCC subaccounts payload with `n` subaccounts: median of 7 runs.
 fn scc_subaccounts_cost(n: usize) -> (usize, Duration) {
     use usage_exporter::sources::scc::{model::SubaccountsPayload, translate};
-    let state = usage_exporter::sim::scc::SccState::generated(n);
+    let state = usage_exporter_sim::scc::SccState::generated(n);
     let body = serde_json::to_vec(&state.subaccounts_json()).unwrap();
     let mut times: Vec<Duration> = (0..7)
         .map(|_| {
@@ -335,7 +335,7 @@ async fn main() {
 
     // Idle RSS at scale 1.
     let idle_rss = {
-        let sims = usage_exporter::sim::demo::start(1)
+        let sims = usage_exporter_sim::demo::start(1)
             .await
             .expect("simulators");
         let exporter = Exporter::start(&sims.config_yaml());
@@ -346,7 +346,7 @@ async fn main() {
     };
 
     // At scale: fast polling to measure poll phases, default schedules for the load.
-    let sims = usage_exporter::sim::demo::start(args.scale)
+    let sims = usage_exporter_sim::demo::start(args.scale)
         .await
         .expect("simulators");
     let fast = Exporter::start(&with_intervals(&sims.config_yaml(), "10s"));

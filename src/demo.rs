@@ -1,5 +1,6 @@
 //! `demo`: simulators of the vendor APIs on 127.0.0.1 and the exporter polling them, configured
 //! through the real config code path (the generated YAML is printed so users can copy it).
+//! Only with the `demo` feature (on by default), which brings in the `usage_exporter_sim` crate.
 
 use crate::daemon::{self, ConfigSource, Options};
 use crate::http::WebConfig;
@@ -9,7 +10,7 @@ use std::path::Path;
 /// Runs the demo until SIGINT/SIGTERM.
 pub async fn run(listen: &str, web: WebConfig, scale: u32) -> Result<(), String> {
     let scale = scale.max(1);
-    let sims = crate::sim::demo::start(scale)
+    let sims = usage_exporter_sim::demo::start(scale)
         .await
         .map_err(|e| format!("cannot start simulators: {e}"))?;
     let yaml = sims.config_yaml();

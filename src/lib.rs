@@ -3,16 +3,19 @@
 //!
 //! Data flows one way: [`config`] → [`schedule`] → [`sources`] (client → model → translate) →
 //! [`snapshot`] → [`store`] → [`expose`] → [`http`].
+//!
+//! The simulators of the five APIs are the separate crate `usage_exporter_sim` (`sim/`); the
+//! `demo` feature (on by default) adds the `demo` module and subcommand that run them.
 
 pub mod base;
 pub mod check;
 pub mod config;
 pub mod daemon;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod expose;
 pub mod http;
 pub mod schedule;
-pub mod sim;
 pub mod snapshot;
 pub mod sources;
 pub mod store;

@@ -42,6 +42,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    #[cfg(feature = "demo")]
     /// Start simulators of all five APIs on 127.0.0.1 and the exporter polling them.
     Demo {
         /// Multiplies the simulated landscape (subaccounts, instances, namespaces, ...).
@@ -80,6 +81,7 @@ fn main() -> ExitCode {
                     .await
                     .map_err(|e| e.to_string())
             }
+            #[cfg(feature = "demo")]
             Some(Command::Demo { scale }) => {
                 let web = web_config(&cli)?;
                 usage_exporter::demo::run(&cli.listen_address, web, scale).await

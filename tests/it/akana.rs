@@ -4,8 +4,8 @@
 use crate::support::{self, assert_valid_openmetrics, sample, samples};
 use chrono::{TimeZone, Utc};
 use std::time::{Duration, Instant};
-use usage_exporter::sim::akana::{AkanaSim, Data, State};
-use usage_exporter::sim::Fault;
+use usage_exporter_sim::akana::{AkanaSim, Data, State};
+use usage_exporter_sim::Fault;
 
 const WAIT: Duration = Duration::from_secs(15);
 const FEB_1_2026: f64 = 1769904000.0;
@@ -358,7 +358,8 @@ async fn pending_tasks_are_a_configuration_error() {
 async fn month_rollover_resets_counters_and_moves_created() {
     let sim = AkanaSim::start(state(|s| {
         s.data = Data::Generated { scale: 1 };
-        s.clock = Some(Utc.with_ymd_and_hms(2026, 2, 27, 12, 0, 0).unwrap());
+        s.clock
+            .set(Utc.with_ymd_and_hms(2026, 2, 27, 12, 0, 0).unwrap());
     }))
     .await
     .unwrap();
@@ -484,7 +485,7 @@ async fn fedmemberid_from_config_must_match_the_cookie() {
 
 #[tokio::test]
 async fn demo_simulator_and_its_config_item() {
-    let (sim, item) = usage_exporter::sim::akana::start_demo(2).await.unwrap();
+    let (sim, item) = usage_exporter_sim::akana::start_demo(2).await.unwrap();
     assert!(item.starts_with("name: demo\n"), "{item}");
     let mut yaml = String::from("sources:\n  akana:\n");
     for (i, line) in item.lines().enumerate() {

@@ -5,7 +5,7 @@
 use crate::support::{self, sample, samples};
 use chrono::{DateTime, Datelike, Duration as Days, NaiveDate, TimeZone, Utc};
 use std::time::{Duration, Instant};
-use usage_exporter::sim::aveva::{AvevaSim, SimConfig, CLIENT_ID, CLIENT_SECRET, TENANT_ID};
+use usage_exporter_sim::aveva::{AvevaSim, SimConfig, CLIENT_ID, CLIENT_SECRET, TENANT_ID};
 
 const WAIT: Duration = Duration::from_secs(20);
 

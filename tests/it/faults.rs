@@ -11,12 +11,12 @@ use crate::support::{self, memory_heavy, rss_bytes, sample, TestDaemon};
 use serde_json::json;
 use std::future::Future;
 use std::time::{Duration, Instant};
-use usage_exporter::sim::akana::{self, AkanaSim};
-use usage_exporter::sim::aveva::{self, AvevaSim};
-use usage_exporter::sim::scc::{SccSim, SccState};
-use usage_exporter::sim::tencent::{self, TencentSim, TencentSimState};
-use usage_exporter::sim::tr50::{self, Tr50Sim};
-use usage_exporter::sim::Fault;
+use usage_exporter_sim::akana::{self, AkanaSim};
+use usage_exporter_sim::aveva::{self, AvevaSim};
+use usage_exporter_sim::scc::{SccSim, SccState};
+use usage_exporter_sim::tencent::{self, TencentSim, TencentSimState};
+use usage_exporter_sim::tr50::{self, Tr50Sim};
+use usage_exporter_sim::Fault;
 
 /// Upper bound of every wait (a loaded 2-core machine; normally each takes well under 2 s).
 const WAIT: Duration = Duration::from_secs(20);
@@ -743,12 +743,12 @@ async fn tencent_clock_skew_is_an_auth_error_and_recovers() {
         unreachable!("a tencent case")
     };
     let before = c.d.metrics().await;
-    sim.with(|s| s.clock_offset = 900);
+    sim.with(|s| s.clock.set_offset(chrono::Duration::seconds(900)));
     c.wait_errors(&before, "auth", 2.0).await;
     let page = c.landing().await;
     assert!(page.contains("AuthFailure.SignatureExpire"), "{page}");
     assert!(page.contains("clock skew"), "{page}");
-    sim.with(|s| s.clock_offset = 0);
+    sim.with(|s| s.clock.set_offset(chrono::Duration::zero()));
     c.wait_recovered().await;
     c.stop().await;
 }

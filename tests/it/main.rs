@@ -18,6 +18,7 @@ mod metrics_doc;
 mod reliability;
 mod scc;
 mod secrets;
+mod sim_demo;
 mod tencent;
 mod tr50;
 mod web_and_reload;

@@ -195,7 +195,7 @@ fn render(families: &BTreeMap<String, FamilyDoc>, origins: &[(String, String)]) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docs_metrics_md_matches_what_the_demo_exposes() {
-    let sims = usage_exporter::sim::demo::start(1).await.unwrap();
+    let sims = usage_exporter_sim::demo::start(1).await.unwrap();
     let d = support::start(&all_endpoints(&sims.config_yaml())).await;
     d.wait_ready(Duration::from_secs(60)).await;
     // Some families need a second poll (counters that start from the first window, caches).

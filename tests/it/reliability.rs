@@ -130,7 +130,7 @@ async fn scrapes_under_load_while_endpoints_fail_and_recover() {
 #[tokio::test]
 async fn upstream_body_cap_rejects_huge_bodies_without_reading_them() {
     let _alone = memory_heavy().await;
-    use usage_exporter::sim::{self, Fault, Faults, SimHandler, SimRequest, SimResponse};
+    use usage_exporter_sim::{self as sim, Fault, Faults, SimHandler, SimRequest, SimResponse};
     struct Huge(Faults);
     impl SimHandler for Huge {
         fn handle(

@@ -2,8 +2,8 @@
 
 use crate::support::{self, sample, samples};
 use std::time::Duration;
-use usage_exporter::sim::scc::{PayloadFormat, SccSim, SccState};
-use usage_exporter::sim::Fault;
+use usage_exporter_sim::scc::{PayloadFormat, SccSim, SccState};
+use usage_exporter_sim::Fault;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -792,7 +792,7 @@ async fn https_with_ca_file_and_client_certificate() {
         BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     };
     let dir = tempfile::tempdir().unwrap();
-    let (server_cert, server_key) = usage_exporter::sim::self_signed_cert();
+    let (server_cert, server_key) = usage_exporter_sim::self_signed_cert();
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -908,7 +908,7 @@ async fn master_only_endpoints_share_one_role_check_when_master_role_is_off() {
 
 #[tokio::test]
 async fn demo_simulator_config_item_works_with_default_endpoints() {
-    let (sim, item) = usage_exporter::sim::scc::start_demo(1).await.unwrap();
+    let (sim, item) = usage_exporter_sim::scc::start_demo(1).await.unwrap();
     assert!(item.starts_with("name: scc-demo\n"), "{item}");
     let mut yaml = String::from("sources:\n  scc:\n");
     for (i, line) in item.lines().enumerate() {

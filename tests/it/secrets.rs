@@ -15,12 +15,12 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing_subscriber::util::SubscriberInitExt;
-use usage_exporter::sim::akana::{self, AkanaSim};
-use usage_exporter::sim::aveva::{self, AvevaSim};
-use usage_exporter::sim::scc::{SccSim, SccState};
-use usage_exporter::sim::tencent::{self, TencentSim, TencentSimState};
-use usage_exporter::sim::tr50::{self, Tr50Sim};
-use usage_exporter::sim::Fault;
+use usage_exporter_sim::akana::{self, AkanaSim};
+use usage_exporter_sim::aveva::{self, AvevaSim};
+use usage_exporter_sim::scc::{SccSim, SccState};
+use usage_exporter_sim::tencent::{self, TencentSim, TencentSimState};
+use usage_exporter_sim::tr50::{self, Tr50Sim};
+use usage_exporter_sim::Fault;
 
 const WAIT: Duration = Duration::from_secs(30);
 

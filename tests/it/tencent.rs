@@ -2,7 +2,7 @@
 
 use crate::support::{self, assert_valid_openmetrics, sample, samples};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use usage_exporter::sim::tencent::{instance_id, value_at, TencentSim, TencentSimState};
+use usage_exporter_sim::tencent::{instance_id, value_at, TencentSim, TencentSimState};
 
 const ID: &str = "AKIDtest000000000000000000000000";
 const KEY: &str = "test-secret-key-0123456789abcdef";
@@ -400,7 +400,7 @@ async fn wrong_secret_v2_is_an_auth_error_on_the_landing_page() {
 #[tokio::test]
 async fn clock_skew_is_explained() {
     let sim = sim(1).await;
-    sim.with(|s| s.clock_offset = 900);
+    sim.with(|s| s.clock.set_offset(chrono::Duration::seconds(900)));
     let yaml = format!(
         "sources:\n  tencent:\n    - name: skew\n      url: {}\n      region: ap-guangzhou\n      secret_id: {ID}\n      secret_key: {KEY}\n      endpoints: {{metric_data: 200ms, metric_catalog: off}}\n      metrics:\n        - namespace: QCE/CVM\n          names: [CPUUsage]\n          instances: [{{InstanceId: {}}}]\n",
         sim.url(),
@@ -521,7 +521,7 @@ async fn simulator_rejects_replayed_nonces_and_old_timestamps() {
 
 #[tokio::test]
 async fn demo_config_polls_its_simulator() {
-    let (sim, item) = usage_exporter::sim::tencent::start_demo(1).await.unwrap();
+    let (sim, item) = usage_exporter_sim::tencent::start_demo(1).await.unwrap();
     assert!(item.starts_with("name: "));
     let mut yaml = String::from("sources:\n  tencent:\n");
     for (i, line) in item.lines().enumerate() {

@@ -3,8 +3,8 @@
 
 use crate::support::{self, sample, TestDaemon};
 use std::time::Duration;
-use usage_exporter::sim::tr50::{ErrorShape, Injected, SimState, Tr50Sim};
-use usage_exporter::sim::Fault;
+use usage_exporter_sim::tr50::{ErrorShape, Injected, SimState, Tr50Sim};
+use usage_exporter_sim::Fault;
 
 const WAIT: Duration = Duration::from_secs(10);
 /// The simulator's default frozen clock: 2024-03-10T10:20:00Z.
@@ -151,7 +151,7 @@ async fn counters_follow_the_buckets_as_they_fill_and_the_window_slides() {
 async fn dimension_org_with_sub_orgs_and_an_offset_of_half_an_hour() {
     let mut state = SimState::new();
     state.tz_offset = 5 * 3600 + 1800;
-    state.orgs.push(usage_exporter::sim::tr50::SimOrg {
+    state.orgs.push(usage_exporter_sim::tr50::SimOrg {
         key: "ACME_EU".into(),
         services: Default::default(),
         things: 0,
@@ -294,7 +294,7 @@ async fn wrong_password_backs_off_without_locking_the_account() {
 #[tokio::test]
 async fn locked_account_and_mfa_are_reported_clearly() {
     let mut state = SimState::new();
-    state.users.push(usage_exporter::sim::tr50::SimUser {
+    state.users.push(usage_exporter_sim::tr50::SimUser {
         username: "mfa@example.com".into(),
         password: "pw-mfa".into(),
         mfa: true,
@@ -479,7 +479,7 @@ async fn command_errors_in_both_shapes_and_faults_fail_only_that_poll() {
 
 #[tokio::test]
 async fn demo_simulator_config_produces_data() {
-    let (sim, item) = usage_exporter::sim::tr50::start_demo(2).await.unwrap();
+    let (sim, item) = usage_exporter_sim::tr50::start_demo(2).await.unwrap();
     assert!(item.starts_with("name: demo\n"), "{item}");
     let mut yaml = String::from("sources:\n  tr50:\n");
     for (i, line) in item.lines().enumerate() {

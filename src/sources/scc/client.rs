@@ -226,7 +226,11 @@ mod tests {
 
     #[test]
     fn html_or_text_200_is_auth_broken_json_is_decode() {
-        let r = response(200, "text/html;charset=UTF-8", crate::sim::LOGIN_PAGE);
+        let r = response(
+            200,
+            "text/html;charset=UTF-8",
+            usage_exporter_sim::LOGIN_PAGE,
+        );
         let e = decode::<serde_json::Value>(&r, "GET /x").unwrap_err();
         assert_eq!(e.reason, ErrorReason::Auth);
         let r = response(200, "application/json", "  <html>");

@@ -442,8 +442,8 @@ mod tests {
         }
     }
 
-    use crate::sim::tr50::{SimState, Tr50Sim};
     use std::sync::Arc;
+    use usage_exporter_sim::tr50::{SimState, Tr50Sim};
 
     fn client(sim: &Tr50Sim, password: &str) -> Client {
         client_with_timeout(sim, password, Duration::from_secs(5))
@@ -505,13 +505,13 @@ mod tests {
         // A session that keeps failing after the re-login fails the call, without a loop.
         sim.state()
             .inject
-            .push_back(crate::sim::tr50::Injected::PerCommand(
+            .push_back(usage_exporter_sim::tr50::Injected::PerCommand(
                 -90008,
                 "Session is invalid".into(),
             ));
         sim.state()
             .inject
-            .push_back(crate::sim::tr50::Injected::TopLevel(
+            .push_back(usage_exporter_sim::tr50::Injected::TopLevel(
                 -90008,
                 "Session is invalid".into(),
             ));
@@ -551,12 +551,12 @@ mod tests {
     #[tokio::test]
     async fn unanswered_login_blocks_logins_too() {
         let sim = Tr50Sim::start(SimState::new()).await.unwrap();
-        sim.faults.set(crate::sim::Fault::Hang);
+        sim.faults.set(usage_exporter_sim::Fault::Hang);
         let c = client_with_timeout(&sim, "secret-pw", Duration::from_millis(300));
         let e = c.call("usage.api.history", history()).await.unwrap_err();
         assert_eq!(e.reason, ErrorReason::Timeout, "{e}");
         assert_eq!(e.retry_after, Some(LOGIN_BACKOFF_BASE));
-        sim.faults.set(crate::sim::Fault::None);
+        sim.faults.set(usage_exporter_sim::Fault::None);
         let e = c.call("usage.api.history", history()).await.unwrap_err();
         assert!(e.message.contains("no login attempt for another"), "{e}");
         assert_eq!(sim.counters().requests, 1);
@@ -565,7 +565,7 @@ mod tests {
     #[tokio::test]
     async fn top_level_login_rejection_and_mfa() {
         let mut state = SimState::new();
-        state.error_shape = crate::sim::tr50::ErrorShape::TopLevel;
+        state.error_shape = usage_exporter_sim::tr50::ErrorShape::TopLevel;
         state.users[0].mfa = true;
         let sim = Tr50Sim::start(state).await.unwrap();
         let e = client(&sim, "secret-pw")

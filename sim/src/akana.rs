@@ -2,12 +2,12 @@
 //! `AtmoAuthToken_{fedmemberid}` and `Csrf-Token_{fedmemberid}` cookies, token expiry and
 //! renewal (`POST /api/login/renewToken`), pending login tasks, and the subscription usage report
 //! (`GET /platform/subscriptions/{SubscriptionID}/metrics`) serving the vendor's sample response
-//! or a generated month that follows a controllable clock (for month-rollover tests).
+//! or a generated month that follows the simulator's [`SimClock`] (for month-rollover tests).
 //!
 //! Tests drive it through [`AkanaSim`]: change [`State`] with [`AkanaSim::with`], switch
 //! [`Faults`], read per-path request counts ([`AkanaSim::count`]).
 
-use super::{serve, Faults, SimHandler, SimRequest, SimResponse, SimServer};
+use super::{serve, Faults, SimClock, SimHandler, SimRequest, SimResponse, SimServer};
 use chrono::{DateTime, Datelike, Duration as ChronoDuration, NaiveDate, TimeZone, Utc};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -57,8 +57,9 @@ pub struct State {
     pub pending_tasks: Vec<String>,
     /// What the metrics endpoint serves.
     pub data: Data,
-    /// Business clock for generated data; `None` follows real time.
-    pub clock: Option<DateTime<Utc>>,
+    /// The platform's clock: the default report month, generated data, token times (real time
+    /// by default).
+    pub clock: SimClock,
     /// Raw query strings of the metrics calls, newest last (bounded).
     pub metrics_queries: Vec<String>,
     /// `Accept` header of the last metrics call.
@@ -87,7 +88,7 @@ impl Default for State {
             issue_csrf_cookie: true,
             pending_tasks: Vec::new(),
             data: Data::Sample,
-            clock: None,
+            clock: SimClock::real(),
             metrics_queries: Vec::new(),
             last_accept: None,
             tokens: HashMap::new(),
@@ -99,7 +100,7 @@ impl Default for State {
 
 impl State {
     fn now(&self) -> DateTime<Utc> {
-        self.clock.unwrap_or_else(Utc::now)
+        self.clock.now()
     }
 
     fn token_cookie(&self) -> String {
@@ -117,7 +118,7 @@ impl State {
     /// Issues a token (and keeps the CSRF value of a renewed session).
     fn issue(&mut self, csrf: Option<String>) -> (String, String) {
         self.serial += 1;
-        let now_ms = Utc::now().timestamp_millis();
+        let now_ms = self.clock.unix_ms();
         let expires_ms = now_ms + self.token_lifetime.as_millis() as i64;
         let id = format!(
             "{:08x}-5371-40c6-9ff8-{:012x}",
@@ -234,9 +235,19 @@ impl AkanaSim {
         self.with(|s| s.tokens.clear());
     }
 
-    /// Sets the business clock (`None` = real time).
+    /// Stops the platform's clock at `now`, or (`None`) lets it follow real time again
+    /// (shorthand for `clock().set(..)` / `clock().set_offset(zero)`).
     pub fn set_clock(&self, now: Option<DateTime<Utc>>) {
-        self.with(|s| s.clock = now);
+        let clock = self.clock();
+        match now {
+            Some(t) => clock.set(t),
+            None => clock.set_offset(ChronoDuration::zero()),
+        }
+    }
+
+    /// The platform's clock (shared: setting or advancing it moves the running simulator).
+    pub fn clock(&self) -> SimClock {
+        self.with(|s| s.clock.clone())
     }
 
     /// One `sources.akana` list item for this simulator (first line `name: ...`).
@@ -497,6 +508,8 @@ pub fn generate(scale: u32, year: i32, month: u32, now: DateTime<Utc>) -> Option
     } else {
         end_of_month - ChronoDuration::milliseconds(1)
     };
+    // How far the month has run: the last day of a past month counts whole, not 1 ms short.
+    let until = now.clamp(start, end_of_month);
     let mut metrics = vec![
         json!({"MetricValue": 12 * scale, "MetricUnits": "Number", "MetricID": "ApiCount", "MetricType": "Aggregate"}),
     ];
@@ -507,7 +520,7 @@ pub fn generate(scale: u32, year: i32, month: u32, now: DateTime<Utc>) -> Option
         while day < next && Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0)?) <= end {
             let day_start = Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0)?);
             let full = day_items(day, scale, customer);
-            let elapsed = (end - day_start).num_seconds().clamp(0, 86_400) as u64;
+            let elapsed = (until - day_start).num_seconds().clamp(0, 86_400) as u64;
             let part = full.map(|v| v * elapsed / 86_400);
             if part[0] > 0 {
                 for (t, v) in total.iter_mut().zip(part) {
@@ -597,5 +610,160 @@ mod tests {
         );
         assert_eq!(feb["ReportPeriod"]["EndDate"], "2026-02-28T23:59:59.999Z");
         assert!(generate(1, 2026, 13, now).is_none());
+    }
+
+    fn platform_days(report: &Value) -> Vec<(String, u64)> {
+        report["UsageMetric"][1]["DayUsage"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["Date"].as_str().unwrap().to_string(),
+                    d["MetricItem"][0]["MetricValue"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn at(y: i32, m: u32, d: u32, h: u32, mi: u32, sec: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, mi, sec).unwrap()
+    }
+
+    #[test]
+    fn first_day_of_a_report_month() {
+        // Midnight: the month has begun but nothing has been counted yet.
+        let report = generate(1, 2026, 3, at(2026, 3, 1, 0, 0, 0)).unwrap();
+        assert!(platform_days(&report).is_empty());
+        assert_eq!(
+            report["ReportPeriod"]["StartDate"],
+            "2026-03-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            report["ReportPeriod"]["EndDate"],
+            "2026-03-01T00:00:00.000Z"
+        );
+        let report = generate(1, 2026, 3, at(2026, 3, 1, 6, 0, 0)).unwrap();
+        let days = platform_days(&report);
+        assert_eq!(days.len(), 1);
+        assert_eq!(days[0].0, "2026-03-01");
+        // At that midnight the month before is complete.
+        let feb = generate(1, 2026, 2, at(2026, 3, 1, 0, 0, 0)).unwrap();
+        assert_eq!(platform_days(&feb).len(), 28);
+    }
+
+    #[test]
+    fn last_day_of_a_report_month() {
+        let now = at(2026, 12, 31, 23, 59, 59);
+        let report = generate(1, 2026, 12, now).unwrap();
+        let days = platform_days(&report);
+        assert_eq!(days.len(), 31);
+        assert_eq!(days[30].0, "2026-12-31");
+        assert_eq!(
+            report["ReportPeriod"]["EndDate"],
+            "2026-12-31T23:59:59.000Z"
+        );
+        // Next second: January of the next year begins; December is complete.
+        let later = now + ChronoDuration::seconds(1);
+        let dec = generate(1, 2026, 12, later).unwrap();
+        assert_eq!(dec["ReportPeriod"]["EndDate"], "2026-12-31T23:59:59.999Z");
+        assert!(platform_days(&dec)[30].1 >= days[30].1);
+        let jan = generate(1, 2027, 1, later).unwrap();
+        assert!(platform_days(&jan).is_empty());
+        assert_eq!(jan["ReportPeriod"]["StartDate"], "2027-01-01T00:00:00.000Z");
+        // A future month has no days.
+        assert!(platform_days(&generate(1, 2027, 2, later).unwrap()).is_empty());
+    }
+
+    #[test]
+    fn leap_day_2028() {
+        let report = generate(1, 2028, 2, at(2028, 2, 29, 12, 0, 0)).unwrap();
+        let days = platform_days(&report);
+        assert_eq!(days.len(), 29);
+        assert_eq!(days[28].0, "2028-02-29");
+        let complete = generate(1, 2028, 2, at(2028, 3, 1, 0, 0, 0)).unwrap();
+        assert_eq!(platform_days(&complete).len(), 29);
+        assert_eq!(
+            complete["ReportPeriod"]["EndDate"],
+            "2028-02-29T23:59:59.999Z"
+        );
+        // Half of the leap day had passed; a past month's last day counts whole.
+        let full = day_items(NaiveDate::from_ymd_opt(2028, 2, 29).unwrap(), 1, false)[0];
+        assert_eq!(platform_days(&complete)[28].1, full);
+        assert_eq!(days[28].1, full * 43_200 / 86_400);
+        let no_leap = generate(1, 2029, 2, at(2029, 3, 1, 0, 0, 0)).unwrap();
+        assert_eq!(platform_days(&no_leap).len(), 28);
+    }
+
+    #[test]
+    fn dst_change_day_has_24_hours() {
+        // 2026-03-29: Europe's clocks go forward at 01:00 UTC. The report is UTC: at 23:00 UTC,
+        // 23 of the day's 24 hours have passed.
+        let report = generate(1, 2026, 3, at(2026, 3, 29, 23, 0, 0)).unwrap();
+        let days = platform_days(&report);
+        assert_eq!(days.len(), 29);
+        let complete = generate(1, 2026, 3, at(2026, 4, 1, 0, 0, 0)).unwrap();
+        let full = platform_days(&complete);
+        assert_eq!(full.len(), 31);
+        assert_eq!(days[28].1, full[28].1 * 82_800 / 86_400);
+        assert_eq!(days[..28], full[..28]);
+    }
+
+    #[tokio::test]
+    async fn the_default_report_month_follows_the_clock() {
+        let sim = AkanaSim::start(State {
+            data: Data::Generated { scale: 1 },
+            clock: SimClock::at(2028, 2, 29, 12, 0, 0),
+            ..State::default()
+        })
+        .await
+        .unwrap();
+        let client = reqwest::Client::new();
+        let login = client
+            .post(format!("{}/api/login", sim.url()))
+            .json(&json!({"email": "monitor@acmepaymentscorp.com", "password": "s3cret-Pa55"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status(), 200);
+        let cookie = login
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+            .find(|c| c.starts_with("AtmoAuthToken_acmepaymentscorp="))
+            .unwrap();
+        let report = |query: &'static str| {
+            let (client, cookie, url) = (client.clone(), cookie.clone(), sim.url());
+            async move {
+                let r = client
+                    .get(format!(
+                        "{url}/platform/subscriptions/acmepaymentscorp/metrics{query}"
+                    ))
+                    .header("cookie", cookie)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                r.json::<Value>().await.unwrap()
+            }
+        };
+        let feb = report("?IncludePerDayUsage=true").await;
+        assert_eq!(feb["ReportPeriod"]["StartDate"], "2028-02-01T00:00:00.000Z");
+        assert_eq!(feb["ReportGeneratedTimestamp"], "2028-02-29T12:00:00.000Z");
+        assert_eq!(platform_days(&feb).len(), 29);
+        // The token carries the platform's clock.
+        assert!(cookie.contains(&format!(
+            "issueTime%3D{}",
+            at(2028, 2, 29, 12, 0, 0).timestamp_millis()
+        )));
+        sim.clock().advance(ChronoDuration::hours(12));
+        let mar = report("?IncludePerDayUsage=true").await;
+        assert_eq!(mar["ReportPeriod"]["StartDate"], "2028-03-01T00:00:00.000Z");
+        assert!(platform_days(&mar).is_empty());
+        let feb = report("?IncludePerDayUsage=true&ReportYear=2028&ReportMonth=2").await;
+        assert_eq!(feb["ReportPeriod"]["EndDate"], "2028-02-29T23:59:59.999Z");
+        sim.set_clock(None);
+        assert!(!sim.clock().is_fixed());
     }
 }

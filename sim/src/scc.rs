@@ -8,13 +8,12 @@
 //! old/new payload formats, per-endpoint or global faults, endpoints unsupported by "this SCC
 //! version" (HTTP 400), add/remove subaccounts or change tunnel states.
 
-use super::{serve, Fault, Faults, SimHandler, SimRequest, SimResponse, SimServer};
+use super::{serve, Fault, Faults, SimClock, SimHandler, SimRequest, SimResponse, SimServer};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Typical SCC performance bucket lower bounds in ms.
 pub const BUCKET_BOUNDS_MS: [u64; 23] = [
@@ -185,14 +184,11 @@ pub struct SccState {
     pub physical_total_kb: u64,
     /// Answer every request with this JSON (HTTP 200) instead (wrong-shape tests).
     pub reply_override: Option<Value>,
-    started: Instant,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    /// The connector's clock: certificate status, `mostRecentAccess`, alert times and, in
+    /// moving mode, how far counters, memory and CPU have moved.
+    pub clock: SimClock,
+    /// Clock time (Unix ms) at which moving data starts to move.
+    started_ms: i64,
 }
 
 /// `2021-02-17T12:44:10.546 +0000`, SCC's date string.
@@ -234,9 +230,16 @@ const DAY_MS: u64 = 86_400_000;
 
 impl SccState {
     /// `n` subaccounts with fixed values (tests): subaccount *i* is in state
-    /// `Connected, Connected, ConnectFailure, Connected, Disconnected` cyclically.
+    /// `Connected, Connected, ConnectFailure, Connected, Disconnected` cyclically. Times
+    /// (connections, certificates, statistics) are relative to the real time now.
     pub fn generated(n: usize) -> Self {
-        let now = now_ms();
+        Self::generated_at(n, SimClock::real())
+    }
+
+    /// Like [`SccState::generated`], with times relative to `clock`, which the state keeps.
+    pub fn generated_at(n: usize, clock: SimClock) -> Self {
+        let started_ms = clock.unix_ms();
+        let now = started_ms.max(0) as u64;
         let subaccounts = (0..n).map(|i| Self::make_subaccount(i, now)).collect();
         SccState {
             username: "monitor".into(),
@@ -277,7 +280,8 @@ impl SccState {
             since_ms: now.saturating_sub(7 * DAY_MS) / 1000 * 1000,
             physical_total_kb: 16 * 1024 * 1024,
             reply_override: None,
-            started: Instant::now(),
+            clock,
+            started_ms,
         }
     }
 
@@ -402,10 +406,14 @@ impl SccState {
         }
     }
 
+    fn now_ms(&self) -> u64 {
+        self.clock.unix_ms().max(0) as u64
+    }
+
     /// Seconds since start while moving, else 0.
     fn elapsed(&self) -> f64 {
         if self.moving {
-            self.started.elapsed().as_secs_f64()
+            (self.clock.unix_ms() - self.started_ms).max(0) as f64 / 1000.0
         } else {
             0.0
         }
@@ -672,7 +680,7 @@ impl SccState {
 
     /// Certificates with their status now: `(status, json)`.
     fn certificate_items(&self) -> Vec<(&'static str, Value)> {
-        let now = now_ms();
+        let now = self.now_ms();
         let status = |valid_to: u64| {
             if valid_to < now {
                 "expired"
@@ -719,7 +727,7 @@ impl SccState {
     }
 
     fn usage_json(&self) -> Value {
-        let now = now_ms();
+        let now = self.now_ms();
         let list: Vec<Value> = self
             .subaccounts
             .iter()
@@ -811,7 +819,7 @@ impl SccState {
             .collect();
         for (status, cert) in self.certificate_items() {
             if status == "expiring" || status == "expired" {
-                alerts.push(json!({"timestamp": now_ms() / 1000 * 1000, "status": if status == "expired" { "ERROR" } else { "WARNING" },
+                alerts.push(json!({"timestamp": self.now_ms() / 1000 * 1000, "status": if status == "expired" { "ERROR" } else { "WARNING" },
                     "type": "CERTIFICATE_EXPIRATION", "origin": cert["type"], "message": format!("Certificate is {status}"), "entity": "certificate"}));
             }
         }
@@ -1109,16 +1117,16 @@ pub async fn start_demo(scale: u32) -> std::io::Result<(SccSim, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn buckets_grow_monotonically_and_sum_to_calls() {
-        let mut state = SccState::generated(3);
+        let mut state = SccState::generated_at(3, SimClock::at(2026, 12, 1, 0, 0, 0));
         let b = state.subaccounts[0].backends[0].clone();
         let first = state.bucket_counts(&b);
         assert_eq!(first.iter().sum::<u64>(), state.calls(&b));
         state.moving = true;
-        state.started = Instant::now() - Duration::from_secs(100);
+        assert_eq!(state.bucket_counts(&b), first, "the clock stands still");
+        state.clock.advance_secs(100);
         let later = state.bucket_counts(&b);
         assert!(later.iter().zip(&first).all(|(l, f)| l >= f));
         assert!(later.iter().sum::<u64>() > first.iter().sum::<u64>());
@@ -1135,6 +1143,37 @@ mod tests {
         assert_eq!(ids.len(), 2000);
         let states: BTreeSet<_> = state.subaccounts.iter().map(|s| s.state.clone()).collect();
         assert_eq!(states.len(), 3);
+    }
+
+    #[test]
+    fn certificate_status_follows_the_clock() {
+        // Generated on 29 February 2028: the UI certificate expires 12 days later, on 12 March.
+        let clock = SimClock::at(2028, 2, 29, 12, 0, 0);
+        let state = SccState::generated_at(1, clock.clone());
+        let ui = |state: &SccState| {
+            state
+                .certificate_items()
+                .into_iter()
+                .find(|(_, c)| c["type"] == "UI")
+                .unwrap()
+        };
+        let (status, cert) = ui(&state);
+        assert_eq!(status, "expiring");
+        assert_eq!(
+            scc_date(cert["validTo"].as_u64().unwrap()),
+            "2028-03-12T12:00:00.000 +0000"
+        );
+        clock.advance(chrono::Duration::days(12));
+        assert_eq!(ui(&state).0, "expiring", "valid until the last millisecond");
+        clock.advance_secs(1);
+        assert_eq!(ui(&state).0, "expired");
+        let alerts = state.alerts_json();
+        assert!(alerts["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["type"] == "CERTIFICATE_EXPIRATION"
+                && a["timestamp"] == clock.unix_ms() / 1000 * 1000));
     }
 
     #[test]

@@ -8,19 +8,23 @@
 //! GetMonitorData, cut off in v2 GetMetricStatistics), returns dimensions in shuffled order and
 //! data points in shuffled order, limits batches to 50 instances, and scales to thousands of
 //! instances. Values are a slow deterministic wave per (instance, metric), or fixed overrides.
+//!
+//! Signatures are checked with the simulator's own implementation of both algorithms
+//! ([`sign`]); "now" (signature timestamps, nonce ages, which points are ready) is the state's
+//! [`SimClock`].
 
-use super::{serve, Faults, SimHandler, SimRequest, SimResponse, SimServer};
-use crate::sources::tencent::sign::{
-    same_signature, v2_signature, Tc3Authorization, Tc3Request, V2Method,
-};
-use crate::sources::tencent::window::{parse_rfc3339, parse_v2_time, v2_time};
+pub mod sign;
+
+use crate::{serve, Faults, SimClock, SimHandler, SimRequest, SimResponse, SimServer};
+use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
 use rand::seq::SliceRandom;
 use serde_json::{json, Value};
+use sign::{Tc3Header, V2Algorithm};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// One metric the simulator serves.
 #[derive(Debug, Clone)]
@@ -66,8 +70,8 @@ pub struct TencentSimState {
     pub overrides: HashMap<(String, String), f64>,
     /// Requests per second accepted (None = unlimited).
     pub rate_limit: Option<u32>,
-    /// Seconds added to the real clock (to simulate skew).
-    pub clock_offset: i64,
+    /// The server's clock (real time by default; `clock.set_offset(..)` simulates skew).
+    pub clock: SimClock,
     /// Most instances per v3 GetMonitorData.
     pub batch_limit: usize,
     /// Namespaces (lower-case) whose monitoring is not enabled (`FailedOperation.ErrNotOpen`).
@@ -84,7 +88,7 @@ pub struct TencentSimState {
     pub auth_failures: u64,
     /// Answer every request with this JSON (HTTP 200) instead (wrong-shape tests).
     pub reply_override: Option<Value>,
-    window: (i64, u32),
+    window: Option<(Instant, u32)>,
     nonces: HashMap<String, i64>,
 }
 
@@ -126,7 +130,7 @@ impl TencentSimState {
             lag_periods: 1,
             overrides: HashMap::new(),
             rate_limit: None,
-            clock_offset: 0,
+            clock: SimClock::real(),
             batch_limit: 50,
             not_open: HashSet::new(),
             v2_offset: 8 * 3600,
@@ -135,7 +139,7 @@ impl TencentSimState {
             rate_limited: 0,
             auth_failures: 0,
             reply_override: None,
-            window: (0, 0),
+            window: None,
             nonces: HashMap::new(),
         }
     }
@@ -268,28 +272,55 @@ impl SimHandler for Handler {
     }
 }
 
-fn real_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs() as i64
-}
-
-/// Counts a request against the per-second limit; false when over it.
+/// Counts a request against the per-second limit; false when over it. The window is real
+/// elapsed time (not the simulator clock, which may stand still in tests).
 fn within_rate_limit(state: &mut TencentSimState) -> bool {
     let Some(limit) = state.rate_limit else {
         return true;
     };
-    let second = real_now();
-    if state.window.0 != second {
-        state.window = (second, 0);
-    }
-    state.window.1 += 1;
-    if state.window.1 > limit {
+    let now = Instant::now();
+    let window = match state.window {
+        Some((start, n)) if now.duration_since(start) < Duration::from_secs(1) => (start, n + 1),
+        _ => (now, 1),
+    };
+    state.window = Some(window);
+    if window.1 > limit {
         state.rate_limited += 1;
         return false;
     }
     true
+}
+
+fn offset(secs_east: i32) -> FixedOffset {
+    FixedOffset::east_opt(secs_east).unwrap_or_else(|| FixedOffset::east_opt(0).expect("UTC"))
+}
+
+/// RFC 3339 (API 3.0 `StartTime`/`EndTime`) as Unix seconds.
+fn parse_rfc3339(text: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|t| t.timestamp())
+}
+
+/// A v2 time, `YYYY-MM-DD HH:MM:SS` (a `T` is accepted too) in the given UTC offset, as Unix
+/// seconds.
+fn parse_v2_time(text: &str, secs_east: i32) -> Option<i64> {
+    let text = text.trim();
+    let naive = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())?;
+    offset(secs_east)
+        .from_local_datetime(&naive)
+        .single()
+        .map(|t| t.timestamp())
+}
+
+/// Unix seconds as a v2 time in the given UTC offset.
+fn v2_time(ts: i64, secs_east: i32) -> String {
+    crate::clock::from_unix(ts)
+        .with_timezone(&offset(secs_east))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 fn find_metric<'a>(
@@ -350,11 +381,8 @@ fn request_id() -> String {
 }
 
 fn handle_v3(state: &mut TencentSimState, request: &SimRequest) -> SimResponse {
-    let now = real_now() + state.clock_offset;
-    let Some(auth) = request
-        .header("authorization")
-        .and_then(Tc3Authorization::parse)
-    else {
+    let now = state.clock.unix();
+    let Some(auth) = request.header("authorization").and_then(Tc3Header::parse) else {
         state.auth_failures += 1;
         return v3_error(
             "AuthFailure.InvalidAuthorization",
@@ -384,17 +412,25 @@ fn handle_v3(state: &mut TencentSimState, request: &SimRequest) -> SimResponse {
             &format!("Signature expired. Timestamp {timestamp} differs from the server time {now} by more than 300 seconds."),
         );
     }
-    let expected = Tc3Request {
-        service: "monitor",
-        host: request.header("host").unwrap_or_default(),
-        content_type: request.header("content-type").unwrap_or_default(),
-        payload: &request.body,
-        timestamp,
-    };
+    let signed = [
+        (
+            "content-type",
+            request.header("content-type").unwrap_or_default(),
+        ),
+        ("host", request.header("host").unwrap_or_default()),
+    ];
+    let canonical = sign::tc3_canonical_request("POST", "/", "", &signed, &request.body);
+    let date = sign::tc3_date(timestamp);
+    let expected = sign::tc3_sign(
+        &state.secret_key,
+        &date,
+        "monitor",
+        &sign::tc3_string_to_sign(timestamp, "monitor", &canonical),
+    );
     if auth.service != "monitor"
-        || auth.date != expected.date()
-        || auth.signed_headers != "content-type;host"
-        || !same_signature(&auth.signature, &expected.signature(&state.secret_key))
+        || auth.date != date
+        || auth.signed_headers != sign::tc3_headers(&signed).1
+        || !sign::signatures_match(&auth.signature, &expected)
     {
         state.auth_failures += 1;
         return v3_error(
@@ -567,7 +603,7 @@ fn v2_ok(mut body: Value) -> SimResponse {
 }
 
 fn handle_v2(state: &mut TencentSimState, request: &SimRequest) -> SimResponse {
-    let now = real_now() + state.clock_offset;
+    let now = state.clock.unix();
     let params: Vec<(String, String)> = if request.method == hyper::Method::POST {
         request.form()
     } else {
@@ -594,22 +630,17 @@ fn handle_v2(state: &mut TencentSimState, request: &SimRequest) -> SimResponse {
         state.auth_failures += 1;
         return v2_error(4100, "(-100) secretId does not exist");
     }
-    let method = match get("SignatureMethod") {
-        None => V2Method::HmacSha1,
-        Some(m) => match V2Method::parse(&m) {
-            Some(m) => m,
-            None => return v2_error(4000, "(-505) unknown SignatureMethod"),
-        },
+    let Some(algorithm) = V2Algorithm::from_param(get("SignatureMethod").as_deref()) else {
+        return v2_error(4000, "(-505) unknown SignatureMethod");
     };
-    let expected = v2_signature(
-        &state.secret_key,
+    let source = sign::v2_source(
         request.method.as_str(),
         request.header("host").unwrap_or_default(),
         &request.path,
         &params,
-        method,
     );
-    if !same_signature(&signature, &expected) {
+    let expected = sign::v2_sign(&state.secret_key, &source, algorithm);
+    if !sign::signatures_match(&signature, &expected) {
         state.auth_failures += 1;
         return v2_error(4100, "(-100) signature verification failed");
     }
@@ -786,5 +817,189 @@ mod tests {
             times,
             vec![(1_000_080, true), (1_000_140, true), (1_000_200, false)]
         );
+    }
+
+    const HOST: &str = "127.0.0.1:4443";
+
+    fn request(
+        method: hyper::Method,
+        path: &str,
+        query: Option<String>,
+        headers: &[(&'static str, String)],
+        body: Vec<u8>,
+    ) -> SimRequest {
+        let mut map = hyper::HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, value.parse().unwrap());
+        }
+        SimRequest {
+            method,
+            path: path.into(),
+            query,
+            headers: map,
+            body: body.into(),
+        }
+    }
+
+    fn json_of(response: &SimResponse) -> Value {
+        serde_json::from_slice(&response.body).unwrap()
+    }
+
+    /// A GetMonitorData call signed with TC3 at `timestamp` with the credential date `date`.
+    fn v3_call(state: &mut TencentSimState, timestamp: i64, date: &str, body: &Value) -> Value {
+        let body = serde_json::to_vec(body).unwrap();
+        let headers = [("content-type", "application/json"), ("host", HOST)];
+        let canonical = sign::tc3_canonical_request("POST", "/", "", &headers, &body);
+        let to_sign = sign::tc3_string_to_sign(timestamp, "monitor", &canonical);
+        let signature = sign::tc3_sign(&state.secret_key, date, "monitor", &to_sign);
+        let authorization = format!(
+            "TC3-HMAC-SHA256 Credential={}/{date}/monitor/tc3_request, SignedHeaders=content-type;host, Signature={signature}",
+            state.secret_id
+        );
+        let r = request(
+            hyper::Method::POST,
+            "/",
+            None,
+            &[
+                ("authorization", authorization),
+                ("content-type", "application/json".into()),
+                ("host", HOST.into()),
+                ("x-tc-action", "GetMonitorData".into()),
+                ("x-tc-timestamp", timestamp.to_string()),
+            ],
+            body,
+        );
+        json_of(&handle_v3(state, &r))["Response"].clone()
+    }
+
+    #[test]
+    fn v3_signatures_and_data_follow_the_simulator_clock() {
+        // Two minutes before midnight UTC of 29 February 2028.
+        let mut state = TencentSimState::new("AKIDsim", "sim-key", 2);
+        state.clock = SimClock::at(2028, 2, 29, 23, 58, 0);
+        let body = json!({
+            "Namespace": "QCE/CVM", "MetricName": "CPUUsage", "Period": 60,
+            "StartTime": "2028-03-01T07:50:00+08:00", "EndTime": "2028-03-01T07:58:00+08:00",
+            "Instances": [{"Dimensions": [{"Name": "InstanceId", "Value": instance_id(0)}]}],
+        });
+        let now = state.clock.unix();
+        assert_eq!(sign::tc3_date(now), "2028-02-29");
+        let ok = v3_call(&mut state, now, "2028-02-29", &body);
+        let ts = ok["DataPoints"][0]["Timestamps"].as_array().unwrap();
+        // 23:50 … 23:58 asked; one period of lag: 23:50 … 23:57 ready.
+        assert_eq!(ts.len(), 8, "{ok}");
+        assert_eq!(ts[7], now - 60);
+        // Five minutes and a second later the same signature has expired.
+        state.clock.advance_secs(301);
+        let expired = v3_call(&mut state, now, "2028-02-29", &body);
+        assert_eq!(expired["Error"]["Code"], "AuthFailure.SignatureExpire");
+        // After midnight the credential scope must carry the new UTC date, 1 March.
+        let now = state.clock.unix();
+        let wrong_date = v3_call(&mut state, now, "2028-02-29", &body);
+        assert_eq!(wrong_date["Error"]["Code"], "AuthFailure.SignatureFailure");
+        let ok = v3_call(&mut state, now, "2028-03-01", &body);
+        assert!(ok.get("Error").is_none(), "{ok}");
+        assert_eq!(state.calls_of("GetMonitorData"), 2);
+        assert_eq!(state.auth_failures, 2);
+    }
+
+    /// A v2 call signed with HmacSHA256 at the simulator clock.
+    fn v2_call(state: &mut TencentSimState, nonce: &str, extra: &[(&str, &str)]) -> Value {
+        let mut params: Vec<(String, String)> = [
+            ("Action", "GetMetricStatistics"),
+            ("SecretId", state.secret_id.as_str()),
+            ("Nonce", nonce),
+            ("SignatureMethod", "HmacSHA256"),
+            ("namespace", "qce/cvm"),
+            ("metricName", "cpu_usage"),
+            ("period", "300"),
+            ("dimensions.0.name", "unInstanceId"),
+            ("dimensions.0.value", "ins-00000000"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        params.push(("Timestamp".into(), state.clock.unix().to_string()));
+        let source = sign::v2_source("GET", HOST, "/v2/index.php", &params);
+        let signature = sign::v2_sign(&state.secret_key, &source, V2Algorithm::HmacSha256);
+        params.push(("Signature".into(), signature));
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&params)
+            .finish();
+        let r = request(
+            hyper::Method::GET,
+            "/v2/index.php",
+            Some(query),
+            &[("host", HOST.into())],
+            Vec::new(),
+        );
+        json_of(&handle_v2(state, &r))
+    }
+
+    #[test]
+    fn v2_times_are_beijing_time_across_the_leap_day() {
+        // 16:10 UTC on 29 February 2028 is 00:10 on 1 March in Beijing (UTC+8, no DST).
+        let mut state = TencentSimState::new("AKIDsim", "sim-key", 1);
+        state.clock = SimClock::at(2028, 2, 29, 16, 10, 0);
+        let answer = v2_call(
+            &mut state,
+            "1",
+            &[
+                ("startTime", "2028-03-01 00:00:00"),
+                ("endTime", "2028-03-01 00:10:00"),
+            ],
+        );
+        assert_eq!(answer["code"], 0, "{answer}");
+        assert_eq!(answer["startTime"], "2028-03-01 00:00:00");
+        // 00:00 and 00:05 are ready, 00:10 lags and is left out (GetMetricStatistics).
+        assert_eq!(answer["dataPoints"].as_array().unwrap().len(), 2);
+        // GetMetricStatistics refuses ranges over two Beijing days, here 29 Feb → 1 Mar.
+        let answer = v2_call(
+            &mut state,
+            "2",
+            &[
+                ("startTime", "2028-02-29 23:55:00"),
+                ("endTime", "2028-03-01 00:05:00"),
+            ],
+        );
+        assert_eq!(answer["code"], 4000);
+        assert!(answer["message"].as_str().unwrap().contains("same day"));
+        // The leap day itself parses and converts: 29 Feb 23:55 Beijing is 15:55 UTC.
+        assert_eq!(
+            parse_v2_time("2028-02-29 23:55:00", 8 * 3600),
+            Some(state.clock.unix() - 15 * 60)
+        );
+        assert_eq!(parse_v2_time("2029-02-29 00:00:00", 8 * 3600), None);
+        // A nonce is good once; a timestamp five minutes off is refused.
+        let replay = v2_call(&mut state, "1", &[]);
+        assert_eq!(replay["code"], 4500);
+        let mut late = TencentSimState::new("AKIDsim", "sim-key", 1);
+        late.clock = SimClock::at(2028, 2, 29, 16, 10, 0);
+        let signed_at = late.clock.unix();
+        late.clock.advance_secs(301);
+        let mut params = vec![
+            ("Action".to_string(), "DescribeMetrics".to_string()),
+            ("SecretId".into(), "AKIDsim".into()),
+            ("Nonce".into(), "3".into()),
+            ("Timestamp".into(), signed_at.to_string()),
+            ("namespace".into(), "qce/cvm".into()),
+        ];
+        let source = sign::v2_source("GET", HOST, "/v2/index.php", &params);
+        params.push((
+            "Signature".into(),
+            sign::v2_sign("sim-key", &source, V2Algorithm::HmacSha1),
+        ));
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&params)
+            .finish();
+        let r = request(
+            hyper::Method::GET,
+            "/v2/index.php",
+            Some(query),
+            &[("host", HOST.into())],
+            Vec::new(),
+        );
+        assert_eq!(json_of(&handle_v2(&mut late, &r))["code"], 4200);
     }
 }

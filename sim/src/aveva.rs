@@ -4,13 +4,13 @@
 //! bodies and `Operation-Id` headers. Data is generated for a tenant with several namespaces and
 //! communities, deterministic per day and growing through the (partial) current day.
 //!
-//! The [`AvevaSim`] handle controls it at run time: token lifetime and revocation, a clock
-//! offset and explicit billing cycles (for cycle rollover), one-shot 429/503 with
-//! `Retry-After`, vendor error answers, the generic [`Faults`], and counters of token requests,
-//! rejected tokens and API requests.
+//! The [`AvevaSim`] handle controls it at run time: token lifetime and revocation, its
+//! [`SimClock`] ("today", the calendar billing cycles) and explicit billing cycles (for cycle
+//! rollover), one-shot 429/503 with `Retry-After`, vendor error answers, the generic [`Faults`],
+//! and counters of token requests, rejected tokens and API requests.
 
-use super::{serve, Faults, SimHandler, SimRequest, SimResponse, SimServer};
-use chrono::{DateTime, Datelike, Duration as Days, NaiveDate, TimeZone, Utc};
+use super::{serve, Faults, SimClock, SimHandler, SimRequest, SimResponse, SimServer};
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::future::Future;
@@ -35,6 +35,8 @@ pub struct SimConfig {
     pub communities: usize,
     /// Lifetime of issued tokens (`expires_in`, rounded up to whole seconds on the wire).
     pub token_lifetime: Duration,
+    /// The simulator's clock: "today" and the calendar billing cycles (real time by default).
+    pub clock: SimClock,
 }
 
 impl Default for SimConfig {
@@ -43,6 +45,7 @@ impl Default for SimConfig {
             namespaces: 3,
             communities: 2,
             token_lifetime: Duration::from_secs(3600),
+            clock: SimClock::real(),
         }
     }
 }
@@ -109,7 +112,7 @@ struct Inner {
     client_secret: String,
     token_lifetime: Duration,
     tokens: HashMap<String, Instant>,
-    clock_offset: Days,
+    clock: SimClock,
     cycles: Option<Vec<(DateTime<Utc>, DateTime<Utc>)>>,
     namespaces: Vec<Namespace>,
     communities: Vec<Community>,
@@ -200,7 +203,7 @@ impl AvevaSim {
                 client_secret: CLIENT_SECRET.into(),
                 token_lifetime: config.token_lifetime,
                 tokens: HashMap::new(),
-                clock_offset: Days::zero(),
+                clock: config.clock.clone(),
                 cycles: None,
                 namespaces,
                 communities,
@@ -278,9 +281,15 @@ impl AvevaSim {
         self.inner().client_secret = secret.to_string();
     }
 
-    /// Moves the simulator's clock relative to the real one.
+    /// Runs the simulator's clock at real time plus `offset` (shorthand for
+    /// `clock().set_offset(offset)`).
     pub fn set_clock_offset(&self, offset: chrono::Duration) {
-        self.inner().clock_offset = offset;
+        self.inner().clock.set_offset(offset);
+    }
+
+    /// The simulator's clock (shared: setting or advancing it moves the running simulator).
+    pub fn clock(&self) -> SimClock {
+        self.inner().clock.clone()
     }
 
     /// The simulator's current time.
@@ -381,7 +390,7 @@ impl AvevaSim {
 
 impl Inner {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now() + self.clock_offset
+        self.clock.now()
     }
 
     fn cycles(&self) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
@@ -943,6 +952,7 @@ pub async fn start_demo(scale: u32) -> std::io::Result<(AvevaSim, String)> {
         namespaces: 3 * scale,
         communities: 2 * scale,
         token_lifetime: Duration::from_secs(300),
+        clock: SimClock::real(),
     })
     .await?;
     let communities: Vec<String> = sim.communities().into_iter().map(|c| c.id).collect();
@@ -957,6 +967,7 @@ pub async fn start_demo(scale: u32) -> std::io::Result<(AvevaSim, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Duration as Days;
 
     async fn token(client: &reqwest::Client, url: &str, secret: &str) -> reqwest::Response {
         client
@@ -971,9 +982,60 @@ mod tests {
             .unwrap()
     }
 
+    /// A simulator (default landscape: 3 namespaces, 2 communities) whose clock stands at `clock`.
+    async fn sim_at(clock: SimClock) -> AvevaSim {
+        AvevaSim::start(SimConfig {
+            clock,
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap()
+    }
+
+    /// GETs an API path (after `/api/v1/tenants/{TENANT_ID}`) with a fresh token.
+    async fn get(sim: &AvevaSim, path_and_query: &str) -> (u16, Value) {
+        let client = reqwest::Client::new();
+        let url = sim.url();
+        let t: Value = token(&client, &url, CLIENT_SECRET)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let r = client
+            .get(format!("{url}/api/v1/tenants/{TENANT_ID}{path_and_query}"))
+            .bearer_auth(t["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    fn dates(records: &Value) -> Vec<String> {
+        let mut out: Vec<String> = records
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["Date"].as_str().unwrap().to_string())
+            .collect();
+        out.dedup();
+        out
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
+    }
+
     #[tokio::test]
     async fn serves_the_documented_shapes() {
         let (sim, yaml) = start_demo(1).await.unwrap();
+        // Mid-cycle, so that the current cycle's first day and today differ (on a cycle's first
+        // day the swapped range below would be one valid day).
+        sim.clock().set(at(2026, 11, 17, 10));
         assert!(yaml.starts_with("name: cds-demo\n"));
         let client = reqwest::Client::new();
         let url = sim.url();
@@ -994,6 +1056,7 @@ mod tests {
             async move { client.get(path).bearer_auth(bearer).send().await.unwrap() }
         };
         let today = sim.now().date_naive();
+        assert_eq!(today, day(2026, 11, 17));
         let start = sim.current_cycle().0.format("%Y-%m-%dT%H:%M:%SZ");
         let end = midnight(today).format("%Y-%m-%dT%H:%M:%SZ");
         let r = get(format!(
@@ -1004,6 +1067,7 @@ mod tests {
         assert!(r.headers().contains_key("operation-id"));
         let records: Vec<Value> = r.json().await.unwrap();
         let days = (today - sim.current_cycle().0.date_naive()).num_days() as usize + 1;
+        assert_eq!(days, 17);
         assert_eq!(records.len(), 3 * days);
         assert_eq!(records[2]["ClusterRegion"], 2);
 
@@ -1030,34 +1094,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn demo_yaml_is_a_valid_config_item() {
-        let (sim, yaml) = start_demo(2).await.unwrap();
-        let demo = crate::sim::demo::DemoSims {
-            servers: Vec::new(),
-            handles: Vec::new(),
-            sources: vec![("aveva", yaml)],
-        };
-        let config = crate::sources::parse_config(
-            &demo.config_yaml(),
-            std::path::Path::new("demo.yml"),
-            &|_| None,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let target = &config.targets_of::<crate::sources::aveva::Settings>()[0];
-        assert_eq!(target.url.as_str().trim_end_matches('/'), sim.url());
-        assert_eq!(target.community_ids.len(), 4);
-        assert_eq!(sim.namespaces().len(), 6);
-        assert_eq!(config.targets[0].endpoints.len(), 4);
-    }
-
-    #[tokio::test]
     async fn calendar_cycles_follow_the_clock() {
-        let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
+        let sim = sim_at(SimClock::at(2026, 11, 17, 10, 30, 0)).await;
         let (start, end) = sim.current_cycle();
         assert_eq!(start.day(), 1);
         assert!(start <= sim.now() && sim.now() < end);
         assert_eq!(sim.cycles().len(), 12);
-        sim.set_clock_offset(end - Utc::now() + Days::hours(1));
+        sim.clock().set(end + Days::hours(1));
         assert_eq!(sim.current_cycle().0, end);
         // Past days are complete and stable; today grows.
         let ns = &sim.namespaces()[0].id;
@@ -1069,5 +1112,159 @@ mod tests {
                 .ingress_events,
             0
         );
+    }
+
+    #[tokio::test]
+    async fn clock_offset_runs_ahead_of_real_time() {
+        let sim = sim_at(SimClock::at(2026, 11, 17, 10, 30, 0)).await;
+        let before = Utc::now();
+        sim.set_clock_offset(Days::days(40));
+        assert!(!sim.clock().is_fixed());
+        let ahead = sim.now() - before;
+        assert!(ahead >= Days::days(40) && ahead < Days::days(41), "{ahead}");
+    }
+
+    #[tokio::test]
+    async fn first_day_of_a_cycle() {
+        // 2026-12-01: the day the old serves_the_documented_shapes failed on the real clock.
+        let sim = sim_at(SimClock::at(2026, 12, 1, 9, 0, 0)).await;
+        assert_eq!(sim.current_cycle(), (at(2026, 12, 1, 0), at(2027, 1, 1, 0)));
+        let cycles = sim.cycles();
+        assert_eq!(cycles.len(), 12);
+        assert_eq!(cycles[0], (at(2026, 1, 1, 0), at(2026, 2, 1, 0)));
+        assert_eq!(cycles[10], (at(2026, 11, 1, 0), at(2026, 12, 1, 0)));
+        assert!(cycles.windows(2).all(|w| w[0].1 == w[1].0), "contiguous");
+        // The current cycle's summary is one record per namespace dated the cycle start.
+        let (status, records) = get(&sim, "/usage?groupBy=Namespace").await;
+        assert_eq!(status, 200);
+        assert_eq!(dates(&records), vec!["2026-12-01T00:00:00Z"]);
+        assert_eq!(records.as_array().unwrap().len(), 3);
+        // start == end == today is one (partial) day; the day before belongs to the old cycle.
+        let (status, records) = get(&sim, "/usage?start=2026-11-30&end=2026-12-01").await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            dates(&records),
+            vec!["2026-11-30T00:00:00Z", "2026-12-01T00:00:00Z"]
+        );
+        let (status, _) = get(&sim, "/usage?start=2026-12-01&end=2026-12-01").await;
+        assert_eq!(status, 200);
+        let (status, _) = get(&sim, "/usage?start=2026-12-02&end=2026-12-01").await;
+        assert_eq!(status, 400);
+        // Today is partial: 9 of 24 hours.
+        let ns = sim.namespaces()[0].clone();
+        let partial = sim.namespace_day(&ns.id, day(2026, 12, 1));
+        sim.clock().set(at(2026, 12, 2, 0));
+        let full = sim.namespace_day(&ns.id, day(2026, 12, 1));
+        assert!(partial.ingress_events < full.ingress_events);
+        let expected = full.ingress_events as f64 * 9.0 / 24.0;
+        assert!((partial.ingress_events as f64 - expected).abs() <= 1.0 + expected * 1e-9);
+        // Midnight of a cycle's first day: the new cycle has begun, nothing counted yet.
+        sim.clock().set(at(2027, 1, 1, 0));
+        assert_eq!(sim.current_cycle().0, at(2027, 1, 1, 0));
+        assert_eq!(sim.namespace_day(&ns.id, day(2027, 1, 1)).ingress_events, 0);
+    }
+
+    #[tokio::test]
+    async fn last_day_of_a_cycle() {
+        let sim = sim_at(SimClock::at(2026, 11, 30, 23, 59, 59)).await;
+        assert_eq!(
+            sim.current_cycle(),
+            (at(2026, 11, 1, 0), at(2026, 12, 1, 0))
+        );
+        let (status, records) = get(&sim, "/usage?groupBy=None").await;
+        assert_eq!(status, 200);
+        assert_eq!(dates(&records), vec!["2026-11-01T00:00:00Z"]);
+        let (status, records) = get(&sim, "/usage?start=2026-11-01&end=2026-12-31").await;
+        assert_eq!(status, 200);
+        let d = dates(&records);
+        assert_eq!(d.len(), 30, "November has 30 days; December has not begun");
+        assert_eq!(d[29], "2026-11-30T00:00:00Z");
+        // One second later the cycle rolls over and the last day is complete and stable.
+        let ns = sim.namespaces()[0].clone();
+        let before = sim.namespace_day(&ns.id, day(2026, 11, 30));
+        sim.clock().advance_secs(1);
+        assert_eq!(sim.current_cycle(), (at(2026, 12, 1, 0), at(2027, 1, 1, 0)));
+        let complete = sim.namespace_day(&ns.id, day(2026, 11, 30));
+        assert!(complete.ingress_events >= before.ingress_events);
+        sim.clock().advance(Days::days(3));
+        assert_eq!(sim.namespace_day(&ns.id, day(2026, 11, 30)), complete);
+        // December 31st → the cycles wrap into the next year.
+        sim.clock().set(at(2026, 12, 31, 23));
+        assert_eq!(sim.current_cycle(), (at(2026, 12, 1, 0), at(2027, 1, 1, 0)));
+        assert_eq!(sim.cycles()[0], (at(2026, 1, 1, 0), at(2026, 2, 1, 0)));
+    }
+
+    #[tokio::test]
+    async fn leap_day_2028() {
+        let sim = sim_at(SimClock::at(2028, 2, 29, 12, 0, 0)).await;
+        assert_eq!(sim.current_cycle(), (at(2028, 2, 1, 0), at(2028, 3, 1, 0)));
+        assert_eq!(sim.cycles()[0], (at(2027, 3, 1, 0), at(2027, 4, 1, 0)));
+        let (status, records) = get(&sim, "/usage?start=2028-02-01&end=2028-03-01").await;
+        assert_eq!(status, 200);
+        let d = dates(&records);
+        assert_eq!(d.len(), 29);
+        assert_eq!(d[28], "2028-02-29T00:00:00Z");
+        let (status, records) = get(&sim, "/usage?start=2028-02-29T00:00:00Z").await;
+        assert_eq!(status, 200);
+        assert_eq!(dates(&records), vec!["2028-02-29T00:00:00Z"]);
+        let ns = sim.namespaces()[0].clone();
+        assert!(sim.namespace_day(&ns.id, day(2028, 2, 29)).ingress_events > 0);
+        // The next day is March 1st, a new cycle; February had 29 complete days.
+        sim.clock().advance(Days::days(1));
+        assert_eq!(sim.now().date_naive(), day(2028, 3, 1));
+        assert_eq!(sim.current_cycle(), (at(2028, 3, 1, 0), at(2028, 4, 1, 0)));
+        let (_, records) = get(&sim, "/usage?start=2028-02-01&end=2028-02-29").await;
+        assert_eq!(dates(&records).len(), 29);
+        // A year later there is no 29 February: the range ends on the 28th.
+        sim.clock().set(at(2029, 3, 10, 0));
+        let (status, records) = get(&sim, "/usage?start=2029-02-27&end=2029-03-01").await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            dates(&records),
+            vec![
+                "2029-02-27T00:00:00Z",
+                "2029-02-28T00:00:00Z",
+                "2029-03-01T00:00:00Z"
+            ]
+        );
+        let (status, _) = get(&sim, "/usage?start=2029-02-29").await;
+        assert_eq!(status, 400, "not a date");
+    }
+
+    #[tokio::test]
+    async fn dst_change_days_are_plain_utc_days() {
+        // 2026-03-29: Europe moves its clocks forward at 01:00 UTC; 2026-11-01 (a cycle's first
+        // day): the USA moves them back at 06:00 UTC (02:00 EDT). The service counts in UTC, so
+        // both days have 24 hours and consecutive midnights are 86,400 s apart.
+        for (y, m, d) in [(2026, 3, 29), (2026, 11, 1)] {
+            let dst = day(y, m, d);
+            let clock = SimClock::fixed(midnight(dst) + Days::hours(23));
+            let sim = sim_at(clock.clone()).await;
+            let ns = sim.namespaces()[0].clone();
+            let partial = sim.namespace_day(&ns.id, dst);
+            clock.set(midnight(dst) + Days::hours(36));
+            let full = sim.namespace_day(&ns.id, dst);
+            let expected = full.ingress_events as f64 * 23.0 / 24.0;
+            assert!(
+                (partial.ingress_events as f64 - expected).abs() <= 1.0 + expected * 1e-9,
+                "{dst}: 23 h of 24 → {} of {}",
+                partial.ingress_events,
+                full.ingress_events
+            );
+            let prev = dst.pred_opt().unwrap();
+            let next = dst.succ_opt().unwrap();
+            let (status, records) = get(&sim, &format!("/usage?start={prev}&end={next}")).await;
+            assert_eq!(status, 200);
+            let d = dates(&records);
+            assert_eq!(d.len(), 3, "{dst}");
+            let times: Vec<i64> = d
+                .iter()
+                .map(|t| DateTime::parse_from_rfc3339(t).unwrap().timestamp())
+                .collect();
+            assert!(times.windows(2).all(|w| w[1] - w[0] == 86_400), "{d:?}");
+            let cycle = sim.current_cycle();
+            assert_eq!(cycle.0.day(), 1);
+            assert!(cycle.0 <= sim.now() && sim.now() < cycle.1);
+        }
     }
 }

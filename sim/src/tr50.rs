@@ -8,12 +8,12 @@
 //!   `usage.thing.history`, `usage.connection.history` with `last` or `start`/`end` and `series`
 //!   `hour`|`day`; buckets aligned to the server's time-zone offset, `ts` with that offset, the
 //!   newest bucket filling as the clock runs.
-//! - The clock is real time plus an offset the test controls ([`Tr50Sim::advance`]), or frozen at
-//!   a given instant ([`Tr50Sim::freeze_at`]).
+//! - The clock is the state's [`SimClock`]: frozen by default (tests), real time in the demo;
+//!   [`Tr50Sim::advance`] moves it, [`Tr50Sim::freeze_at`] stops it at an instant.
 //! - Session failures come back per command or at the top level ([`ErrorShape`]); one-shot
 //!   injected errors of either shape; the shared [`Faults`] modes; request/login counters.
 
-use super::{serve, Faults, SimHandler, SimRequest, SimResponse, SimServer};
+use super::{serve, Faults, SimClock, SimHandler, SimRequest, SimResponse, SimServer};
 use chrono::{FixedOffset, TimeZone};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -116,10 +116,8 @@ struct Session {
 /// The simulator's state; tests change it through [`Tr50Sim::state`].
 #[derive(Debug)]
 pub struct SimState {
-    /// Frozen clock value (Unix s); `None` runs with real time.
-    pub frozen_at: Option<i64>,
-    /// Added to the clock.
-    pub offset: i64,
+    /// The platform's clock (sessions, lock-outs, buckets, `ts`).
+    pub clock: SimClock,
     /// Server time-zone offset in seconds east of UTC (bucket alignment and `ts`).
     pub tz_offset: i32,
     /// Idle seconds after which a session expires.
@@ -159,8 +157,7 @@ impl SimState {
     /// no generated traffic, UTC, a frozen clock at 2024-03-10T10:20:00Z.
     pub fn new() -> Self {
         SimState {
-            frozen_at: Some(1_710_066_000),
-            offset: 0,
+            clock: SimClock::fixed_unix(1_710_066_000),
             tz_offset: 0,
             session_ttl: 86_400,
             lockout_failures: 8,
@@ -198,10 +195,7 @@ impl SimState {
 
     /// The simulator clock (Unix seconds).
     pub fn now(&self) -> i64 {
-        let base = self
-            .frozen_at
-            .unwrap_or_else(|| chrono::Utc::now().timestamp());
-        base + self.offset
+        self.clock.unix()
     }
 
     /// Records `n` API calls to `service` of org `org` at the current clock.
@@ -724,16 +718,19 @@ impl Tr50Sim {
         self.state.lock().expect("tr50 sim lock")
     }
 
-    /// Moves the clock forward.
+    /// Moves the clock forward by `secs` seconds.
     pub fn advance(&self, secs: i64) {
-        self.state().offset += secs;
+        self.state().clock.advance_secs(secs);
     }
 
     /// Freezes the clock at `t` (Unix s).
     pub fn freeze_at(&self, t: i64) {
-        let mut s = self.state();
-        s.frozen_at = Some(t);
-        s.offset = 0;
+        self.state().clock.set(crate::clock::from_unix(t));
+    }
+
+    /// The platform's clock (shared: setting or advancing it moves the running simulator).
+    pub fn clock(&self) -> SimClock {
+        self.state().clock.clone()
     }
 
     /// The counters so far.
@@ -748,7 +745,7 @@ impl Tr50Sim {
 pub async fn start_demo(scale: u32) -> std::io::Result<(Tr50Sim, String)> {
     let scale = scale.max(1);
     let mut state = SimState::new();
-    state.frozen_at = None;
+    state.clock = SimClock::real();
     state.tz_offset = -5 * 3600;
     state.users[0].password = "demo-tr50-password".into();
     let services = [
@@ -812,7 +809,7 @@ mod tests {
         let r = login(&mut s, "monitor@example.com", "secret-pw");
         assert_eq!(r["auth"]["errorCodes"][0], ACCOUNT_LOCKED);
         assert_eq!(r["1"]["errorCodes"][0], SESSION_INVALID);
-        s.offset += 1800;
+        s.clock.advance_secs(1800);
         let r = login(&mut s, "monitor@example.com", "secret-pw");
         assert_eq!(r["auth"]["success"], true);
         assert_eq!(s.counters.login_attempts, 10);
@@ -824,7 +821,7 @@ mod tests {
         let mut s = SimState::new();
         for _ in 0..20 {
             login(&mut s, "monitor@example.com", "wrong");
-            s.offset += 300;
+            s.clock.advance_secs(300);
         }
         assert!(!s.is_locked("monitor@example.com"));
     }
@@ -840,7 +837,7 @@ mod tests {
         let body = json!({"auth": {"sessionId": id}, "1": {"command": "usage.api.history", "params": {"last": "1h"}}});
         let r = s.envelope(body.as_object().unwrap(), None);
         assert_eq!(r["1"]["success"], true);
-        s.offset += 86_401;
+        s.clock.advance_secs(86_401);
         let r = s.envelope(body.as_object().unwrap(), None);
         assert_eq!(r["1"]["errorCodes"][0], SESSION_INVALID);
         s.error_shape = ErrorShape::TopLevel;
@@ -863,7 +860,7 @@ mod tests {
         });
         s.add_calls("ACME", "thing", 3);
         s.add_calls("SUB", "thing", 5);
-        s.offset += 3600;
+        s.clock.advance_secs(3600);
         s.add_calls("ACME", "thing", 2);
         s.add_calls("ACME", "alarm", 1);
         let p = s.api_history(&json!({"last": "3h"})).unwrap();
@@ -891,8 +888,102 @@ mod tests {
             let v = p["counters"]["thing"][0].as_u64().unwrap();
             assert!(v >= last);
             last = v;
-            s.offset += 300;
+            s.clock.advance_secs(300);
         }
         assert!(last > 0);
+    }
+
+    fn utc(y: i32, m: u32, d: u32, h: u32) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn day_series_cross_month_ends_and_the_2028_leap_day() {
+        let mut s = SimState::new();
+        s.tz_offset = -5 * 3600;
+        s.clock.set(utc(2028, 3, 1, 12));
+        s.add_calls("ACME", "thing", 7);
+        let p = s
+            .api_history(&json!({"start": "2028-02-27T00:00:00-05:00", "series": "day"}))
+            .unwrap();
+        assert_eq!(
+            p["ts"],
+            json!([
+                "2028-02-27T00:00:00-05:00",
+                "2028-02-28T00:00:00-05:00",
+                "2028-02-29T00:00:00-05:00",
+                "2028-03-01T00:00:00-05:00"
+            ])
+        );
+        assert_eq!(p["counters"]["thing"], json!([0, 0, 0, 7]));
+        // 29 February, first and last hour of the day in the server's zone.
+        s.clock.set(utc(2028, 2, 29, 5));
+        s.add_calls("ACME", "thing", 1);
+        s.clock.set(utc(2028, 3, 1, 4));
+        s.add_calls("ACME", "thing", 2);
+        let p = s
+            .api_history(&json!({"last": "2d", "series": "day"}))
+            .unwrap();
+        assert_eq!(
+            p["ts"],
+            json!(["2028-02-28T00:00:00-05:00", "2028-02-29T00:00:00-05:00"])
+        );
+        assert_eq!(p["counters"]["thing"], json!([0, 3]));
+        // No 29 February in 2029: 28 February is followed by 1 March.
+        s.clock.set(utc(2029, 3, 1, 12));
+        let p = s
+            .api_history(&json!({"last": "2d", "series": "day"}))
+            .unwrap();
+        assert_eq!(
+            p["ts"],
+            json!(["2029-02-28T00:00:00-05:00", "2029-03-01T00:00:00-05:00"])
+        );
+        // Month and year ends in hourly buckets.
+        s.clock
+            .set(utc(2027, 1, 1, 5) + chrono::Duration::minutes(30));
+        let p = s.api_history(&json!({"last": "2h"})).unwrap();
+        assert_eq!(
+            p["ts"],
+            json!(["2026-12-31T23:00:00-05:00", "2027-01-01T00:00:00-05:00"])
+        );
+    }
+
+    #[test]
+    fn dst_change_day_keeps_the_fixed_server_offset() {
+        // 2026-03-08: the USA moves its clocks forward at 07:00 UTC. The platform aligns buckets
+        // to a fixed offset, so the day has 24 hourly buckets 3,600 s apart, all at -05:00.
+        let mut s = SimState::new();
+        s.tz_offset = -5 * 3600;
+        s.orgs[0].services.insert("thing".into(), 3600.0);
+        s.clock
+            .set(utc(2026, 3, 9, 4) + chrono::Duration::minutes(59));
+        let p = s
+            .api_history(
+                &json!({"start": "2026-03-08T00:00:00-05:00", "end": "2026-03-08T23:59:59-05:00"}),
+            )
+            .unwrap();
+        let ts: Vec<&str> = p["ts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert_eq!(ts.len(), 24);
+        assert_eq!(ts[0], "2026-03-08T00:00:00-05:00");
+        assert_eq!(ts[23], "2026-03-08T23:00:00-05:00");
+        assert!(ts.iter().all(|t| t.ends_with("-05:00")));
+        let secs: Vec<i64> = ts
+            .iter()
+            .map(|t| chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp())
+            .collect();
+        assert!(secs.windows(2).all(|w| w[1] - w[0] == 3600));
+        let hours = p["counters"]["thing"].as_array().unwrap();
+        assert!(hours.iter().all(|h| h.as_u64().unwrap() > 0), "{hours:?}");
+        let day = s
+            .api_history(&json!({"start": "2026-03-08T00:00:00-05:00", "end": "2026-03-08T23:59:59-05:00", "series": "day"}))
+            .unwrap();
+        assert_eq!(day["ts"], json!(["2026-03-08T00:00:00-05:00"]));
+        let sum: u64 = hours.iter().map(|h| h.as_u64().unwrap()).sum();
+        assert_eq!(day["counters"]["thing"], json!([sum]));
     }
 }

@@ -1,6 +1,12 @@
-//! Simulators of the vendor APIs on 127.0.0.1, used by `demo`, the integration tests and the
-//! benchmarks. This module holds what they share: a small HTTP(S) server around a handler,
-//! request helpers, and switchable fault modes.
+//! Simulators of the vendor APIs on 127.0.0.1, used by usage_exporter's `demo`, its integration
+//! tests and its benchmarks: SAP Cloud Connector ([`scc`]), Akana ([`akana`]), TR50 ([`tr50`]),
+//! Tencent Cloud Monitor ([`tencent`]) and AVEVA CONNECT data services ([`aveva`]); [`demo`]
+//! starts them all.
+//!
+//! The crate depends on nothing in the exporter: each simulator implements its vendor's protocol
+//! from the vendor documentation. This file holds what they share: a small HTTP(S) server around a
+//! handler, request helpers, switchable fault modes, and the [`SimClock`] every simulator reads
+//! "now" from (real time for the demo, a fixed or shifted time for tests).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -17,8 +23,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use clock::SimClock;
+
 pub mod akana;
 pub mod aveva;
+pub mod clock;
 pub mod demo;
 pub mod scc;
 pub mod tencent;
