@@ -3,9 +3,11 @@
 //! billing-cycle rollover.
 
 use crate::support::{self, sample, samples};
-use chrono::{DateTime, Datelike, Duration as Days, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration as Days, NaiveDate, TimeZone, Utc};
 use std::time::{Duration, Instant};
+use usage_exporter::base::clock::TestClock;
 use usage_exporter_sim::aveva::{AvevaSim, SimConfig, CLIENT_ID, CLIENT_SECRET, TENANT_ID};
+use usage_exporter_sim::SimClock;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -38,17 +40,55 @@ fn errors(body: &str, endpoint: &str, reason: &str) -> f64 {
     .unwrap_or(0.0)
 }
 
+/// A simulator whose clock reads `at` now and runs on from there.
+async fn sim_at(at: DateTime<Utc>) -> AvevaSim {
+    let clock = SimClock::real();
+    clock.set_offset(at - Utc::now());
+    AvevaSim::start(SimConfig {
+        clock,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn every_endpoint_translates_the_simulated_tenant() {
-    let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
-    // A cycle that began five days ago, so past days are complete and exact.
-    let today = Utc::now().date_naive();
-    let start = midnight(today) - Days::days(5);
+    // An ordinary day: a cycle that began five days ago, so past days are complete and exact.
+    translates_the_tenant_at(Utc.with_ymd_and_hms(2026, 11, 17, 10, 30, 0).unwrap(), 5).await;
+}
+
+/// The date-sensitive suite at the calendar's edges, with the exporter's and the simulator's
+/// clocks both set: a cycle's first day (the day CI once failed on), a month's last day, 29
+/// February, and the days the clocks change in Europe and the US (the API works in UTC; the
+/// exporter must not care).
+#[tokio::test]
+async fn every_endpoint_translates_the_tenant_at_calendar_boundaries() {
+    let at = |y, m, d, h, min| Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap();
+    for (at, days_into_cycle) in [
+        (at(2026, 12, 1, 0, 5), 0),
+        (at(2026, 12, 1, 23, 50), 0),
+        (at(2026, 11, 30, 23, 50), 29),
+        (at(2028, 2, 29, 12, 0), 5),
+        (at(2028, 3, 1, 6, 0), 1),
+        (at(2026, 3, 29, 1, 30), 5),
+        (at(2026, 11, 1, 6, 30), 5),
+    ] {
+        translates_the_tenant_at(at, days_into_cycle).await;
+    }
+}
+
+/// Every endpoint against a simulated tenant, the clocks at `at`, in a cycle that began
+/// `days_into_cycle` days before `at`'s day.
+async fn translates_the_tenant_at(at: DateTime<Utc>, days_into_cycle: i64) {
+    let sim = sim_at(at).await;
+    let today = at.date_naive();
+    let start = midnight(today) - Days::days(days_into_cycle);
     sim.set_cycles(Some(vec![
         (start - Days::days(30), start),
         (start, start + Days::days(30)),
     ]));
-    let d = support::start(&config(&sim, CLIENT_SECRET, ALL_FAST)).await;
+    let d = support::start_at(&config(&sim, CLIENT_SECRET, ALL_FAST), at).await;
     let body = d
         .wait_for(WAIT, |b| {
             b.contains("aveva_cds_ingress_events_total")
@@ -88,7 +128,7 @@ async fn every_endpoint_translates_the_simulated_tenant() {
             ("cluster_region", region),
         ];
         let mut past_sum = 0.0;
-        for back in 1..=5 {
+        for back in 1..=days_into_cycle {
             let day = today - Days::days(back);
             let expected = sim.namespace_day(&ns.id, day).ingress_events as f64;
             let date = day.to_string();
@@ -112,55 +152,58 @@ async fn every_endpoint_translates_the_simulated_tenant() {
             sample(&body, "aveva_cds_ingress_events_created", &labels),
             Some(start.timestamp() as f64)
         );
-        // Six dates of this cycle, none of the previous one.
+        // Every date of this cycle so far, none of the previous one.
         assert_eq!(
             samples(&body, "aveva_cds_daily_egress_events", &labels).len(),
-            6
+            days_into_cycle as usize + 1,
+            "{at}"
         );
     }
 
-    // Community usage: both sources, per partner tenant.
-    let community = &sim.communities()[0];
-    let partner = community.partners[0].as_str();
-    let yesterday = (today - Days::days(1)).to_string();
-    let internal = sample(
-        &body,
-        "aveva_cds_community_daily_egress_events",
-        &[
-            t,
-            ("community_id", community.id.as_str()),
-            ("source", "internal"),
-            ("caller_tenant_id", TENANT_ID),
-            ("callee_tenant_id", partner),
-            ("date", yesterday.as_str()),
-        ],
-    );
-    let day = today - Days::days(1);
-    assert_eq!(
-        internal,
-        Some(
-            sim.community_day(&community.id, partner, true, day)
-                .egress_events as f64
-        )
-    );
-    let external = sample(
-        &body,
-        "aveva_cds_community_daily_egress_streams_accessed",
-        &[
-            ("community_id", community.id.as_str()),
-            ("source", "external"),
-            ("caller_tenant_id", partner),
-            ("callee_tenant_id", TENANT_ID),
-            ("date", yesterday.as_str()),
-        ],
-    );
-    assert_eq!(
-        external,
-        Some(
-            sim.community_day(&community.id, partner, false, day)
-                .egress_streams_accessed as f64
-        )
-    );
+    // Community usage: both sources, per partner tenant, for yesterday (when it is in the cycle).
+    if days_into_cycle > 0 {
+        let community = &sim.communities()[0];
+        let partner = community.partners[0].as_str();
+        let yesterday = (today - Days::days(1)).to_string();
+        let internal = sample(
+            &body,
+            "aveva_cds_community_daily_egress_events",
+            &[
+                t,
+                ("community_id", community.id.as_str()),
+                ("source", "internal"),
+                ("caller_tenant_id", TENANT_ID),
+                ("callee_tenant_id", partner),
+                ("date", yesterday.as_str()),
+            ],
+        );
+        let day = today - Days::days(1);
+        assert_eq!(
+            internal,
+            Some(
+                sim.community_day(&community.id, partner, true, day)
+                    .egress_events as f64
+            )
+        );
+        let external = sample(
+            &body,
+            "aveva_cds_community_daily_egress_streams_accessed",
+            &[
+                ("community_id", community.id.as_str()),
+                ("source", "external"),
+                ("caller_tenant_id", partner),
+                ("callee_tenant_id", TENANT_ID),
+                ("date", yesterday.as_str()),
+            ],
+        );
+        assert_eq!(
+            external,
+            Some(
+                sim.community_day(&community.id, partner, false, day)
+                    .egress_streams_accessed as f64
+            )
+        );
+    }
 
     // Resources.
     let streams: u64 = namespaces.iter().map(|n| n.streams).sum();
@@ -349,18 +392,12 @@ async fn wrong_client_secret_is_an_auth_error_with_backoff() {
 
 #[tokio::test]
 async fn billing_cycle_rollover_restarts_counters_and_drops_old_dates() {
-    let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
-    // The simulator's clock one hour before the next month (and billing cycle) begins.
-    let now = Utc::now();
-    let next_month = if now.month() == 12 {
-        Utc.with_ymd_and_hms(now.year() + 1, 1, 1, 0, 0, 0)
-    } else {
-        Utc.with_ymd_and_hms(now.year(), now.month() + 1, 1, 0, 0, 0)
-    }
-    .unwrap();
-    sim.set_clock_offset(next_month - Days::hours(1) - now);
+    // Both clocks one hour before a month (and billing cycle, and year) begins.
+    let next_month = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+    let sim = sim_at(next_month - Days::hours(1)).await;
     let old_start = sim.current_cycle().0;
-    let d = support::start(&config(&sim, CLIENT_SECRET, ALL_FAST)).await;
+    let clock = TestClock::running_from((next_month - Days::hours(1)).into());
+    let d = support::start_with_clock(&config(&sim, CLIENT_SECRET, ALL_FAST), clock.clone()).await;
     let ns = [("namespace_id", "production")];
     let created = |b: &str| sample(b, "aveva_cds_ingress_events_created", &ns);
     let body = d
@@ -378,8 +415,10 @@ async fn billing_cycle_rollover_restarts_counters_and_drops_old_dates() {
     );
     let old_total = sample(&body, "aveva_cds_ingress_events_total", &ns).unwrap();
 
-    // Two hours later on the simulator's clock the new cycle has begun.
-    sim.set_clock_offset(next_month + Days::hours(1) - Utc::now());
+    // Two hours later on both clocks the new cycle has begun.
+    sim.clock()
+        .set_offset(next_month + Days::hours(1) - Utc::now());
+    clock.set((next_month + Days::hours(1)).into());
     assert_eq!(sim.current_cycle().0, next_month);
     let body = d
         .wait_for(WAIT, |b| {

@@ -19,14 +19,39 @@ pub async fn start(yaml: &str) -> TestDaemon {
     start_with(yaml, Vec::new()).await
 }
 
+/// Like [`start`], with the daemon's clock reading `at` now and running on from there (the
+/// simulators get the same time through their own clock).
+pub async fn start_at(yaml: &str, at: chrono::DateTime<chrono::Utc>) -> TestDaemon {
+    let clock = usage_exporter::base::clock::TestClock::running_from(at.into());
+    start_with_clock(yaml, clock).await
+}
+
+/// Like [`start`], with the daemon reading "now" from `clock` (which the test may move).
+pub async fn start_with_clock(
+    yaml: &str,
+    clock: usage_exporter::base::clock::TestClock,
+) -> TestDaemon {
+    start_with_options(yaml, Vec::new(), std::sync::Arc::new(clock)).await
+}
+
 /// Like [`start`], with extra programmatic targets.
 pub async fn start_with(yaml: &str, extra: Vec<TargetInstance>) -> TestDaemon {
+    let clock = std::sync::Arc::new(usage_exporter::base::clock::SystemClock);
+    start_with_options(yaml, extra, clock).await
+}
+
+async fn start_with_options(
+    yaml: &str,
+    extra: Vec<TargetInstance>,
+    clock: usage_exporter::base::clock::SharedClock,
+) -> TestDaemon {
     let config = usage_exporter::sources::parse_config(yaml, Path::new("test.yml"), &|n| {
         std::env::var(n).ok()
     })
     .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
     let running = daemon::start(Options {
         extra_targets: extra,
+        clock,
         ..Options::new(ConfigSource::Fixed(config), "127.0.0.1:0")
     })
     .await
