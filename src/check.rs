@@ -50,6 +50,7 @@ pub async fn check_config(path: &Path, probe: bool) -> Result<(), CheckError> {
                 let verdict = match report.outcome {
                     Ok(PollOutcome::Data(s)) => format!("ok, {} series", s.series_count()),
                     Ok(PollOutcome::Skipped(why)) => format!("skipped: {why}"),
+                    Ok(PollOutcome::Unsupported(why)) => format!("unsupported: {why}"),
                     Err(e) => {
                         failed += 1;
                         format!("FAILED ({}): {}", e.reason, e.message)

@@ -257,6 +257,10 @@ async fn run_endpoint(
     }
     let mut failures: u32 = 0;
     let mut last_error: Option<ErrorReason> = None;
+    let mut wakeups = instance.target.wakeups();
+    if let Some(rx) = &mut wakeups {
+        rx.mark_unchanged();
+    }
     loop {
         // Waiting for a permit is not part of the poll: timing starts once it is held.
         let permit = tokio::select! {
@@ -271,6 +275,7 @@ async fn run_endpoint(
         drop(permit);
         store.record_phases(&key, report.phases);
         let (wall, duration) = (report.started, report.duration);
+        let was_unsupported = store.state(&key).is_some_and(|s| s.unsupported());
         let error = match report.outcome {
             Ok(PollOutcome::Data(snapshot)) => {
                 if report.duplicates_dropped > 0 {
@@ -292,6 +297,15 @@ async fn run_endpoint(
             Ok(PollOutcome::Skipped(why)) => {
                 tracing::debug!(source = key.source, target = %key.target, endpoint = key.endpoint, reason = %why, "poll skipped");
                 store.record(&key, wall, duration, PollResult::Skipped(why), None);
+                last_error = None;
+                failures = 0;
+                None
+            }
+            Ok(PollOutcome::Unsupported(why)) => {
+                if !was_unsupported {
+                    tracing::info!(source = key.source, target = %key.target, endpoint = key.endpoint, reason = %why, "endpoint not offered by this upstream version");
+                }
+                store.record(&key, wall, duration, PollResult::Unsupported(why), None);
                 last_error = None;
                 failures = 0;
                 None
@@ -322,10 +336,26 @@ async fn run_endpoint(
             error.as_ref(),
             jitter,
         );
+        // A wake-up from the target (an SCC instance turned master, or its version changed)
+        // polls at once instead of after the interval or a back-off.
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep_until(started + delay) => {}
+            _ = woken(&mut wakeups) => {}
         }
+    }
+}
+
+/// Resolves when the target asks for its endpoints to poll now; never without a channel.
+async fn woken(wakeups: &mut Option<tokio::sync::watch::Receiver<u64>>) {
+    match wakeups {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                *wakeups = None;
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
     }
 }
 

@@ -42,6 +42,8 @@ pub enum PollResult {
     Success,
     /// Deliberately not polled; the text says why.
     Skipped(String),
+    /// Not offered by the upstream's version; the text says which version.
+    Unsupported(String),
     /// Failed: reason class and operator message (secrets already removed).
     Failed(ErrorReason, String),
 }
@@ -96,6 +98,11 @@ impl EndpointState {
     /// The last poll was skipped.
     pub fn skipped(&self) -> bool {
         matches!(self.last_result, Some(PollResult::Skipped(_)))
+    }
+
+    /// The upstream's version does not offer the endpoint.
+    pub fn unsupported(&self) -> bool {
+        matches!(self.last_result, Some(PollResult::Unsupported(_)))
     }
 }
 
@@ -174,7 +181,7 @@ impl Store {
                 entry.last_success = Some(started + duration);
                 entry.stale = false;
             }
-            PollResult::Skipped(_) => {
+            PollResult::Skipped(_) | PollResult::Unsupported(_) => {
                 changed = entry.snapshot.take().is_some();
                 entry.data_at = None;
                 entry.stale = false;

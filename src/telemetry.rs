@@ -157,7 +157,7 @@ fn unix(t: std::time::SystemTime) -> f64 {
 fn poll_families(states: &[(EndpointKey, EndpointState)]) -> Vec<Family> {
     let mut success = Family::gauge(
         "usage_exporter_poll_success",
-        "Whether the last poll of the endpoint succeeded (1) or failed (0); absent before the first poll and while skipped.",
+        "Whether the last poll of the endpoint succeeded (1) or failed (0); absent before the first poll, while skipped and while unsupported.",
     );
     let mut duration = Family::gauge(
         "usage_exporter_poll_duration_seconds",
@@ -186,6 +186,10 @@ fn poll_families(states: &[(EndpointKey, EndpointState)]) -> Vec<Family> {
     let mut skipped = Family::gauge(
         "usage_exporter_endpoint_skipped",
         "Whether the endpoint's last poll was skipped on purpose, e.g. master-only SCC APIs on a shadow instance (1).",
+    );
+    let mut unsupported = Family::gauge(
+        "usage_exporter_endpoint_unsupported",
+        "Whether the upstream's version does not offer the endpoint (1); such an endpoint is neither failing nor polled upstream until the version changes.",
     );
     for (key, state) in states {
         let labels = Labels::new()
@@ -223,7 +227,8 @@ fn poll_families(states: &[(EndpointKey, EndpointState)]) -> Vec<Family> {
             );
         }
         stale.push_gauge(labels.clone(), if state.stale { 1.0 } else { 0.0 });
-        skipped.push_gauge(labels, if state.skipped() { 1.0 } else { 0.0 });
+        skipped.push_gauge(labels.clone(), if state.skipped() { 1.0 } else { 0.0 });
+        unsupported.push_gauge(labels, if state.unsupported() { 1.0 } else { 0.0 });
     }
     vec![
         success,
@@ -234,6 +239,7 @@ fn poll_families(states: &[(EndpointKey, EndpointState)]) -> Vec<Family> {
         errors,
         stale,
         skipped,
+        unsupported,
     ]
 }
 

@@ -61,6 +61,7 @@ pub async fn render(state: &AppState) -> String {
             Some(PollResult::Success) if s.stale => ("failed", "stale".into(), String::new()),
             Some(PollResult::Success) => ("ok", "success".into(), String::new()),
             Some(PollResult::Skipped(why)) => ("skipped", "skipped".into(), why.clone()),
+            Some(PollResult::Unsupported(why)) => ("skipped", "unsupported".into(), why.clone()),
             Some(PollResult::Failed(reason, message)) => {
                 let result = if s.stale {
                     format!("failed: {reason} (data dropped as stale)")

@@ -25,6 +25,9 @@ pub enum PollOutcome {
     /// Deliberately not polled this time (e.g. SCC shadow instance): previous series disappear,
     /// and the poll counts neither as success nor as failure. The text says why.
     Skipped(String),
+    /// The upstream's version does not offer the endpoint (e.g. "not offered by SCC 2.16"):
+    /// previous series disappear, no failure is counted, and the text says why.
+    Unsupported(String),
 }
 
 /// The boxed future of one poll.

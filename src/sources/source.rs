@@ -35,6 +35,12 @@ pub trait Source: Sized + Send + Sync + 'static {
 
     /// Builds a target from validated settings.
     fn build(settings: &Self::Settings, ctx: BuildContext) -> Self;
+
+    /// A channel whose every change asks all the target's endpoints to poll now (e.g. an SCC
+    /// instance that became master); `None` for sources that never ask.
+    fn wakeups(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// A built target as the scheduler sees it: something whose endpoints can be polled by
@@ -42,11 +48,20 @@ pub trait Source: Sized + Send + Sync + 'static {
 pub trait Target: Send + Sync + 'static {
     /// Polls endpoint number `endpoint` of the kind's table.
     fn poll<'a>(&'a self, endpoint: usize, ctx: &'a PollContext) -> PollFuture<'a>;
+
+    /// See [`Source::wakeups`].
+    fn wakeups(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 impl<S: Source> Target for S {
     fn poll<'a>(&'a self, endpoint: usize, ctx: &'a PollContext) -> PollFuture<'a> {
         (S::ENDPOINTS[endpoint].poll)(self, ctx)
+    }
+
+    fn wakeups(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Source::wakeups(self)
     }
 }
 
