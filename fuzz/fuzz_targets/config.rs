@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let lookup = |name: &str| (name == "SET").then(|| "value".to_string());
-    if let Err(e) = usage_exporter::config::parse(text, std::path::Path::new("fuzz.yml"), &lookup) {
+    if let Err(e) = usage_exporter::sources::parse_config(text, std::path::Path::new("fuzz.yml"), &lookup) {
         assert!(e.problems.iter().all(|p| !p.reason.is_empty()), "{e}");
     }
 });

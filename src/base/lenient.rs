@@ -134,13 +134,6 @@ where
     Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany<T> {
-    Many(Vec<T>),
-    One(T),
-}
-
 /// One item from a scalar, through a JSON value (newtype items are transparent there).
 fn one_scalar<'de, T: Deserialize<'de>, E: serde::de::Error>(v: Value) -> Result<Vec<T>, E> {
     T::deserialize(v).map(|t| vec![t]).map_err(E::custom)
@@ -206,17 +199,14 @@ where
     d.deserialize_option(Shape(std::marker::PhantomData))
 }
 
-/// One item or a list of them (the first one counts); `null` or `[]` is absent.
+/// One item or a list of them (the first one counts); `null` or `[]` is absent. Decided by the
+/// shape like [`one_or_many`].
 pub fn one_or_first<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
 {
-    Ok(match Option::<OneOrMany<T>>::deserialize(d)? {
-        Some(OneOrMany::One(t)) => Some(t),
-        Some(OneOrMany::Many(v)) => v.into_iter().next(),
-        None => None,
-    })
+    Ok(one_or_many(d)?.into_iter().next())
 }
 
 /// Folds every object key of the tree to ASCII lower case, so a model declares one spelling

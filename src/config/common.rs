@@ -152,21 +152,9 @@ pub fn http_url(url: &Option<String>) -> Result<url::Url, TargetProblem> {
     }
 }
 
-/// Checks that `url` is present and parses as an http(s) URL.
-pub fn check_url(url: &Option<String>) -> Option<TargetProblem> {
-    http_url(url).err()
-}
-
 /// A required field's value.
 pub fn required<T: Clone>(value: &Option<T>, key: &str, hint: &str) -> Result<T, TargetProblem> {
     value
         .clone()
         .ok_or_else(|| (key.to_string(), format!("missing; {hint}")))
-}
-
-/// Checks that a required field is set (non-empty).
-pub fn require<T>(value: &Option<T>, key: &str, hint: &str) -> Option<TargetProblem> {
-    value
-        .is_none()
-        .then(|| (key.to_string(), format!("missing; {hint}")))
 }

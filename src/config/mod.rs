@@ -12,8 +12,7 @@ mod secret;
 mod tls;
 
 pub use common::{
-    check_url, http_url, require, required, EndpointOverrides, EndpointSetting, TargetConfig,
-    TargetProblem, TlsConfig,
+    http_url, required, EndpointOverrides, EndpointSetting, TargetConfig, TargetProblem, TlsConfig,
 };
 pub use secret::{Secret, SecretSlot};
 pub use tls::UpstreamTls;

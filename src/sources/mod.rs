@@ -215,7 +215,7 @@ pub fn endpoint_reference_markdown() -> String {
     let mut out = String::new();
     for kind in KINDS {
         out.push_str(&format!(
-            "\n### `{}`\n\n| endpoint | default interval | reads |\n|---|---|---|\n",
+            "\n### `{}`\n\n| endpoint | default interval | reads | polled when |\n|---|---|---|---|\n",
             kind.kind()
         ));
         for e in kind.endpoints() {
@@ -223,8 +223,20 @@ pub fn endpoint_reference_markdown() -> String {
                 .default_interval
                 .map(format_duration)
                 .unwrap_or_else(|| "off".into());
+            let mut gates = Vec::new();
+            if e.gates.master_only {
+                gates.push("master instance only".to_string());
+            }
+            if let Some((major, minor)) = e.gates.since_version {
+                gates.push(format!("version {major}.{minor}+"));
+            }
+            let gates = if gates.is_empty() {
+                "always".to_string()
+            } else {
+                gates.join(", ")
+            };
             out.push_str(&format!(
-                "| `{}` | {} | {} |\n",
+                "| `{}` | {} | {} | {gates} |\n",
                 e.name, interval, e.description
             ));
         }

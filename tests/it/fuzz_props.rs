@@ -395,6 +395,8 @@ enum Parser {
     Scc(&'static str),
     /// SCC `hasMasterRole` text.
     SccRole,
+    /// The body parser of a row of any source's endpoint table: (kind, endpoint).
+    Table(&'static str, &'static str),
 }
 
 fn all_parsers() -> Vec<Parser> {
@@ -407,6 +409,19 @@ fn all_parsers() -> Vec<Parser> {
             .map(|e| Parser::Scc(e.name)),
     );
     all.push(Parser::SccRole);
+    // And every row of every other source's table with a body parser.
+    for kind in usage_exporter::sources::KINDS {
+        let name = kind.kind();
+        if name == "scc" {
+            continue;
+        }
+        all.extend(
+            kind.endpoints()
+                .into_iter()
+                .filter(|e| e.parse.is_some())
+                .map(|e| Parser::Table(name, e.name)),
+        );
+    }
     all
 }
 
@@ -601,6 +616,17 @@ fn run(parser: Parser, body: &[u8]) -> Vec<Snapshot> {
                 .into_iter()
                 .filter_map(|parse| parse(body, &ctx).ok())
                 .collect()
+        }
+        Parser::Table(kind, endpoint) => {
+            let ctx = PollContext {
+                now: std::time::UNIX_EPOCH,
+            };
+            let parse = usage_exporter::sources::registry::endpoints(kind)
+                .into_iter()
+                .find(|e| e.name == endpoint)
+                .and_then(|e| e.parse)
+                .expect("a row with a body parser");
+            ok(parse(body, &ctx))
         }
         Parser::SccRole => {
             let _ = scc::model::parse_master_role(&String::from_utf8_lossy(body));

@@ -12,36 +12,13 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 // ---------------------------------------------------------------------------------------------
-// Lenient field helpers
+// Field policies: the shared lenient rules (`crate::base::lenient`), all "absent on garbage",
+// because SCC versions differ and one odd field must never cost a whole endpoint. Only the
+// time rule is SCC's own (epoch milliseconds or SCC's date strings).
 
-/// A number given as JSON number or numeric string; anything else is absent.
-pub fn num<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        Some(Value::Number(n)) => n.as_f64(),
-        Some(Value::String(s)) => s.trim().parse::<f64>().ok().filter(|v| v.is_finite()),
-        _ => None,
-    })
-}
-
-/// Text given as string, number or bool; `null` is absent.
-pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        Some(Value::String(s)) => Some(s),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(Value::Bool(b)) => Some(b.to_string()),
-        _ => None,
-    })
-}
-
-/// A boolean given as JSON bool, `"true"`/`"false"` (any case) or 0/1.
-pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        Some(Value::Bool(b)) => Some(b),
-        Some(Value::String(s)) => parse_bool_text(&s),
-        Some(Value::Number(n)) => n.as_f64().map(|v| v != 0.0),
-        _ => None,
-    })
-}
+pub use crate::base::lenient::bool_text as parse_bool_text;
+pub use crate::base::lenient::number::or_absent as num;
+pub use crate::base::lenient::{flag, list, one_or_first, text};
 
 /// A point in time as Unix seconds, given either as epoch milliseconds (number or digits) or
 /// as a date string (`2021-02-17T12:44:10.546 +0100`, RFC 3339, ...). Zero and unparseable
@@ -54,48 +31,8 @@ pub fn time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     })
 }
 
-/// A list that may be missing or `null`.
-pub fn list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
-}
-
-/// One object or an array of them (the first one counts); `null` or `[]` is absent.
-pub fn one_or_first<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany<T> {
-        Many(Vec<T>),
-        One(T),
-    }
-    Ok(match Option::<OneOrMany<T>>::deserialize(d)? {
-        Some(OneOrMany::One(t)) => Some(t),
-        Some(OneOrMany::Many(v)) => v.into_iter().next(),
-        None => None,
-    })
-}
-
 fn millis_to_secs(ms: f64) -> Option<f64> {
     (ms.is_finite() && ms > 0.0).then_some(ms / 1000.0)
-}
-
-/// Parses `true`/`false` in any case with surrounding whitespace or quotes.
-pub fn parse_bool_text(s: &str) -> Option<bool> {
-    let t = s.trim().trim_matches('"').trim();
-    if t.eq_ignore_ascii_case("true") {
-        Some(true)
-    } else if t.eq_ignore_ascii_case("false") {
-        Some(false)
-    } else {
-        None
-    }
 }
 
 /// Parses SCC's date strings into Unix seconds. Digits alone are epoch milliseconds.
