@@ -1679,3 +1679,327 @@ mod tests {
     }
 }
 
+#[cfg(test)]
+mod fidelity_tests {
+    use super::*;
+    use std::time::Duration;
+
+    const FIXED: (i32, u32, u32) = (2026, 12, 1);
+
+    async fn sim() -> SccSim {
+        let (y, m, d) = FIXED;
+        SccSim::start(
+            SccState::generated_at(3, SimClock::at(y, m, d, 8, 0, 0)),
+            None,
+        )
+        .await
+        .unwrap()
+    }
+
+    fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .timeout(Duration::from_millis(400))
+            .build()
+            .unwrap()
+    }
+
+    /// `GET path` the way a stateless client does; `Err` when there is no answer in time.
+    async fn get(sim: &SccSim, path: &str) -> Result<(u16, String), reqwest::Error> {
+        let mut request = client()
+            .get(format!("{}{path}", sim.url()))
+            .header("accept", "application/json")
+            .header("connection", "close");
+        if !path.starts_with("/exposed") {
+            let (u, p) = {
+                let state = sim.state();
+                (state.username.clone(), state.password.clone())
+            };
+            request = request.basic_auth(u, Some(p));
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        Ok((status, response.text().await?))
+    }
+
+    async fn answer(sim: &SccSim, endpoint: &str) -> (u16, String) {
+        get(sim, endpoint_path(endpoint).unwrap()).await.unwrap()
+    }
+
+    fn error_type(body: &str) -> String {
+        serde_json::from_str::<Value>(body).unwrap()["type"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn versions_parse_order_and_gate() {
+        assert_eq!(
+            SccVersion::parse("2.17.1.3"),
+            Some(SccVersion::new(2, 17, 1))
+        );
+        assert_eq!(SccVersion::parse("2.14"), Some(SccVersion::V2_14));
+        assert_eq!(SccVersion::parse("maybe"), None);
+        assert_eq!(SccVersion::parse("2.x.1"), None);
+        assert!(SccVersion::V2_18 < SccVersion::new(2, 18, 1));
+        assert!(SccVersion::SIMULATED.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(SccVersion::CURRENT.to_string(), "2.19.0");
+        assert_eq!(
+            SccVersion::V2_12.missing_endpoints(),
+            vec![
+                "version",
+                "master_role",
+                "ensure_master_role",
+                "service_channel_connections",
+                "memory",
+                "certificates",
+                "certificates_expired",
+                "certificates_expiring",
+                "certificates_ok",
+                "usage",
+                "disk",
+                "cpu",
+                "alerts"
+            ]
+        );
+        assert_eq!(
+            SccVersion::V2_16.missing_endpoints(),
+            vec!["ensure_master_role", "disk", "cpu", "alerts"]
+        );
+        assert_eq!(SccVersion::CURRENT.missing_endpoints(), Vec::<&str>::new());
+        for e in ENDPOINTS {
+            let path = endpoint_path(e).unwrap();
+            let (path, query) = match path.split_once('?') {
+                Some((p, q)) => (p.to_string(), Some(q.to_string())),
+                None => (path.to_string(), None),
+            };
+            let request = SimRequest {
+                method: hyper::Method::GET,
+                path,
+                query,
+                headers: Default::default(),
+                body: Default::default(),
+            };
+            assert_eq!(endpoint_of(&request), Some(e));
+            assert!(endpoint_since(e).is_some(), "{e}");
+        }
+        let mut state = SccState::generated(0);
+        assert_eq!(state.scc_version(), SccVersion::new(2, 19, 0));
+        state.version = "garbage".into();
+        assert_eq!(state.scc_version(), SccVersion::CURRENT);
+    }
+
+    #[tokio::test]
+    async fn every_release_answers_every_endpoint_as_it_would() {
+        let sim = sim().await;
+        for version in SccVersion::SIMULATED {
+            sim.set_version(version);
+            for e in ENDPOINTS {
+                let (status, body) = answer(&sim, e).await;
+                if version.offers(e) {
+                    assert_eq!(status, 200, "{version} {e}: {body}");
+                } else {
+                    assert_eq!(status, 400, "{version} {e}: {body}");
+                    assert_eq!(error_type(&body), "INVALID_REQUEST", "{version} {e}");
+                }
+            }
+            if version.offers("version") {
+                let (_, body) = answer(&sim, "version").await;
+                assert_eq!(body, format!("{{\"version\":\"{version}\"}}"));
+            }
+            let (_, body) = answer(&sim, "subaccounts").await;
+            let tunnel = &serde_json::from_str::<Value>(&body).unwrap()["subaccounts"][0]["tunnel"];
+            assert_eq!(
+                tunnel.is_array(),
+                version < SccVersion::new(2, 13, 0),
+                "{version}: old format before 2.13"
+            );
+        }
+        // A version string with a build number, as a real instance reports it.
+        sim.set_version_string("2.17.1.3");
+        assert_eq!(
+            answer(&sim, "version").await,
+            (200, "{\"version\":\"2.17.1.3\"}".to_string())
+        );
+        assert_eq!(answer(&sim, "cpu").await.0, 200);
+        assert_eq!(answer(&sim, "alerts").await.0, 400);
+        // The ping exists in every simulated release (SAP's corrected heading: 2.6.0) unless
+        // a test models the older reading.
+        sim.set_version(SccVersion::V2_12);
+        assert_eq!(answer(&sim, "health").await.0, 200);
+        sim.state()
+            .since_overrides
+            .insert("health".into(), SccVersion::V2_16);
+        assert_eq!(answer(&sim, "health").await.0, 400);
+        sim.set_version(SccVersion::V2_16);
+        assert_eq!(answer(&sim, "health").await.0, 200);
+        // Version gates come after authentication.
+        let (status, _) = client()
+            .get(format!("{}/api/monitoring/alerts", sim.url()))
+            .send()
+            .await
+            .map(|r| (r.status().as_u16(), ()))
+            .unwrap();
+        assert_eq!(status, 401);
+    }
+
+    #[tokio::test]
+    async fn exposed_actions_a_release_lacks_answer_400() {
+        let sim = sim().await;
+        sim.set_version(SccVersion::V2_14);
+        let (status, body) = answer(&sim, "master_role").await;
+        assert_eq!(status, 400);
+        assert_eq!(error_type(&body), "INVALID_REQUEST");
+        sim.set_version(SccVersion::V2_18);
+        assert_eq!(answer(&sim, "master_role").await, (200, "true".into()));
+        assert_eq!(answer(&sim, "ensure_master_role").await.0, 400);
+        sim.set_version_string("2.18.1");
+        assert_eq!(
+            answer(&sim, "ensure_master_role").await,
+            (200, "true".into())
+        );
+        let (status, body) = get(&sim, "/exposed?action=selfDestruct").await.unwrap();
+        assert_eq!(status, 400);
+        assert_eq!(error_type(&body), "INVALID_REQUEST");
+        assert_eq!(get(&sim, "/api/monitoring/nothing").await.unwrap().0, 404);
+    }
+
+    #[tokio::test]
+    async fn a_shadow_answers_master_only_apis_per_its_shadow_answer() {
+        let sim = sim().await;
+        sim.set_master(false);
+        assert!(!sim.is_master());
+        let master_only: Vec<&str> = ENDPOINTS
+            .into_iter()
+            .filter(|e| endpoint_path(e).unwrap().starts_with("/api/monitoring/"))
+            .collect();
+        assert_eq!(master_only.len(), 14);
+        // Default: 400 ILLEGAL_STATE.
+        assert_eq!(sim.state().shadow_answer, ShadowAnswer::BadRequest);
+        for e in &master_only {
+            let (status, body) = answer(&sim, e).await;
+            assert_eq!(status, 400, "{e}");
+            assert_eq!(error_type(&body), "ILLEGAL_STATE", "{e}");
+        }
+        // The non-master-only APIs keep answering.
+        assert_eq!(answer(&sim, "health").await.0, 200);
+        assert_eq!(
+            answer(&sim, "version").await,
+            (200, "{\"version\":\"2.19.0.2\"}".into())
+        );
+        assert_eq!(answer(&sim, "master_role").await, (200, "false".into()));
+        assert_eq!(
+            answer(&sim, "ensure_master_role").await,
+            (409, "false".into())
+        );
+
+        sim.set_shadow_answer(ShadowAnswer::Conflict);
+        let (status, body) = answer(&sim, "memory").await;
+        assert_eq!((status, error_type(&body).as_str()), (409, "ILLEGAL_STATE"));
+
+        sim.set_shadow_answer(ShadowAnswer::ServiceUnavailable);
+        assert_eq!(answer(&sim, "memory").await.0, 503);
+
+        sim.set_shadow_answer(ShadowAnswer::Hang);
+        let hung = get(&sim, "/api/monitoring/memory").await.unwrap_err();
+        assert!(hung.is_timeout(), "{hung}");
+        assert_eq!(answer(&sim, "master_role").await, (200, "false".into()));
+        assert_eq!(answer(&sim, "version").await.0, 200);
+
+        // An API the release lacks answers "not supported" on a shadow too, at once.
+        sim.set_version(SccVersion::V2_16);
+        let (status, body) = answer(&sim, "alerts").await;
+        assert_eq!(
+            (status, error_type(&body).as_str()),
+            (400, "INVALID_REQUEST")
+        );
+
+        // The role change takes effect with the very next request.
+        sim.set_master(true);
+        assert_eq!(answer(&sim, "memory").await.0, 200);
+    }
+
+    #[tokio::test]
+    async fn the_role_flips_in_the_middle_of_a_poll() {
+        let sim = sim().await;
+        sim.flip_role_after(1);
+        assert_eq!(answer(&sim, "subaccounts").await.0, 200, "still master");
+        let (status, body) = answer(&sim, "memory").await;
+        assert_eq!((status, error_type(&body).as_str()), (400, "ILLEGAL_STATE"));
+        assert_eq!(answer(&sim, "master_role").await, (200, "false".into()));
+        assert!(!sim.is_master());
+        assert_eq!(sim.state().role_flip, None, "a flip happens once");
+
+        // Back to master after the second call to `subaccounts`; other calls do not count.
+        sim.flip_role_after_calls_to(Some("subaccounts"), 2);
+        assert_eq!(answer(&sim, "health").await.0, 200);
+        assert_eq!(answer(&sim, "subaccounts").await.0, 400);
+        assert_eq!(answer(&sim, "master_role").await, (200, "false".into()));
+        assert_eq!(
+            answer(&sim, "subaccounts").await.0,
+            400,
+            "answered as shadow"
+        );
+        assert_eq!(answer(&sim, "subaccounts").await.0, 200, "master again");
+        assert_eq!(answer(&sim, "master_role").await, (200, "true".into()));
+
+        // n = 0 flips at once; set_master cancels a pending flip.
+        sim.flip_role_after(0);
+        assert!(!sim.is_master());
+        sim.flip_role_after(1);
+        sim.set_master(true);
+        assert_eq!(answer(&sim, "memory").await.0, 200);
+        assert_eq!(answer(&sim, "memory").await.0, 200);
+        assert!(sim.is_master());
+    }
+
+    #[tokio::test]
+    async fn the_master_role_check_fails_on_its_own() {
+        let sim = sim().await;
+        sim.set_master_role_answer(MasterRoleAnswer::Hang);
+        let hung = get(&sim, "/exposed?action=hasMasterRole")
+            .await
+            .unwrap_err();
+        assert!(hung.is_timeout(), "{hung}");
+        assert_eq!(answer(&sim, "memory").await.0, 200, "data still arrives");
+        assert_eq!(answer(&sim, "health").await.0, 200);
+        assert_eq!(answer(&sim, "ensure_master_role").await.0, 200);
+
+        sim.set_master_role_answer(MasterRoleAnswer::Garbage);
+        assert_eq!(answer(&sim, "master_role").await, (200, "maybe".into()));
+        assert_eq!(answer(&sim, "subaccounts").await.0, 200);
+
+        // Where the release has no master-role check, its answer is that release's.
+        sim.set_version(SccVersion::V2_14);
+        assert_eq!(answer(&sim, "master_role").await.0, 400);
+        sim.set_version(SccVersion::CURRENT);
+        sim.set_master_role_answer(MasterRoleAnswer::Normal);
+        assert_eq!(answer(&sim, "master_role").await, (200, "true".into()));
+    }
+
+    #[tokio::test]
+    async fn requests_are_counted_per_endpoint_and_path() {
+        let sim = sim().await;
+        sim.set_version(SccVersion::V2_14);
+        for e in ["health", "version", "memory", "memory", "alerts"] {
+            answer(&sim, e).await;
+        }
+        get(&sim, "/api/monitoring/nothing").await.unwrap();
+        assert_eq!(sim.calls.get("memory"), 2);
+        assert_eq!(sim.calls.get("alerts"), 1, "answered 400, still counted");
+        assert_eq!(sim.calls.get("other"), 1);
+        assert_eq!(sim.calls.path("/api/monitoring/memory"), 2);
+        assert_eq!(sim.calls.path("/exposed?action=ping"), 1);
+        assert_eq!(sim.calls.path("/api/monitoring/nothing"), 1);
+        assert_eq!(sim.calls.total(), 6);
+        assert_eq!(sim.calls.by_endpoint().get("version"), Some(&1));
+        assert_eq!(sim.calls.by_path().len(), 5);
+        sim.calls.reset();
+        assert_eq!(sim.calls.total(), 0);
+        answer(&sim, "subaccounts").await;
+        let lacking = SccVersion::V2_14.missing_endpoints();
+        assert!(lacking.iter().all(|e| sim.calls.get(e) == 0));
+        assert_eq!(sim.calls.violations(), Vec::<String>::new());
+        assert_eq!(sim.server.request_count(), 7);
+    }
+}
