@@ -7,6 +7,20 @@
 //! Tests and the demo steer it at run time through [`SccSim::state`]: switch master/shadow,
 //! old/new payload formats, per-endpoint or global faults, endpoints unsupported by "this SCC
 //! version" (HTTP 400), add/remove subaccounts or change tunnel states.
+//!
+//! # Fidelity to the real product
+//!
+//! * **Release.** [`SccState::version`] is the string the version API answers; the release it
+//!   parses to ([`SccState::scc_version`], an [`SccVersion`]) decides which endpoints exist.
+//!   An endpoint the release lacks answers as that release would (see the table on
+//!   [`endpoint_since`]); [`SccSim::set_version`] switches the release at run time.
+//! * **High availability.** On a shadow (`master == false`) every `/api/monitoring/*` API
+//!   answers per [`SccState::shadow_answer`] (default: 400 `ILLEGAL_STATE`), the master-role
+//!   check answers `false`, and the ping and version APIs keep answering.
+//!   [`SccSim::set_master`] takes effect with the next request; [`SccSim::flip_role_after`]
+//!   flips the role in the middle of a poll.
+//! * **Master-role check faults** of their own: [`SccState::master_role_answer`].
+//! * **Request accounting**: [`SccSim::calls`] counts requests per endpoint name and per path.
 
 use super::{serve, Fault, Faults, SimClock, SimHandler, SimRequest, SimResponse, SimServer};
 use serde_json::{json, Value};
@@ -37,6 +51,222 @@ pub enum PayloadFormat {
     /// (absent unless connected), no certificate, `minimumCallDurationsMs`,
     /// `validationSsoTime`, numeric ports, usage keyed by `subaccountName`/`subaccountRegion`.
     Old,
+}
+
+/// A Cloud Connector release, `major.minor.patch` (a fourth, build component of a version
+/// string such as `2.17.1.3` does not change which APIs exist and is not kept here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SccVersion {
+    /// Major release (2).
+    pub major: u32,
+    /// Minor release (e.g. 17).
+    pub minor: u32,
+    /// Patch level (e.g. 1).
+    pub patch: u32,
+}
+
+impl SccVersion {
+    /// `major.minor.patch`.
+    pub const fn new(major: u32, minor: u32, patch: u32) -> SccVersion {
+        SccVersion {
+            major,
+            minor,
+            patch,
+        }
+    }
+
+    /// 2.12.0: no version API, no master-role check, no memory/certificate/usage APIs... see
+    /// [`endpoint_since`] for the full table.
+    pub const V2_12: SccVersion = SccVersion::new(2, 12, 0);
+    /// 2.14.0: the first release with the version API.
+    pub const V2_14: SccVersion = SccVersion::new(2, 14, 0);
+    /// 2.15.0: master-role check and service-channel connections.
+    pub const V2_15: SccVersion = SccVersion::new(2, 15, 0);
+    /// 2.16.0.
+    pub const V2_16: SccVersion = SccVersion::new(2, 16, 0);
+    /// 2.17.0: disk and CPU.
+    pub const V2_17: SccVersion = SccVersion::new(2, 17, 0);
+    /// 2.18.0 (`ensureMasterRole` arrives only with 2.18.1).
+    pub const V2_18: SccVersion = SccVersion::new(2, 18, 0);
+    /// 2.19.0, the current release: alerts.
+    pub const CURRENT: SccVersion = SccVersion::new(2, 19, 0);
+    /// The releases the simulator is tested with, oldest first.
+    pub const SIMULATED: [SccVersion; 7] = [
+        SccVersion::V2_12,
+        SccVersion::V2_14,
+        SccVersion::V2_15,
+        SccVersion::V2_16,
+        SccVersion::V2_17,
+        SccVersion::V2_18,
+        SccVersion::CURRENT,
+    ];
+
+    /// Parses `2.17`, `2.17.1` or `2.17.1.3` (anything after the third component is ignored);
+    /// `None` for anything else.
+    pub fn parse(text: &str) -> Option<SccVersion> {
+        let mut parts = text.trim().split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        let patch = match parts.next() {
+            Some(p) => p.parse().ok()?,
+            None => 0,
+        };
+        Some(SccVersion::new(major, minor, patch))
+    }
+
+    /// Whether this release offers `endpoint` (a config name such as `memory`, see
+    /// [`ENDPOINTS`]) per the built-in table of [`endpoint_since`]. Unknown names: `false`.
+    pub fn offers(self, endpoint: &str) -> bool {
+        endpoint_since(endpoint).is_some_and(|since| self >= since)
+    }
+
+    /// The endpoints of [`ENDPOINTS`] this release lacks, per the built-in table.
+    pub fn missing_endpoints(self) -> Vec<&'static str> {
+        ENDPOINTS
+            .iter()
+            .copied()
+            .filter(|e| !self.offers(e))
+            .collect()
+    }
+}
+
+impl std::fmt::Display for SccVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// Every endpoint (config name) the simulator serves.
+pub const ENDPOINTS: [&str; 18] = [
+    "health",
+    "version",
+    "master_role",
+    "ensure_master_role",
+    "subaccounts",
+    "backend_connections",
+    "service_channel_connections",
+    "backend_performance",
+    "top_time_consumers",
+    "memory",
+    "certificates",
+    "certificates_expired",
+    "certificates_expiring",
+    "certificates_ok",
+    "usage",
+    "disk",
+    "cpu",
+    "alerts",
+];
+
+/// The first release offering `endpoint` (config name), or `None` for a name the simulator
+/// does not serve. [`SccState::since_overrides`] can change an entry for one simulator.
+///
+/// | endpoint (path) | since | source |
+/// |---|---|---|
+/// | `health` (`/exposed?action=ping`) | 2.6.0 | (M) heading "Health Check (available as of version 2.6.0)"; (M) copies before 2024-05 (and our `api-docs/` copy) said 2.16.0 — SAP corrected the heading in SAP-docs/btp-connectivity commit 47058c5 (2024-05-02), so every simulated release answers the ping. To model the old reading set `since_overrides["health"] = 2.16.0`. |
+/// | `subaccounts` (`/api/monitoring/subaccounts`) | 2.10.0 | (M) |
+/// | `backend_connections` (`/api/monitoring/connections/backends`) | 2.10.0 | (M) |
+/// | `backend_performance` (`/api/monitoring/performance/backends`) | 2.10.0 | (M) |
+/// | `top_time_consumers` (`/api/monitoring/performance/topTimeConsumers`) | 2.11.0 | (M) |
+/// | `memory` (`/api/monitoring/memory`) | 2.13.0 | (M) |
+/// | `certificates` (`/api/monitoring/certificates`) | 2.13.0 | (M) "Certificate Status" |
+/// | `certificates_{expired,expiring,ok}` (`/api/monitoring/certificates/{selection}`) | 2.13.0 | (M) "Certificate Selection List (… 2.13.0, extended in 2.17.0)"; the extension is not described, the simulator serves one shape |
+/// | `usage` (`/api/monitoring/usage`) | 2.13.0 | (M) |
+/// | `version` (`/api/v1/connector/version`) | 2.14.0 | (C) "Get Version — Available as of version 2.14.0", roles include Monitoring |
+/// | `service_channel_connections` (`/api/monitoring/connections/serviceChannels`) | 2.15.0 | (M) |
+/// | `master_role` (`/exposed?action=hasMasterRole`) | 2.15.0 | (M) "Master Role Check (… 2.15.0, extended in 2.18.1)" |
+/// | `disk` (`/api/monitoring/disk`) | 2.17.0 | (M), API-NOTES §1 |
+/// | `cpu` (`/api/monitoring/cpu`) | 2.17.0 | (M), API-NOTES §1 |
+/// | `ensure_master_role` (`/exposed?action=ensureMasterRole`) | 2.18.1 | (M) "Available as of version 2.18.1": 200 `true` on the master, 409 otherwise |
+/// | `alerts` (`/api/monitoring/alerts`) | 2.19.0 | (M), API-NOTES §1 |
+///
+/// Sources: (M) SAP's "Monitoring APIs" page (SAP-docs/btp-connectivity
+/// `docs/1-connectivity-documentation/monitoring-apis-f6e7a7b.md`, as of 2026-03; our copy
+/// `api-docs/sap-cloud-connector-monitoring.md` is older and lacks disk, CPU, alerts and
+/// `ensureMasterRole`); (C) SAP's "Common Properties" page (`common-properties-8aed644.md`).
+///
+/// How a missing API answers:
+/// * an `/api/*` API the release lacks: **400** `{"type":"INVALID_REQUEST","message":…}`
+///   (after authentication). API-NOTES §1: "an older version answers 400 for an API it lacks";
+///   SAP's "REST APIs" page (`rest-apis-ede0776.md`, Return Codes): "400 – Invalid request. For
+///   example, if parameters are invalid or the API is not supported anymore"; error bodies are
+///   `{type, message}` with `INVALID_REQUEST` the rule-of-thumb type.
+/// * an `/exposed` action the release lacks (`hasMasterRole` before 2.15.0,
+///   `ensureMasterRole` before 2.18.1, any unknown action): **400** with the same body. Why
+///   400 and not 404: the `/exposed` resource itself exists in every simulated release (the
+///   ping is 2.6.0+), so an action it does not know is an invalid *parameter* of an existing
+///   resource, which the Return Codes list answers with 400; 404 is "the specified entity does
+///   not exist". No source shows a real pre-2.15 answer; the issue lists 404, 400 and an
+///   empty or HTML 200 as possible, so tests of the other shapes set a fault on
+///   `master_role` (`Fault::Status(404)`, `Fault::Html200`) or use
+///   [`MasterRoleAnswer::Garbage`].
+pub fn endpoint_since(endpoint: &str) -> Option<SccVersion> {
+    Some(match endpoint {
+        "health" => SccVersion::new(2, 6, 0),
+        "subaccounts" | "backend_connections" | "backend_performance" => SccVersion::new(2, 10, 0),
+        "top_time_consumers" => SccVersion::new(2, 11, 0),
+        "memory"
+        | "certificates"
+        | "certificates_expired"
+        | "certificates_expiring"
+        | "certificates_ok"
+        | "usage" => SccVersion::new(2, 13, 0),
+        "version" => SccVersion::new(2, 14, 0),
+        "service_channel_connections" | "master_role" => SccVersion::new(2, 15, 0),
+        "disk" | "cpu" => SccVersion::new(2, 17, 0),
+        "ensure_master_role" => SccVersion::new(2, 18, 1),
+        "alerts" => SccVersion::new(2, 19, 0),
+        _ => return None,
+    })
+}
+
+/// How a shadow instance answers the master-only APIs (every `/api/monitoring/*`).
+///
+/// SAP documents "This API is relevant for the master instance only" on the monitoring APIs
+/// (not on disk, CPU and alerts, which API-NOTES §1 and this simulator still treat as
+/// master-only) but not what a shadow answers. For master-only *configuration* APIs SAP's
+/// "Master Instance Configuration" page says "The shadow instance rejects the requests with
+/// error code 400 – Invalid Request"; another monitoring project saw shadows not answering at
+/// all (API-NOTES §1, correction 2026-12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ShadowAnswer {
+    /// 400 `{"type":"ILLEGAL_STATE","message":"This API is only available on the master
+    /// instance; this instance has the shadow role"}` — the documented configuration-API
+    /// behaviour (`ILLEGAL_STATE` is one of the documented error types).
+    #[default]
+    BadRequest,
+    /// 409 with the same body (409: "Current state of the Cloud Connector does not allow a
+    /// particular request", the status SAP documents for `ILLEGAL_STATE` elsewhere).
+    Conflict,
+    /// No answer at all: the request hangs until the client gives up (the timeouts another
+    /// monitoring project saw).
+    Hang,
+    /// 503 `{"type":"SERVICE_UNAVAILABLE",…}`: what this simulator answered before shadow
+    /// answers became configurable. Not observed on a real Cloud Connector.
+    ServiceUnavailable,
+}
+
+/// How `/exposed?action=hasMasterRole` answers, independently of every other endpoint's
+/// faults (applies only where the release has the API, 2.15.0+).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MasterRoleAnswer {
+    /// 200 `text/plain` `true` or `false` per [`SccState::master`].
+    #[default]
+    Normal,
+    /// No answer at all.
+    Hang,
+    /// 200 `text/plain` `maybe`: neither true nor false. (For an HTML page set
+    /// `Fault::Html200` on `master_role`.)
+    Garbage,
+}
+
+/// A pending role flip, see [`SccSim::flip_role_after`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleFlip {
+    /// Requests still answered in the current role.
+    pub remaining: u64,
+    /// Count only requests to this endpoint (config name); `None` counts every request.
+    pub endpoint: Option<String>,
 }
 
 /// A backend resource (URL path or RFC function).
@@ -162,7 +392,8 @@ pub struct SccState {
     pub master: bool,
     /// Payload shapes.
     pub format: PayloadFormat,
-    /// Reported version.
+    /// The version string the version API answers, e.g. `2.19.0.2` (the default) or
+    /// `2.17.1.3`. It also decides which endpoints exist: see [`SccState::scc_version`].
     pub version: String,
     /// Subaccounts.
     pub subaccounts: Vec<SimSubaccount>,
@@ -187,6 +418,15 @@ pub struct SccState {
     /// The connector's clock: certificate status, `mostRecentAccess`, alert times and, in
     /// moving mode, how far counters, memory and CPU have moved.
     pub clock: SimClock,
+    /// How a shadow answers the master-only APIs; default [`ShadowAnswer::BadRequest`].
+    pub shadow_answer: ShadowAnswer,
+    /// How the master-role check answers; default [`MasterRoleAnswer::Normal`].
+    pub master_role_answer: MasterRoleAnswer,
+    /// A role flip due after some requests ([`SccSim::flip_role_after`]); default `None`.
+    pub role_flip: Option<RoleFlip>,
+    /// First release of an endpoint (config name), replacing [`endpoint_since`]'s entry;
+    /// default empty.
+    pub since_overrides: BTreeMap<String, SccVersion>,
     /// Clock time (Unix ms) at which moving data starts to move.
     started_ms: i64,
 }
@@ -281,6 +521,10 @@ impl SccState {
             physical_total_kb: 16 * 1024 * 1024,
             reply_override: None,
             clock,
+            shadow_answer: ShadowAnswer::default(),
+            master_role_answer: MasterRoleAnswer::default(),
+            role_flip: None,
+            since_overrides: BTreeMap::new(),
             started_ms,
         }
     }
@@ -404,6 +648,41 @@ impl SccState {
             },
             backends,
         }
+    }
+
+    /// The release [`SccState::version`] names; [`SccVersion::CURRENT`] when it does not
+    /// parse (so a garbage version string can be served without hiding any endpoint).
+    pub fn scc_version(&self) -> SccVersion {
+        SccVersion::parse(&self.version).unwrap_or(SccVersion::CURRENT)
+    }
+
+    /// Switches to release `version`: the version API answers `version` as `x.y.z`, endpoints
+    /// follow [`endpoint_since`], and the payload format becomes that release's
+    /// ([`PayloadFormat::Old`] before 2.13.0, API-NOTES §1; [`PayloadFormat::New`] from
+    /// 2.13.0). Set [`SccState::format`] afterwards to override the format, or
+    /// [`SccState::version`] directly for a string with a build number.
+    pub fn set_version(&mut self, version: SccVersion) {
+        self.version = version.to_string();
+        self.format = if version < SccVersion::new(2, 13, 0) {
+            PayloadFormat::Old
+        } else {
+            PayloadFormat::New
+        };
+    }
+
+    /// Whether this simulator offers `endpoint` (config name) now: its release has it
+    /// ([`endpoint_since`] or [`SccState::since_overrides`]) and it is not in
+    /// [`SccState::unsupported`].
+    pub fn offers(&self, endpoint: &str) -> bool {
+        if self.unsupported.contains(endpoint) {
+            return false;
+        }
+        let since = self
+            .since_overrides
+            .get(endpoint)
+            .copied()
+            .or_else(|| endpoint_since(endpoint));
+        since.is_some_and(|since| self.scc_version() >= since)
     }
 
     fn now_ms(&self) -> u64 {
@@ -827,51 +1106,85 @@ impl SccState {
     }
 
     /// The answer to a request, before faults.
-    fn respond(&self, request: &SimRequest, endpoint: Option<&str>) -> SimResponse {
+    fn respond(&self, request: &SimRequest, endpoint: Option<&str>) -> Reply {
         let Some(endpoint) = endpoint else {
-            return SimResponse::json(
-                404,
-                &json!({"type": "NOT_FOUND", "message": format!("no such resource: {}", request.path)}),
-            );
-        };
-        if self.unsupported.contains(endpoint) {
-            return SimResponse::json(
-                400,
-                &json!({"type": "INVALID_REQUEST", "message": format!("API {} not supported", request.path)}),
-            );
-        }
-        match endpoint {
-            "health" => return SimResponse::raw(200, "text/plain", ""),
-            "master_role" => {
-                return SimResponse::raw(
-                    200,
-                    "text/plain",
-                    if self.master { "true" } else { "false" },
-                )
+            if request.path == "/exposed" {
+                return Reply::Answer(error(
+                    400,
+                    "INVALID_REQUEST",
+                    format!("unknown action: {}", request.query.as_deref().unwrap_or("")),
+                ));
             }
-            _ => {}
+            return Reply::Answer(error(
+                404,
+                "NOT_FOUND",
+                format!("no such resource: {}", request.path),
+            ));
+        };
+        let not_offered = || {
+            Reply::Answer(error(
+                400,
+                "INVALID_REQUEST",
+                format!("API {} not supported", request.path),
+            ))
+        };
+        if request.path == "/exposed" {
+            if !self.offers(endpoint) {
+                return not_offered();
+            }
+            let role = if self.master { "true" } else { "false" };
+            return match (endpoint, self.master_role_answer) {
+                ("master_role", MasterRoleAnswer::Normal) => {
+                    Reply::Answer(SimResponse::raw(200, "text/plain", role))
+                }
+                ("master_role", MasterRoleAnswer::Hang) => Reply::Hang,
+                ("master_role", MasterRoleAnswer::Garbage) => {
+                    Reply::Answer(SimResponse::raw(200, "text/plain", "maybe"))
+                }
+                ("ensure_master_role", _) => Reply::Answer(SimResponse::raw(
+                    if self.master { 200 } else { 409 },
+                    "text/plain",
+                    role,
+                )),
+                _ => Reply::Answer(SimResponse::raw(200, "text/plain", "")),
+            };
         }
         match request.basic_auth() {
             Some((u, p)) if u == self.username && p == self.password => {}
             _ => {
-                return SimResponse::json(
-                    401,
-                    &json!({"type": "UNAUTHORIZED", "message": "Authentication required"}),
+                return Reply::Answer(
+                    error(401, "UNAUTHORIZED", "Authentication required".into())
+                        .with_header("www-authenticate", "Basic realm=\"SAP Cloud Connector\""),
                 )
-                .with_header("www-authenticate", "Basic realm=\"SAP Cloud Connector\"")
             }
         }
         if self.password_change_required {
-            return SimResponse::json(
+            return Reply::Answer(error(
                 403,
-                &json!({"type": "FORBIDDEN_REQUEST", "message": "The initial password must be changed before the API can be used"}),
-            );
+                "FORBIDDEN_REQUEST",
+                "The initial password must be changed before the API can be used".into(),
+            ));
+        }
+        if !self.offers(endpoint) {
+            return not_offered();
         }
         if !self.master && request.path.starts_with("/api/monitoring/") {
-            return SimResponse::json(
-                503,
-                &json!({"type": "SERVICE_UNAVAILABLE", "message": "This API is only available on the master instance"}),
-            );
+            const MESSAGE: &str =
+                "This API is only available on the master instance; this instance has the shadow role";
+            return match self.shadow_answer {
+                ShadowAnswer::BadRequest => {
+                    Reply::Answer(error(400, "ILLEGAL_STATE", MESSAGE.into()))
+                }
+                ShadowAnswer::Conflict => {
+                    Reply::Answer(error(409, "ILLEGAL_STATE", MESSAGE.into()))
+                }
+                ShadowAnswer::Hang => Reply::Hang,
+                ShadowAnswer::ServiceUnavailable => Reply::Answer(error(
+                    503,
+                    "SERVICE_UNAVAILABLE",
+                    "This API is only available on the master instance".into(),
+                )),
+            };
         }
         let body = match endpoint {
             "subaccounts" => self.subaccounts_json(),
@@ -889,11 +1202,43 @@ impl SccState {
             "cpu" => self.cpu_json(),
             "alerts" => self.alerts_json(),
             "version" => json!({"version": self.version}),
-            _ => return SimResponse::empty(404),
+            _ => return Reply::Answer(SimResponse::empty(404)),
         };
-        SimResponse::json(200, &body)
-            .with_header("set-cookie", "JSESSIONID=sim; Path=/; Secure; HttpOnly")
+        Reply::Answer(
+            SimResponse::json(200, &body)
+                .with_header("set-cookie", "JSESSIONID=sim; Path=/; Secure; HttpOnly"),
+        )
     }
+
+    /// Counts one request towards a pending [`RoleFlip`] and flips the role when it is due.
+    fn count_towards_flip(&mut self, endpoint: Option<&str>) {
+        let Some(flip) = &mut self.role_flip else {
+            return;
+        };
+        if flip
+            .endpoint
+            .as_deref()
+            .is_some_and(|e| Some(e) != endpoint)
+        {
+            return;
+        }
+        flip.remaining = flip.remaining.saturating_sub(1);
+        if flip.remaining == 0 {
+            self.role_flip = None;
+            self.master = !self.master;
+        }
+    }
+}
+
+/// An answer, or none at all.
+enum Reply {
+    Answer(SimResponse),
+    Hang,
+}
+
+/// SCC's JSON error body `{"type": …, "message": …}`.
+fn error(status: u16, kind: &str, message: String) -> SimResponse {
+    SimResponse::json(status, &json!({"type": kind, "message": message}))
 }
 
 /// The exporter's endpoint name for a request path, if the simulator serves it.
@@ -902,6 +1247,7 @@ pub fn endpoint_of(request: &SimRequest) -> Option<&'static str> {
         "/exposed" => match request.query_param("action").as_deref() {
             Some("ping") => "health",
             Some("hasMasterRole") => "master_role",
+            Some("ensureMasterRole") => "ensure_master_role",
             _ => return None,
         },
         "/api/monitoring/subaccounts" => "subaccounts",
@@ -923,16 +1269,100 @@ pub fn endpoint_of(request: &SimRequest) -> Option<&'static str> {
     })
 }
 
-/// Requests seen per endpoint, for tests that check what was (not) called, and requests that
-/// broke the stateless-client rules (no `Accept: application/json`, no `Connection: close`,
-/// or credentials sent to an `/exposed` check that needs none).
+/// The request path (with query for `/exposed`) of an endpoint (config name of
+/// [`ENDPOINTS`]), the inverse of [`endpoint_of`].
+pub fn endpoint_path(endpoint: &str) -> Option<&'static str> {
+    Some(match endpoint {
+        "health" => "/exposed?action=ping",
+        "master_role" => "/exposed?action=hasMasterRole",
+        "ensure_master_role" => "/exposed?action=ensureMasterRole",
+        "subaccounts" => "/api/monitoring/subaccounts",
+        "backend_connections" => "/api/monitoring/connections/backends",
+        "service_channel_connections" => "/api/monitoring/connections/serviceChannels",
+        "backend_performance" => "/api/monitoring/performance/backends",
+        "top_time_consumers" => "/api/monitoring/performance/topTimeConsumers",
+        "memory" => "/api/monitoring/memory",
+        "certificates" => "/api/monitoring/certificates",
+        "certificates_expired" => "/api/monitoring/certificates/expired",
+        "certificates_expiring" => "/api/monitoring/certificates/expiring",
+        "certificates_ok" => "/api/monitoring/certificates/ok",
+        "usage" => "/api/monitoring/usage",
+        "disk" => "/api/monitoring/disk",
+        "cpu" => "/api/monitoring/cpu",
+        "alerts" => "/api/monitoring/alerts",
+        "version" => "/api/v1/connector/version",
+        _ => return None,
+    })
+}
+
+/// Requests seen per endpoint and per path, for tests that check what was (not) called, and
+/// requests that broke the stateless-client rules (no `Accept: application/json`, no
+/// `Connection: close`, or credentials sent to an `/exposed` check that needs none).
+///
+/// Every request counts once, whatever it is answered (faults, shadow answers, 400 for an
+/// API the release lacks, hangs — a hanging request counts when it arrives). Endpoint names
+/// are the config names of [`ENDPOINTS`]; requests to anything else count as `other`. Paths
+/// are counted with their query for `/exposed` (`/exposed?action=ping`) and without it
+/// elsewhere. To assert "no call at all to an endpoint this release lacks":
+/// `for e in version.missing_endpoints() { assert_eq!(sim.calls.get(e), 0) }`.
 #[derive(Debug, Default)]
 pub struct Calls {
     counts: Mutex<BTreeMap<String, u64>>,
+    paths: Mutex<BTreeMap<String, u64>>,
     violations: Mutex<Vec<String>>,
 }
 
 impl Calls {
+    /// Requests to `path` so far: `/api/monitoring/memory`, or `/exposed?action=ping`.
+    pub fn path(&self, path: &str) -> u64 {
+        self.paths
+            .lock()
+            .expect("calls lock")
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Requests so far per endpoint name (only names requested at least once).
+    pub fn by_endpoint(&self) -> BTreeMap<String, u64> {
+        self.counts.lock().expect("calls lock").clone()
+    }
+
+    /// Requests so far per path (see [`Calls::path`]).
+    pub fn by_path(&self) -> BTreeMap<String, u64> {
+        self.paths.lock().expect("calls lock").clone()
+    }
+
+    /// All requests so far.
+    pub fn total(&self) -> u64 {
+        self.counts.lock().expect("calls lock").values().sum()
+    }
+
+    /// Forgets the counts (not the violations), e.g. once a test has seen the version.
+    pub fn reset(&self) {
+        self.counts.lock().expect("calls lock").clear();
+        self.paths.lock().expect("calls lock").clear();
+    }
+
+    fn record(&self, request: &SimRequest, endpoint: Option<&str>) {
+        *self
+            .counts
+            .lock()
+            .expect("calls lock")
+            .entry(endpoint.unwrap_or("other").to_string())
+            .or_default() += 1;
+        let path = match (request.path.as_str(), request.query.as_deref()) {
+            ("/exposed", Some(q)) => format!("/exposed?{q}"),
+            (p, _) => p.to_string(),
+        };
+        *self
+            .paths
+            .lock()
+            .expect("calls lock")
+            .entry(path)
+            .or_default() += 1;
+    }
+
     /// Descriptions of requests that broke the client rules.
     pub fn violations(&self) -> Vec<String> {
         self.violations.lock().expect("calls lock").clone()
@@ -991,33 +1421,36 @@ impl SimHandler for Handler {
         Box::pin(async move {
             let endpoint = endpoint_of(&request);
             self.calls.check(&request);
-            *self
-                .calls
-                .counts
-                .lock()
-                .expect("calls lock")
-                .entry(endpoint.unwrap_or("other").to_string())
-                .or_default() += 1;
-            let (fault, normal) = {
-                let state = self.state.lock().expect("scc sim lock");
+            self.calls.record(&request, endpoint);
+            let (fault, reply) = {
+                let mut state = self.state.lock().expect("scc sim lock");
                 let fault = endpoint
                     .and_then(|e| state.faults.get(e).cloned())
                     .unwrap_or_else(|| state.global_fault.clone());
-                let normal = match &state.reply_override {
-                    Some(reply) => SimResponse::json(200, reply),
+                let reply = match &state.reply_override {
+                    Some(reply) => Reply::Answer(SimResponse::json(200, reply)),
                     None => state.respond(&request, endpoint),
                 };
-                (fault, normal)
+                // Answered in the role it had when it arrived; a due flip applies from the
+                // next request on.
+                state.count_towards_flip(endpoint);
+                (fault, reply)
+            };
+            let normal = move || async move {
+                match reply {
+                    Reply::Answer(response) => response,
+                    Reply::Hang => std::future::pending().await,
+                }
             };
             if let Fault::HugeBody(_) = fault {
                 if self.huge.get() != fault {
                     self.huge.set(fault);
                 }
-                return self.huge.apply(|| async move { normal }).await;
+                return self.huge.apply(normal).await;
             }
             let faults = Faults::default();
             faults.set(fault);
-            faults.apply(|| async move { normal }).await
+            faults.apply(normal).await
         })
     }
 }
@@ -1063,9 +1496,64 @@ impl SccSim {
         self.state.lock().expect("scc sim lock")
     }
 
-    /// Master (true) or shadow (false).
+    /// Master (true) or shadow (false), from the next request on (requests already being
+    /// answered keep the role they arrived in). Cancels a pending [`SccSim::flip_role_after`].
     pub fn set_master(&self, master: bool) {
-        self.state().master = master;
+        let mut state = self.state();
+        state.master = master;
+        state.role_flip = None;
+    }
+
+    /// Whether the instance has the master role now.
+    pub fn is_master(&self) -> bool {
+        self.state().master
+    }
+
+    /// Flips the role (master ⇄ shadow) once, after the next `n` requests to any path have
+    /// arrived: those `n` are answered in the current role, the following ones in the other.
+    /// `flip_role_after(1)` makes the first call of a poll answer as master and the next as
+    /// shadow. `n == 0` flips at once. Replaces any pending flip.
+    pub fn flip_role_after(&self, n: u64) {
+        self.flip_role_after_calls_to(None, n);
+    }
+
+    /// Like [`SccSim::flip_role_after`], counting only requests to `endpoint` (config name,
+    /// e.g. `subaccounts`) when given: the flip happens right after the `n`-th of them.
+    pub fn flip_role_after_calls_to(&self, endpoint: Option<&str>, n: u64) {
+        let mut state = self.state();
+        if n == 0 {
+            state.master = !state.master;
+            state.role_flip = None;
+        } else {
+            state.role_flip = Some(RoleFlip {
+                remaining: n,
+                endpoint: endpoint.map(str::to_string),
+            });
+        }
+    }
+
+    /// Switches the release at run time, see [`SccState::set_version`] (also sets the payload
+    /// format of that release). For a version string with a build number, such as
+    /// `2.17.1.3`, use [`SccSim::set_version_string`].
+    pub fn set_version(&self, version: SccVersion) {
+        self.state().set_version(version);
+    }
+
+    /// Serves `version` as the version string (e.g. `2.17.1.3`); the release it parses to
+    /// decides which endpoints exist (an unparsable string: every endpoint). Leaves the
+    /// payload format alone.
+    pub fn set_version_string(&self, version: &str) {
+        self.state().version = version.to_string();
+    }
+
+    /// How a shadow answers the master-only APIs.
+    pub fn set_shadow_answer(&self, answer: ShadowAnswer) {
+        self.state().shadow_answer = answer;
+    }
+
+    /// How the master-role check answers.
+    pub fn set_master_role_answer(&self, answer: MasterRoleAnswer) {
+        self.state().master_role_answer = answer;
     }
 
     /// A fault for one endpoint (config name), or for all when `endpoint` is `None`.
@@ -1188,5 +1676,330 @@ mod tests {
     #[test]
     fn scc_date_matches_the_observed_shape() {
         assert_eq!(scc_date(1_613_562_250_546), "2021-02-17T11:44:10.546 +0000");
+    }
+}
+
+#[cfg(test)]
+mod fidelity_tests {
+    use super::*;
+    use std::time::Duration;
+
+    const FIXED: (i32, u32, u32) = (2026, 12, 1);
+
+    async fn sim() -> SccSim {
+        let (y, m, d) = FIXED;
+        SccSim::start(
+            SccState::generated_at(3, SimClock::at(y, m, d, 8, 0, 0)),
+            None,
+        )
+        .await
+        .unwrap()
+    }
+
+    fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .timeout(Duration::from_millis(400))
+            .build()
+            .unwrap()
+    }
+
+    /// `GET path` the way a stateless client does; `Err` when there is no answer in time.
+    async fn get(sim: &SccSim, path: &str) -> Result<(u16, String), reqwest::Error> {
+        let mut request = client()
+            .get(format!("{}{path}", sim.url()))
+            .header("accept", "application/json")
+            .header("connection", "close");
+        if !path.starts_with("/exposed") {
+            let (u, p) = {
+                let state = sim.state();
+                (state.username.clone(), state.password.clone())
+            };
+            request = request.basic_auth(u, Some(p));
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        Ok((status, response.text().await?))
+    }
+
+    async fn answer(sim: &SccSim, endpoint: &str) -> (u16, String) {
+        get(sim, endpoint_path(endpoint).unwrap()).await.unwrap()
+    }
+
+    fn error_type(body: &str) -> String {
+        serde_json::from_str::<Value>(body).unwrap()["type"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn versions_parse_order_and_gate() {
+        assert_eq!(
+            SccVersion::parse("2.17.1.3"),
+            Some(SccVersion::new(2, 17, 1))
+        );
+        assert_eq!(SccVersion::parse("2.14"), Some(SccVersion::V2_14));
+        assert_eq!(SccVersion::parse("maybe"), None);
+        assert_eq!(SccVersion::parse("2.x.1"), None);
+        assert!(SccVersion::V2_18 < SccVersion::new(2, 18, 1));
+        assert!(SccVersion::SIMULATED.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(SccVersion::CURRENT.to_string(), "2.19.0");
+        assert_eq!(
+            SccVersion::V2_12.missing_endpoints(),
+            vec![
+                "version",
+                "master_role",
+                "ensure_master_role",
+                "service_channel_connections",
+                "memory",
+                "certificates",
+                "certificates_expired",
+                "certificates_expiring",
+                "certificates_ok",
+                "usage",
+                "disk",
+                "cpu",
+                "alerts"
+            ]
+        );
+        assert_eq!(
+            SccVersion::V2_16.missing_endpoints(),
+            vec!["ensure_master_role", "disk", "cpu", "alerts"]
+        );
+        assert_eq!(SccVersion::CURRENT.missing_endpoints(), Vec::<&str>::new());
+        for e in ENDPOINTS {
+            let path = endpoint_path(e).unwrap();
+            let (path, query) = match path.split_once('?') {
+                Some((p, q)) => (p.to_string(), Some(q.to_string())),
+                None => (path.to_string(), None),
+            };
+            let request = SimRequest {
+                method: hyper::Method::GET,
+                path,
+                query,
+                headers: Default::default(),
+                body: Default::default(),
+            };
+            assert_eq!(endpoint_of(&request), Some(e));
+            assert!(endpoint_since(e).is_some(), "{e}");
+        }
+        let mut state = SccState::generated(0);
+        assert_eq!(state.scc_version(), SccVersion::new(2, 19, 0));
+        state.version = "garbage".into();
+        assert_eq!(state.scc_version(), SccVersion::CURRENT);
+    }
+
+    #[tokio::test]
+    async fn every_release_answers_every_endpoint_as_it_would() {
+        let sim = sim().await;
+        for version in SccVersion::SIMULATED {
+            sim.set_version(version);
+            for e in ENDPOINTS {
+                let (status, body) = answer(&sim, e).await;
+                if version.offers(e) {
+                    assert_eq!(status, 200, "{version} {e}: {body}");
+                } else {
+                    assert_eq!(status, 400, "{version} {e}: {body}");
+                    assert_eq!(error_type(&body), "INVALID_REQUEST", "{version} {e}");
+                }
+            }
+            if version.offers("version") {
+                let (_, body) = answer(&sim, "version").await;
+                assert_eq!(body, format!("{{\"version\":\"{version}\"}}"));
+            }
+            let (_, body) = answer(&sim, "subaccounts").await;
+            let tunnel = &serde_json::from_str::<Value>(&body).unwrap()["subaccounts"][0]["tunnel"];
+            assert_eq!(
+                tunnel.is_array(),
+                version < SccVersion::new(2, 13, 0),
+                "{version}: old format before 2.13"
+            );
+        }
+        // A version string with a build number, as a real instance reports it.
+        sim.set_version_string("2.17.1.3");
+        assert_eq!(
+            answer(&sim, "version").await,
+            (200, "{\"version\":\"2.17.1.3\"}".to_string())
+        );
+        assert_eq!(answer(&sim, "cpu").await.0, 200);
+        assert_eq!(answer(&sim, "alerts").await.0, 400);
+        // The ping exists in every simulated release (SAP's corrected heading: 2.6.0) unless
+        // a test models the older reading.
+        sim.set_version(SccVersion::V2_12);
+        assert_eq!(answer(&sim, "health").await.0, 200);
+        sim.state()
+            .since_overrides
+            .insert("health".into(), SccVersion::V2_16);
+        assert_eq!(answer(&sim, "health").await.0, 400);
+        sim.set_version(SccVersion::V2_16);
+        assert_eq!(answer(&sim, "health").await.0, 200);
+        // Version gates come after authentication.
+        let (status, _) = client()
+            .get(format!("{}/api/monitoring/alerts", sim.url()))
+            .send()
+            .await
+            .map(|r| (r.status().as_u16(), ()))
+            .unwrap();
+        assert_eq!(status, 401);
+    }
+
+    #[tokio::test]
+    async fn exposed_actions_a_release_lacks_answer_400() {
+        let sim = sim().await;
+        sim.set_version(SccVersion::V2_14);
+        let (status, body) = answer(&sim, "master_role").await;
+        assert_eq!(status, 400);
+        assert_eq!(error_type(&body), "INVALID_REQUEST");
+        sim.set_version(SccVersion::V2_18);
+        assert_eq!(answer(&sim, "master_role").await, (200, "true".into()));
+        assert_eq!(answer(&sim, "ensure_master_role").await.0, 400);
+        sim.set_version_string("2.18.1");
+        assert_eq!(
+            answer(&sim, "ensure_master_role").await,
+            (200, "true".into())
+        );
+        let (status, body) = get(&sim, "/exposed?action=selfDestruct").await.unwrap();
+        assert_eq!(status, 400);
+        assert_eq!(error_type(&body), "INVALID_REQUEST");
+        assert_eq!(get(&sim, "/api/monitoring/nothing").await.unwrap().0, 404);
+    }
+
+    #[tokio::test]
+    async fn a_shadow_answers_master_only_apis_per_its_shadow_answer() {
+        let sim = sim().await;
+        sim.set_master(false);
+        assert!(!sim.is_master());
+        let master_only: Vec<&str> = ENDPOINTS
+            .into_iter()
+            .filter(|e| endpoint_path(e).unwrap().starts_with("/api/monitoring/"))
+            .collect();
+        assert_eq!(master_only.len(), 14);
+        // Default: 400 ILLEGAL_STATE.
+        assert_eq!(sim.state().shadow_answer, ShadowAnswer::BadRequest);
+        for e in &master_only {
+            let (status, body) = answer(&sim, e).await;
+            assert_eq!(status, 400, "{e}");
+            assert_eq!(error_type(&body), "ILLEGAL_STATE", "{e}");
+        }
+        // The non-master-only APIs keep answering.
+        assert_eq!(answer(&sim, "health").await.0, 200);
+        assert_eq!(
+            answer(&sim, "version").await,
+            (200, "{\"version\":\"2.19.0.2\"}".into())
+        );
+        assert_eq!(answer(&sim, "master_role").await, (200, "false".into()));
+        assert_eq!(
+            answer(&sim, "ensure_master_role").await,
+            (409, "false".into())
+        );
+
+        sim.set_shadow_answer(ShadowAnswer::Conflict);
+        let (status, body) = answer(&sim, "memory").await;
+        assert_eq!((status, error_type(&body).as_str()), (409, "ILLEGAL_STATE"));
+
+        sim.set_shadow_answer(ShadowAnswer::ServiceUnavailable);
+        assert_eq!(answer(&sim, "memory").await.0, 503);
+
+        sim.set_shadow_answer(ShadowAnswer::Hang);
+        let hung = get(&sim, "/api/monitoring/memory").await.unwrap_err();
+        assert!(hung.is_timeout(), "{hung}");
+        assert_eq!(answer(&sim, "master_role").await, (200, "false".into()));
+        assert_eq!(answer(&sim, "version").await.0, 200);
+
+        // An API the release lacks answers "not supported" on a shadow too, at once.
+        sim.set_version(SccVersion::V2_16);
+        let (status, body) = answer(&sim, "alerts").await;
+        assert_eq!(
+            (status, error_type(&body).as_str()),
+            (400, "INVALID_REQUEST")
+        );
+
+        // The role change takes effect with the very next request.
+        sim.set_master(true);
+        assert_eq!(answer(&sim, "memory").await.0, 200);
+    }
+
+    #[tokio::test]
+    async fn the_role_flips_in_the_middle_of_a_poll() {
+        let sim = sim().await;
+        sim.flip_role_after(1);
+        assert_eq!(answer(&sim, "subaccounts").await.0, 200, "still master");
+        let (status, body) = answer(&sim, "memory").await;
+        assert_eq!((status, error_type(&body).as_str()), (400, "ILLEGAL_STATE"));
+        assert_eq!(answer(&sim, "master_role").await, (200, "false".into()));
+        assert!(!sim.is_master());
+        assert_eq!(sim.state().role_flip, None, "a flip happens once");
+
+        // Back to master after the second call to `subaccounts`; other calls do not count.
+        sim.flip_role_after_calls_to(Some("subaccounts"), 2);
+        assert_eq!(answer(&sim, "health").await.0, 200);
+        assert_eq!(answer(&sim, "subaccounts").await.0, 400);
+        assert_eq!(answer(&sim, "master_role").await, (200, "false".into()));
+        assert_eq!(
+            answer(&sim, "subaccounts").await.0,
+            400,
+            "answered as shadow"
+        );
+        assert_eq!(answer(&sim, "subaccounts").await.0, 200, "master again");
+        assert_eq!(answer(&sim, "master_role").await, (200, "true".into()));
+
+        // n = 0 flips at once; set_master cancels a pending flip.
+        sim.flip_role_after(0);
+        assert!(!sim.is_master());
+        sim.flip_role_after(1);
+        sim.set_master(true);
+        assert_eq!(answer(&sim, "memory").await.0, 200);
+        assert_eq!(answer(&sim, "memory").await.0, 200);
+        assert!(sim.is_master());
+    }
+
+    #[tokio::test]
+    async fn the_master_role_check_fails_on_its_own() {
+        let sim = sim().await;
+        sim.set_master_role_answer(MasterRoleAnswer::Hang);
+        let hung = get(&sim, "/exposed?action=hasMasterRole")
+            .await
+            .unwrap_err();
+        assert!(hung.is_timeout(), "{hung}");
+        assert_eq!(answer(&sim, "memory").await.0, 200, "data still arrives");
+        assert_eq!(answer(&sim, "health").await.0, 200);
+        assert_eq!(answer(&sim, "ensure_master_role").await.0, 200);
+
+        sim.set_master_role_answer(MasterRoleAnswer::Garbage);
+        assert_eq!(answer(&sim, "master_role").await, (200, "maybe".into()));
+        assert_eq!(answer(&sim, "subaccounts").await.0, 200);
+
+        // Where the release has no master-role check, its answer is that release's.
+        sim.set_version(SccVersion::V2_14);
+        assert_eq!(answer(&sim, "master_role").await.0, 400);
+        sim.set_version(SccVersion::CURRENT);
+        sim.set_master_role_answer(MasterRoleAnswer::Normal);
+        assert_eq!(answer(&sim, "master_role").await, (200, "true".into()));
+    }
+
+    #[tokio::test]
+    async fn requests_are_counted_per_endpoint_and_path() {
+        let sim = sim().await;
+        sim.set_version(SccVersion::V2_14);
+        for e in ["health", "version", "memory", "memory", "alerts"] {
+            answer(&sim, e).await;
+        }
+        get(&sim, "/api/monitoring/nothing").await.unwrap();
+        assert_eq!(sim.calls.get("memory"), 2);
+        assert_eq!(sim.calls.get("alerts"), 1, "answered 400, still counted");
+        assert_eq!(sim.calls.get("other"), 1);
+        assert_eq!(sim.calls.path("/api/monitoring/memory"), 2);
+        assert_eq!(sim.calls.path("/exposed?action=ping"), 1);
+        assert_eq!(sim.calls.path("/api/monitoring/nothing"), 1);
+        assert_eq!(sim.calls.total(), 6);
+        assert_eq!(sim.calls.by_endpoint().get("version"), Some(&1));
+        assert_eq!(sim.calls.by_path().len(), 5);
+        sim.calls.reset();
+        assert_eq!(sim.calls.total(), 0);
+        answer(&sim, "subaccounts").await;
+        let lacking = SccVersion::V2_14.missing_endpoints();
+        assert!(lacking.iter().all(|e| sim.calls.get(e) == 0));
+        assert_eq!(sim.calls.violations(), Vec::<String>::new());
+        assert_eq!(sim.server.request_count(), 7);
     }
 }
