@@ -1598,7 +1598,8 @@ pub async fn start_demo(scale: u32) -> std::io::Result<(SccSim, String)> {
     let mut state = SccState::generated(8 * scale.max(1) as usize);
     state.moving = true;
     let sim = SccSim::start(state, None).await?;
-    let yaml = sim.config_yaml("scc-demo");
+    // An HA group of one, so the demo shows `scc_ha_group_info` (and the HA alerts stay quiet).
+    let yaml = format!("{}\nha_group: scc-demo", sim.config_yaml("scc-demo"));
     Ok((sim, yaml))
 }
 

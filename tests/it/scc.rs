@@ -518,27 +518,34 @@ async fn html_login_page_with_200_is_an_auth_error() {
 }
 
 #[tokio::test]
-async fn http_400_marks_the_endpoint_unsupported_and_backs_off() {
+async fn http_400_on_a_confirmed_master_marks_the_endpoint_unsupported_without_failing() {
     let sim = SccSim::start(SccState::generated(2), None).await.unwrap();
     sim.set_unsupported("alerts", true);
     let eps = [("alerts", "100ms"), ("cpu", "100ms")];
     let d = support::start(&config(&sim, &only(&eps), "")).await;
+    let unsupported = |b: &str| sample(b, "usage_exporter_endpoint_unsupported", &ep("alerts"));
     let body = d
-        .wait_for(WAIT, |b| {
-            errors(b, "alerts", "unsupported") == 1.0 && poll_ok(b, "cpu")
-        })
+        .wait_for(WAIT, |b| unsupported(b) == Some(1.0) && poll_ok(b, "cpu"))
         .await;
-    assert_eq!(all_errors(&body, "alerts"), 1.0);
+    assert_eq!(
+        all_errors(&body, "alerts"),
+        0.0,
+        "unsupported is no failure"
+    );
+    assert_eq!(
+        sample(&body, "usage_exporter_poll_success", &ep("alerts")),
+        None
+    );
     tokio::time::sleep(Duration::from_millis(600)).await;
     let body = d.metrics().await;
+    assert_eq!(unsupported(&body), Some(1.0));
     assert_eq!(
-        errors(&body, "alerts", "unsupported"),
-        1.0,
-        "long back-off, no retry storm"
+        sim.calls.get("alerts"),
+        1,
+        "a confirmed master's 400 is remembered: no retry storm"
     );
-    assert_eq!(sim.calls.get("alerts"), 1);
     let (_, landing) = d.get("/").await;
-    assert!(landing.contains("does not offer this API"), "{landing}");
+    assert!(landing.contains("not offered by SCC 2.19"), "{landing}");
     assert!(landing.contains("INVALID_REQUEST"), "{landing}");
     d.stop().await;
 }
@@ -855,12 +862,14 @@ async fn without_the_master_role_api_the_instance_counts_as_master() {
     let d = support::start(&config(&sim, &only(&eps), "")).await;
     let body = d
         .wait_for(WAIT, |b| {
-            errors(b, "master_role", "unsupported") == 1.0 && poll_ok(b, "subaccounts")
+            sample(b, "usage_exporter_endpoint_unsupported", &ep("master_role")) == Some(1.0)
+                && poll_ok(b, "subaccounts")
         })
         .await;
     assert_eq!(samples(&body, "scc_subaccount_info", &[]).len(), 2);
     assert_eq!(sample(&body, "scc_master_role", &[]), None);
     assert_eq!(all_errors(&body, "subaccounts"), 0.0);
+    assert_eq!(all_errors(&body, "master_role"), 0.0);
     d.stop().await;
 }
 
@@ -934,5 +943,224 @@ async fn demo_simulator_config_item_works_with_default_endpoints() {
         .await;
     assert_eq!(samples(&body, "scc_subaccount_info", &[]).len(), 8);
     assert_eq!(sim.state().subaccounts.len(), 8);
+    d.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// High availability and versions (issue 14)
+
+use usage_exporter_sim::scc::{MasterRoleAnswer, SccVersion};
+
+/// Every `usage_exporter_poll_success` or `endpoint_unsupported` sample of target `t`.
+fn failing_or_unsupported(body: &str) -> Vec<String> {
+    let mut out: Vec<String> = samples(body, "usage_exporter_poll_success", &[("target", "t")])
+        .into_iter()
+        .filter(|l| l.value == 0.0)
+        .map(|l| format!("failed {:?}", l.labels))
+        .collect();
+    out.extend(
+        samples(
+            body,
+            "usage_exporter_endpoint_unsupported",
+            &[("target", "t")],
+        )
+        .into_iter()
+        .filter(|l| l.value == 1.0)
+        .map(|l| format!("unsupported {:?}", l.labels)),
+    );
+    out
+}
+
+#[tokio::test]
+async fn failover_and_back_keeps_data_honest_and_prompt() {
+    let sim = SccSim::start(SccState::generated(3), None).await.unwrap();
+    // Master-only endpoints poll rarely: only the role change can bring them back promptly.
+    let eps = [
+        ("master_role", "300ms"),
+        ("subaccounts", "1m"),
+        ("memory", "1m"),
+        ("health", "1m"),
+    ];
+    let d = support::start(&config(&sim, &only(&eps), "")).await;
+    let mut seen = Vec::new();
+    let body = d
+        .wait_for(WAIT, |b| poll_ok(b, "subaccounts") && poll_ok(b, "memory"))
+        .await;
+    seen.extend(failing_or_unsupported(&body));
+
+    sim.set_master(false);
+    let started = std::time::Instant::now();
+    let body = d
+        .wait_for(WAIT, |b| {
+            sample(b, "usage_exporter_endpoint_skipped", &ep("subaccounts")) == Some(1.0)
+                && sample(b, "usage_exporter_endpoint_skipped", &ep("memory")) == Some(1.0)
+        })
+        .await;
+    let to_shadow = started.elapsed();
+    seen.extend(failing_or_unsupported(&body));
+    assert!(samples(&body, "scc_subaccount_info", &[]).is_empty());
+    assert!(samples(&body, "scc_memory_physical_bytes", &[]).is_empty());
+    assert_eq!(sample(&body, "scc_master_role", &[]), Some(0.0));
+
+    sim.set_master(true);
+    let started = std::time::Instant::now();
+    let body = d
+        .wait_for(WAIT, |b| {
+            !samples(b, "scc_subaccount_info", &[]).is_empty()
+                && !samples(b, "scc_memory_physical_bytes", &[]).is_empty()
+        })
+        .await;
+    let back = started.elapsed();
+    seen.extend(failing_or_unsupported(&body));
+    assert!(
+        to_shadow < Duration::from_secs(5) && back < Duration::from_secs(5),
+        "the role change, not the 1m interval, drives the polls: {to_shadow:?} / {back:?}"
+    );
+    assert_eq!(sample(&body, "scc_master_role", &[]), Some(1.0));
+    assert_eq!(
+        sample(&body, "scc_master_role_changes_total", &[]),
+        Some(2.0)
+    );
+    assert!(
+        seen.is_empty(),
+        "no failed poll and no unsupported state: {seen:?}"
+    );
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn a_role_flip_in_the_middle_of_a_poll_is_a_skip() {
+    let sim = SccSim::start(SccState::generated(2), None).await.unwrap();
+    // The poll's version and role checks are answered as master, its API call as shadow.
+    sim.flip_role_after(2);
+    let d = support::start(&config(&sim, &only(&[("subaccounts", "300ms")]), "")).await;
+    let body = d
+        .wait_for(WAIT, |b| {
+            sample(b, "usage_exporter_endpoint_skipped", &ep("subaccounts")) == Some(1.0)
+        })
+        .await;
+    assert!(failing_or_unsupported(&body).is_empty(), "{body}");
+    assert!(samples(&body, "scc_subaccount_info", &[]).is_empty());
+    assert!(sim.calls.path("/exposed?action=hasMasterRole") >= 2);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn an_unanswered_or_garbled_role_check_does_not_block_the_data() {
+    for answer in [MasterRoleAnswer::Hang, MasterRoleAnswer::Garbage] {
+        let sim = SccSim::start(SccState::generated(2), None).await.unwrap();
+        sim.set_master_role_answer(answer);
+        let eps = [("master_role", "300ms"), ("subaccounts", "300ms")];
+        let d = support::start(&config(&sim, &only(&eps), "timeout: 1s\n")).await;
+        let body = d.wait_for(WAIT, |b| poll_ok(b, "subaccounts")).await;
+        assert!(
+            !samples(&body, "scc_subaccount_info", &[]).is_empty(),
+            "{answer:?}"
+        );
+        d.stop().await;
+    }
+}
+
+/// The endpoints on by default, each polled every 300 ms.
+fn defaults_fast() -> String {
+    let enabled: Vec<(&str, &str)> = usage_exporter::sources::registry::endpoints("scc")
+        .into_iter()
+        .filter(|e| e.default_interval.is_some())
+        .map(|e| (e.name, "300ms"))
+        .collect();
+    only(&enabled)
+}
+
+#[tokio::test]
+async fn every_simulated_version_polls_without_false_failures() {
+    for version in SccVersion::SIMULATED {
+        let mut state = SccState::generated(2);
+        state.set_version(version);
+        let sim = SccSim::start(state, None).await.unwrap();
+        let d = support::start(&config(&sim, &defaults_fast(), "")).await;
+        let lacking: Vec<&str> = version
+            .missing_endpoints()
+            .into_iter()
+            .filter(|e| {
+                usage_exporter::sources::registry::endpoints("scc")
+                    .iter()
+                    .any(|i| i.name == *e && i.default_interval.is_some())
+            })
+            .collect();
+        // Every default endpoint polled at least twice (after the version became known).
+        let body = d
+            .wait_for(WAIT, |b| {
+                samples(b, "usage_exporter_polls_total", &[("target", "t")])
+                    .iter()
+                    .all(|l| l.value >= 3.0)
+                    && lacking.iter().all(|e| {
+                        sample(b, "usage_exporter_endpoint_unsupported", &ep(e)) == Some(1.0)
+                    })
+            })
+            .await;
+        let failed: Vec<_> = samples(&body, "usage_exporter_poll_success", &[("target", "t")])
+            .into_iter()
+            .filter(|l| l.value == 0.0)
+            .collect();
+        assert!(failed.is_empty(), "{version}: {failed:?}");
+        let unsupported: Vec<String> = samples(
+            &body,
+            "usage_exporter_endpoint_unsupported",
+            &[("target", "t")],
+        )
+        .into_iter()
+        .filter(|l| l.value == 1.0)
+        .filter_map(|l| {
+            l.labels
+                .iter()
+                .find(|(k, _)| k == "endpoint")
+                .map(|(_, v)| v.clone())
+        })
+        .collect();
+        let mut expected: Vec<String> = lacking.iter().map(|e| e.to_string()).collect();
+        expected.sort();
+        let mut unsupported_sorted = unsupported.clone();
+        unsupported_sorted.sort();
+        assert_eq!(unsupported_sorted, expected, "{version}");
+        // Once the version is known, what it lacks is never called.
+        if version >= SccVersion::V2_14 {
+            for e in &lacking {
+                assert_eq!(sim.calls.get(e), 0, "{version}: {e} was called");
+            }
+        } else {
+            // No version API: each lacking API is asked once, then remembered.
+            let before: Vec<u64> = lacking.iter().map(|e| sim.calls.get(e)).collect();
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            let after: Vec<u64> = lacking.iter().map(|e| sim.calls.get(e)).collect();
+            assert_eq!(before, after, "{version}: lacking APIs called again");
+            assert!(before.iter().all(|n| *n <= 1), "{version}: {before:?}");
+        }
+        let (_, landing) = d.get("/").await;
+        if let Some(e) = lacking.first() {
+            let _ = e;
+            assert!(landing.contains("not offered by"), "{version}: {landing}");
+        }
+        d.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn ha_group_is_exported_with_the_health_check() {
+    let sim = SccSim::start(SccState::generated(1), None).await.unwrap();
+    let d = support::start(&config(
+        &sim,
+        &only(&[("health", "300ms")]),
+        "ha_group: prod-eu\n",
+    ))
+    .await;
+    let body = d.wait_for(WAIT, |b| b.contains("scc_ha_group_info")).await;
+    assert_eq!(
+        sample(
+            &body,
+            "scc_ha_group_info",
+            &[("target", "t"), ("ha_group", "prod-eu")]
+        ),
+        Some(1.0)
+    );
     d.stop().await;
 }

@@ -7,10 +7,7 @@ use crate::config::Secret;
 use crate::upstream::{Response, Upstream};
 use reqwest::header::{ACCEPT, CONNECTION};
 use serde::de::DeserializeOwned;
-use std::time::Duration;
 
-/// How long an endpoint answering 400 (not offered by this SCC version) waits before the next try.
-pub const UNSUPPORTED_RETRY: Duration = Duration::from_secs(3600);
 
 /// The requests of one target.
 pub struct Client {
@@ -98,14 +95,14 @@ pub fn classify_status(response: Response, what: &str) -> Result<Response, PollE
         format!("; the Cloud Connector said: {vendor}")
     };
     let error = match status.as_u16() {
+        // SCC answers 400 both for an API its version lacks and for a master-only API on a
+        // shadow instance; only the source, which can ask the instance for its role, can tell.
         400 => PollError::new(
-            ErrorReason::Unsupported,
+            ErrorReason::Http4xx,
             format!(
-                "{what}: HTTP 400: this Cloud Connector version does not offer this API (or rejects the request){said}; \
-                 retrying hourly — upgrade the Cloud Connector or switch the endpoint off"
+                "{what}: HTTP 400: the Cloud Connector rejected the request (an API this version lacks, or a master-only API on a shadow){said}"
             ),
-        )
-        .retry_after(UNSUPPORTED_RETRY),
+        ),
         401 => PollError::auth(format!(
             "{what}: HTTP 401: credentials rejected; check username and password{said}"
         )),
@@ -179,10 +176,11 @@ mod tests {
     }
 
     #[test]
-    fn status_400_is_unsupported_with_long_retry_and_vendor_text() {
+    fn status_400_keeps_its_status_and_vendor_text_for_the_source_to_judge() {
         let e = err(400, r#"{"type":"INVALID_REQUEST","message":"Unknown API"}"#);
-        assert_eq!(e.reason, ErrorReason::Unsupported);
-        assert_eq!(e.retry_after, Some(UNSUPPORTED_RETRY));
+        assert_eq!(e.reason, ErrorReason::Http4xx);
+        assert_eq!(e.http_status, Some(400));
+        assert_eq!(e.retry_after, None);
         assert!(
             e.message.contains("INVALID_REQUEST: Unknown API"),
             "{}",

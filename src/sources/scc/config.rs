@@ -16,6 +16,9 @@ crate::target_config! {
         /// Keep the personal `user` label on top-time-consumer series (off by default).
         #[serde(default)]
         pub include_user: bool,
+        /// The HA group (master and shadow of one Cloud Connector pair) this instance belongs
+        /// to; exported as `scc_ha_group_info` so the shipped alerts can reason per group.
+        pub ha_group: Option<String>,
     }
 }
 
@@ -42,6 +45,8 @@ pub struct Settings {
     pub password: Secret,
     /// Keep the personal `user` label on top-time-consumer series.
     pub include_user: bool,
+    /// HA group name.
+    pub ha_group: Option<String>,
 }
 
 /// Checks a file config and turns it into [`Settings`].
@@ -53,16 +58,30 @@ pub fn validate(file: &FileConfig) -> Result<Settings, Vec<TargetProblem>> {
         "set a user with the Monitoring role",
     );
     let password = required(&file.password, "password", "set password or password_file");
-    match (url, username, password) {
-        (Ok(url), Ok(username), Ok(password)) => Ok(Settings {
+    let ha_group = match file.ha_group.as_deref().map(str::trim) {
+        Some("") => Err((
+            "ha_group".to_string(),
+            "must not be empty; name the HA pair (the same name on both instances) or leave it out"
+                .to_string(),
+        )),
+        other => Ok(other.map(str::to_string)),
+    };
+    match (url, username, password, ha_group) {
+        (Ok(url), Ok(username), Ok(password), Ok(ha_group)) => Ok(Settings {
             url,
             username,
             password,
             include_user: file.include_user,
+            ha_group,
         }),
-        (url, username, password) => Err([url.err(), username.err(), password.err()]
-            .into_iter()
-            .flatten()
-            .collect()),
+        (url, username, password, ha_group) => Err([
+            url.err(),
+            username.err(),
+            password.err(),
+            ha_group.err(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()),
     }
 }

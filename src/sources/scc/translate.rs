@@ -67,24 +67,39 @@ impl Combined {
     }
 }
 
-/// `ping`: whether the instance answered with 2xx.
-pub fn health(up: bool) -> Snapshot {
+/// `ping`: whether the instance answered with 2xx, and the HA group it belongs to (from the
+/// config, so it is there while the instance is down too).
+pub fn health(up: bool, ha_group: Option<&str>) -> Snapshot {
     let mut f = Family::gauge(
         "scc_health_check_up",
         "Whether the Cloud Connector answered its health check (ping) with HTTP 2xx (1) or not (0).",
     );
     f.push_gauge(Labels::new(), if up { 1.0 } else { 0.0 });
-    Snapshot::from_families(vec![f])
+    let mut families = vec![f];
+    if let Some(group) = ha_group {
+        let mut info = Family::gauge(
+            "scc_ha_group_info",
+            "The HA group (master and shadow of one Cloud Connector pair) this instance belongs to, from the config (always 1).",
+        );
+        info.push_gauge(Labels::new().with("ha_group", group), 1.0);
+        families.push(info);
+    }
+    Snapshot::from_families(families)
 }
 
-/// `hasMasterRole`.
-pub fn master_role(is_master: bool) -> Snapshot {
+/// `hasMasterRole`, with the role changes seen since `since` (Unix seconds).
+pub fn master_role(is_master: bool, changes: u64, since: Option<f64>) -> Snapshot {
     let mut f = Family::gauge(
         "scc_master_role",
         "Whether this Cloud Connector instance currently has the master role (1) or is a shadow instance (0).",
     );
     f.push_gauge(Labels::new(), if is_master { 1.0 } else { 0.0 });
-    Snapshot::from_families(vec![f])
+    let mut changed = Family::counter(
+        "scc_master_role_changes",
+        "Changes of this instance's role (master to shadow or back) seen by the exporter since it started polling the instance.",
+    );
+    changed.push_counter(Labels::new(), changes as f64, since);
+    Snapshot::from_families(vec![f, changed])
 }
 
 /// `/api/monitoring/subaccounts`.
