@@ -73,9 +73,12 @@ pub mod number {
 /// Text from a string, number or boolean (numbers and booleans rendered as JSON writes them);
 /// `null`, arrays and objects are absent. The text is kept as sent.
 pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(text_from(
-        &Option::<Value>::deserialize(d)?.unwrap_or(Value::Null),
-    ))
+    // Moves the decoded string out rather than copying it: payloads carry many text fields.
+    Ok(match Option::<Value>::deserialize(d)? {
+        Some(Value::String(s)) => Some(s),
+        Some(other) => text_from(&other),
+        None => None,
+    })
 }
 
 /// Like [`text`], but trimmed, and blank text is absent (identifiers and names).

@@ -1164,3 +1164,41 @@ async fn ha_group_is_exported_with_the_health_check() {
     );
     d.stop().await;
 }
+
+#[tokio::test]
+async fn an_upgrade_re_evaluates_the_version_gates_at_once() {
+    let mut state = SccState::generated(2);
+    state.set_version(SccVersion::V2_16);
+    let sim = SccSim::start(state, None).await.unwrap();
+    // `disk` polls rarely: only the version change can bring it back promptly.
+    let eps = [("version", "300ms"), ("disk", "1m"), ("memory", "300ms")];
+    let d = support::start(&config(&sim, &only(&eps), "")).await;
+    let unsupported = |b: &str| sample(b, "usage_exporter_endpoint_unsupported", &ep("disk"));
+    let body = d
+        .wait_for(WAIT, |b| {
+            unsupported(b) == Some(1.0) && poll_ok(b, "memory")
+        })
+        .await;
+    assert_eq!(
+        sim.calls.get("disk"),
+        0,
+        "2.16 has no disk API: never called"
+    );
+    let (_, landing) = d.get("/").await;
+    assert!(
+        landing.contains("not offered by SCC 2.16 (needs 2.17 or later)"),
+        "{landing}"
+    );
+    assert!(samples(&body, "scc_disk_bytes", &[]).is_empty());
+
+    sim.set_version(SccVersion::CURRENT);
+    let started = std::time::Instant::now();
+    let body = d.wait_for(WAIT, |b| poll_ok(b, "disk")).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the version change, not the 1m interval, re-polls: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(unsupported(&body), Some(0.0));
+    d.stop().await;
+}
