@@ -225,7 +225,11 @@ pub async fn poll_once(
                 duplicates_dropped = dropped;
                 PollOutcome::Data(snapshot)
             }
-            skipped => skipped,
+            // Skip and unsupported texts may quote a vendor answer too: redact them like errors.
+            PollOutcome::Skipped(why) => PollOutcome::Skipped(instance.redactor.redact(&why)),
+            PollOutcome::Unsupported(why) => {
+                PollOutcome::Unsupported(instance.redactor.redact(&why))
+            }
         })
         .map_err(|mut error| {
             error.message = instance.redactor.redact(&error.message);
@@ -593,6 +597,32 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    /// A target answering "unsupported" with a text that quotes a secret.
+    struct QuotesSecret;
+
+    impl Target for QuotesSecret {
+        fn poll<'a>(&'a self, _endpoint: usize, _ctx: &'a PollContext) -> PollFuture<'a> {
+            Box::pin(async {
+                Ok(PollOutcome::Unsupported(
+                    "HTTP 400: the vendor said s3cr3t".into(),
+                ))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn unsupported_texts_are_redacted_like_errors() {
+        let mut inst = instance(Scripted::new(Duration::ZERO, vec![]), 60, 30);
+        inst.target = Arc::new(QuotesSecret);
+        let report = poll_once(&inst, &inst.endpoints[0].clone(), SystemTime::UNIX_EPOCH).await;
+        match report.outcome {
+            Ok(PollOutcome::Unsupported(why)) => {
+                assert_eq!(why, "HTTP 400: the vendor said <secret>")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test(start_paused = true)]
