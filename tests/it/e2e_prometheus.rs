@@ -12,12 +12,11 @@
 //! Run: `cargo test --test it e2e_prometheus:: -- --nocapture`. Set `USAGE_EXPORTER_SKIP_E2E=1` to
 //! skip (only for machines that cannot run Prometheus); without it, missing tools fail the test.
 
+use crate::e2e_support::{find_tool, free_port, get_json, repo, skip, wait_for, Procs};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::fs::File;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const DASHBOARDS: &[&str] = &[
@@ -37,122 +36,6 @@ const RULE_FILES: &[&str] = &["alerts.yml", "recordings.yml"];
 /// and an expired certificate), rates have ≥ 2 samples at a 1 s scrape interval, and recording
 /// rules are evaluated every second.
 const NO_DATA_EXPECTED: &[(&str, &str)] = &[];
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn skip() -> bool {
-    if std::env::var_os("USAGE_EXPORTER_SKIP_E2E").is_some() {
-        eprintln!(
-            "SKIPPED: USAGE_EXPORTER_SKIP_E2E is set; the end-to-end Prometheus test did not run"
-        );
-        return true;
-    }
-    false
-}
-
-/// Finds a tool on PATH (or in /usr/bin, /usr/local/bin, where Debian puts them).
-fn find_tool(name: &str) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.push("/usr/bin".into());
-    dirs.push("/usr/local/bin".into());
-    dirs.into_iter()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "`{name}` not found on PATH. The end-to-end test needs Debian's prometheus package \
-                 (`apt-get install -y prometheus`, which provides prometheus and promtool); \
-                 set USAGE_EXPORTER_SKIP_E2E=1 to skip it on machines that cannot run it"
-            )
-        })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port on 127.0.0.1")
-        .port()
-}
-
-/// Child processes that are killed when the test ends, passed or failed.
-struct Procs {
-    children: Vec<(String, Child, PathBuf)>,
-    print_logs: bool,
-}
-
-impl Procs {
-    fn spawn(&mut self, name: &str, cmd: &mut Command, log_dir: &Path) {
-        let log = log_dir.join(format!("{name}.log"));
-        let out = File::create(&log).expect("log file");
-        let err = out.try_clone().expect("log file");
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        self.children.push((name.to_string(), child, log));
-    }
-
-    /// Fails if a child has exited (it should run until the end of the test).
-    fn assert_running(&mut self) {
-        for (name, child, log) in &mut self.children {
-            if let Ok(Some(status)) = child.try_wait() {
-                let text = std::fs::read_to_string(&*log).unwrap_or_default();
-                panic!("{name} exited early with {status}:\n{}", tail(&text, 60));
-            }
-        }
-    }
-}
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for (name, child, log) in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-            if self.print_logs || std::thread::panicking() {
-                let text = std::fs::read_to_string(&*log).unwrap_or_default();
-                eprintln!(
-                    "---- last lines of the {name} log ----\n{}",
-                    tail(&text, 40)
-                );
-            }
-        }
-    }
-}
-
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// Polls `f` every 250 ms until it returns Some, or panics with `what` after `limit`.
-async fn wait_for<T, F, Fut>(limit: Duration, what: &str, procs: &mut Procs, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        procs.assert_running();
-        if start.elapsed() > limit {
-            panic!("timed out after {limit:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-async fn get_json(client: &reqwest::Client, url: &str, query: &[(&str, &str)]) -> Option<Value> {
-    let resp = client.get(url).query(query).send().await.ok()?;
-    resp.json::<Value>().await.ok()
-}
 
 /// One PromQL expression taken from a dashboard.
 #[derive(Debug, Clone)]
@@ -500,10 +383,7 @@ async fn dashboards_and_rules_work_against_real_prometheus() {
     );
 
     let tmp = tempfile::tempdir().expect("temp dir");
-    let mut procs = Procs {
-        children: Vec::new(),
-        print_logs: std::env::var_os("E2E_PRINT_LOGS").is_some(),
-    };
+    let mut procs = Procs::new();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

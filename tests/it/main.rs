@@ -6,11 +6,13 @@
 //!
 //! Run one module with `cargo test --test it <module>::`, e.g. `cargo test --test it scc::`.
 
+mod e2e_support;
 mod support;
 
 mod akana;
 mod aveva;
 mod core;
+mod e2e_alerts;
 mod e2e_prometheus;
 mod faults;
 mod fuzz_props;
