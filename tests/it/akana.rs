@@ -573,3 +573,67 @@ async fn wrong_path_prefix_says_what_to_check() {
     assert!(sim.count("GET /api/platform/subscriptions/acmepaymentscorp/metrics 404") >= 1);
     d.stop().await;
 }
+
+#[tokio::test]
+async fn latest_day_on_a_platform_east_of_utc_around_midnight() {
+    // A platform at +02:00; both clocks at 22:10 UTC on 31 March 2026, 00:10 on 1 April there.
+    let at = |d, h, m| Utc.with_ymd_and_hms(2026, 3, d, h, m, 0).unwrap();
+    let start = at(31, 22, 10);
+    let sim = AkanaSim::start(state(|s| {
+        s.data = Data::Generated { scale: 1 };
+        s.clock = usage_exporter_sim::SimClock::fixed(start);
+        s.utc_offset = chrono::FixedOffset::east_opt(2 * 3600).unwrap();
+    }))
+    .await
+    .unwrap();
+    let d = support::start_at(&config(&sim, ""), start).await;
+    let labels = [("target", "portal"), ("subscription", "acmepaymentscorp")];
+    let latest = |b: &str| sample(b, "akana_usage_latest_day_timestamp_seconds", &labels);
+    let unix = |t: chrono::DateTime<Utc>| t.timestamp() as f64;
+    let dates = |b: &str| -> Vec<String> {
+        samples(
+            b,
+            "akana_daily_api_calls",
+            &[("metric_id", "PlatformApiUsage")],
+        )
+        .into_iter()
+        .flat_map(|l| l.labels.into_iter().filter(|(k, _)| k == "date"))
+        .map(|(_, v)| v)
+        .collect()
+    };
+
+    // April has begun there: its first (ten-minute) day is the newest, begun at 22:00 UTC.
+    let april_1 = unix(at(31, 22, 0));
+    let body = d.wait_for(WAIT, |b| latest(b) == Some(april_1)).await;
+    assert_valid_openmetrics(&body);
+    assert_eq!(
+        sample(
+            &body,
+            "akana_report_period_start_timestamp_seconds",
+            &labels
+        ),
+        Some(april_1)
+    );
+    assert_eq!(dates(&body), ["2026-04-01"], "April's days, not March's");
+
+    // Just after 00:00 UTC on 2 April (02:05 there) the newest day is 2 April, begun at 22:00
+    // UTC on 1 April.
+    let april_2 = april_1 + 86_400.0;
+    sim.set_clock(Some(Utc.with_ymd_and_hms(2026, 4, 2, 0, 5, 0).unwrap()));
+    let body = d.wait_for(WAIT, |b| latest(b) == Some(april_2)).await;
+    assert_eq!(dates(&body), ["2026-04-01", "2026-04-02"]);
+
+    // 21:55 UTC is 23:55 there: still 2 April. Ten minutes later 3 April has begun there.
+    let late = Utc.with_ymd_and_hms(2026, 4, 2, 21, 55, 0).unwrap();
+    sim.set_clock(Some(late));
+    let body = d
+        .wait_for(WAIT, |b| {
+            sample(b, "akana_report_generated_timestamp_seconds", &labels) == Some(unix(late))
+        })
+        .await;
+    assert_eq!(latest(&body), Some(april_2));
+    sim.set_clock(Some(late + chrono::Duration::minutes(10)));
+    d.wait_for(WAIT, |b| latest(b) == Some(april_2 + 86_400.0))
+        .await;
+    d.stop().await;
+}
