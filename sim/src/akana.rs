@@ -268,16 +268,21 @@ impl AkanaSim {
     }
 }
 
-/// Starts the demo simulator: a generated month of usage growing in real time.
+/// Starts the demo simulator: a generated month of usage growing in real time. Its config item
+/// carries a licence of 15 APIs per `scale` (the generated `ApiCount` is 12 per `scale`, 80 %
+/// of it), so dashboards and rules have an `akana_metric_limit` to divide by.
 pub async fn start_demo(scale: u32) -> std::io::Result<(AkanaSim, String)> {
+    let scale = scale.max(1);
     let sim = AkanaSim::start(State {
-        data: Data::Generated {
-            scale: scale.max(1),
-        },
+        data: Data::Generated { scale },
         ..State::default()
     })
     .await?;
-    let yaml = format!("{}\nendpoints: {{metrics: 30s}}", sim.config_yaml("demo"));
+    let yaml = format!(
+        "{}\nendpoints: {{metrics: 30s}}\nlimits: {{ApiCount: {}}}",
+        sim.config_yaml("demo"),
+        15 * scale
+    );
     Ok((sim, yaml))
 }
 

@@ -518,6 +518,12 @@ async fn demo_simulator_and_its_config_item() {
         .is_some(),
         "month-to-date calls (0 only in the first minutes of a month)"
     );
+    // The demo's licence: 15 APIs per scale for 12 per scale in use.
+    let limit = sample(&body, "akana_metric_limit", &[("metric_id", "ApiCount")]);
+    assert_eq!(limit, Some(30.0));
+    let used = sample(&body, "akana_metric", &[("metric_id", "ApiCount")]).unwrap();
+    assert_eq!(used / limit.unwrap(), 0.8);
+    assert_eq!(samples(&body, "akana_metric_limit", &[]).len(), 1);
     assert_eq!(sim.logins(), 1);
     d.stop().await;
 }
@@ -635,5 +641,72 @@ async fn latest_day_on_a_platform_east_of_utc_around_midnight() {
     sim.set_clock(Some(late + chrono::Duration::minutes(10)));
     d.wait_for(WAIT, |b| latest(b) == Some(april_2 + 86_400.0))
         .await;
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn limits_are_exported_with_the_labels_the_usage_carries() {
+    let sim = AkanaSim::start(State::default()).await.unwrap();
+    let at = Utc.with_ymd_and_hms(2016, 2, 23, 19, 30, 0).unwrap();
+    let d = support::start_at(
+        &config(
+            &sim,
+            "limits:\n  ApiCount: 200\n  PlatformApiUsage: 5000000   # calls per report month",
+        ),
+        at,
+    )
+    .await;
+    let body = d
+        .wait_for(WAIT, |b| !samples(b, "akana_metric_limit", &[]).is_empty())
+        .await;
+    assert_valid_openmetrics(&body);
+    let key = |l: &support::Line, names: &[&str]| -> Vec<(String, String)> {
+        l.labels
+            .iter()
+            .filter(|(k, _)| names.contains(&k.as_str()))
+            .cloned()
+            .collect()
+    };
+    let on = ["target", "subscription", "metric_id"];
+    // Only the configured ones, labelled with exactly the labels the rules match `on`.
+    let limits = samples(&body, "akana_metric_limit", &[]);
+    assert_eq!(limits.len(), 2);
+    for l in &limits {
+        let names: Vec<&str> = l.labels.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["target", "subscription", "metric_id"], "{l:?}");
+    }
+    let limit_of = |usage: &support::Line| -> Option<f64> {
+        limits
+            .iter()
+            .find(|l| key(l, &on) == key(usage, &on))
+            .map(|l| l.value)
+    };
+    // `akana_metric / on (job, instance, target, subscription, metric_id) group_left
+    // akana_metric_limit`: ApiCount (1 API) against its limit, nothing for unlimited metrics.
+    let ratios: Vec<(String, f64)> = samples(&body, "akana_metric", &[])
+        .iter()
+        .filter_map(|m| Some((key(m, &["metric_id"])[0].1.clone(), m.value / limit_of(m)?)))
+        .collect();
+    assert_eq!(ratios, [("ApiCount".to_string(), 1.0 / 200.0)]);
+    // `sum by (job, instance, target, subscription, metric_id) (akana_daily_api_calls) / on
+    // (...) akana_metric_limit`: the month's days of PlatformApiUsage against its limit.
+    let daily = samples(
+        &body,
+        "akana_daily_api_calls",
+        &[("metric_id", "PlatformApiUsage")],
+    );
+    assert_eq!(daily.len(), 3);
+    let month: f64 = daily.iter().map(|l| l.value).sum();
+    assert_eq!(month, 3423.0);
+    assert_eq!(limit_of(&daily[0]), Some(5e6));
+    assert_eq!(
+        sample(
+            &body,
+            "akana_api_calls_total",
+            &[("metric_id", "PlatformApiUsage")]
+        ),
+        Some(month),
+        "the month-to-date counter says the same"
+    );
     d.stop().await;
 }

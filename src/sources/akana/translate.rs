@@ -10,12 +10,15 @@
 //! - The newest `DayUsage` date of the report's month → `akana_usage_latest_day_timestamp_seconds`
 //!   (00:00 of that day in the platform's offset), for alerts on data that stops arriving.
 //!
+//! - The configured `limits` → `akana_metric_limit{metric_id}` ([`with_limits`]).
+//!
 //! [`report`] is a function of the payload (and `item_info`) alone; the target's constant
 //! `subscription` label goes first on every series afterwards ([`with_subscription`]), so the
 //! endpoint table's parse functions need no target.
 
 use super::model::{DayItem, MetricItem, PlatformUsage, Timestamp, UsageMetric};
 use crate::snapshot::{Family, Labels, Snapshot};
+use std::collections::BTreeMap;
 
 /// Options of a translation for one target.
 #[derive(Debug, Clone)]
@@ -95,6 +98,29 @@ impl Known {
 /// Translates a report for one target: [`report`], then [`with_subscription`].
 pub fn translate(usage: &PlatformUsage, options: &Options) -> Snapshot {
     with_subscription(report(usage, options.item_info), &options.subscription)
+}
+
+/// `akana_metric_limit{metric_id}`: the limits configured for the target (`limits:`), the
+/// licensed or contracted amounts the platform does not report, to divide usage by.
+pub fn limits(limits: &BTreeMap<String, f64>) -> Family {
+    let mut family = Family::gauge(
+        "akana_metric_limit",
+        "Limit of a MetricID as configured for the target (limits), e.g. licensed APIs or contracted calls per report month; the platform reports usage, not limits.",
+    );
+    for (id, limit) in limits {
+        family.push_gauge(Labels::new().with("metric_id", id.as_str()), *limit);
+    }
+    family
+}
+
+/// A report's snapshot with the configured [`limits`] added (unchanged without limits).
+pub fn with_limits(snapshot: Snapshot, configured: &BTreeMap<String, f64>) -> Snapshot {
+    if configured.is_empty() {
+        return snapshot;
+    }
+    let mut families = snapshot.families;
+    families.push(limits(configured));
+    Snapshot::from_families(families)
 }
 
 /// Puts `subscription` first on every series.
@@ -659,6 +685,47 @@ mod tests {
         assert!(snap
             .family("akana_report_period_end_timestamp_seconds")
             .is_none());
+    }
+
+    #[test]
+    fn configured_limits_join_the_usage_they_cap() {
+        let usage = decode_usage(SAMPLE.as_bytes()).unwrap();
+        let configured: BTreeMap<String, f64> = [
+            ("ApiCount".to_string(), 200.0),
+            ("PlatformApiUsage".to_string(), 5e6),
+        ]
+        .into();
+        let snap = with_subscription(
+            with_limits(report(&usage, true), &configured),
+            "acmepaymentscorp",
+        );
+        assert_golden(
+            "tests/fixtures/akana/golden/vendor-sample-limits.txt",
+            &snap.to_golden_text(),
+        );
+        // The labels a rule matches on (`on (target, subscription, metric_id)`): the limit
+        // carries exactly those, the usage the same plus `units` (aggregates) or `date`.
+        let limit = snap.family("akana_metric_limit").unwrap();
+        let keys = |s: &crate::snapshot::Sample| -> Vec<String> {
+            s.labels.iter().map(|(k, _)| k.to_string()).collect()
+        };
+        assert!(limit
+            .samples
+            .iter()
+            .all(|s| keys(s) == ["subscription", "metric_id"]));
+        let api_count = snap
+            .family("akana_metric")
+            .unwrap()
+            .samples
+            .iter()
+            .find(|s| s.labels.get("metric_id") == Some("ApiCount"))
+            .unwrap();
+        assert_eq!(keys(api_count), ["subscription", "metric_id", "units"]);
+        let daily = &snap.family("akana_daily_api_calls").unwrap().samples[0];
+        assert_eq!(keys(daily), ["subscription", "metric_id", "date"]);
+        // Without limits nothing changes.
+        let plain = report(&usage, true);
+        assert_eq!(with_limits(plain.clone(), &BTreeMap::new()), plain);
     }
 
     #[test]
