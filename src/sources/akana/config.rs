@@ -49,7 +49,7 @@ crate::target_config! {
         /// Export `akana_metric_item_info` for the names in `MetricItemList` (default true).
         #[serde(default = "default_true")]
         pub item_info: bool,
-        /// License or contract limits by MetricID (`ApiCount: 200`), exported as
+        /// Licence or contract limits by MetricID (`ApiCount: 200`), exported as
         /// `akana_metric_limit`; read as written here and checked by [`validate`].
         #[serde(default)]
         pub limits: Option<BTreeMap<String, serde_yaml_ng::Value>>,
@@ -111,7 +111,8 @@ fn limit(value: &serde_yaml_ng::Value) -> Result<f64, String> {
         (None, Y::Null) => "nothing".into(),
         (None, Y::Bool(b)) => b.to_string(),
         (None, Y::Sequence(_)) => "a list".into(),
-        (None, _) => "a map".into(),
+        (None, Y::Mapping(_)) => "a map".into(),
+        (None, _) => "a tagged value".into(),
     };
     Err(format!(
         "must be a number greater than 0 (the licensed or contracted amount, e.g. 200), got {got}"
@@ -332,6 +333,7 @@ mod tests {
             ("true", "true"),
             ("[1, 2]", "a list"),
             ("{max: 1}", "a map"),
+            ("!limit 200", "a tagged value"),
             ("~", "nothing"),
             ("0", "0"),
             ("-5", "-5"),
