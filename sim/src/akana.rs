@@ -8,7 +8,7 @@
 //! [`Faults`], read per-path request counts ([`AkanaSim::count`]).
 
 use super::{serve, Faults, SimClock, SimHandler, SimRequest, SimResponse, SimServer};
-use chrono::{DateTime, Datelike, Duration as ChronoDuration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration as ChronoDuration, FixedOffset, NaiveDate, Utc};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -60,6 +60,9 @@ pub struct State {
     /// The platform's clock: the default report month, generated data, token times (real time
     /// by default).
     pub clock: SimClock,
+    /// The platform's time zone (a fixed offset, UTC by default): generated months and days
+    /// begin at 00:00 there, and the report's timestamps are written in it.
+    pub utc_offset: FixedOffset,
     /// Raw query strings of the metrics calls, newest last (bounded).
     pub metrics_queries: Vec<String>,
     /// `Accept` header of the last metrics call.
@@ -89,6 +92,7 @@ impl Default for State {
             pending_tasks: Vec::new(),
             data: Data::Sample,
             clock: SimClock::real(),
+            utc_offset: FixedOffset::east_opt(0).expect("UTC"),
             metrics_queries: Vec::new(),
             last_accept: None,
             tokens: HashMap::new(),
@@ -264,16 +268,21 @@ impl AkanaSim {
     }
 }
 
-/// Starts the demo simulator: a generated month of usage growing in real time.
+/// Starts the demo simulator: a generated month of usage growing in real time. Its config item
+/// carries a licence of 15 APIs per `scale` (the generated `ApiCount` is 12 per `scale`, 80 %
+/// of it), so dashboards and rules have an `akana_metric_limit` to divide by.
 pub async fn start_demo(scale: u32) -> std::io::Result<(AkanaSim, String)> {
+    let scale = scale.max(1);
     let sim = AkanaSim::start(State {
-        data: Data::Generated {
-            scale: scale.max(1),
-        },
+        data: Data::Generated { scale },
         ..State::default()
     })
     .await?;
-    let yaml = format!("{}\nendpoints: {{metrics: 30s}}", sim.config_yaml("demo"));
+    let yaml = format!(
+        "{}\nendpoints: {{metrics: 30s}}\nlimits: {{ApiCount: {}}}",
+        sim.config_yaml("demo"),
+        15 * scale
+    );
     Ok((sim, yaml))
 }
 
@@ -410,13 +419,16 @@ impl Handler {
             .map(|(_, v)| v.as_str())
             .collect();
         let now = state.now();
+        let local = now.with_timezone(&state.utc_offset);
         let mut report = match &state.data {
             Data::Sample => serde_json::from_str(VENDOR_SAMPLE).expect("vendor sample is JSON"),
             Data::Custom(v) => v.clone(),
             Data::Generated { scale } => {
-                let year = number("ReportYear").map(|y| y as i32).unwrap_or(now.year());
-                let month = number("ReportMonth").unwrap_or(now.month());
-                match generate(*scale, year, month, now) {
+                let year = number("ReportYear")
+                    .map(|y| y as i32)
+                    .unwrap_or(local.year());
+                let month = number("ReportMonth").unwrap_or(local.month());
+                match generate_in(*scale, year, month, now, state.utc_offset) {
                     Some(report) => report,
                     None => {
                         return SimResponse::json(
@@ -487,13 +499,32 @@ fn items_json(values: [u64; 4]) -> Value {
     )
 }
 
-fn iso(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+/// A timestamp as the platform writes it: `Z` in UTC, else with the offset (`+02:00`).
+fn iso(t: DateTime<Utc>, zone: FixedOffset) -> String {
+    if zone.local_minus_utc() == 0 {
+        t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    } else {
+        t.with_timezone(&zone)
+            .format("%Y-%m-%dT%H:%M:%S%.3f%:z")
+            .to_string()
+    }
 }
 
 /// A generated report for `year`-`month` as seen at `now`: complete days of a past month, the
-/// days so far (today partial) of the current one, nothing for a future one.
+/// days so far (today partial) of the current one, nothing for a future one; in UTC.
 pub fn generate(scale: u32, year: i32, month: u32, now: DateTime<Utc>) -> Option<Value> {
+    generate_in(scale, year, month, now, FixedOffset::east_opt(0)?)
+}
+
+/// [`generate`] for a platform whose time zone is `zone`: the month and its days begin at 00:00
+/// there, `Date`s are its calendar days and the timestamps carry its offset.
+pub fn generate_in(
+    scale: u32,
+    year: i32,
+    month: u32,
+    now: DateTime<Utc>,
+    zone: FixedOffset,
+) -> Option<Value> {
     let scale = u64::from(scale.max(1));
     let first = NaiveDate::from_ymd_opt(year, month, 1)?;
     let next = if month == 12 {
@@ -501,8 +532,15 @@ pub fn generate(scale: u32, year: i32, month: u32, now: DateTime<Utc>) -> Option
     } else {
         NaiveDate::from_ymd_opt(year, month + 1, 1)?
     };
-    let start = Utc.from_utc_datetime(&first.and_hms_opt(0, 0, 0)?);
-    let end_of_month = Utc.from_utc_datetime(&next.and_hms_opt(0, 0, 0)?);
+    let midnight = |day: NaiveDate| -> Option<DateTime<Utc>> {
+        let local = day
+            .and_hms_opt(0, 0, 0)?
+            .and_local_timezone(zone)
+            .single()?;
+        Some(local.with_timezone(&Utc))
+    };
+    let start = midnight(first)?;
+    let end_of_month = midnight(next)?;
     let end = if now < end_of_month {
         now.max(start)
     } else {
@@ -517,8 +555,8 @@ pub fn generate(scale: u32, year: i32, month: u32, now: DateTime<Utc>) -> Option
         let mut days = Vec::new();
         let mut total = [0u64; 4];
         let mut day = first;
-        while day < next && Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0)?) <= end {
-            let day_start = Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0)?);
+        while day < next && midnight(day)? <= end {
+            let day_start = midnight(day)?;
             let full = day_items(day, scale, customer);
             let elapsed = (until - day_start).num_seconds().clamp(0, 86_400) as u64;
             let part = full.map(|v| v * elapsed / 86_400);
@@ -569,8 +607,8 @@ pub fn generate(scale: u32, year: i32, month: u32, now: DateTime<Utc>) -> Option
         }));
     }
     Some(json!({
-        "ReportGeneratedTimestamp": iso(now),
-        "ReportPeriod": {"StartDate": iso(start), "EndDate": iso(end)},
+        "ReportGeneratedTimestamp": iso(now, zone),
+        "ReportPeriod": {"StartDate": iso(start, zone), "EndDate": iso(end, zone)},
         "UsageMetric": metrics
     }))
 }
@@ -578,6 +616,7 @@ pub fn generate(scale: u32, year: i32, month: u32, now: DateTime<Utc>) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     #[test]
     fn generated_month_sums_its_days_and_respects_the_clock() {
@@ -693,6 +732,33 @@ mod tests {
         assert_eq!(days[28].1, full * 43_200 / 86_400);
         let no_leap = generate(1, 2029, 2, at(2029, 3, 1, 0, 0, 0)).unwrap();
         assert_eq!(platform_days(&no_leap).len(), 28);
+    }
+
+    #[test]
+    fn a_platform_east_of_utc_starts_its_month_and_days_at_its_own_midnight() {
+        let zone = FixedOffset::east_opt(2 * 3600).unwrap();
+        // 22:10 UTC on 31 March is 00:10 on 1 April at +02:00: April has begun there.
+        let now = at(2026, 3, 31, 22, 10, 0);
+        let report = generate_in(1, 2026, 4, now, zone).unwrap();
+        assert_eq!(
+            report["ReportPeriod"]["StartDate"],
+            "2026-04-01T00:00:00.000+02:00"
+        );
+        assert_eq!(
+            report["ReportGeneratedTimestamp"],
+            "2026-04-01T00:10:00.000+02:00"
+        );
+        let days = platform_days(&report);
+        assert_eq!(days.len(), 1);
+        assert_eq!(days[0].0, "2026-04-01");
+        let full = day_items(NaiveDate::from_ymd_opt(2026, 4, 1).unwrap(), 1, false)[0];
+        assert_eq!(
+            days[0].1,
+            full * 600 / 86_400,
+            "ten minutes of the local day"
+        );
+        // The same instant in UTC is still 31 March.
+        assert_eq!(platform_days(&generate(1, 2026, 3, now).unwrap()).len(), 31);
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //!
 //! The [`AvevaSim`] handle controls it at run time: token lifetime and revocation, its
 //! [`SimClock`] ("today", the calendar billing cycles) and explicit billing cycles (for cycle
-//! rollover), one-shot 429/503 with `Retry-After`, vendor error answers, the generic [`Faults`],
-//! and counters of token requests, rejected tokens and API requests.
+//! rollover), a usage pipeline running days behind, one-shot 429/503 with `Retry-After`, vendor
+//! error answers, the generic [`Faults`], and counters of token requests, rejected tokens and
+//! API requests.
 
 use super::{serve, Faults, SimClock, SimHandler, SimRequest, SimResponse, SimServer};
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
@@ -119,6 +120,7 @@ struct Inner {
     rate_limit: Option<RateLimit>,
     vendor_error: Option<VendorError>,
     body_override: Option<Value>,
+    usage_lag_days: u32,
     requests: Vec<(Instant, String)>,
 }
 
@@ -210,6 +212,7 @@ impl AvevaSim {
                 rate_limit: None,
                 vendor_error: None,
                 body_override: None,
+                usage_lag_days: 0,
                 requests: Vec::new(),
             }),
             faults: Faults::default(),
@@ -348,6 +351,12 @@ impl AvevaSim {
         self.inner().body_override = body;
     }
 
+    /// Answers usage requests like a usage pipeline `days` days behind: no record for the
+    /// latest `days` days (0, the default: records up to today, today partial).
+    pub fn set_usage_lag(&self, days: u32) {
+        self.inner().usage_lag_days = days;
+    }
+
     /// Ends [`AvevaSim::fail_with`].
     pub fn clear_error(&self) {
         self.inner().vendor_error = None;
@@ -478,9 +487,10 @@ impl Inner {
         }
     }
 
-    /// The days in `[start, end]` that have begun and lie within the cycles served.
+    /// The days in `[start, end]` that have begun, lie within the cycles served and are not
+    /// held back by the usage lag.
     fn days(&self, start: NaiveDate, end: NaiveDate) -> Vec<NaiveDate> {
-        let today = self.now().date_naive();
+        let today = self.now().date_naive() - chrono::Duration::days(self.usage_lag_days.into());
         let first = self
             .cycles()
             .first()

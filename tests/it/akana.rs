@@ -518,6 +518,12 @@ async fn demo_simulator_and_its_config_item() {
         .is_some(),
         "month-to-date calls (0 only in the first minutes of a month)"
     );
+    // The demo's licence: 15 APIs per scale for 12 per scale in use.
+    let limit = sample(&body, "akana_metric_limit", &[("metric_id", "ApiCount")]);
+    assert_eq!(limit, Some(30.0));
+    let used = sample(&body, "akana_metric", &[("metric_id", "ApiCount")]).unwrap();
+    assert_eq!(used / limit.unwrap(), 0.8);
+    assert_eq!(samples(&body, "akana_metric_limit", &[]).len(), 1);
     assert_eq!(sim.logins(), 1);
     d.stop().await;
 }
@@ -571,5 +577,136 @@ async fn wrong_path_prefix_says_what_to_check() {
     );
     assert!(landing.contains("path_prefix"), "{landing}");
     assert!(sim.count("GET /api/platform/subscriptions/acmepaymentscorp/metrics 404") >= 1);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn latest_day_on_a_platform_east_of_utc_around_midnight() {
+    // A platform at +02:00; both clocks at 22:10 UTC on 31 March 2026, 00:10 on 1 April there.
+    let at = |d, h, m| Utc.with_ymd_and_hms(2026, 3, d, h, m, 0).unwrap();
+    let start = at(31, 22, 10);
+    let sim = AkanaSim::start(state(|s| {
+        s.data = Data::Generated { scale: 1 };
+        s.clock = usage_exporter_sim::SimClock::fixed(start);
+        s.utc_offset = chrono::FixedOffset::east_opt(2 * 3600).unwrap();
+    }))
+    .await
+    .unwrap();
+    let d = support::start_at(&config(&sim, ""), start).await;
+    let labels = [("target", "portal"), ("subscription", "acmepaymentscorp")];
+    let latest = |b: &str| sample(b, "akana_usage_latest_day_timestamp_seconds", &labels);
+    let unix = |t: chrono::DateTime<Utc>| t.timestamp() as f64;
+    let dates = |b: &str| -> Vec<String> {
+        samples(
+            b,
+            "akana_daily_api_calls",
+            &[("metric_id", "PlatformApiUsage")],
+        )
+        .into_iter()
+        .flat_map(|l| l.labels.into_iter().filter(|(k, _)| k == "date"))
+        .map(|(_, v)| v)
+        .collect()
+    };
+
+    // April has begun there: its first (ten-minute) day is the newest, begun at 22:00 UTC.
+    let april_1 = unix(at(31, 22, 0));
+    let body = d.wait_for(WAIT, |b| latest(b) == Some(april_1)).await;
+    assert_valid_openmetrics(&body);
+    assert_eq!(
+        sample(
+            &body,
+            "akana_report_period_start_timestamp_seconds",
+            &labels
+        ),
+        Some(april_1)
+    );
+    assert_eq!(dates(&body), ["2026-04-01"], "April's days, not March's");
+
+    // Just after 00:00 UTC on 2 April (02:05 there) the newest day is 2 April, begun at 22:00
+    // UTC on 1 April.
+    let april_2 = april_1 + 86_400.0;
+    sim.set_clock(Some(Utc.with_ymd_and_hms(2026, 4, 2, 0, 5, 0).unwrap()));
+    let body = d.wait_for(WAIT, |b| latest(b) == Some(april_2)).await;
+    assert_eq!(dates(&body), ["2026-04-01", "2026-04-02"]);
+
+    // 21:55 UTC is 23:55 there: still 2 April. Ten minutes later 3 April has begun there.
+    let late = Utc.with_ymd_and_hms(2026, 4, 2, 21, 55, 0).unwrap();
+    sim.set_clock(Some(late));
+    let body = d
+        .wait_for(WAIT, |b| {
+            sample(b, "akana_report_generated_timestamp_seconds", &labels) == Some(unix(late))
+        })
+        .await;
+    assert_eq!(latest(&body), Some(april_2));
+    sim.set_clock(Some(late + chrono::Duration::minutes(10)));
+    d.wait_for(WAIT, |b| latest(b) == Some(april_2 + 86_400.0))
+        .await;
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn limits_are_exported_with_the_labels_the_usage_carries() {
+    let sim = AkanaSim::start(State::default()).await.unwrap();
+    let at = Utc.with_ymd_and_hms(2016, 2, 23, 19, 30, 0).unwrap();
+    let d = support::start_at(
+        &config(
+            &sim,
+            "limits:\n  ApiCount: 200\n  PlatformApiUsage: 5000000   # calls per report month",
+        ),
+        at,
+    )
+    .await;
+    let body = d
+        .wait_for(WAIT, |b| !samples(b, "akana_metric_limit", &[]).is_empty())
+        .await;
+    assert_valid_openmetrics(&body);
+    let key = |l: &support::Line, names: &[&str]| -> Vec<(String, String)> {
+        l.labels
+            .iter()
+            .filter(|(k, _)| names.contains(&k.as_str()))
+            .cloned()
+            .collect()
+    };
+    let on = ["target", "subscription", "metric_id"];
+    // Only the configured ones, labelled with exactly the labels the rules match `on`.
+    let limits = samples(&body, "akana_metric_limit", &[]);
+    assert_eq!(limits.len(), 2);
+    for l in &limits {
+        let names: Vec<&str> = l.labels.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["target", "subscription", "metric_id"], "{l:?}");
+    }
+    let limit_of = |usage: &support::Line| -> Option<f64> {
+        limits
+            .iter()
+            .find(|l| key(l, &on) == key(usage, &on))
+            .map(|l| l.value)
+    };
+    // `akana_metric / on (job, instance, target, subscription, metric_id) group_left
+    // akana_metric_limit`: ApiCount (1 API) against its limit, nothing for unlimited metrics.
+    let ratios: Vec<(String, f64)> = samples(&body, "akana_metric", &[])
+        .iter()
+        .filter_map(|m| Some((key(m, &["metric_id"])[0].1.clone(), m.value / limit_of(m)?)))
+        .collect();
+    assert_eq!(ratios, [("ApiCount".to_string(), 1.0 / 200.0)]);
+    // `sum by (job, instance, target, subscription, metric_id) (akana_daily_api_calls) / on
+    // (...) akana_metric_limit`: the month's days of PlatformApiUsage against its limit.
+    let daily = samples(
+        &body,
+        "akana_daily_api_calls",
+        &[("metric_id", "PlatformApiUsage")],
+    );
+    assert_eq!(daily.len(), 3);
+    let month: f64 = daily.iter().map(|l| l.value).sum();
+    assert_eq!(month, 3423.0);
+    assert_eq!(limit_of(&daily[0]), Some(5e6));
+    assert_eq!(
+        sample(
+            &body,
+            "akana_api_calls_total",
+            &[("metric_id", "PlatformApiUsage")]
+        ),
+        Some(month),
+        "the month-to-date counter says the same"
+    );
     d.stop().await;
 }

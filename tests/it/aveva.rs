@@ -113,6 +113,13 @@ async fn translates_the_tenant_at(at: DateTime<Utc>, days_into_cycle: i64) {
         Some((start + Days::days(30)).timestamp() as f64)
     );
 
+    // The newest record is today's (partial, and on a cycle's first day the only one).
+    assert_eq!(
+        sample(&body, "aveva_cds_usage_latest_day_timestamp_seconds", &[t]),
+        Some(midnight(today).timestamp() as f64),
+        "{at}"
+    );
+
     // Tenant usage grouped by namespace: past days exact, counters = sum of the days.
     let namespaces = sim.namespaces();
     assert_eq!(namespaces.len(), 3);
@@ -501,5 +508,55 @@ async fn vendor_errors_are_readable_and_name_the_operation() {
     // Once the vendor stops refusing, data arrives.
     sim.clear_error();
     d.wait_for(WAIT, |b| b.contains("aveva_cds_streams{")).await;
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn latest_day_follows_the_newest_record_and_shows_a_lagging_pipeline() {
+    // Just after 00:00 UTC, on both clocks, in a cycle that began five days ago.
+    let at = Utc.with_ymd_and_hms(2026, 11, 18, 0, 5, 0).unwrap();
+    let today = at.date_naive();
+    let start = midnight(today) - Days::days(5);
+    let sim = sim_at(at).await;
+    sim.set_cycles(Some(vec![(start, start + Days::days(30))]));
+    let endpoints =
+        "{tenant_usage: 200ms, community_usage: off, resource_usage: off, billing_cycles: off}";
+    let d = support::start_at(&config(&sim, CLIENT_SECRET, endpoints), at).await;
+    let labels = [("target", "cds"), ("tenant_id", TENANT_ID)];
+    let latest = |b: &str| sample(b, "aveva_cds_usage_latest_day_timestamp_seconds", &labels);
+    // `time() - aveva_cds_usage_latest_day_timestamp_seconds > 2.5 * 86400`, at `at`.
+    let fires = |latest: f64| at.timestamp() as f64 - latest > 2.5 * 86_400.0;
+
+    // The new day's record (five minutes of usage) is the newest.
+    let body = d
+        .wait_for(WAIT, |b| {
+            latest(b) == Some(midnight(today).timestamp() as f64)
+        })
+        .await;
+    support::assert_valid_openmetrics(&body);
+    assert!(!fires(latest(&body).unwrap()));
+
+    // The usage pipeline falls two days behind: yesterday's and today's records are missing.
+    sim.set_usage_lag(2);
+    let two_back = midnight(today - Days::days(2)).timestamp() as f64;
+    let body = d.wait_for(WAIT, |b| latest(b) == Some(two_back)).await;
+    assert!(!fires(latest(&body).unwrap()), "2 days and 5 minutes old");
+    sim.set_usage_lag(3);
+    let three_back = midnight(today - Days::days(3)).timestamp() as f64;
+    let body = d.wait_for(WAIT, |b| latest(b) == Some(three_back)).await;
+    assert!(fires(latest(&body).unwrap()), "3 days and 5 minutes old");
+
+    // No record of this cycle at all: no series (never a made-up value), the poll still works.
+    sim.set_usage_lag(10);
+    let body = d.wait_for(WAIT, |b| latest(b).is_none()).await;
+    assert_eq!(
+        sample(
+            &body,
+            "usage_exporter_poll_success",
+            &[("source", "aveva"), ("endpoint", "tenant_usage")]
+        ),
+        Some(1.0)
+    );
+    assert!(samples(&body, "aveva_cds_daily_ingress_events", &[]).is_empty());
     d.stop().await;
 }

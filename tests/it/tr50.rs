@@ -514,3 +514,87 @@ async fn demo_simulator_config_produces_data() {
     assert_eq!(sim.counters().logins, 1);
     d.stop().await;
 }
+
+/// The staleness rule of issue 15 as Prometheus would evaluate it at `now`:
+/// `time() - tr50_usage_latest_bucket_timestamp_seconds > 2 * tr50_usage_bucket_period_seconds + 900`.
+fn no_data_rule_fires(now: i64, latest: f64, period: f64) -> bool {
+    now as f64 - latest > 2.0 * period + 900.0
+}
+
+#[tokio::test]
+async fn bucket_period_and_newest_bucket_at_a_day_boundary() {
+    use chrono::TimeZone;
+    // Just after 00:00 UTC on 11 March 2024, on both clocks.
+    let at = chrono::Utc.with_ymd_and_hms(2024, 3, 11, 0, 5, 0).unwrap();
+    let t = at.timestamp();
+    for (series, tz_offset, newest) in [
+        // 00:05Z is 05:35+05:30: the hourly bucket began at 05:00+05:30 = 23:30Z on 10 March.
+        ("hour", 5 * 3600 + 1800, t - 35 * 60),
+        // UTC: the new day's bucket began five minutes ago.
+        ("day", 0, t - 5 * 60),
+        // 00:05Z is 19:05-05:00 on 10 March: that local day began at 05:00Z on 10 March.
+        ("day", -5 * 3600, t - 19 * 3600 - 5 * 60),
+    ] {
+        let mut state = SimState::new();
+        state.tz_offset = tz_offset;
+        state.clock.set(at);
+        state.add_calls("ACME", "thing", 3);
+        let sim = Tr50Sim::start(state).await.unwrap();
+        let params = serde_json::json!({"last": "2d", "series": series});
+        let reply = sim.state().query("usage.api.history", &params).unwrap();
+        let newest_in_reply = reply["ts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|ts| {
+                chrono::DateTime::parse_from_rfc3339(ts.as_str().unwrap())
+                    .unwrap()
+                    .timestamp()
+            })
+            .max()
+            .unwrap();
+        assert_eq!(newest_in_reply, newest, "{series} {tz_offset}");
+        let yaml = config(
+            &sim,
+            &format!(
+                "{}      series: {series}\n      last: 2d\n",
+                user("secret-pw", "api_history: 200ms")
+            ),
+        );
+        let d = support::start_at(&yaml, at).await;
+        let target = &[("target", "t")];
+        let body = d
+            .wait_for(WAIT, |b| {
+                sample(b, "tr50_usage_latest_bucket_timestamp_seconds", target).is_some()
+            })
+            .await;
+        let period = if series == "hour" { 3600.0 } else { 86_400.0 };
+        assert_eq!(
+            sample(&body, "tr50_usage_bucket_period_seconds", target),
+            Some(period),
+            "{series}"
+        );
+        let latest = sample(&body, "tr50_usage_latest_bucket_timestamp_seconds", target).unwrap();
+        assert_eq!(latest, newest as f64, "{series} {tz_offset}");
+        support::assert_valid_openmetrics(&body);
+        // Data arriving: quiet. The platform's buckets stuck at this one: the rule fires once
+        // two periods and 15 minutes have passed since it began, not before.
+        assert!(!no_data_rule_fires(t, latest, period));
+        let limit = newest + 2 * period as i64 + 900;
+        assert!(!no_data_rule_fires(limit, latest, period));
+        assert!(no_data_rule_fires(limit + 1, latest, period));
+
+        // One period later the next bucket is the newest.
+        sim.advance(period as i64);
+        d.wait_for(
+            WAIT,
+            has(
+                "tr50_usage_latest_bucket_timestamp_seconds",
+                target,
+                (newest + period as i64) as f64,
+            ),
+        )
+        .await;
+        d.stop().await;
+    }
+}

@@ -2,6 +2,7 @@
 
 use crate::base::duration::ConfigDuration;
 use crate::config::{http_url, required, Secret, SecretSlot, TargetConfig, TargetProblem};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
@@ -48,6 +49,10 @@ crate::target_config! {
         /// Export `akana_metric_item_info` for the names in `MetricItemList` (default true).
         #[serde(default = "default_true")]
         pub item_info: bool,
+        /// Licence or contract limits by MetricID (`ApiCount: 200`), exported as
+        /// `akana_metric_limit`; read as written here and checked by [`validate`].
+        #[serde(default)]
+        pub limits: Option<BTreeMap<String, serde_yaml_ng::Value>>,
     }
 }
 
@@ -86,6 +91,32 @@ pub struct Settings {
     pub login_backoff: Duration,
     /// Export `akana_metric_item_info`.
     pub item_info: bool,
+    /// Limits by MetricID (each finite and greater than 0; none blank).
+    pub limits: BTreeMap<String, f64>,
+}
+
+/// A limit as written: a YAML number, or text holding one (what `${ENV}` expands to); finite
+/// and greater than 0.
+fn limit(value: &serde_yaml_ng::Value) -> Result<f64, String> {
+    use serde_yaml_ng::Value as Y;
+    let number = match value {
+        Y::Number(n) => n.as_f64(),
+        Y::String(t) => t.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    let got = match (number, value) {
+        (Some(n), _) if n.is_finite() && n > 0.0 => return Ok(n),
+        (Some(n), _) => n.to_string(),
+        (None, Y::String(t)) => format!("{t:?}"),
+        (None, Y::Null) => "nothing".into(),
+        (None, Y::Bool(b)) => b.to_string(),
+        (None, Y::Sequence(_)) => "a list".into(),
+        (None, Y::Mapping(_)) => "a map".into(),
+        (None, _) => "a tagged value".into(),
+    };
+    Err(format!(
+        "must be a number greater than 0 (the licensed or contracted amount, e.g. 200), got {got}"
+    ))
 }
 
 /// The value of a check, its problem recorded.
@@ -145,6 +176,26 @@ pub fn validate(file: &FileConfig) -> Result<Settings, Vec<TargetProblem>> {
             "must be at least 1s (the site's login token lifetime, default 30m)".into(),
         ));
     }
+    let mut limits = BTreeMap::new();
+    for (id, value) in file.limits.iter().flatten() {
+        let key = format!("limits.{id}");
+        if id.trim().is_empty() {
+            problems.push((key, "a MetricID must not be empty".into()));
+            continue;
+        }
+        match limit(value) {
+            Ok(v) => {
+                limits.insert(id.clone(), v);
+            }
+            Err(reason) => problems.push((key.clone(), reason)),
+        }
+        if !file.metric_ids.is_empty() && !file.metric_ids.contains(id) {
+            problems.push((
+                key,
+                format!("{id} is not in metric_ids, so its usage is never read; add it there or remove the limit"),
+            ));
+        }
+    }
     match (url, subscription_id, email, password) {
         (Some(url), Some(subscription_id), Some(email), Some(password)) if problems.is_empty() => {
             Ok(Settings {
@@ -160,6 +211,7 @@ pub fn validate(file: &FileConfig) -> Result<Settings, Vec<TargetProblem>> {
                     .login_backoff
                     .map_or(DEFAULT_LOGIN_BACKOFF, |d| d.get()),
                 item_info: file.item_info,
+                limits,
             })
         }
         _ => Err(problems),
@@ -238,6 +290,83 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(text.contains("known endpoints: metrics"), "{text}");
+    }
+
+    #[test]
+    fn limits_are_read_once_into_numbers() {
+        let config = load(MINIMAL).unwrap();
+        assert!(config.targets_of::<Settings>()[0].limits.is_empty());
+        let item = format!(
+            "{MINIMAL}\nlimits:\n  ApiCount: 200\n  PlatformApiUsage: 5000000   # calls per month\n  AppCount: 2.5e1\n  UserAccountsCount: ' 40 '"
+        );
+        let config = load(&item).unwrap();
+        let limits = &config.targets_of::<Settings>()[0].limits;
+        let expected = [
+            ("ApiCount", 200.0),
+            ("AppCount", 25.0),
+            ("PlatformApiUsage", 5e6),
+            ("UserAccountsCount", 40.0),
+        ];
+        assert_eq!(
+            limits.iter().map(|(k, v)| (k.as_str(), *v)).collect::<Vec<_>>(),
+            expected
+        );
+        // `${ENV}` expands to text, which reads as a number too; an empty map is no limit.
+        let yaml = format!("sources:\n  akana:\n    - {}\n      limits: {{ApiCount: '${{LIMIT}}'}}\n", MINIMAL.replace('\n', "\n      "));
+        let config = parse(&yaml, Path::new("t.yml"), &|n| (n == "LIMIT").then(|| "300".into())).unwrap();
+        assert_eq!(config.targets_of::<Settings>()[0].limits["ApiCount"], 300.0);
+        for empty in ["limits: {}", "limits:", "limits: null"] {
+            let config = load(&format!("{MINIMAL}\n{empty}")).unwrap();
+            assert!(config.targets_of::<Settings>()[0].limits.is_empty(), "{empty}");
+        }
+        // With a metric_ids filter, a limit's metric must be read.
+        let item = format!("{MINIMAL}\nmetric_ids: [ApiCount]\nlimits: {{ApiCount: 200}}");
+        assert_eq!(load(&item).unwrap().targets_of::<Settings>()[0].limits.len(), 1);
+    }
+
+    #[test]
+    fn bad_limits_name_the_file_the_key_and_the_reason() {
+        let reason = "must be a number greater than 0 (the licensed or contracted amount, e.g. 200), got";
+        for (value, got) in [
+            ("lots", "\"lots\""),
+            ("'200 apis'", "\"200 apis\""),
+            ("true", "true"),
+            ("[1, 2]", "a list"),
+            ("{max: 1}", "a map"),
+            ("!limit 200", "a tagged value"),
+            ("~", "nothing"),
+            ("0", "0"),
+            ("-5", "-5"),
+            ("-0.5", "-0.5"),
+            (".nan", "NaN"),
+            ("NaN", "NaN"),
+            ("'nan'", "NaN"),
+            (".inf", "inf"),
+            ("1e400", "inf"),
+        ] {
+            let text = load(&format!("{MINIMAL}\nlimits:\n  ApiCount: {value}"))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                text,
+                format!("t.yml: sources.akana[0].limits.ApiCount: {reason} {got}"),
+                "{value}"
+            );
+        }
+        // Every bad entry is reported, each under its own key; the good one is no problem.
+        let item = format!("{MINIMAL}\nmetric_ids: [ApiCount]\nlimits: {{ApiCount: 0, AppCount: 3, '': 1, ' ': 2}}");
+        let text = load(&item).unwrap_err().to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(lines.contains(&"t.yml: sources.akana[0].limits.: a MetricID must not be empty"), "{text}");
+        assert!(lines.contains(&"t.yml: sources.akana[0].limits. : a MetricID must not be empty"), "{text}");
+        assert!(text.contains(&format!("t.yml: sources.akana[0].limits.ApiCount: {reason} 0")), "{text}");
+        assert!(text.contains("t.yml: sources.akana[0].limits.AppCount: AppCount is not in metric_ids, so its usage is never read"), "{text}");
+        // Not a map at all: the YAML reader names the key.
+        let text = load(&format!("{MINIMAL}\nlimits: [ApiCount]"))
+            .unwrap_err()
+            .to_string();
+        assert!(text.starts_with("t.yml: sources.akana[0].limits: "), "{text}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod translate;
 pub use client::{parse_set_cookie, token_lifetime_from_value, METRICS_ACCEPT};
 pub use config::{FileConfig, Settings};
 pub use model::{decode_login, decode_usage, LoginAnswer, PlatformUsage};
-pub use translate::{report, translate, with_subscription, Options};
+pub use translate::{report, translate, with_limits, with_subscription, Options};
 
 use super::{BuildContext, Endpoint, EndpointInfo, ParseFn, PollContext, PollOutcome, Source};
 use crate::base::PollError;
@@ -21,6 +21,8 @@ pub struct Akana {
     subscription: String,
     /// Export `akana_metric_item_info`.
     item_info: bool,
+    /// Configured limits by MetricID (`akana_metric_limit`).
+    limits: std::collections::BTreeMap<String, f64>,
 }
 
 impl Source for Akana {
@@ -45,6 +47,7 @@ impl Source for Akana {
             client: client::Client::new(settings, ctx.upstream),
             subscription: settings.subscription_id.clone(),
             item_info: settings.item_info,
+            limits: settings.limits.clone(),
         }
     }
 }
@@ -70,7 +73,8 @@ pub mod parse {
 }
 
 impl Akana {
-    /// `metrics`: the report (logging in or renewing as needed), parsed, with the subscription.
+    /// `metrics`: the report (logging in or renewing as needed), parsed, with the configured
+    /// limits and the subscription.
     async fn metrics(&self, ctx: &PollContext) -> Result<PollOutcome, PollError> {
         let response = self.client.fetch_report().await?;
         let parse: ParseFn = if self.item_info {
@@ -81,7 +85,7 @@ impl Akana {
         let snapshot =
             parse(&response.body, ctx).map_err(|e| e.context(self.client.metrics_what()))?;
         Ok(PollOutcome::Data(with_subscription(
-            snapshot,
+            with_limits(snapshot, &self.limits),
             &self.subscription,
         )))
     }

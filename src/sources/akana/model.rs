@@ -22,6 +22,7 @@
 
 use crate::base::lenient::{self, number, one_or_many, text};
 use crate::base::PollError;
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
@@ -83,31 +84,55 @@ impl Timestamp {
             Timestamp::Text(t) => parse_time(t),
         }
     }
+
+    /// The instant in the offset it is written in (UTC for epoch milliseconds, zone-less text
+    /// and bare dates), if readable.
+    pub fn zoned(&self) -> Option<DateTime<FixedOffset>> {
+        match self {
+            Timestamp::Millis(ms) => {
+                DateTime::from_timestamp_millis(*ms as i64).map(|d| d.fixed_offset())
+            }
+            Timestamp::Text(t) => zoned_text(t).map(|(d, _)| d),
+        }
+    }
+
+    /// The UTC offset the text names (`Z`, `+02:00`, `+0200`); `None` for epoch milliseconds,
+    /// zone-less text, bare dates and unreadable text.
+    pub fn explicit_offset(&self) -> Option<FixedOffset> {
+        match self {
+            Timestamp::Millis(_) => None,
+            Timestamp::Text(t) => match zoned_text(t)? {
+                (d, true) => Some(*d.offset()),
+                (_, false) => None,
+            },
+        }
+    }
 }
 
 /// Parses RFC 3339 and the common variants (`+0000` offsets, no zone = UTC, date only).
 pub fn parse_time(text: &str) -> Option<f64> {
-    use chrono::{DateTime, NaiveDate, NaiveDateTime};
+    zoned_text(text).map(|(d, _)| d.timestamp_millis() as f64 / 1000.0)
+}
+
+/// [`parse_time`] keeping the offset the text is written in, and whether it names one (text
+/// without a zone and bare dates are UTC, not named).
+fn zoned_text(text: &str) -> Option<(DateTime<FixedOffset>, bool)> {
     let t = text.trim();
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
-        return Some(d.timestamp_millis() as f64 / 1000.0);
+        return Some((d, true));
     }
     for f in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
         if let Ok(d) = DateTime::parse_from_str(t, f) {
-            return Some(d.timestamp_millis() as f64 / 1000.0);
+            return Some((d, true));
         }
     }
     for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
         if let Ok(d) = NaiveDateTime::parse_from_str(t, f) {
-            return Some(d.and_utc().timestamp_millis() as f64 / 1000.0);
+            return Some((d.and_utc().fixed_offset(), false));
         }
     }
-    NaiveDate::parse_from_str(t, "%Y-%m-%d").ok().map(|d| {
-        d.and_hms_opt(0, 0, 0)
-            .unwrap_or_default()
-            .and_utc()
-            .timestamp() as f64
-    })
+    let day = NaiveDate::parse_from_str(t, "%Y-%m-%d").ok()?;
+    Some((day.and_hms_opt(0, 0, 0)?.and_utc().fixed_offset(), false))
 }
 
 /// One `UsageMetric` entry; which fields are set depends on `MetricType`.
@@ -152,17 +177,33 @@ pub struct DayUsage {
 impl DayUsage {
     /// The day as `YYYY-MM-DD`, if readable.
     pub fn date_label(&self) -> Option<String> {
+        self.day().map(|d| d.format("%Y-%m-%d").to_string())
+    }
+
+    /// The day: the date a text begins with (a full timestamp is cut to its date as written,
+    /// in its own offset), or the UTC date of epoch milliseconds.
+    pub fn day(&self) -> Option<NaiveDate> {
         match self.date.as_ref()? {
-            Timestamp::Text(t) => {
-                let t = t.trim();
-                let day = t.get(..10)?;
-                chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
-                    .ok()
-                    .map(|d| d.format("%Y-%m-%d").to_string())
+            Timestamp::Text(t) => NaiveDate::parse_from_str(t.trim().get(..10)?, "%Y-%m-%d").ok(),
+            Timestamp::Millis(ms) => {
+                DateTime::from_timestamp_millis(*ms as i64).map(|d| d.date_naive())
             }
-            Timestamp::Millis(ms) => chrono::DateTime::from_timestamp_millis(*ms as i64)
-                .map(|d| d.format("%Y-%m-%d").to_string()),
         }
+    }
+
+    /// Start of the day (Unix seconds): 00:00 of [`Self::day`] in the offset the date names
+    /// (`2026-03-01T00:00:00+02:00`), else in `zone` (the report's offset; the vendor writes
+    /// bare `YYYY-MM-DD` dates), else UTC. Epoch milliseconds are UTC days.
+    pub fn day_start(&self, zone: Option<FixedOffset>) -> Option<f64> {
+        let date = self.date.as_ref()?;
+        let offset = match date {
+            Timestamp::Millis(_) => None,
+            Timestamp::Text(_) => date.explicit_offset().or(zone),
+        }
+        .unwrap_or(FixedOffset::east_opt(0)?);
+        let midnight = self.day()?.and_hms_opt(0, 0, 0)?;
+        let start = midnight.and_local_timezone(offset).single()?;
+        Some(start.timestamp() as f64)
     }
 }
 

@@ -7,13 +7,18 @@
 //! - `ListWithAggregate` → the aggregate as `akana_metric` and one `akana_metric_item_info` per name.
 //! - Anything else (new MetricTypes, new item names, units we cannot convert) →
 //!   `akana_usage_item{metric_id, item, units}` (with `date` for per-day items).
+//! - The newest `DayUsage` date of the report's month → `akana_usage_latest_day_timestamp_seconds`
+//!   (00:00 of that day in the platform's offset), for alerts on data that stops arriving.
+//!
+//! - The configured `limits` → `akana_metric_limit{metric_id}` ([`with_limits`]).
 //!
 //! [`report`] is a function of the payload (and `item_info`) alone; the target's constant
 //! `subscription` label goes first on every series afterwards ([`with_subscription`]), so the
 //! endpoint table's parse functions need no target.
 
-use super::model::{DayItem, MetricItem, PlatformUsage, UsageMetric};
+use super::model::{DayItem, MetricItem, PlatformUsage, Timestamp, UsageMetric};
 use crate::snapshot::{Family, Labels, Snapshot};
+use std::collections::BTreeMap;
 
 /// Options of a translation for one target.
 #[derive(Debug, Clone)]
@@ -95,6 +100,29 @@ pub fn translate(usage: &PlatformUsage, options: &Options) -> Snapshot {
     with_subscription(report(usage, options.item_info), &options.subscription)
 }
 
+/// `akana_metric_limit{metric_id}`: the limits configured for the target (`limits:`), the
+/// licensed or contracted amounts the platform does not report, to divide usage by.
+pub fn limits(limits: &BTreeMap<String, f64>) -> Family {
+    let mut family = Family::gauge(
+        "akana_metric_limit",
+        "Limit of a MetricID as configured for the target (limits), e.g. licensed APIs or contracted calls per report month; the platform reports usage, not limits.",
+    );
+    for (id, limit) in limits {
+        family.push_gauge(Labels::new().with("metric_id", id.as_str()), *limit);
+    }
+    family
+}
+
+/// A report's snapshot with the configured [`limits`] added (unchanged without limits).
+pub fn with_limits(snapshot: Snapshot, configured: &BTreeMap<String, f64>) -> Snapshot {
+    if configured.is_empty() {
+        return snapshot;
+    }
+    let mut families = snapshot.families;
+    families.push(limits(configured));
+    Snapshot::from_families(families)
+}
+
 /// Puts `subscription` first on every series.
 pub fn with_subscription(mut snapshot: Snapshot, subscription: &str) -> Snapshot {
     for family in &mut snapshot.families {
@@ -123,10 +151,12 @@ pub fn report(usage: &PlatformUsage, item_info: bool) -> Snapshot {
         .and_then(|p| p.end.as_ref())
         .and_then(|t| t.unix_seconds());
     let generated = usage.generated.as_ref().and_then(|t| t.unix_seconds());
+    let start = usage.period.as_ref().and_then(|p| p.start.as_ref());
     // Only days of the report's own month are exported (≤ 31 dates).
-    let month_prefix = period_start
-        .and_then(|s| chrono::DateTime::from_timestamp(s as i64, 0))
-        .map(|d| d.format("%Y-%m-").to_string());
+    let month_prefix = start.and_then(report_month);
+    // The offset the platform writes its period in: the day of a bare `YYYY-MM-DD` date
+    // starts at 00:00 there.
+    let zone = start.and_then(Timestamp::explicit_offset);
 
     let mut metric = Family::gauge(
         "akana_metric",
@@ -254,6 +284,20 @@ pub fn report(usage: &PlatformUsage, item_info: bool) -> Snapshot {
     families.extend(counters);
     families.extend(daily);
     families.push(usage_item);
+    // The newest day of every DayUsage the report exports (of its own month).
+    let latest_day = usage
+        .metrics
+        .iter()
+        .filter(|m| m.id.as_deref().is_some_and(|id| !id.is_empty()))
+        .filter(|m| !matches!(m.kind.as_deref(), Some("Aggregate" | "ListWithAggregate")))
+        .flat_map(|m| &m.days)
+        .filter(|d| {
+            d.date_label().is_some_and(|date| {
+                !matches!(&month_prefix, Some(p) if !date.starts_with(p.as_str()))
+            })
+        })
+        .filter_map(|d| d.day_start(zone))
+        .reduce(f64::max);
     let mut push_ts = |name: &'static str, help: &'static str, value: Option<f64>| {
         if let Some(v) = value {
             let mut f = Family::gauge(name, help);
@@ -276,7 +320,23 @@ pub fn report(usage: &PlatformUsage, item_info: bool) -> Snapshot {
         "When the platform generated the usage report, as Unix time.",
         generated,
     );
+    push_ts(
+        "akana_usage_latest_day_timestamp_seconds",
+        "Start of the newest DayUsage date of the report (00:00 in the platform's offset) as Unix time; today's figures are partial.",
+        latest_day,
+    );
     Snapshot::from_families(families)
+}
+
+/// The calendar month (`YYYY-MM-`) of a report whose period starts at `start`: the month that
+/// begins within 14 hours (the largest UTC offset) of `start` as written. So the first instant
+/// of March on a platform at +02:00 is March whether it is written `2026-03-01T00:00:00+02:00`
+/// or `2026-02-28T22:00:00Z`, and a start at -05:00 written in UTC (`2026-03-01T05:00:00Z`)
+/// stays March.
+fn report_month(start: &Timestamp) -> Option<String> {
+    let written = start.zoned()?;
+    let month = written + chrono::Duration::hours(14);
+    Some(month.format("%Y-%m-").to_string())
 }
 
 /// A known item converted to base units, or `None` to pass it through.
@@ -505,11 +565,13 @@ mod tests {
             ts("akana_report_generated_timestamp_seconds"),
             1456255785.018
         );
+        // The newest DayUsage date, 2016-02-23 (a bare date; the period is written in UTC).
+        assert_eq!(ts("akana_usage_latest_day_timestamp_seconds"), 1456185600.0);
         // Nothing unexplained: no pass-through series for the documented sample, and every
         // series carries the subscription label.
         assert!(snap.family("akana_usage_item").is_none());
         let series = snap.series_count();
-        assert_eq!(series, checked + 3, "no series beyond the checked ones");
+        assert_eq!(series, checked + 4, "no series beyond the checked ones");
         for f in &snap.families {
             for s in &f.samples {
                 assert_eq!(s.labels.get("subscription"), Some("acmepaymentscorp"));
@@ -626,6 +688,47 @@ mod tests {
     }
 
     #[test]
+    fn configured_limits_join_the_usage_they_cap() {
+        let usage = decode_usage(SAMPLE.as_bytes()).unwrap();
+        let configured: BTreeMap<String, f64> = [
+            ("ApiCount".to_string(), 200.0),
+            ("PlatformApiUsage".to_string(), 5e6),
+        ]
+        .into();
+        let snap = with_subscription(
+            with_limits(report(&usage, true), &configured),
+            "acmepaymentscorp",
+        );
+        assert_golden(
+            "tests/fixtures/akana/golden/vendor-sample-limits.txt",
+            &snap.to_golden_text(),
+        );
+        // The labels a rule matches on (`on (target, subscription, metric_id)`): the limit
+        // carries exactly those, the usage the same plus `units` (aggregates) or `date`.
+        let limit = snap.family("akana_metric_limit").unwrap();
+        let keys = |s: &crate::snapshot::Sample| -> Vec<String> {
+            s.labels.iter().map(|(k, _)| k.to_string()).collect()
+        };
+        assert!(limit
+            .samples
+            .iter()
+            .all(|s| keys(s) == ["subscription", "metric_id"]));
+        let api_count = snap
+            .family("akana_metric")
+            .unwrap()
+            .samples
+            .iter()
+            .find(|s| s.labels.get("metric_id") == Some("ApiCount"))
+            .unwrap();
+        assert_eq!(keys(api_count), ["subscription", "metric_id", "units"]);
+        let daily = &snap.family("akana_daily_api_calls").unwrap().samples[0];
+        assert_eq!(keys(daily), ["subscription", "metric_id", "date"]);
+        // Without limits nothing changes.
+        let plain = report(&usage, true);
+        assert_eq!(with_limits(plain.clone(), &BTreeMap::new()), plain);
+    }
+
+    #[test]
     fn item_info_can_be_switched_off() {
         let usage = decode_usage(SAMPLE.as_bytes()).unwrap();
         let snap = translate(
@@ -702,6 +805,129 @@ mod tests {
             snap.family("akana_daily_api_calls").unwrap().samples.len(),
             1
         );
+    }
+
+    /// The newest day's start, if the report has one.
+    fn latest_day(snap: &Snapshot) -> Option<f64> {
+        value(snap, "akana_usage_latest_day_timestamp_seconds", &[]).map(|v| match v {
+            Value::Gauge(v) => v,
+            other => panic!("{other:?}"),
+        })
+    }
+
+    fn unix(text: &str) -> f64 {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .timestamp() as f64
+    }
+
+    #[test]
+    fn positive_offset_report_just_after_midnight_utc_golden() {
+        // A platform at +02:00 read at 00:05 UTC on 2 April (02:05 there): the month began at
+        // 22:00 UTC on 31 March, and the newest (partial) day 2 April began at 22:00 UTC on
+        // 1 April. A (wrongly listed) 31 March is not a day of the report's month.
+        let body = include_str!("../../../tests/fixtures/akana/positive-offset.json");
+        let snap = translate(&decode_usage(body.as_bytes()).unwrap(), &options());
+        assert_golden(
+            "tests/fixtures/akana/golden/positive-offset.txt",
+            &snap.to_golden_text(),
+        );
+        assert_eq!(latest_day(&snap), Some(unix("2026-04-01T22:00:00Z")));
+        let dates: Vec<_> = snap
+            .family("akana_daily_api_calls")
+            .unwrap()
+            .samples
+            .iter()
+            .map(|s| s.labels.get("date").unwrap().to_string())
+            .collect();
+        assert_eq!(dates, ["2026-04-01", "2026-04-02"]);
+    }
+
+    #[test]
+    fn the_report_month_is_the_platform_month_however_its_start_is_written() {
+        for start in [
+            "2026-04-01T00:00:00+02:00",
+            "2026-03-31T22:00:00Z",
+            "2026-04-01T05:00:00Z",
+            "2026-04-01T00:00:00-05:00",
+            "2026-04-01",
+        ] {
+            let u = month(start, "x", &[("2026-03-31", 1.0), ("2026-04-01", 2.0)]);
+            let snap = translate(&u, &options());
+            let daily = snap.family("akana_daily_api_calls").unwrap();
+            assert_eq!(daily.samples.len(), 1, "{start}");
+            assert_eq!(daily.samples[0].labels.get("date"), Some("2026-04-01"));
+        }
+    }
+
+    #[test]
+    fn latest_day_starts_at_midnight_in_the_dates_offset() {
+        let day = |date: J, start: &str| {
+            let body = serde_json::json!({
+                "ReportPeriod": {"StartDate": start},
+                "UsageMetric": [{"MetricID": "PlatformApiUsage", "MetricType": "PerDayWithAggregate",
+                    "DayUsage": [{"Date": date, "MetricItem": []}, {"Date": "2026-04-01"}]}]
+            });
+            latest_day(&translate(
+                &decode_usage(body.to_string().as_bytes()).unwrap(),
+                &options(),
+            ))
+        };
+        // A bare date is a day in the offset the report period is written in.
+        assert_eq!(
+            day(J::from("2026-04-03"), "2026-04-01T00:00:00+02:00"),
+            Some(unix("2026-04-02T22:00:00Z"))
+        );
+        assert_eq!(
+            day(J::from("2026-04-03"), "2026-04-01T00:00:00-05:00"),
+            Some(unix("2026-04-03T05:00:00Z"))
+        );
+        assert_eq!(
+            day(J::from("2026-04-03"), "2026-04-01T00:00:00Z"),
+            Some(unix("2026-04-03T00:00:00Z"))
+        );
+        // A date that carries an offset starts at midnight there (cut to its date as written).
+        assert_eq!(
+            day(J::from("2026-04-03T00:00:00+0530"), "2026-04-01T00:00:00Z"),
+            Some(unix("2026-04-02T18:30:00Z"))
+        );
+        assert_eq!(
+            day(J::from("2026-04-03T13:45:00+02:00"), "2026-04-01T00:00:00+02:00"),
+            Some(unix("2026-04-02T22:00:00Z"))
+        );
+        // Epoch milliseconds are UTC days; a zone-less start means UTC.
+        assert_eq!(
+            day(J::from(1_775_217_600_000u64), "2026-04-01T00:00:00+02:00"),
+            Some(unix("2026-04-03T00:00:00Z"))
+        );
+        assert_eq!(
+            day(J::from("2026-04-03"), "2026-04-01T00:00:00"),
+            Some(unix("2026-04-03T00:00:00Z"))
+        );
+        // An unreadable or out-of-month date does not count: the other day is the newest.
+        assert_eq!(
+            day(J::from("soon"), "2026-04-01T00:00:00Z"),
+            Some(unix("2026-04-01T00:00:00Z"))
+        );
+        assert_eq!(
+            day(J::from("2026-05-01"), "2026-04-01T00:00:00Z"),
+            Some(unix("2026-04-01T00:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn no_day_usage_no_latest_day() {
+        for body in [
+            r#"{"UsageMetric": [{"MetricID": "ApiCount", "MetricType": "Aggregate", "MetricValue": 3}]}"#,
+            r#"{"UsageMetric": [{"MetricID": "PlatformApiUsage", "MetricType": "PerDayWithAggregate", "DayUsage": []}]}"#,
+            r#"{"UsageMetric": [{"MetricType": "PerDayWithAggregate", "DayUsage": [{"Date": "2026-04-01"}]}]}"#,
+            r#"{"ReportPeriod": {"StartDate": "2026-04-01T00:00:00Z"},
+                "UsageMetric": [{"MetricID": "P", "MetricType": "PerDayWithAggregate", "DayUsage": [{"Date": "2026-03-31"}]}]}"#,
+            r#"{"UsageMetric": [{"MetricID": "P", "MetricType": "PerDayWithAggregate", "DayUsage": [{"Date": null}]}]}"#,
+        ] {
+            let snap = translate(&decode_usage(body.as_bytes()).unwrap(), &options());
+            assert_eq!(latest_day(&snap), None, "{body}");
+        }
     }
 
     #[test]

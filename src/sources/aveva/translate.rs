@@ -194,7 +194,24 @@ pub fn tenant_usage(records: &[UsageRecord], cycle: &Cycle, now: DateTime<Utc>) 
         }
         families.push(gauge);
     }
+    families.push(latest_day(&days));
     Snapshot::from_families(families)
+}
+
+/// `aveva_cds_usage_latest_day_timestamp_seconds`: 00:00 UTC of the newest day the tenant usage
+/// answer holds a record for (of the days counted: in the current cycle, not after today). Usage
+/// arrives late by design (today is partial, the pipeline lags), so an alert compares this with
+/// the time instead of watching the counters. No day, no series.
+fn latest_day(days: &BTreeSet<NaiveDate>) -> Family {
+    let mut latest = Family::gauge(
+        "aveva_cds_usage_latest_day_timestamp_seconds",
+        "Start (00:00 UTC) of the newest day the tenant usage answer holds a record for, as Unix time in seconds; today's record is partial.",
+    );
+    if let Some(day) = days.last() {
+        let midnight = day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+        latest.push_gauge(Labels::new(), unix(midnight));
+    }
+    latest
 }
 
 /// Community usage of the current cycle: one gauge per day, community, source and
@@ -418,6 +435,77 @@ mod tests {
         assert_eq!(daily.samples[0].labels.get("date"), Some("2026-01-10"));
         // Absent measures give absent series, not zeros.
         assert!(snap.family("aveva_cds_egress_events").is_none());
+    }
+
+    fn latest_day(records: &[UsageRecord], cycle: &Cycle, now: &str) -> Option<f64> {
+        let snap = tenant_usage(records, cycle, parse_date(now).unwrap());
+        let family = snap.family("aveva_cds_usage_latest_day_timestamp_seconds")?;
+        assert_eq!(family.samples.len(), 1);
+        match family.samples[0].value {
+            crate::snapshot::Value::Gauge(v) => Some(v),
+            ref other => panic!("{other:?}"),
+        }
+    }
+
+    fn on(day: &str) -> UsageRecord {
+        UsageRecord {
+            date: parse_date(day),
+            ingress_events: Some(1.0),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn latest_day_is_the_newest_counted_record() {
+        let midnight = |d: &str| parse_date(d).unwrap().timestamp() as f64;
+        let records = [on("2026-11-02"), on("2026-11-04"), on("2026-11-03")];
+        // Just after 00:00 UTC the new day's (partial) record is the newest.
+        assert_eq!(
+            latest_day(&records, &november(), "2026-11-04T00:00:30Z"),
+            Some(midnight("2026-11-04"))
+        );
+        // Just before, the record dated tomorrow (a vendor clock ahead) is not counted.
+        assert_eq!(
+            latest_day(&records, &november(), "2026-11-03T23:59:50Z"),
+            Some(midnight("2026-11-03"))
+        );
+        // A lagging answer: its newest record, however old; a record without usage numbers
+        // still is a record of its day; one without a date is none.
+        let lagging = [
+            on("2026-11-01"),
+            UsageRecord {
+                date: parse_date("2026-11-02T00:00:00Z"),
+                ..Default::default()
+            },
+            UsageRecord {
+                date: None,
+                ingress_events: Some(5.0),
+                ..Default::default()
+            },
+        ];
+        assert_eq!(
+            latest_day(&lagging, &november(), "2026-11-09T10:00:00Z"),
+            Some(midnight("2026-11-02"))
+        );
+        // No record (or only records outside the cycle): no series, never 0.
+        assert_eq!(latest_day(&[], &november(), "2026-11-09T10:00:00Z"), None);
+        assert_eq!(
+            latest_day(&[on("2026-10-31")], &november(), "2026-11-01T00:05:00Z"),
+            None
+        );
+        // A cycle's first day just after midnight: only the new day's record counts.
+        let december = Cycle {
+            start: parse_date("2026-12-01").unwrap(),
+            end: None,
+        };
+        assert_eq!(
+            latest_day(
+                &[on("2026-11-30"), on("2026-12-01")],
+                &december,
+                "2026-12-01T00:05:00Z"
+            ),
+            Some(midnight("2026-12-01"))
+        );
     }
 
     #[test]

@@ -92,11 +92,19 @@ impl Source for Tr50 {
 }
 
 /// The `usage.api.history` path after the request: the history into `counter`, then the
-/// families labelled by `dimension`.
-fn api_snapshot(history: &History, counter: &mut CallCounter, dimension: Dimension) -> Snapshot {
-    let series = history.series();
-    let values = counter.observe(series.iter().map(|(k, b)| (k.as_str(), b.iter().copied())));
-    translate::api_history(history, &values, dimension.label())
+/// families labelled by `dimension`, with the bucket period the request asked for (`series`).
+fn api_snapshot(
+    history: &History,
+    counter: &mut CallCounter,
+    dimension: Dimension,
+    series: Series,
+) -> Snapshot {
+    let buckets = history.series();
+    let values = counter.observe(buckets.iter().map(|(k, b)| (k.as_str(), b.iter().copied())));
+    translate::with_bucket_period(
+        translate::api_history(history, &values, dimension.label()),
+        series,
+    )
 }
 
 /// The body parsers of the endpoints: a history command's `params` (what [`Client::call`]
@@ -106,19 +114,26 @@ pub mod parse {
     use super::*;
     use crate::upstream::decode_json;
 
-    /// `usage.api.history` per service, as a target's first poll sees it (a fresh counter).
+    /// `usage.api.history` per service, as a target's first poll with the default `series: hour`
+    /// sees it (a fresh counter).
     pub fn api_history(body: &[u8], _ctx: &PollContext) -> Result<Snapshot, PollError> {
         api_history_by(body, Dimension::Service)
     }
 
-    /// `usage.api.history` with `dimension: org`, as a target's first poll sees it.
+    /// `usage.api.history` with `dimension: org` (and `series: hour`), as a target's first poll
+    /// sees it.
     pub fn api_history_by_org(body: &[u8], _ctx: &PollContext) -> Result<Snapshot, PollError> {
         api_history_by(body, Dimension::Org)
     }
 
     fn api_history_by(body: &[u8], dimension: Dimension) -> Result<Snapshot, PollError> {
         let history = History::from_params(API_HISTORY, decode_json(body)?)?;
-        Ok(api_snapshot(&history, &mut CallCounter::new(), dimension))
+        Ok(api_snapshot(
+            &history,
+            &mut CallCounter::new(),
+            dimension,
+            Series::Hour,
+        ))
     }
 
     /// `usage.thing.history`.
@@ -160,6 +175,7 @@ impl Tr50 {
             &history,
             &mut calls,
             self.dimension,
+            self.series,
         )))
     }
 
@@ -204,6 +220,11 @@ mod tests {
         let text = parse::api_history(body, &ctx()).unwrap().to_golden_text();
         assert!(
             text.contains("tr50_api_calls_total{service=\"alarm\"} 3 "),
+            "{text}"
+        );
+        // The table's parser reads like a target with the default `series: hour`.
+        assert!(
+            text.contains("tr50_usage_bucket_period_seconds{} 3600\n"),
             "{text}"
         );
         let text = parse::api_history_by_org(body, &ctx())

@@ -1,6 +1,7 @@
 //! TR50 usage histories → metric families. Pure functions of the parsed reply (and, for the
 //! API call counters, of the accumulator's values).
 
+use super::config::Series;
 use super::counter::CounterValue;
 use super::model::History;
 use crate::snapshot::{Family, Labels, Snapshot};
@@ -61,6 +62,26 @@ pub fn api_history(history: &History, counters: &[CounterValue], label: &'static
         latest.push_gauge(Labels::new(), ts as f64);
     }
     Snapshot::from_families(vec![total, window, all, latest])
+}
+
+/// `tr50_usage_bucket_period_seconds`: the bucket size the `api_history` poll asks for
+/// (`series`). With `tr50_usage_latest_bucket_timestamp_seconds` (the start of the newest,
+/// still filling bucket) it tells an alert how old the newest bucket may be before data has
+/// stopped arriving: up to one period while it fills, plus the platform's lag.
+pub fn bucket_period(series: Series) -> Family {
+    let mut period = Family::gauge(
+        "tr50_usage_bucket_period_seconds",
+        "Length of the usage.api.history buckets the exporter asks for (series hour or day), in seconds.",
+    );
+    period.push_gauge(Labels::new(), series.bucket_secs() as f64);
+    period
+}
+
+/// A `usage.api.history` snapshot ([`api_history`]) with the bucket period of `series` added.
+pub fn with_bucket_period(snapshot: Snapshot, series: Series) -> Snapshot {
+    let mut families = snapshot.families;
+    families.push(bucket_period(series));
+    Snapshot::from_families(families)
 }
 
 /// The value of each series in its newest bucket that has one.
@@ -182,6 +203,39 @@ mod tests {
             "tests/fixtures/tr50/golden/api_history_org_odd.txt",
             &api_history(&h, &values, "org").to_golden_text(),
         );
+    }
+
+    #[test]
+    fn api_history_day_buckets_newest_first_at_an_offset() {
+        // `series: day` on a server at -05:00, read just after 00:00 UTC on 11 March (19:xx on
+        // 10 March there): the newest bucket is the still filling local day 10 March, which
+        // began at 05:00 UTC, whatever the order of `ts`.
+        let h = load("api_history_day_offset.json");
+        assert_eq!(h.latest_bucket(), Some(1_710_046_800));
+        let mut c = CallCounter::new();
+        let values = observe(&mut c, &h);
+        let snap = with_bucket_period(api_history(&h, &values, "service"), Series::Day);
+        assert_golden(
+            "tests/fixtures/tr50/golden/api_history_day_offset.txt",
+            &snap.to_golden_text(),
+        );
+    }
+
+    #[test]
+    fn bucket_period_is_the_requested_series() {
+        let period = |s| match bucket_period(s).samples[0].value {
+            crate::snapshot::Value::Gauge(v) => v,
+            ref other => panic!("{other:?}"),
+        };
+        assert_eq!(period(Series::Hour), 3600.0);
+        assert_eq!(period(Series::Day), 86_400.0);
+        // Known from the request, so present even when the reply holds no bucket (the latest
+        // bucket gauge is absent then, and an alert on the pair stays quiet).
+        let snap = with_bucket_period(api_history(&History::default(), &[], "service"), Series::Hour);
+        assert_eq!(snap.series_count(), 1);
+        assert!(snap
+            .family("tr50_usage_latest_bucket_timestamp_seconds")
+            .is_none());
     }
 
     #[test]
