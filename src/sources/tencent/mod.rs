@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod config;
+pub mod keep;
 pub mod model;
 pub mod sign;
 pub mod translate;
