@@ -729,3 +729,78 @@ async fn v2_looks_back_for_new_series_and_keeps_a_stalled_one() {
     assert!(unix(&clock) - stalled >= 30.0 * 60.0);
     d.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// metric_catalog on API v2: a success or unsupported, never a failure.
+
+fn catalog_state(body: &str, target: &str) -> (Option<f64>, Option<f64>, Vec<support::Line>) {
+    let labels = [("target", target), ("endpoint", "metric_catalog")];
+    (
+        sample(body, "usage_exporter_poll_success", &labels),
+        sample(body, "usage_exporter_endpoint_unsupported", &labels),
+        samples(body, "usage_exporter_poll_errors_total", &labels),
+    )
+}
+
+#[tokio::test]
+async fn v2_metric_catalog_is_a_success_or_unsupported_never_a_failure() {
+    let withdrawn = sim(1).await;
+    let sim = sim(1).await;
+    withdrawn.with(|s| {
+        s.unoffered_actions.insert("DescribeMetrics".into());
+    });
+    let target = |name: &str, url: String, namespaces: &[&str]| {
+        let blocks: String = namespaces
+            .iter()
+            .map(|ns| {
+                format!(
+                    "        - namespace: {ns}\n          names: [cpu_usage]\n          instances: [{{unInstanceId: {}}}]\n",
+                    instance_id(0)
+                )
+            })
+            .collect();
+        format!(
+            "    - name: {name}\n      api: v2\n      url: {url}\n      region: gz\n      secret_id: {ID}\n      secret_key: {KEY}\n      endpoints: {{metric_data: off, metric_catalog: 200ms}}\n      metrics:\n{blocks}"
+        )
+    };
+    let yaml = format!(
+        "sources:\n  tencent:\n{}{}{}",
+        // The documented example, v2 spelling: qce/cvm and a load balancer namespace, whose
+        // catalog DescribeMetrics does not list (it refuses anything but qce/cvm).
+        target("mixed", sim.url(), &["qce/cvm", "qce/lb_public"]),
+        target("lbonly", sim.url(), &["qce/lb_public"]),
+        target("withdrawn", withdrawn.url(), &["qce/cvm"]),
+    );
+    let d = support::start(&yaml).await;
+    let body = d
+        .wait_for(WAIT, |b| {
+            sim.with(|s| s.calls_of("DescribeMetrics")) >= 3
+                && catalog_state(b, "mixed").0 == Some(1.0)
+                && catalog_state(b, "lbonly").1 == Some(1.0)
+                && catalog_state(b, "withdrawn").1 == Some(1.0)
+        })
+        .await;
+    for target in ["mixed", "lbonly", "withdrawn"] {
+        let (_, _, errors) = catalog_state(&body, target);
+        assert!(
+            errors.iter().all(|e| e.value == 0.0),
+            "{target}: no failure counted: {errors:?}"
+        );
+    }
+    // mixed: the qce/cvm catalog, nothing of qce/lb_public.
+    assert_eq!(
+        sample(
+            &body,
+            "qce_metric_info",
+            &[("target", "mixed"), ("metric", "cpu_usage")]
+        ),
+        Some(1.0)
+    );
+    // Unsupported: no poll_success at all, so UsageExporterEndpointFailing cannot fire.
+    assert_eq!(catalog_state(&body, "lbonly").0, None);
+    assert_eq!(catalog_state(&body, "withdrawn").0, None);
+    let (_, page) = d.get("/").await;
+    assert!(page.contains("qce/cvm only"), "{page}");
+    assert!(page.contains("code 6100"), "{page}");
+    d.stop().await;
+}

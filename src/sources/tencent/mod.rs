@@ -27,6 +27,10 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 use translate::{CatalogEntry, Reading};
 
+/// The only namespace whose catalog v2 `DescribeMetrics` lists ("Currently, this parameter can
+/// only be specified with "qce/cvm"").
+pub const V2_CATALOG_NAMESPACE: &str = "qce/cvm";
+
 /// `stale_after` of `metric_data` when the target does not schedule it (3 × the default 60 s).
 const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(180);
 
@@ -62,8 +66,9 @@ pub struct Tencent {
     read_api: ReadApi,
     batch_size: usize,
     blocks: Vec<MetricBlock>,
-    /// Catalog per namespace (lower-case key), refreshed by `metric_catalog`, loaded on demand.
-    catalog: tokio::sync::Mutex<HashMap<String, Arc<Vec<CatalogEntry>>>>,
+    /// Catalog per namespace (lower-case key), refreshed by `metric_catalog`, loaded on demand;
+    /// `None` where the upstream does not offer the namespace's catalog.
+    catalog: tokio::sync::Mutex<HashMap<String, Option<Arc<Vec<CatalogEntry>>>>>,
     /// How long `metric_data` keeps serving a series' last point after the answers stopped
     /// carrying it: the endpoint's `stale_after`.
     stale_after: Duration,
@@ -71,6 +76,13 @@ pub struct Tencent {
     last: std::sync::Mutex<LastPoints>,
 }
 
+/// What reading a namespace's catalog came to, short of an error.
+enum CatalogRead {
+    /// The catalog.
+    Offered(Arc<Vec<CatalogEntry>>),
+    /// The upstream does not offer it; the text says why.
+    NotOffered(String),
+}
 
 impl Source for Tencent {
     const KIND: &'static str = "tencent";
@@ -169,30 +181,57 @@ impl Tencent {
         out
     }
 
+    /// `metric_catalog`: the catalog of every configured namespace. A namespace whose catalog
+    /// the upstream does not offer is left out; when none is offered the endpoint is
+    /// unsupported (no failure: there is nothing to fix but the expectation).
     async fn metric_catalog(&self, ctx: &PollContext) -> Result<PollOutcome, PollError> {
         let clock = CallClock::starting_at(ctx.now);
         let mut all = Vec::new();
+        let mut offered = 0;
+        let mut not_offered = Vec::new();
         for namespace in self.namespaces() {
-            let entries = self.fetch_catalog(&namespace, &clock).await?;
-            all.extend(entries.iter().cloned());
+            match self.fetch_catalog(&namespace, &clock).await? {
+                CatalogRead::Offered(entries) => {
+                    offered += 1;
+                    all.extend(entries.iter().cloned());
+                }
+                CatalogRead::NotOffered(why) => {
+                    tracing::debug!(target = self.client.target(), namespace, reason = %why, "metric catalog not offered");
+                    not_offered.push(why);
+                }
+            }
+        }
+        if offered == 0 && !not_offered.is_empty() {
+            return Ok(PollOutcome::Unsupported(not_offered.join("; ")));
         }
         Ok(PollOutcome::Data(translate::catalog(&all)))
     }
 
-    /// Reads a namespace's catalog from the API and caches it.
+    /// Reads a namespace's catalog from the API and caches it (also that it is not offered).
+    /// An answer classed `unsupported` (v2 code 6100, `InvalidAction`, `UnsupportedOperation*`,
+    /// `FailedOperation.ErrNotOpen`) means the upstream does not offer it; v2 `DescribeMetrics`
+    /// is not asked for namespaces other than `qce/cvm`, which it does not list.
     async fn fetch_catalog(
         &self,
         namespace: &str,
         clock: &CallClock,
-    ) -> Result<Arc<Vec<CatalogEntry>>, PollError> {
+    ) -> Result<CatalogRead, PollError> {
         let api = self.client.api();
         let read = |body: &[u8]| parse::catalog_entries(api, namespace, body);
         let action = parse::catalog_action(api);
-        let entries = match api {
+        let answer = match api {
             TencentApi::V3 => {
                 self.client
                     .v3(action, &json!({ "Namespace": namespace }), clock, read)
-                    .await?
+                    .await
+            }
+            TencentApi::V2 if !namespace.eq_ignore_ascii_case(V2_CATALOG_NAMESPACE) => {
+                Err(PollError::new(
+                    ErrorReason::Unsupported,
+                    format!(
+                        "{action}: {namespace}: API v2 lists the metrics of {V2_CATALOG_NAMESPACE} only; this namespace is read without a catalog (statistic avg, no period check)"
+                    ),
+                ))
             }
             TencentApi::V2 => {
                 self.client
@@ -202,19 +241,28 @@ impl Tencent {
                         clock,
                         read,
                     )
-                    .await?
+                    .await
             }
         };
-        let entries = Arc::new(entries);
+        let read = match answer {
+            Ok(entries) => CatalogRead::Offered(Arc::new(entries)),
+            Err(e) if e.reason == ErrorReason::Unsupported => CatalogRead::NotOffered(e.message),
+            Err(e) => return Err(e),
+        };
+        let cached = match &read {
+            CatalogRead::Offered(entries) => Some(entries.clone()),
+            CatalogRead::NotOffered(_) => None,
+        };
         self.catalog
             .lock()
             .await
-            .insert(namespace.to_ascii_lowercase(), entries.clone());
-        Ok(entries)
+            .insert(namespace.to_ascii_lowercase(), cached);
+        Ok(read)
     }
 
-    /// The cached catalog of a namespace, read once if missing. Only auth and rate-limit
-    /// failures stop the data poll; otherwise data is read without the catalog's help.
+    /// The cached catalog of a namespace, read once if missing (`None`: not offered, or not
+    /// readable now). Only auth and rate-limit failures stop the data poll; otherwise data is
+    /// read without the catalog's help.
     async fn catalog_for(
         &self,
         namespace: &str,
@@ -226,10 +274,11 @@ impl Tencent {
             .await
             .get(&namespace.to_ascii_lowercase())
         {
-            return Ok(Some(c.clone()));
+            return Ok(c.clone());
         }
         match self.fetch_catalog(namespace, clock).await {
-            Ok(c) => Ok(Some(c)),
+            Ok(CatalogRead::Offered(c)) => Ok(Some(c)),
+            Ok(CatalogRead::NotOffered(_)) => Ok(None),
             Err(e) if matches!(e.reason, ErrorReason::Auth | ErrorReason::RateLimited) => Err(e),
             Err(e) => {
                 tracing::debug!(target = self.client.target(), namespace, error = %e, "metric catalog unavailable; reading without it");
