@@ -165,7 +165,7 @@ fn data_families(region: &str, readings: &[Reading]) -> Vec<Family> {
     let mut families: BTreeMap<String, Family> = BTreeMap::new();
     let mut timestamps = Family::gauge(
         "qce_datapoint_timestamp_seconds",
-        "Time of the Tencent Cloud Monitor datapoint served as the value of a qce_ series (the newest non-empty one), to see ingest lag.",
+        "Time of the Tencent Cloud Monitor datapoint served as the value of a qce_ series (the newest non-empty one, kept until stale_after when Tencent stops publishing), to see ingest lag and stalls.",
     );
     for r in readings {
         let name = family_name(&r.namespace, &r.metric, &r.stat);
