@@ -5,8 +5,11 @@
 //! / code 4100), enforces the timestamp window (5 minutes: `AuthFailure.SignatureExpire` /
 //! 4200) and v2 nonce reuse (4500), enforces a request rate limit (`RequestLimitExceeded` /
 //! 4400), serves lagging data (the newest point missing: omitted in v3, `null` in v2
-//! GetMonitorData, cut off in v2 GetMetricStatistics), returns dimensions in shuffled order and
-//! data points in shuffled order, limits batches to 50 instances, and scales to thousands of
+//! GetMonitorData, cut off in v2 GetMetricStatistics), can stop publishing altogether after a
+//! time (`data_until`, for all or some instances), returns dimensions in shuffled order and
+//! data points in shuffled order, limits batches to 50 instances and v3 requests to 1,440
+//! points (instances × points), lists the v2 `DescribeMetrics` catalog of `qce/cvm` only (as
+//! documented), can withdraw an action (`unoffered_actions`), and scales to thousands of
 //! instances. Values are a slow deterministic wave per (instance, metric), or fixed overrides.
 //!
 //! Signatures are checked with the simulator's own implementation of both algorithms
@@ -66,6 +69,18 @@ pub struct TencentSimState {
     pub metrics: Vec<SimMetric>,
     /// The newest this many periods have no data yet (ingest lag).
     pub lag_periods: i64,
+    /// No datapoint with a timestamp after this (Unix seconds) is served, for any instance:
+    /// publishing has stopped (an agent down, a stalled ingest). Missing points are omitted
+    /// in v3 and `null` in v2, as when they lag.
+    pub data_until: Option<i64>,
+    /// Like `data_until`, for single instances (by id); the earlier of the two applies.
+    pub data_until_by_instance: HashMap<String, i64>,
+    /// Most datapoints one v3 GetMonitorData request may cover, instances × points per
+    /// instance (documented: 1,440).
+    pub point_limit: usize,
+    /// Actions this endpoint no longer offers: v3 answers `InvalidAction`, v2 code 6100
+    /// ("not supported by the version").
+    pub unoffered_actions: HashSet<String>,
     /// Fixed values per (instance id, metric name), regardless of time and statistic.
     pub overrides: HashMap<(String, String), f64>,
     /// Requests per second accepted (None = unlimited).
@@ -82,6 +97,9 @@ pub struct TencentSimState {
     pub calls: BTreeMap<String, u64>,
     /// Instances per accepted v3/v2 GetMonitorData call, in order.
     pub batch_sizes: Vec<usize>,
+    /// Points asked per instance (period-aligned points in [StartTime, EndTime]) of every
+    /// accepted v3/v2 GetMonitorData / GetMetricStatistics call, in order.
+    pub requested_points: Vec<usize>,
     /// Requests rejected by the rate limit.
     pub rate_limited: u64,
     /// Requests rejected for bad credentials or signatures.
@@ -128,6 +146,10 @@ impl TencentSimState {
                 SimMetric::new("qce/cvm", "lan_outtraffic", "Mbps", &[60, 300], &["avg"]),
             ],
             lag_periods: 1,
+            data_until: None,
+            data_until_by_instance: HashMap::new(),
+            point_limit: 1440,
+            unoffered_actions: HashSet::new(),
             overrides: HashMap::new(),
             rate_limit: None,
             clock: SimClock::real(),
@@ -136,6 +158,7 @@ impl TencentSimState {
             v2_offset: 8 * 3600,
             calls: BTreeMap::new(),
             batch_sizes: Vec::new(),
+            requested_points: Vec::new(),
             rate_limited: 0,
             auth_failures: 0,
             reply_override: None,
@@ -147,6 +170,15 @@ impl TencentSimState {
     /// Accepted calls of one action.
     pub fn calls_of(&self, action: &str) -> u64 {
         self.calls.get(action).copied().unwrap_or(0)
+    }
+
+    /// True when the instance has published its point at `ts` (see `data_until`).
+    pub fn published(&self, instance: &str, ts: i64) -> bool {
+        self.data_until.is_none_or(|until| ts <= until)
+            && self
+                .data_until_by_instance
+                .get(instance)
+                .is_none_or(|until| ts <= *until)
     }
 }
 
@@ -451,6 +483,12 @@ fn handle_v3(state: &mut TencentSimState, request: &SimRequest) -> SimResponse {
     let Some(body) = request.json() else {
         return v3_error("InvalidParameter", "The request body is not valid JSON.");
     };
+    if state.unoffered_actions.contains(&action) {
+        return v3_error(
+            "InvalidAction",
+            &format!("The action `{action}` is not supported by monitor 2018-07-24."),
+        );
+    }
     *state.calls.entry(action.clone()).or_default() += 1;
     match action.as_str() {
         "GetMonitorData" => v3_get_monitor_data(state, &body, now),
@@ -529,9 +567,21 @@ fn v3_get_monitor_data(state: &mut TencentSimState, body: &Value, now: i64) -> S
             ),
         );
     }
-    state.batch_sizes.push(instances.len());
-    let spec = body["SpecifyStatistics"].as_u64().unwrap_or(0);
     let times = point_times(state, start, end, period, now);
+    if instances.len() * times.len() > state.point_limit {
+        return v3_error(
+            "InvalidParameterValue.LimitExceeded",
+            &format!(
+                "A request may cover at most {} data points; {} instances × {} points asked.",
+                state.point_limit,
+                instances.len(),
+                times.len()
+            ),
+        );
+    }
+    state.batch_sizes.push(instances.len());
+    state.requested_points.push(times.len());
+    let spec = body["SpecifyStatistics"].as_u64().unwrap_or(0);
     let mut rng = rand::rng();
     let mut points: Vec<Value> = instances
         .iter()
@@ -544,9 +594,9 @@ fn v3_get_monitor_data(state: &mut TencentSimState, body: &Value, now: i64) -> S
                 .map(str::to_string);
             dims.shuffle(&mut rng);
             let ready: Vec<i64> = match &id {
-                Some(_) => times
+                Some(id) => times
                     .iter()
-                    .filter(|(_, ok)| *ok)
+                    .filter(|(t, ok)| *ok && state.published(id, *t))
                     .map(|(t, _)| *t)
                     .collect(),
                 None => Vec::new(),
@@ -664,6 +714,12 @@ fn handle_v2(state: &mut TencentSimState, request: &SimRequest) -> SimResponse {
         return v2_error(4400, "(-103) request quota exceeded");
     }
     let action = get("Action").unwrap_or_default();
+    if state.unoffered_actions.contains(&action) {
+        return v2_error(
+            6100,
+            &format!("(-503) {action} is not supported by this version or is under maintenance"),
+        );
+    }
     *state.calls.entry(action.clone()).or_default() += 1;
     match action.as_str() {
         "DescribeMetrics" => v2_describe_metrics(state, &get("namespace").unwrap_or_default()),
@@ -673,6 +729,14 @@ fn handle_v2(state: &mut TencentSimState, request: &SimRequest) -> SimResponse {
 }
 
 fn v2_describe_metrics(state: &TencentSimState, namespace: &str) -> SimResponse {
+    // "Currently, this parameter can only be specified with "qce/cvm"" (API Request
+    // Parameters, DescribeMetrics).
+    if !namespace.eq_ignore_ascii_case("qce/cvm") {
+        return v2_error(
+            4000,
+            &format!("(-503) namespace {namespace:?} is not supported; only qce/cvm"),
+        );
+    }
     let set: Vec<Value> = state
         .metrics
         .iter()
@@ -763,6 +827,7 @@ fn v2_read(
         .find(|v| state.instances.contains(*v))
         .cloned();
     let times = point_times(state, start, end, period, now);
+    state.requested_points.push(times.len());
     let stat = if statistics {
         "avg"
     } else {
@@ -771,7 +836,9 @@ fn v2_read(
     let mut points: Vec<Value> = times
         .iter()
         .map(|(t, ready)| match (&id, ready) {
-            (Some(id), true) => json!(value_of(state, id, &metric.name, stat, *t)),
+            (Some(id), true) if state.published(id, *t) => {
+                json!(value_of(state, id, &metric.name, stat, *t))
+            }
             _ => Value::Null,
         })
         .collect();
@@ -903,7 +970,8 @@ mod tests {
         assert_eq!(state.auth_failures, 2);
     }
 
-    /// A v2 call signed with HmacSHA256 at the simulator clock.
+    /// A v2 call signed with HmacSHA256 at the simulator clock: a GetMetricStatistics of
+    /// `cpu_usage` unless `extra` says otherwise (its parameters replace or add to these).
     fn v2_call(state: &mut TencentSimState, nonce: &str, extra: &[(&str, &str)]) -> Value {
         let mut params: Vec<(String, String)> = [
             ("Action", "GetMetricStatistics"),
@@ -917,9 +985,14 @@ mod tests {
             ("dimensions.0.value", "ins-00000000"),
         ]
         .iter()
-        .chain(extra)
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+        for (k, v) in extra {
+            match params.iter_mut().find(|(name, _)| name == k) {
+                Some(param) => param.1 = v.to_string(),
+                None => params.push((k.to_string(), v.to_string())),
+            }
+        }
         params.push(("Timestamp".into(), state.clock.unix().to_string()));
         let source = sign::v2_source("GET", HOST, "/v2/index.php", &params);
         let signature = sign::v2_sign(&state.secret_key, &source, V2Algorithm::HmacSha256);
@@ -935,6 +1008,190 @@ mod tests {
             Vec::new(),
         );
         json_of(&handle_v2(state, &r))
+    }
+
+    #[test]
+    fn requests_over_1440_points_and_withdrawn_actions_are_refused() {
+        let mut state = TencentSimState::new("AKIDsim", "sim-key", 50);
+        state.clock = SimClock::at(2028, 2, 29, 12, 0, 0);
+        let now = state.clock.unix();
+        let instances: Vec<Value> = (0..50)
+            .map(|i| json!({"Dimensions": [{"Name": "InstanceId", "Value": instance_id(i)}]}))
+            .collect();
+        let body = |start: &str| {
+            json!({
+                "Namespace": "QCE/CVM", "MetricName": "CPUUsage", "Period": 60,
+                "StartTime": start, "EndTime": "2028-02-29T20:00:00+08:00",
+                "Instances": instances,
+            })
+        };
+        // 50 instances × 28 points = 1400: fine. × 29 = 1450: refused.
+        let ok = v3_call(
+            &mut state,
+            now,
+            "2028-02-29",
+            &body("2028-02-29T19:33:00+08:00"),
+        );
+        assert!(ok.get("Error").is_none(), "{ok}");
+        assert_eq!(state.requested_points, vec![28]);
+        let over = v3_call(
+            &mut state,
+            now,
+            "2028-02-29",
+            &body("2028-02-29T19:32:00+08:00"),
+        );
+        assert_eq!(
+            over["Error"]["Code"], "InvalidParameterValue.LimitExceeded",
+            "{over}"
+        );
+        state.unoffered_actions.insert("GetMonitorData".into());
+        let gone = v3_call(
+            &mut state,
+            now,
+            "2028-02-29",
+            &body("2028-02-29T19:59:00+08:00"),
+        );
+        assert_eq!(gone["Error"]["Code"], "InvalidAction");
+    }
+
+    #[test]
+    fn v2_describe_metrics_lists_qce_cvm_only_and_can_be_withdrawn() {
+        let mut state = TencentSimState::new("AKIDsim", "sim-key", 1);
+        state.clock = SimClock::at(2028, 2, 29, 12, 0, 0);
+        let describe = |state: &mut TencentSimState, nonce: &str, namespace: &str| {
+            v2_call(
+                state,
+                nonce,
+                &[("Action", "DescribeMetrics"), ("namespace", namespace)],
+            )
+        };
+        let cvm = describe(&mut state, "1", "qce/cvm");
+        assert_eq!(cvm["code"], 0, "{cvm}");
+        assert!(!cvm["metricSet"].as_array().unwrap().is_empty());
+        let lb = describe(&mut state, "2", "qce/lb_public");
+        assert_eq!(lb["code"], 4000, "{lb}");
+        state.unoffered_actions.insert("DescribeMetrics".into());
+        assert_eq!(describe(&mut state, "3", "qce/cvm")["code"], 6100);
+    }
+
+    /// A GetMonitorData call over HTTP, signed with TC3 at the simulator's clock.
+    async fn v3_over_http(sim: &TencentSim, body: &Value) -> Value {
+        let (id, key, now) =
+            sim.with(|s| (s.secret_id.clone(), s.secret_key.clone(), s.clock.unix()));
+        let host = sim.url().trim_start_matches("http://").to_string();
+        let payload = serde_json::to_vec(body).unwrap();
+        let content_type = "application/json; charset=utf-8";
+        let headers = [("content-type", content_type), ("host", host.as_str())];
+        let canonical = sign::tc3_canonical_request("POST", "/", "", &headers, &payload);
+        let date = sign::tc3_date(now);
+        let signature = sign::tc3_sign(
+            &key,
+            &date,
+            "monitor",
+            &sign::tc3_string_to_sign(now, "monitor", &canonical),
+        );
+        let authorization = format!(
+            "TC3-HMAC-SHA256 Credential={id}/{date}/monitor/tc3_request, SignedHeaders=content-type;host, Signature={signature}"
+        );
+        reqwest::Client::new()
+            .post(format!("{}/", sim.url()))
+            .header("Content-Type", content_type)
+            .header("Authorization", authorization)
+            .header("X-TC-Action", "GetMonitorData")
+            .header("X-TC-Version", "2018-07-24")
+            .header("X-TC-Timestamp", now.to_string())
+            .header("X-TC-Region", "ap-guangzhou")
+            .body(payload)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["Response"]
+            .clone()
+    }
+
+    #[tokio::test]
+    async fn data_until_stops_publishing_at_run_time_over_http() {
+        let mut state = TencentSimState::new("AKIDsim", "sim-key", 2);
+        // 12:10 UTC = 20:10 Beijing; one period of lag: 20:00 … 20:09 are ready.
+        state.clock = SimClock::at(2028, 2, 29, 12, 10, 0);
+        let sim = TencentSim::start(state).await.unwrap();
+        let body = json!({
+            "Namespace": "QCE/CVM", "MetricName": "CPUUsage", "Period": 60,
+            "StartTime": "2028-02-29T20:00:00+08:00", "EndTime": "2028-02-29T20:10:00+08:00",
+            "Instances": [
+                {"Dimensions": [{"Name": "InstanceId", "Value": instance_id(0)}]},
+                {"Dimensions": [{"Name": "InstanceId", "Value": instance_id(1)}]},
+            ],
+        });
+        let times = |answer: &Value, id: &str| -> Vec<i64> {
+            let point = answer["DataPoints"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["Dimensions"][0]["Value"] == id)
+                .unwrap_or_else(|| panic!("{answer}"));
+            assert_eq!(
+                point["Timestamps"].as_array().unwrap().len(),
+                point["Values"].as_array().unwrap().len(),
+                "Timestamps and Values stay aligned"
+            );
+            point["Timestamps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_i64().unwrap())
+                .collect()
+        };
+        let t2000 = sim.with(|s| s.clock.unix()) - 600;
+        let answer = v3_over_http(&sim, &body).await;
+        assert_eq!(times(&answer, &instance_id(0)).len(), 10, "{answer}");
+        // Instance 0 stops publishing after 20:03; instance 1 goes on.
+        sim.with(|s| s.data_until_by_instance.insert(instance_id(0), t2000 + 180));
+        let answer = v3_over_http(&sim, &body).await;
+        assert_eq!(
+            times(&answer, &instance_id(0)),
+            (0..4).map(|i| t2000 + i * 60).collect::<Vec<_>>(),
+            "points after data_until are omitted"
+        );
+        assert_eq!(times(&answer, &instance_id(1)).len(), 10);
+        // Everything stops at 20:05: the earlier limit of the two applies.
+        sim.with(|s| s.data_until = Some(t2000 + 300));
+        let answer = v3_over_http(&sim, &body).await;
+        assert_eq!(times(&answer, &instance_id(0)).len(), 4);
+        assert_eq!(times(&answer, &instance_id(1)).len(), 6);
+        // Time moves on, nothing new is published; lifting the fault brings the points back.
+        sim.with(|s| s.clock.advance_secs(600));
+        assert_eq!(
+            times(&v3_over_http(&sim, &body).await, &instance_id(1)).len(),
+            6
+        );
+        sim.with(|s| {
+            s.data_until = None;
+            s.data_until_by_instance.clear();
+        });
+        assert_eq!(
+            times(&v3_over_http(&sim, &body).await, &instance_id(0)).len(),
+            11
+        );
+        // v2 GetMonitorData: the stopped points are null.
+        sim.with(|s| s.data_until = Some(t2000 + 300));
+        let mut state = sim.state.lock().unwrap();
+        let answer = v2_call(
+            &mut state,
+            "v2-1",
+            &[
+                ("Action", "GetMonitorData"),
+                ("period", "60"),
+                ("startTime", "2028-02-29 20:00:00"),
+                ("endTime", "2028-02-29 20:10:00"),
+            ],
+        );
+        let points = answer["dataPoints"].as_array().unwrap();
+        assert_eq!(points.len(), 11, "{answer}");
+        assert!(points[..6].iter().all(|p| p.is_number()), "{answer}");
+        assert!(points[6..].iter().all(Value::is_null), "{answer}");
     }
 
     #[test]

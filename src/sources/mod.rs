@@ -160,14 +160,15 @@ fn instance(
         requests.clone(),
     )
     .map_err(|e| e.to_string())?;
+    let endpoints = resolve_schedule(&kind.endpoints(), entry);
     let target = kind.build(
         entry.settings.as_ref(),
         BuildContext {
             global: &config.global,
             upstream,
+            endpoints: &endpoints,
         },
     );
-    let endpoints = resolve_schedule(&kind.endpoints(), entry);
     let max_interval = endpoints
         .iter()
         .map(|e| e.interval)

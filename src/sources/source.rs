@@ -3,6 +3,7 @@
 
 use super::endpoint::{Endpoint, EndpointInfo, PollContext, PollFuture};
 use crate::config::{Global, SourceSchema, TargetConfig};
+use crate::store::EndpointSchedule;
 use crate::upstream::Upstream;
 use serde::de::DeserializeOwned;
 use std::any::Any;
@@ -15,6 +16,8 @@ pub struct BuildContext<'a> {
     pub global: &'a Global,
     /// The target's upstream HTTP client (TLS, timeouts, body cap, request counting).
     pub upstream: Upstream,
+    /// The target's enabled endpoints with their intervals and `stale_after`, as scheduled.
+    pub endpoints: &'a [EndpointSchedule],
 }
 
 /// A source kind. Implemented by the kind's target type (`scc::Scc`, …), which owns the

@@ -2,7 +2,9 @@
 
 use crate::support::{self, assert_valid_openmetrics, sample, samples};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use usage_exporter::base::clock::{Clock, TestClock};
 use usage_exporter_sim::tencent::{instance_id, value_at, TencentSim, TencentSimState};
+use usage_exporter_sim::SimClock;
 
 const ID: &str = "AKIDtest000000000000000000000000";
 const KEY: &str = "test-secret-key-0123456789abcdef";
@@ -542,5 +544,263 @@ async fn demo_config_polls_its_simulator() {
     }
     assert_eq!(sim.with(|s| s.auth_failures), 0);
     assert_valid_openmetrics(&body);
+    d.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Freshness (issue 15): keep-last, look-back, the period gauge — on clocks the test moves.
+
+/// 2028-02-29 12:00:30 UTC: half a minute past a period boundary.
+const T0: i64 = 1_835_438_430;
+
+/// Moves the simulator's and the exporter's clocks forward together: the simulator first, in
+/// steps of two minutes, so that a request signed in between is never more than the
+/// signature window (five minutes) off.
+fn advance(clock: &TestClock, sim: &TencentSim, secs: i64) {
+    let mut left = secs;
+    while left > 0 {
+        let step = left.min(120);
+        sim.with(|s| s.clock.advance_secs(step));
+        clock.advance(Duration::from_secs(step as u64));
+        left -= step;
+    }
+}
+
+fn unix(clock: &TestClock) -> f64 {
+    clock
+        .now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// A simulator and an exporter clock both standing at `T0`.
+async fn frozen_sim(instances: usize) -> (TencentSim, TestClock) {
+    let mut state = TencentSimState::new(ID, KEY, instances);
+    state.clock = SimClock::fixed_unix(T0);
+    let sim = TencentSim::start(state).await.expect("simulator starts");
+    let clock = TestClock::frozen(UNIX_EPOCH + Duration::from_secs(T0 as u64));
+    (sim, clock)
+}
+
+fn timestamp_of(body: &str, id_label: &str, id: &str) -> Option<f64> {
+    sample(body, "qce_datapoint_timestamp_seconds", &[(id_label, id)])
+}
+
+#[tokio::test]
+async fn a_stalled_series_keeps_its_last_point_and_ages_until_stale_after() {
+    let (sim, clock) = frozen_sim(2).await;
+    let yaml = format!(
+        "sources:\n  tencent:\n    - name: fresh\n      url: {}\n      region: ap-guangzhou\n      secret_id: {ID}\n      secret_key: {KEY}\n      stale_after: 10m\n      endpoints: {{metric_data: 200ms, metric_catalog: off}}\n      metrics:\n        - namespace: QCE/CVM\n          names: [CPUUsage]\n          period: 60s\n          instances: [{{InstanceId: {}}}, {{InstanceId: {}}}]\n",
+        sim.url(),
+        instance_id(0),
+        instance_id(1)
+    );
+    let d = support::start_with_clock(&yaml, clock.clone()).await;
+    // One period of ingest lag: the newest point is a period before the current one.
+    let newest = |now: i64| (now.div_euclid(60) * 60 - 60) as f64;
+    let last = newest(T0);
+    let (i0, i1) = (instance_id(0), instance_id(1));
+    let body = d
+        .wait_for(WAIT, |b| {
+            timestamp_of(b, "instance_id", &i0) == Some(last)
+                && timestamp_of(b, "instance_id", &i1) == Some(last)
+        })
+        .await;
+    let value0 = sample(&body, "qce_cvm_cpuusage_avg", &[("instance_id", &i0)]);
+    assert_eq!(value0, Some(value_at(&i0, "CPUUsage", "avg", last as i64)));
+    // The period gauge, labelled like qce_datapoint_timestamp_seconds.
+    assert_eq!(
+        sample(
+            &body,
+            "qce_metric_period_seconds",
+            &[
+                ("target", "fresh"),
+                ("namespace", "QCE/CVM"),
+                ("metric", "CPUUsage")
+            ]
+        ),
+        Some(60.0)
+    );
+    // The first request reached back an hour (2 instances × 60 points), the next ones three
+    // periods.
+    d.wait_for(WAIT, |_| sim.with(|s| s.requested_points.len() >= 2))
+        .await;
+    let asked = sim.with(|s| s.requested_points.clone());
+    assert_eq!(asked[0], 60, "{asked:?}");
+    assert!(asked[1..].iter().all(|n| *n == 3), "{asked:?}");
+
+    // Instance 0 stops publishing after `last`. Five minutes later its point has left every
+    // window, yet it is still served, with its original time: the lag grows.
+    sim.with(|s| s.data_until_by_instance.insert(i0.clone(), last as i64));
+    for minutes in [5, 9] {
+        advance(&clock, &sim, if minutes == 5 { 300 } else { 240 });
+        let now = T0 + minutes * 60;
+        let body = d
+            .wait_for(WAIT, |b| {
+                timestamp_of(b, "instance_id", &i1) == Some(newest(now))
+            })
+            .await;
+        assert_eq!(
+            timestamp_of(&body, "instance_id", &i0),
+            Some(last),
+            "{minutes} min: kept with its original timestamp\n{body}"
+        );
+        assert_eq!(
+            sample(&body, "qce_cvm_cpuusage_avg", &[("instance_id", &i0)]),
+            value0
+        );
+        assert_eq!(unix(&clock), now as f64);
+        assert!(unix(&clock) - last > 3.0 * 60.0, "older than any window");
+        assert_eq!(
+            sample(
+                &body,
+                "usage_exporter_poll_success",
+                &[("target", "fresh"), ("endpoint", "metric_data")]
+            ),
+            Some(1.0)
+        );
+    }
+    // Past stale_after (10 minutes since an answer last carried the point): dropped.
+    advance(&clock, &sim, 120);
+    let now = T0 + 11 * 60;
+    let body = d
+        .wait_for(WAIT, |b| {
+            timestamp_of(b, "instance_id", &i1) == Some(newest(now))
+                && timestamp_of(b, "instance_id", &i0).is_none()
+        })
+        .await;
+    assert!(samples(&body, "qce_cvm_cpuusage_avg", &[("instance_id", &i0)]).is_empty());
+    // No look-back for it ever again: every request after the first asked three points.
+    let asked = sim.with(|s| s.requested_points.clone());
+    assert!(asked[1..].iter().all(|n| *n == 3), "{asked:?}");
+    // Publishing resumes: the series is back with a fresh point.
+    sim.with(|s| s.data_until_by_instance.clear());
+    advance(&clock, &sim, 60);
+    let now = T0 + 12 * 60;
+    d.wait_for(WAIT, |b| {
+        timestamp_of(b, "instance_id", &i0) == Some(newest(now))
+    })
+    .await;
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn v2_looks_back_for_new_series_and_keeps_a_stalled_one() {
+    let (sim, clock) = frozen_sim(1).await;
+    let yaml = format!(
+        "sources:\n  tencent:\n    - name: legacy\n      api: v2\n      url: {}\n      region: gz\n      secret_id: {ID}\n      secret_key: {KEY}\n      stale_after: 1h\n      endpoints: {{metric_data: 200ms, metric_catalog: off}}\n      metrics:\n        - namespace: qce/cvm\n          names: [cpu_usage]\n          period: 60s\n          instances: [{{unInstanceId: {}}}]\n",
+        sim.url(),
+        instance_id(0)
+    );
+    let i0 = instance_id(0);
+    // Publishing stopped 20 minutes before the exporter starts: only the look-back finds it.
+    let stalled = (T0.div_euclid(60) * 60 - 20 * 60) as f64;
+    sim.with(|s| s.data_until = Some(stalled as i64));
+    let d = support::start_with_clock(&yaml, clock.clone()).await;
+    let body = d
+        .wait_for(WAIT, |b| timestamp_of(b, "un_instance_id", &i0).is_some())
+        .await;
+    assert_eq!(timestamp_of(&body, "un_instance_id", &i0), Some(stalled));
+    assert_eq!(
+        sample(&body, "qce_cvm_cpu_usage_avg", &[("un_instance_id", &i0)]),
+        Some(value_at(&i0, "cpu_usage", "avg", stalled as i64))
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "qce_metric_period_seconds",
+            &[("namespace", "qce/cvm"), ("metric", "cpu_usage")]
+        ),
+        Some(60.0)
+    );
+    d.wait_for(WAIT, |_| sim.with(|s| s.requested_points.len() >= 3))
+        .await;
+    let asked = sim.with(|s| s.requested_points.clone());
+    assert_eq!(asked[0], 60, "one instance: a full hour, {asked:?}");
+    assert!(asked[1..].iter().all(|n| *n == 3), "{asked:?}");
+    // Time goes on: the point stays, and so does its time.
+    advance(&clock, &sim, 600);
+    let polls = sim.with(|s| s.requested_points.len());
+    d.wait_for(WAIT, |_| sim.with(|s| s.requested_points.len()) > polls + 1)
+        .await;
+    let body = d.metrics().await;
+    assert_eq!(timestamp_of(&body, "un_instance_id", &i0), Some(stalled));
+    assert!(unix(&clock) - stalled >= 30.0 * 60.0);
+    d.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// metric_catalog on API v2: a success or unsupported, never a failure.
+
+fn catalog_state(body: &str, target: &str) -> (Option<f64>, Option<f64>, Vec<support::Line>) {
+    let labels = [("target", target), ("endpoint", "metric_catalog")];
+    (
+        sample(body, "usage_exporter_poll_success", &labels),
+        sample(body, "usage_exporter_endpoint_unsupported", &labels),
+        samples(body, "usage_exporter_poll_errors_total", &labels),
+    )
+}
+
+#[tokio::test]
+async fn v2_metric_catalog_is_a_success_or_unsupported_never_a_failure() {
+    let withdrawn = sim(1).await;
+    let sim = sim(1).await;
+    withdrawn.with(|s| {
+        s.unoffered_actions.insert("DescribeMetrics".into());
+    });
+    let target = |name: &str, url: String, namespaces: &[&str]| {
+        let blocks: String = namespaces
+            .iter()
+            .map(|ns| {
+                format!(
+                    "        - namespace: {ns}\n          names: [cpu_usage]\n          instances: [{{unInstanceId: {}}}]\n",
+                    instance_id(0)
+                )
+            })
+            .collect();
+        format!(
+            "    - name: {name}\n      api: v2\n      url: {url}\n      region: gz\n      secret_id: {ID}\n      secret_key: {KEY}\n      endpoints: {{metric_data: off, metric_catalog: 200ms}}\n      metrics:\n{blocks}"
+        )
+    };
+    let yaml = format!(
+        "sources:\n  tencent:\n{}{}{}",
+        // The documented example, v2 spelling: qce/cvm and a load balancer namespace, whose
+        // catalog DescribeMetrics does not list (it refuses anything but qce/cvm).
+        target("mixed", sim.url(), &["qce/cvm", "qce/lb_public"]),
+        target("lbonly", sim.url(), &["qce/lb_public"]),
+        target("withdrawn", withdrawn.url(), &["qce/cvm"]),
+    );
+    let d = support::start(&yaml).await;
+    let body = d
+        .wait_for(WAIT, |b| {
+            sim.with(|s| s.calls_of("DescribeMetrics")) >= 3
+                && catalog_state(b, "mixed").0 == Some(1.0)
+                && catalog_state(b, "lbonly").1 == Some(1.0)
+                && catalog_state(b, "withdrawn").1 == Some(1.0)
+        })
+        .await;
+    for target in ["mixed", "lbonly", "withdrawn"] {
+        let (_, _, errors) = catalog_state(&body, target);
+        assert!(
+            errors.iter().all(|e| e.value == 0.0),
+            "{target}: no failure counted: {errors:?}"
+        );
+    }
+    // mixed: the qce/cvm catalog, nothing of qce/lb_public.
+    assert_eq!(
+        sample(
+            &body,
+            "qce_metric_info",
+            &[("target", "mixed"), ("metric", "cpu_usage")]
+        ),
+        Some(1.0)
+    );
+    // Unsupported: no poll_success at all, so UsageExporterEndpointFailing cannot fire.
+    assert_eq!(catalog_state(&body, "lbonly").0, None);
+    assert_eq!(catalog_state(&body, "withdrawn").0, None);
+    let (_, page) = d.get("/").await;
+    assert!(page.contains("qce/cvm only"), "{page}");
+    assert!(page.contains("code 6100"), "{page}");
     d.stop().await;
 }

@@ -113,6 +113,33 @@ impl TokenBucket {
     }
 }
 
+/// "Now" for request timestamps (signatures, v2 `Timestamp`): the poll's injected wall-clock
+/// time, moved on by the time the poll has run since (rate-limit pauses, slow answers), so a
+/// signature is as fresh as the request and still follows the injected clock.
+#[derive(Debug, Clone, Copy)]
+pub struct CallClock {
+    wall: SystemTime,
+    started: Instant,
+}
+
+impl CallClock {
+    /// A clock reading `now` (the poll's `PollContext.now`) at this instant.
+    pub fn starting_at(now: SystemTime) -> Self {
+        CallClock {
+            wall: now,
+            started: Instant::now(),
+        }
+    }
+
+    /// The current time in Unix seconds.
+    pub fn unix(&self) -> i64 {
+        (self.wall + self.started.elapsed())
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs() as i64
+    }
+}
+
 /// The signed client of one target.
 pub struct Client {
     upstream: Upstream,
@@ -167,7 +194,13 @@ impl Client {
     /// Sends one request through the bucket and the concurrency bound and reads the answer
     /// with `parse` (one of the endpoint parsers of [`super::parse`]); retries rate-limited
     /// answers a few times (pausing the whole target) before giving up.
-    async fn call<F, P, T>(&self, action: &str, build: F, parse: P) -> Result<T, PollError>
+    async fn call<F, P, T>(
+        &self,
+        action: &str,
+        clock: &CallClock,
+        build: F,
+        parse: P,
+    ) -> Result<T, PollError>
     where
         F: Fn(i64) -> reqwest::RequestBuilder,
         P: Fn(&[u8]) -> Result<T, PollError>,
@@ -181,11 +214,7 @@ impl Client {
                     .acquire()
                     .await
                     .expect("semaphore never closed");
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_secs() as i64;
-                self.upstream.send(build(now), action).await?
+                self.upstream.send(build(clock.unix()), action).await?
             };
             match interpret(action, &response, &parse) {
                 // Retried here only when the upstream did not ask for a longer wait than the
@@ -225,11 +254,13 @@ impl Client {
         &self,
         action: &str,
         body: &serde_json::Value,
+        clock: &CallClock,
         parse: impl Fn(&[u8]) -> Result<T, PollError>,
     ) -> Result<T, PollError> {
         let payload = serde_json::to_vec(body).expect("JSON values serialise");
         self.call(
             action,
+            clock,
             |now| {
                 let authorization = Tc3Request {
                     service: V3_SERVICE,
@@ -261,6 +292,7 @@ impl Client {
         &self,
         action: &str,
         params: &[(String, String)],
+        clock: &CallClock,
         parse: impl Fn(&[u8]) -> Result<T, PollError>,
     ) -> Result<T, PollError> {
         let path = match self.url.path() {
@@ -271,6 +303,7 @@ impl Client {
         url.set_path(&path);
         self.call(
             action,
+            clock,
             |now| {
                 let nonce = self.nonce.fetch_add(1, Ordering::Relaxed);
                 let mut all: Vec<(String, String)> = vec![
@@ -470,6 +503,15 @@ mod tests {
             ErrorReason::UpstreamError
         );
         assert_eq!(classify_v2("x", 6100, "").reason, ErrorReason::Unsupported);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn call_clock_follows_the_injected_time() {
+        let at = UNIX_EPOCH + Duration::from_secs(1_835_000_000);
+        let clock = CallClock::starting_at(at);
+        assert_eq!(clock.unix(), 1_835_000_000);
+        tokio::time::advance(Duration::from_secs(7)).await;
+        assert_eq!(clock.unix(), 1_835_000_007);
     }
 
     #[tokio::test(start_paused = true)]

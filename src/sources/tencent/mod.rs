@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod config;
+pub mod keep;
 pub mod model;
 pub mod sign;
 pub mod translate;
@@ -17,13 +18,21 @@ pub use config::{
 use super::PollOutcome;
 use super::{BuildContext, Endpoint, EndpointInfo, PollContext, Source};
 use crate::base::{ErrorReason, PollError};
-use client::Client;
+use client::{CallClock, Client};
+use keep::{Asked, LastPoints, SeriesKey};
 use model::V3Dimension;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 use translate::{CatalogEntry, Reading};
+
+/// The only namespace whose catalog v2 `DescribeMetrics` lists ("Currently, this parameter can
+/// only be specified with "qce/cvm"").
+pub const V2_CATALOG_NAMESPACE: &str = "qce/cvm";
+
+/// `stale_after` of `metric_data` when the target does not schedule it (3 × the default 60 s).
+const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(180);
 
 /// Default API 3.0 endpoint.
 pub const DEFAULT_URL_V3: &str = "https://monitor.tencentcloudapi.com";
@@ -57,8 +66,22 @@ pub struct Tencent {
     read_api: ReadApi,
     batch_size: usize,
     blocks: Vec<MetricBlock>,
-    /// Catalog per namespace (lower-case key), refreshed by `metric_catalog`, loaded on demand.
-    catalog: tokio::sync::Mutex<HashMap<String, Arc<Vec<CatalogEntry>>>>,
+    /// Catalog per namespace (lower-case key), refreshed by `metric_catalog`, loaded on demand;
+    /// `None` where the upstream does not offer the namespace's catalog.
+    catalog: tokio::sync::Mutex<HashMap<String, Option<Arc<Vec<CatalogEntry>>>>>,
+    /// How long `metric_data` keeps serving a series' last point after the answers stopped
+    /// carrying it: the endpoint's `stale_after`.
+    stale_after: Duration,
+    /// The last point of every series (keep-last).
+    last: std::sync::Mutex<LastPoints>,
+}
+
+/// What reading a namespace's catalog came to, short of an error.
+enum CatalogRead {
+    /// The catalog.
+    Offered(Arc<Vec<CatalogEntry>>),
+    /// The upstream does not offer it; the text says why.
+    NotOffered(String),
 }
 
 impl Source for Tencent {
@@ -81,7 +104,7 @@ impl Source for Tencent {
             3600,
             "DescribeBaseMetrics (v3) / DescribeMetrics (v2): metrics, units and periods of the configured namespaces",
         )
-        .poll(|t: &Tencent, _| Box::pin(t.metric_catalog())),
+        .poll(|t: &Tencent, ctx| Box::pin(t.metric_catalog(ctx))),
     ];
 
     fn validate(file: &FileConfig) -> Result<Settings, Vec<(String, String)>> {
@@ -97,6 +120,12 @@ impl Source for Tencent {
             batch_size: settings.batch_size,
             blocks: settings.metrics.clone(),
             catalog: tokio::sync::Mutex::new(HashMap::new()),
+            stale_after: ctx
+                .endpoints
+                .iter()
+                .find(|e| e.name == "metric_data")
+                .map_or(DEFAULT_STALE_AFTER, |e| e.stale_after),
+            last: std::sync::Mutex::new(LastPoints::new()),
         }
     }
 }
@@ -152,49 +181,92 @@ impl Tencent {
         out
     }
 
-    async fn metric_catalog(&self) -> Result<PollOutcome, PollError> {
+    /// `metric_catalog`: the catalog of every configured namespace. A namespace whose catalog
+    /// the upstream does not offer is left out; when none is offered the endpoint is
+    /// unsupported (no failure: there is nothing to fix but the expectation).
+    async fn metric_catalog(&self, ctx: &PollContext) -> Result<PollOutcome, PollError> {
+        let clock = CallClock::starting_at(ctx.now);
         let mut all = Vec::new();
+        let mut offered = 0;
+        let mut not_offered = Vec::new();
         for namespace in self.namespaces() {
-            let entries = self.fetch_catalog(&namespace).await?;
-            all.extend(entries.iter().cloned());
+            match self.fetch_catalog(&namespace, &clock).await? {
+                CatalogRead::Offered(entries) => {
+                    offered += 1;
+                    all.extend(entries.iter().cloned());
+                }
+                CatalogRead::NotOffered(why) => {
+                    tracing::debug!(target = self.client.target(), namespace, reason = %why, "metric catalog not offered");
+                    not_offered.push(why);
+                }
+            }
+        }
+        if offered == 0 && !not_offered.is_empty() {
+            return Ok(PollOutcome::Unsupported(not_offered.join("; ")));
         }
         Ok(PollOutcome::Data(translate::catalog(&all)))
     }
 
-    /// Reads a namespace's catalog from the API and caches it.
-    async fn fetch_catalog(&self, namespace: &str) -> Result<Arc<Vec<CatalogEntry>>, PollError> {
+    /// Reads a namespace's catalog from the API and caches it (also that it is not offered).
+    /// An answer classed `unsupported` (v2 code 6100, `InvalidAction`, `UnsupportedOperation*`,
+    /// `FailedOperation.ErrNotOpen`) means the upstream does not offer it; v2 `DescribeMetrics`
+    /// is not asked for namespaces other than `qce/cvm`, which it does not list.
+    async fn fetch_catalog(
+        &self,
+        namespace: &str,
+        clock: &CallClock,
+    ) -> Result<CatalogRead, PollError> {
         let api = self.client.api();
         let read = |body: &[u8]| parse::catalog_entries(api, namespace, body);
         let action = parse::catalog_action(api);
-        let entries = match api {
+        let answer = match api {
             TencentApi::V3 => {
                 self.client
-                    .v3(action, &json!({ "Namespace": namespace }), read)
-                    .await?
+                    .v3(action, &json!({ "Namespace": namespace }), clock, read)
+                    .await
+            }
+            TencentApi::V2 if !namespace.eq_ignore_ascii_case(V2_CATALOG_NAMESPACE) => {
+                Err(PollError::new(
+                    ErrorReason::Unsupported,
+                    format!(
+                        "{action}: {namespace}: API v2 lists the metrics of {V2_CATALOG_NAMESPACE} only; this namespace is read without a catalog (statistic avg, no period check)"
+                    ),
+                ))
             }
             TencentApi::V2 => {
                 self.client
                     .v2(
                         action,
                         &[("namespace".to_string(), namespace.to_string())],
+                        clock,
                         read,
                     )
-                    .await?
+                    .await
             }
         };
-        let entries = Arc::new(entries);
+        let read = match answer {
+            Ok(entries) => CatalogRead::Offered(Arc::new(entries)),
+            Err(e) if e.reason == ErrorReason::Unsupported => CatalogRead::NotOffered(e.message),
+            Err(e) => return Err(e),
+        };
+        let cached = match &read {
+            CatalogRead::Offered(entries) => Some(entries.clone()),
+            CatalogRead::NotOffered(_) => None,
+        };
         self.catalog
             .lock()
             .await
-            .insert(namespace.to_ascii_lowercase(), entries.clone());
-        Ok(entries)
+            .insert(namespace.to_ascii_lowercase(), cached);
+        Ok(read)
     }
 
-    /// The cached catalog of a namespace, read once if missing. Only auth and rate-limit
-    /// failures stop the data poll; otherwise data is read without the catalog's help.
+    /// The cached catalog of a namespace, read once if missing (`None`: not offered, or not
+    /// readable now). Only auth and rate-limit failures stop the data poll; otherwise data is
+    /// read without the catalog's help.
     async fn catalog_for(
         &self,
         namespace: &str,
+        clock: &CallClock,
     ) -> Result<Option<Arc<Vec<CatalogEntry>>>, PollError> {
         if let Some(c) = self
             .catalog
@@ -202,10 +274,11 @@ impl Tencent {
             .await
             .get(&namespace.to_ascii_lowercase())
         {
-            return Ok(Some(c.clone()));
+            return Ok(c.clone());
         }
-        match self.fetch_catalog(namespace).await {
-            Ok(c) => Ok(Some(c)),
+        match self.fetch_catalog(namespace, clock).await {
+            Ok(CatalogRead::Offered(c)) => Ok(Some(c)),
+            Ok(CatalogRead::NotOffered(_)) => Ok(None),
             Err(e) if matches!(e.reason, ErrorReason::Auth | ErrorReason::RateLimited) => Err(e),
             Err(e) => {
                 tracing::debug!(target = self.client.target(), namespace, error = %e, "metric catalog unavailable; reading without it");
@@ -215,10 +288,10 @@ impl Tencent {
     }
 
     /// Works out period and statistic of every configured metric; rejects unsupported periods.
-    async fn plans(&self) -> Result<Vec<(usize, Plan)>, PollError> {
+    async fn plans(&self, clock: &CallClock) -> Result<Vec<(usize, Plan)>, PollError> {
         let mut plans = Vec::new();
         for (index, block) in self.blocks.iter().enumerate() {
-            let catalog = self.catalog_for(&block.namespace).await?;
+            let catalog = self.catalog_for(&block.namespace, clock).await?;
             // Validation allows GetMetricStatistics with v2 only.
             let default_period = match self.read_api {
                 ReadApi::GetMetricStatistics => 300,
@@ -267,39 +340,60 @@ impl Tencent {
         Ok(plans)
     }
 
+    /// `metric_data`: the newest point of every configured series, with keep-last ([`keep`]):
+    /// a series the answers stop carrying keeps its last point (and its time) until
+    /// `stale_after`; a series with no memory yet is read with a longer window.
     async fn metric_data(&self, ctx: &PollContext) -> Result<PollOutcome, PollError> {
         let now = ctx
             .now
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
             .as_secs() as i64;
-        let plans = self.plans().await?;
-        let mut jobs = Vec::new();
-        for (index, plan) in &plans {
-            let block = &self.blocks[*index];
-            match self.client.api() {
-                TencentApi::V3 => {
-                    for chunk in block.instances.chunks(self.batch_size) {
-                        jobs.push(futures::future::Either::Left(
-                            self.read_v3(plan, chunk, now),
-                        ));
-                    }
-                }
-                TencentApi::V2 => {
-                    for instance in &block.instances {
-                        jobs.push(futures::future::Either::Right(
-                            self.read_v2(plan, instance, now),
-                        ));
-                    }
-                }
+        let clock = CallClock::starting_at(ctx.now);
+        let plans = self.plans(&clock).await?;
+        let batch = match self.client.api() {
+            TencentApi::V3 => self.batch_size,
+            TencentApi::V2 => 1,
+        };
+        let (requests, asked) = {
+            let last = self.last.lock().expect("keep-last lock");
+            requests(&plans, &self.blocks, batch, &last, now)
+        };
+        let jobs = requests.into_iter().map(|request| {
+            let (index, plan) = &plans[request.position];
+            let chunk = &self.blocks[*index].instances[request.instances.clone()];
+            let read = ReadRequest {
+                plan,
+                window: request.window,
+                clock: &clock,
+            };
+            async move {
+                let readings = match self.client.api() {
+                    TencentApi::V3 => self.read_v3(&read, chunk).await,
+                    TencentApi::V2 => self.read_v2(&read, &chunk[0]).await,
+                };
+                readings.map(|r| (request.position, r))
             }
-        }
+        });
         let results = futures::future::join_all(jobs).await;
-        let mut readings = Vec::new();
+        let mut answered: HashMap<SeriesKey, (f64, f64)> = HashMap::new();
         let mut first_error: Option<PollError> = None;
         for result in results {
             match result {
-                Ok(r) => readings.extend(r),
+                Ok((position, readings)) => {
+                    let plan = &plans[position].1;
+                    for r in readings {
+                        let point = (r.timestamp, r.value);
+                        answered
+                            .entry(SeriesKey::of(plan, &r.dimensions))
+                            .and_modify(|p| {
+                                if point.0 > p.0 {
+                                    *p = point;
+                                }
+                            })
+                            .or_insert(point);
+                    }
+                }
                 Err(e) => {
                     // Auth problems matter most to the operator; otherwise the first error.
                     let replace = match &first_error {
@@ -315,20 +409,31 @@ impl Tencent {
         if let Some(e) = first_error {
             return Err(e);
         }
-        Ok(PollOutcome::Data(translate::metric_data(
+        let readings = self.last.lock().expect("keep-last lock").update(
+            ctx.now,
+            self.stale_after,
+            &asked,
+            &answered,
+        );
+        let periods: Vec<(String, String, u64)> = plans
+            .iter()
+            .map(|(_, p)| (p.namespace.clone(), p.metric.clone(), p.period))
+            .collect();
+        Ok(PollOutcome::Data(translate::metric_data_with_periods(
             &self.region,
             &readings,
+            &periods,
         )))
     }
 
     /// One v3 `GetMonitorData` call for a batch of instances.
     async fn read_v3(
         &self,
-        plan: &Plan,
+        read: &ReadRequest<'_>,
         chunk: &[Instance],
-        now: i64,
     ) -> Result<Vec<Reading>, PollError> {
-        let (start, end) = window::window(now, plan.period);
+        let plan = read.plan;
+        let (start, end) = read.window;
         let instances: Vec<serde_json::Value> = chunk
             .iter()
             .map(|dims| {
@@ -347,7 +452,7 @@ impl Tencent {
             body["SpecifyStatistics"] = json!(bit);
         }
         self.client
-            .v3("GetMonitorData", &body, |body| {
+            .v3("GetMonitorData", &body, read.clock, |body| {
                 parse::readings_v3(plan, chunk, body)
             })
             .await
@@ -357,11 +462,11 @@ impl Tencent {
     /// One v2 read of one instance (GetMonitorData, or GetMetricStatistics per calendar day).
     async fn read_v2(
         &self,
-        plan: &Plan,
+        read: &ReadRequest<'_>,
         instance: &Instance,
-        now: i64,
     ) -> Result<Vec<Reading>, PollError> {
-        let (start, end) = window::window(now, plan.period);
+        let plan = read.plan;
+        let (start, end) = read.window;
         let parts = match self.read_api {
             ReadApi::GetMonitorData => vec![(start, end)],
             ReadApi::GetMetricStatistics => window::same_day_parts(start, end, self.offset_secs),
@@ -387,7 +492,7 @@ impl Tencent {
             }
             let reading = self
                 .client
-                .v2(action, &params, |body| {
+                .v2(action, &params, read.clock, |body| {
                     parse::reading_v2(
                         self.read_api,
                         plan,
@@ -404,6 +509,53 @@ impl Tencent {
         }
         Ok(Vec::new())
     }
+}
+
+/// One request of a `metric_data` poll: which plan, which of its block's instances (a v3 batch
+/// or one v2 instance), and the window.
+#[derive(Debug, Clone, PartialEq)]
+struct Request {
+    position: usize,
+    instances: std::ops::Range<usize>,
+    window: (i64, i64),
+}
+
+/// The requests of a `metric_data` poll at `now` over `plans` (position in `plans` → block
+/// index and plan), `batch` instances at a time, and every series they ask for. A request asking
+/// for a series `last` does not know yet reaches back ([`window::read_window`]); the others
+/// read three periods, so the look-back costs only where it is needed.
+fn requests(
+    plans: &[(usize, Plan)],
+    blocks: &[MetricBlock],
+    batch: usize,
+    last: &LastPoints,
+    now: i64,
+) -> (Vec<Request>, Vec<Asked>) {
+    let mut requests = Vec::new();
+    let mut asked = Vec::new();
+    for (position, (index, plan)) in plans.iter().enumerate() {
+        let instances = &blocks[*index].instances;
+        let (window_start, _) = window::window(now, plan.period);
+        let keys: Vec<SeriesKey> = instances.iter().map(|i| SeriesKey::of(plan, i)).collect();
+        for (n, chunk) in keys.chunks(batch.max(1)).enumerate() {
+            let first = n * batch.max(1);
+            let look_back = chunk.iter().any(|k| !last.knows(k));
+            requests.push(Request {
+                position,
+                instances: first..first + chunk.len(),
+                window: window::read_window(now, plan.period, chunk.len(), look_back),
+            });
+        }
+        asked.extend(keys.into_iter().map(|key| Asked { key, window_start }));
+    }
+    (requests, asked)
+}
+
+/// One read of one plan: its window (3 periods, or the look-back) and the request clock.
+struct ReadRequest<'a> {
+    plan: &'a Plan,
+    window: (i64, i64),
+    clock: &'a CallClock,
 }
 
 /// The namespace an entry names, else the one asked for.
@@ -815,6 +967,72 @@ mod tests {
         assert_eq!((readings[0].timestamp, readings[0].value), (100.0, 1.0));
         assert_eq!(readings[1].dimensions, chunk[1]);
         assert_eq!((readings[1].timestamp, readings[1].value), (160.0, 6.0));
+    }
+
+    #[test]
+    fn only_requests_asking_for_a_series_without_memory_look_back() {
+        let now = 1_700_000_000;
+        let ids = |n: usize| -> Vec<Instance> {
+            (0..n)
+                .map(|i| vec![("InstanceId".to_string(), format!("ins-{i}"))])
+                .collect()
+        };
+        let block = |instances| MetricBlock {
+            namespace: "QCE/CVM".into(),
+            names: vec!["CPUUsage".into()],
+            period: Some(Duration::from_secs(60)),
+            instances,
+        };
+        let cpu = plan("QCE/CVM", "CPUUsage", 60, "avg");
+        let plans = vec![(0, cpu.clone())];
+        let standard = window::window(now, 60);
+        let mut last = LastPoints::new();
+        // First poll: nothing remembered, every batch reaches back (50 per batch: 28 points).
+        let blocks = vec![block(ids(120))];
+        let (first, asked) = requests(&plans, &blocks, 50, &last, now);
+        assert_eq!(asked.len(), 120);
+        let ranges: Vec<_> = first.iter().map(|r| r.instances.clone()).collect();
+        assert_eq!(ranges, [0..50, 50..100, 100..120]);
+        assert_eq!(first[0].window, window::read_window(now, 60, 50, true));
+        assert_eq!(window::points_in(first[0].window.0, first[0].window.1, 60), 28);
+        // 20 instances: 1440 / 20 = 72 ≥ 60 points, the full hour.
+        assert_eq!(window::points_in(first[2].window.0, first[2].window.1, 60), 60);
+        last.update(
+            std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(now as u64),
+            Duration::from_secs(180),
+            &asked,
+            &HashMap::new(),
+        );
+        // Next poll: all remembered, three periods everywhere.
+        let (steady, _) = requests(&plans, &blocks, 50, &last, now + 60);
+        assert!(steady
+            .iter()
+            .all(|r| r.window == window::window(now + 60, 60)));
+        // An instance added to the config: only its batch reaches back.
+        let mut grown = ids(120);
+        grown.insert(10, vec![("InstanceId".to_string(), "ins-new".to_string())]);
+        let blocks = vec![block(grown)];
+        let (after, asked) = requests(&plans, &blocks, 50, &last, now);
+        assert_eq!(asked.len(), 121);
+        let look_back: Vec<bool> = after.iter().map(|r| r.window != standard).collect();
+        assert_eq!(look_back, [true, false, false]);
+        // v2 (one instance per request): only the new instance reaches back, an hour.
+        let (v2, _) = requests(&plans, &blocks, 1, &last, now);
+        assert_eq!(v2.len(), 121);
+        let wide: Vec<usize> = v2
+            .iter()
+            .filter(|r| r.window != standard)
+            .map(|r| r.instances.start)
+            .collect();
+        assert_eq!(wide, [10]);
+        assert_eq!(
+            window::points_in(v2[10].window.0, v2[10].window.1, 60),
+            60
+        );
+        // Another statistic or period of the same metric is another series: it reaches back.
+        let max = vec![(0, plan("QCE/CVM", "CPUUsage", 60, "max"))];
+        let (other, _) = requests(&max, &[block(ids(120))], 50, &last, now);
+        assert!(other.iter().all(|r| r.window != standard));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Model → metric families: `qce_<product>_<metric lower>_<stat>`, `qce_datapoint_timestamp_seconds`
-//! and `qce_metric_info`. Pure functions of their inputs.
+//! Model → metric families: `qce_<product>_<metric lower>_<stat>`, `qce_datapoint_timestamp_seconds`,
+//! `qce_metric_period_seconds` and `qce_metric_info`. Pure functions of their inputs.
 
 use crate::snapshot::{Family, Labels, Snapshot};
 use std::collections::BTreeMap;
@@ -116,10 +116,56 @@ fn dimension_labels(mut labels: Labels, dimensions: &[(String, String)]) -> Labe
 /// The `metric_data` snapshot: one gauge family per (namespace, metric, stat) plus the time of
 /// every value served.
 pub fn metric_data(region: &str, readings: &[Reading]) -> Snapshot {
+    Snapshot::from_families(data_families(region, readings))
+}
+
+/// The `metric_data` snapshot of a poll: [`metric_data`] plus `qce_metric_period_seconds` for
+/// every (namespace, metric, period) the poll read.
+pub fn metric_data_with_periods(
+    region: &str,
+    readings: &[Reading],
+    periods: &[(String, String, u64)],
+) -> Snapshot {
+    let mut families = data_families(region, readings);
+    families.push(metric_periods(periods));
+    Snapshot::from_families(families)
+}
+
+/// `qce_metric_period_seconds{namespace, metric}`: the statistic period a metric is read with,
+/// with the `namespace`/`metric` values `qce_datapoint_timestamp_seconds` carries, so that an
+/// alert can scale its freshness threshold with the period. A metric configured with more than
+/// one period gets the largest (the lenient threshold: no false alarms for the slower one).
+pub fn metric_periods(periods: &[(String, String, u64)]) -> Family {
+    let mut family = Family::gauge(
+        "qce_metric_period_seconds",
+        "Statistic period in seconds metric_data reads a Tencent Cloud Monitor metric with (the largest when configured with several), to scale freshness alerts on qce_datapoint_timestamp_seconds.",
+    );
+    let mut largest: Vec<(&str, &str, u64)> = Vec::new();
+    for (namespace, metric, period) in periods {
+        match largest
+            .iter_mut()
+            .find(|(n, m, _)| *n == namespace.as_str() && *m == metric.as_str())
+        {
+            Some(entry) => entry.2 = entry.2.max(*period),
+            None => largest.push((namespace, metric, *period)),
+        }
+    }
+    for (namespace, metric, period) in largest {
+        family.push_gauge(
+            Labels::new()
+                .with("namespace", namespace)
+                .with("metric", metric),
+            period as f64,
+        );
+    }
+    family
+}
+
+fn data_families(region: &str, readings: &[Reading]) -> Vec<Family> {
     let mut families: BTreeMap<String, Family> = BTreeMap::new();
     let mut timestamps = Family::gauge(
         "qce_datapoint_timestamp_seconds",
-        "Time of the Tencent Cloud Monitor datapoint served as the value of a qce_ series (the newest non-empty one), to see ingest lag.",
+        "Time of the Tencent Cloud Monitor datapoint served as the value of a qce_ series (the newest non-empty one, kept until stale_after when Tencent stops publishing), to see ingest lag and stalls.",
     );
     for r in readings {
         let name = family_name(&r.namespace, &r.metric, &r.stat);
@@ -142,7 +188,7 @@ pub fn metric_data(region: &str, readings: &[Reading]) -> Snapshot {
     }
     let mut out: Vec<Family> = families.into_values().collect();
     out.push(timestamps);
-    Snapshot::from_families(out)
+    out
 }
 
 /// The `metric_catalog` snapshot: `qce_metric_info` per metric.
@@ -334,6 +380,50 @@ mod tests {
         assert_golden(
             "tests/fixtures/tencent/golden/catalog.txt",
             &catalog(&entries).to_golden_text(),
+        );
+    }
+
+    #[test]
+    fn golden_metric_periods() {
+        let p = |ns: &str, metric: &str, period| (ns.to_string(), metric.to_string(), period);
+        let periods = [
+            p("QCE/CVM", "CPUUsage", 60),
+            p("QCE/CVM", "MemUsage", 300),
+            // The same metric in two blocks with two periods: the larger one.
+            p("QCE/CVM", "CPUUsage", 10),
+            p("QCE/CVM", "CPUUsage", 3600),
+            p("QCE/LB_PUBLIC", "ClientConnum", 60),
+            p("qce/cvm", "cpu_usage", 300),
+        ];
+        let family = metric_periods(&periods);
+        let value = |ns: &str, metric: &str| {
+            family
+                .samples
+                .iter()
+                .find(|s| {
+                    s.labels.get("namespace") == Some(ns) && s.labels.get("metric") == Some(metric)
+                })
+                .map(|s| s.value.clone())
+        };
+        assert_eq!(
+            value("QCE/CVM", "CPUUsage"),
+            Some(crate::snapshot::Value::Gauge(3600.0))
+        );
+        assert_eq!(family.samples.len(), 4);
+        let snap = metric_data_with_periods(
+            "ap-guangzhou",
+            &[reading(
+                "QCE/CVM",
+                "CPUUsage",
+                &[("InstanceId", "ins-1a2b3c4d")],
+                1700000040.0,
+                12.5,
+            )],
+            &periods,
+        );
+        assert_golden(
+            "tests/fixtures/tencent/golden/metric_periods.txt",
+            &snap.to_golden_text(),
         );
     }
 

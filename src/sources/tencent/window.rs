@@ -1,4 +1,5 @@
-//! Time windows and time formats: the 3-period window aligned to the period, RFC 3339 for API
+//! Time windows and time formats: the 3-period window aligned to the period (reaching back
+//! further for series without a remembered point), RFC 3339 for API
 //! 3.0, `YYYY-MM-DD HH:MM:SS` in the region's time zone for v2, timestamps reconstructed from
 //! `startTime + i × period`, and GetMetricStatistics windows that never span two days.
 
@@ -8,12 +9,46 @@ use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
 /// Periods fetched per read: the newest is often still empty (ingest lag).
 pub const WINDOW_PERIODS: i64 = 3;
 
+/// How far back a read reaches for a series without a remembered point (first poll after
+/// start, a new instance): far enough to find a point published before a stall.
+pub const LOOK_BACK_SECS: i64 = 3600;
+
+/// Most datapoints one `GetMonitorData` request may cover, instances × points per instance
+/// ("A single request can get the data of up to 10 instances for up to 1,440 data points").
+pub const MAX_POINTS_PER_REQUEST: i64 = 1440;
+
 /// The read window for `period` seconds at `now` (Unix seconds): `end` is `now` rounded down to
 /// the period, `start` is two periods earlier, so the window holds three points.
 pub fn window(now: i64, period: u64) -> (i64, i64) {
     let p = period.max(1) as i64;
     let end = now.div_euclid(p) * p;
     (end - (WINDOW_PERIODS - 1) * p, end)
+}
+
+/// The window of one request for `instances` instances. Without `look_back` (every series of
+/// the request has a remembered point) it is [`window`]: three periods. With it, the window
+/// ends at the same point but reaches back `max(3 × period, 3600 s)`, as far as keeps the
+/// request within [`MAX_POINTS_PER_REQUEST`] (instances × points); never fewer than three
+/// points.
+pub fn read_window(now: i64, period: u64, instances: usize, look_back: bool) -> (i64, i64) {
+    let (start, end) = window(now, period);
+    if !look_back {
+        return (start, end);
+    }
+    let p = period.max(1) as i64;
+    let wanted = (LOOK_BACK_SECS + p - 1).div_euclid(p).max(WINDOW_PERIODS);
+    let allowed = (MAX_POINTS_PER_REQUEST / instances.max(1) as i64).max(WINDOW_PERIODS);
+    let points = wanted.min(allowed);
+    (end - (points - 1) * p, end)
+}
+
+/// How many period-aligned points `[start, end]` holds.
+pub fn points_in(start: i64, end: i64, period: u64) -> i64 {
+    let p = period.max(1) as i64;
+    if end < start {
+        return 0;
+    }
+    end.div_euclid(p) - (start + p - 1).div_euclid(p) + 1
 }
 
 /// The standard-time UTC offset of a Tencent region, in seconds east of UTC. Regions are named
@@ -148,6 +183,46 @@ mod tests {
         assert_eq!(window(1_700_000_000, 60), (1_699_999_860, 1_699_999_980));
         assert_eq!(window(1_700_000_000, 300), (1_699_999_200, 1_699_999_800));
         assert_eq!(window(1_699_999_980, 60), (1_699_999_860, 1_699_999_980));
+    }
+
+    #[test]
+    fn look_back_reaches_an_hour_within_1440_points_per_request() {
+        let now = 1_700_000_000; // 22:13:20 UTC
+        let (_, end) = window(now, 60);
+        // Every series remembered: three periods, as always.
+        assert_eq!(read_window(now, 60, 50, false), window(now, 60));
+        // One instance, period 60: an hour, 60 points.
+        let (start, e) = read_window(now, 60, 1, true);
+        assert_eq!((e, points_in(start, e, 60)), (end, 60));
+        assert_eq!(end - start, 3600 - 60);
+        // 10 instances × 60 points = 600: within the limit.
+        assert_eq!(points_in(read_window(now, 60, 10, true).0, end, 60), 60);
+        // 50 instances: 1440 / 50 = 28 points each (1400), not 60 (3000).
+        let (start, _) = read_window(now, 60, 50, true);
+        assert_eq!(points_in(start, end, 60), 28);
+        assert!(50 * points_in(start, end, 60) <= MAX_POINTS_PER_REQUEST);
+        // 100 instances: 14 points each.
+        assert_eq!(points_in(read_window(now, 60, 100, true).0, end, 60), 14);
+        // Period 10: 360 points wanted; one instance may have them, 10 instances get 144.
+        let (_, end10) = window(now, 10);
+        assert_eq!(points_in(read_window(now, 10, 1, true).0, end10, 10), 360);
+        assert_eq!(points_in(read_window(now, 10, 10, true).0, end10, 10), 144);
+        // Hourly and daily metrics: three periods already reach back further than an hour.
+        assert_eq!(read_window(now, 3600, 50, true), window(now, 3600));
+        assert_eq!(read_window(now, 86400, 1, true), window(now, 86400));
+        // 300 s: 12 points (an hour).
+        let (start, end300) = read_window(now, 300, 1, true);
+        assert_eq!(points_in(start, end300, 300), 12);
+        // Never fewer than three points, whatever the batch.
+        assert_eq!(points_in(read_window(now, 60, 1000, true).0, end, 60), 3);
+    }
+
+    #[test]
+    fn points_are_counted_on_period_boundaries() {
+        assert_eq!(points_in(0, 120, 60), 3);
+        assert_eq!(points_in(1, 120, 60), 2);
+        assert_eq!(points_in(1, 59, 60), 0);
+        assert_eq!(points_in(120, 0, 60), 0);
     }
 
     #[test]
