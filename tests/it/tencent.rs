@@ -588,10 +588,10 @@ fn timestamp_of(body: &str, id_label: &str, id: &str) -> Option<f64> {
 }
 
 #[tokio::test]
-async fn a_stalled_series_keeps_its_last_point_and_ages_until_stale_after() {
+async fn a_stalled_series_keeps_its_last_point_and_ages_for_an_hour_with_the_default_stale_after() {
     let (sim, clock) = frozen_sim(2).await;
     let yaml = format!(
-        "sources:\n  tencent:\n    - name: fresh\n      url: {}\n      region: ap-guangzhou\n      secret_id: {ID}\n      secret_key: {KEY}\n      stale_after: 10m\n      endpoints: {{metric_data: 200ms, metric_catalog: off}}\n      metrics:\n        - namespace: QCE/CVM\n          names: [CPUUsage]\n          period: 60s\n          instances: [{{InstanceId: {}}}, {{InstanceId: {}}}]\n",
+        "sources:\n  tencent:\n    - name: fresh\n      url: {}\n      region: ap-guangzhou\n      secret_id: {ID}\n      secret_key: {KEY}\n      endpoints: {{metric_data: 200ms, metric_catalog: off}}\n      metrics:\n        - namespace: QCE/CVM\n          names: [CPUUsage]\n          period: 60s\n          instances: [{{InstanceId: {}}}, {{InstanceId: {}}}]\n",
         sim.url(),
         instance_id(0),
         instance_id(1)
@@ -631,10 +631,12 @@ async fn a_stalled_series_keeps_its_last_point_and_ages_until_stale_after() {
     assert!(asked[1..].iter().all(|n| *n == 3), "{asked:?}");
 
     // Instance 0 stops publishing after `last`. Five minutes later its point has left every
-    // window, yet it is still served, with its original time: the lag grows.
+    // window, yet it is still served, with its original time: the lag grows. The default
+    // stale_after (3 x 200 ms here) is far shorter: a stalled point is kept for at least an hour
+    // since an answer last carried it, so TencentDatapointLagging (3 periods + 10 min) can fire.
     sim.with(|s| s.data_until_by_instance.insert(i0.clone(), last as i64));
-    for minutes in [5, 9] {
-        advance(&clock, &sim, if minutes == 5 { 300 } else { 240 });
+    for minutes in [5, 59] {
+        advance(&clock, &sim, if minutes == 5 { 300 } else { 54 * 60 });
         let now = T0 + minutes * 60;
         let body = d
             .wait_for(WAIT, |b| {
@@ -661,9 +663,9 @@ async fn a_stalled_series_keeps_its_last_point_and_ages_until_stale_after() {
             Some(1.0)
         );
     }
-    // Past stale_after (10 minutes since an answer last carried the point): dropped.
+    // An hour after an answer last carried the point: dropped.
     advance(&clock, &sim, 120);
-    let now = T0 + 11 * 60;
+    let now = T0 + 61 * 60;
     let body = d
         .wait_for(WAIT, |b| {
             timestamp_of(b, "instance_id", &i1) == Some(newest(now))
@@ -677,7 +679,7 @@ async fn a_stalled_series_keeps_its_last_point_and_ages_until_stale_after() {
     // Publishing resumes: the series is back with a fresh point.
     sim.with(|s| s.data_until_by_instance.clear());
     advance(&clock, &sim, 60);
-    let now = T0 + 12 * 60;
+    let now = T0 + 62 * 60;
     d.wait_for(WAIT, |b| {
         timestamp_of(b, "instance_id", &i0) == Some(newest(now))
     })

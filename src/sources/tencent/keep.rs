@@ -7,8 +7,8 @@
 //! successful poll remembers, per series (plan + instance), the newest point it was served and
 //! when an answer last carried it. A later poll without a point for the series in the series'
 //! own 3-period window serves the remembered point with its **original** timestamp (so the lag
-//! grows) until `stale_after` has passed since an answer last carried it; then the series is
-//! dropped and is not looked back for again.
+//! grows) until the keep time (the endpoint's `stale_after`, at least an hour) has passed since
+//! an answer last carried it; then the series is dropped and is not looked back for again.
 //!
 //! A series with no memory at all (first poll after start, a new instance or metric) is read
 //! with a longer window ([`super::window::read_window`]) to find a point published before a

@@ -34,6 +34,12 @@ pub const V2_CATALOG_NAMESPACE: &str = "qce/cvm";
 /// `stale_after` of `metric_data` when the target does not schedule it (3 × the default 60 s).
 const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(180);
 
+/// Shortest time a stalled series keeps its last point after answers stopped carrying it. The
+/// point has left the 3-period window by then, so it is at least 3 periods + 1 h old when
+/// dropped: long enough for `TencentDatapointLagging` (lag > 3 periods + 10 min, for 15 min) to
+/// fire with the default `stale_after`, which is only 3 × the poll interval.
+const MIN_KEEP_STALLED: Duration = Duration::from_secs(3600);
+
 /// Default API 3.0 endpoint.
 pub const DEFAULT_URL_V3: &str = "https://monitor.tencentcloudapi.com";
 /// Default v2 endpoint.
@@ -70,8 +76,8 @@ pub struct Tencent {
     /// `None` where the upstream does not offer the namespace's catalog.
     catalog: tokio::sync::Mutex<HashMap<String, Option<Arc<Vec<CatalogEntry>>>>>,
     /// How long `metric_data` keeps serving a series' last point after the answers stopped
-    /// carrying it: the endpoint's `stale_after`.
-    stale_after: Duration,
+    /// carrying it: the endpoint's `stale_after`, at least [`MIN_KEEP_STALLED`].
+    keep_for: Duration,
     /// The last point of every series (keep-last).
     last: std::sync::Mutex<LastPoints>,
 }
@@ -120,11 +126,12 @@ impl Source for Tencent {
             batch_size: settings.batch_size,
             blocks: settings.metrics.clone(),
             catalog: tokio::sync::Mutex::new(HashMap::new()),
-            stale_after: ctx
+            keep_for: ctx
                 .endpoints
                 .iter()
                 .find(|e| e.name == "metric_data")
-                .map_or(DEFAULT_STALE_AFTER, |e| e.stale_after),
+                .map_or(DEFAULT_STALE_AFTER, |e| e.stale_after)
+                .max(MIN_KEEP_STALLED),
             last: std::sync::Mutex::new(LastPoints::new()),
         }
     }
@@ -411,7 +418,7 @@ impl Tencent {
         }
         let readings = self.last.lock().expect("keep-last lock").update(
             ctx.now,
-            self.stale_after,
+            self.keep_for,
             &asked,
             &answered,
         );
