@@ -121,6 +121,7 @@ struct Inner {
     vendor_error: Option<VendorError>,
     body_override: Option<Value>,
     usage_lag_days: u32,
+    entitled_stream_accesses: Option<u64>,
     requests: Vec<(Instant, String)>,
 }
 
@@ -213,6 +214,7 @@ impl AvevaSim {
                 vendor_error: None,
                 body_override: None,
                 usage_lag_days: 0,
+                entitled_stream_accesses: None,
                 requests: Vec::new(),
             }),
             faults: Faults::default(),
@@ -355,6 +357,12 @@ impl AvevaSim {
     /// latest `days` days (0, the default: records up to today, today partial).
     pub fn set_usage_lag(&self, days: u32) {
         self.inner().usage_lag_days = days;
+    }
+
+    /// Sets the subscription's `EntitledStreamAccessCount` (average streams accessed per day);
+    /// `None` restores the default, about the tenant's stream count.
+    pub fn set_entitled_stream_accesses(&self, per_day: Option<u64>) {
+        self.inner().entitled_stream_accesses = per_day;
     }
 
     /// Ends [`AvevaSim::fail_with`].
@@ -938,7 +946,9 @@ impl Handler {
                 "EntitledStreamCount": (streams / 1000 + 1) * 2000,
                 "NamespaceCount": n,
                 "EntitledNamespaceCount": n + 2,
-                "EntitledStreamAccessCount": (streams / 1000 + 1) * 1000,
+                "EntitledStreamAccessCount": inner
+                    .entitled_stream_accesses
+                    .unwrap_or((streams / 1000 + 1) * 1000),
             }),
         )
     }

@@ -484,7 +484,10 @@ async fn shipped_alerts_reach_alertmanager_once_per_fault_and_resolve() {
     let (aveva, aveva_item) = usage_exporter_sim::aveva::start_demo(1)
         .await
         .expect("aveva");
-    let _keep = (&akana, &aveva);
+    let _keep = &akana;
+    // The demo tenant reads and writes about as many streams a day as it is entitled to; a
+    // healthy tenant has room.
+    aveva.set_entitled_stream_accesses(Some(1_000_000));
 
     // Fast polls for what the scenarios change; generous stale_after so a slow poll is never
     // mistaken for stale data.
@@ -780,7 +783,34 @@ async fn shipped_alerts_reach_alertmanager_once_per_fault_and_resolve() {
         )
         .await;
 
-    // TENCENT_SCENARIO
+    // 8. Tencent stops publishing one instance's data, and the exporter restarts during the
+    //    stall: the newest point found is twenty minutes old and ages from there.
+    let stalled = tencent_instances[1];
+    chain
+        .scenario(
+            "Tencent data stopped",
+            |chain| {
+                let stop = tencent.with(|s| s.clock.unix()) - 20 * 60;
+                tencent.with(|s| s.data_until_by_instance.insert(stalled.to_string(), stop));
+                chain.procs.kill("usage_exporter");
+                chain.start_exporter();
+            },
+            Expected {
+                alertname: "TencentDatapointLagging",
+                severity: "warning",
+                labels: vec![
+                    ("target", "tencent".into()),
+                    ("instance_id", stalled.into()),
+                    ("metric", "CPUUsage".into()),
+                ],
+                description: vec![stalled.into(), "20m".into()],
+            },
+            |_| {
+                tencent.with(|s| s.data_until_by_instance.clear());
+            },
+        )
+        .await;
+
     let log_dir = tmp.path();
     let exporter_log =
         std::fs::read_to_string(log_dir.join("usage_exporter.log")).unwrap_or_default();

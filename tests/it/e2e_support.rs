@@ -65,7 +65,6 @@ impl Procs {
     }
 
     /// Stops the child started under `name` (for restart scenarios) and forgets it.
-    #[allow(dead_code)] // TODO(lead): the Tencent restart scenario uses it once the sim can stall
     pub fn kill(&mut self, name: &str) {
         if let Some(i) = self.children.iter().position(|(n, _, _)| n == name) {
             let (_, mut child, _) = self.children.remove(i);
