@@ -7,6 +7,13 @@ a `datasource` template variable (no `__inputs`, so the files import as they are
 disk), `target` variables from label_values, units and thresholds on every panel, and PromQL that
 uses only the metric names of METRICS.md and the recording rules of deploy/prometheus/recordings.yml.
 `python3 scripts/gen-dashboards.py --check` fails when a committed file differs from the output.
+
+Alerts and panels point at each other: a panel built with `alerts=[...]` gets a panel link to each
+alert's section of docs/runbooks.md (RUNBOOK_BASE + "#" + lower-case name, the same URL as the
+rule's runbook_url), and each rule in deploy/prometheus/alerts.yml has a `dashboard_url`
+annotation (`/d/<uid>?viewPanel=<id>`) naming one of the panels that link to it. Panel ids are
+assigned in order, so adding a panel in the middle of a dashboard moves the ids after it: the test
+tests/it/runbooks.rs fails until the dashboard_url annotations are updated.
 """
 
 import json
@@ -17,6 +24,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 OUT = ROOT / "dashboards"
 DS = {"type": "prometheus", "uid": "${datasource}"}
 SCHEMA_VERSION = 39
+# Where docs/runbooks.md is read; the same base as the runbook_url annotations of alerts.yml
+# (docs/runbooks.md says how to point both somewhere else).
+RUNBOOK_BASE = "https://github.com/usage-exporter/usage_exporter/blob/main/docs/runbooks.md"
 
 
 def thresholds(*steps):
@@ -111,7 +121,7 @@ class Board:
 
     def panel(self, kind, title, targets, w=12, h=8, unit="short", th=GREEN, desc="",
               options=None, field=None, overrides=None, transformations=None, mappings=None,
-              repeat=None):
+              repeat=None, alerts=()):
         if self.x + w > 24:
             self.newline()
         defaults = {"unit": unit, "thresholds": th, "mappings": mappings or []}
@@ -140,6 +150,9 @@ class Board:
             p["repeat"] = repeat
             p["repeatDirection"] = "h"
             p["maxPerRow"] = 2
+        if alerts:
+            p["links"] = [{"title": f"Runbook: {name}", "url": f"{RUNBOOK_BASE}#{name.lower()}",
+                           "targetBlank": True} for name in alerts]
         self.panels.append(p)
         self.x += w
         self.row_h = max(self.row_h, h)
@@ -222,7 +235,8 @@ def overview():
     b.stat("Exporter up", [target('min(up{job=~"$job"})', instant=True)], th=GOOD_IF_ONE,
            mappings=[{"type": "value", "options": {"0": {"text": "DOWN", "color": "red"},
                                                      "1": {"text": "UP", "color": "green"}}}],
-           desc="Whether Prometheus can scrape every selected exporter instance.")
+           desc="Whether Prometheus can scrape every selected exporter instance.",
+           alerts=["UsageExporterDown"])
     b.stat("Endpoints polled OK", [target(f"avg(usage_exporter_poll_success{{{s}}})", instant=True)],
            unit="percentunit", th=thresholds((None, "red"), (0.9, "orange"), (1, "green")),
            desc="Share of endpoints whose last poll succeeded.")
@@ -231,7 +245,8 @@ def overview():
     b.stat("Config reload", [target('min(usage_exporter_config_last_reload_successful{job=~"$job"})',
                                     instant=True)], th=GOOD_IF_ONE,
            mappings=[{"type": "value", "options": {"0": {"text": "FAILED", "color": "red"},
-                                                     "1": {"text": "OK", "color": "green"}}}])
+                                                     "1": {"text": "OK", "color": "green"}}}],
+           alerts=["UsageExporterConfigReloadFailed"])
     b.table("Build", [target('usage_exporter_build_info{job=~"$job"}', instant=True, fmt="table")],
             hide=["Value"], w=12, h=5)
     b.ts("Exporter memory", [target('process_resident_memory_bytes{job=~"$job"}', "{{instance}} resident")],
@@ -257,6 +272,8 @@ def overview():
         rename={"Value #A": "last poll OK", "Value #B": "data age", "Value #C": "stale",
                 "Value #D": "skipped"},
         desc="One row per polled endpoint. Error texts are on the exporter's landing page (/).",
+        alerts=["UsageExporterEndpointFailing", "UsageExporterEndpointStale", "Tr50UsageEndpointFailing",
+                "AkanaUsageEndpointFailing", "AvevaUsageEndpointFailing"],
         overrides=[
             {"matcher": {"id": "byName", "options": "data age"},
              "properties": [{"id": "unit", "value": "s"}]},
@@ -273,7 +290,8 @@ def overview():
     ], th=BAD_IF_ANY, desc="Skipped on purpose: e.g. master-only SCC APIs on a shadow instance.")
     b.ts("Poll errors by reason", [target(
         f"sum by (source, reason) (increase(usage_exporter_poll_errors_total{{{s}}}[$__rate_interval]))",
-        "{{source}} {{reason}}")], unit="short", w=12)
+        "{{source}} {{reason}}")], unit="short", w=12,
+         alerts=["Tr50LoginRejected", "UsageExporterEndpointFailing"])
     b.ts("Polls per minute", [target(
         f"sum by (source) (rate(usage_exporter_polls_total{{{s}}}[$__rate_interval])) * 60",
         "{{source}}")], unit="short", w=12)
@@ -282,7 +300,8 @@ def overview():
     b.ts("Upstream request rate by source and status", [target(
         f"sum by (source, status_code) (rate(usage_exporter_upstream_requests_total{{{s}}}[$__rate_interval]))",
         "{{source}} {{status_code}}")], unit="reqps",
-        desc="Every upstream HTTP call, logins included. Vendors bill some of these calls; scrapes never cause them.")
+        desc="Every upstream HTTP call, logins included. Vendors bill some of these calls; scrapes never cause them.",
+        alerts=["TencentApiCallsOverFreeQuota"])
     b.ts("Upstream request rate (5m, recorded)", [target(
         'sum by (source, status_code) (source_status_code:usage_exporter_upstream_requests:rate5m{source=~"$source"})',
         "{{source}} {{status_code}}")], unit="reqps")
@@ -308,12 +327,15 @@ def scc():
     b.row("Instance")
     b.stat("Health check", [target(f"scc_health_check_up{t}", "{{target}}", instant=True)],
            th=GOOD_IF_ONE, mappings=[{"type": "value", "options": {
-               "0": {"text": "DOWN", "color": "red"}, "1": {"text": "UP", "color": "green"}}}])
+               "0": {"text": "DOWN", "color": "red"}, "1": {"text": "UP", "color": "green"}}}],
+           alerts=["SccHealthCheckDown", "SccHaGroupMemberDown"])
     b.stat("HA role", [target(f"scc_master_role{t}", "{{target}}", instant=True)],
            th=thresholds((None, "blue"), (1, "green")), mappings=[{"type": "value", "options": {
-               "0": {"text": "shadow", "color": "blue"}, "1": {"text": "master", "color": "green"}}}])
+               "0": {"text": "shadow", "color": "blue"}, "1": {"text": "master", "color": "green"}}}],
+           alerts=["SccNoMasterInstance", "SccMultipleMasterInstances"])
     b.stat("Java heap used", [target(f"target:scc_java_heap_used:ratio{t}", "{{target}}", instant=True)],
-           unit="percentunit", th=thresholds((None, "green"), (0.8, "orange"), (0.9, "red")))
+           unit="percentunit", th=thresholds((None, "green"), (0.8, "orange"), (0.9, "red")),
+           alerts=["SccJavaHeapHigh"])
     b.table("Version", [target(f"scc_version_info{t}", instant=True, fmt="table")], hide=["Value"],
             w=6, h=4)
 
@@ -325,14 +347,16 @@ def scc():
                                                  "1": {"text": "Connected", "color": "green"}}}],
         options={"mergeValues": True, "showValue": "auto", "alignValue": "left", "rowHeight": 0.9,
                  "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}},
-        desc="1 while the subaccount tunnel is Connected; the current state name is in the table below.")
+        desc="1 while the subaccount tunnel is Connected; the current state name is in the table below.",
+        alerts=["SccTunnelNotConnected", "SccTunnelDisconnected"])
     b.table("Current tunnel state", [
         target(f"scc_tunnel_state{sa} == 1", instant=True, fmt="table"),
         target(f"scc_tunnel_connections{sa}", instant=True, fmt="table"),
         target(f"time() - scc_tunnel_connected_since_timestamp_seconds{sa}", instant=True, fmt="table"),
     ], w=24, h=7, hide=["Value #A"], rename={"Value #B": "connections", "Value #C": "connected for"},
         overrides=[{"matcher": {"id": "byName", "options": "connected for"},
-                    "properties": [{"id": "unit", "value": "dtdurations"}]}])
+                    "properties": [{"id": "unit", "value": "dtdurations"}]}],
+        alerts=["SccTunnelNotConnected", "SccTunnelDisconnected"])
     b.ts("Tunnel connections", [target(f"scc_tunnel_connections{sa}", "{{target}} / {{subaccount}}")])
     b.ts("Application connections", [target(
         f"sum by (target, subaccount, application) (scc_tunnel_application_connections{sa})",
@@ -347,11 +371,15 @@ def scc():
     b.row("Certificates")
     days = thresholds((None, "red"), (7, "orange"), (30, "green"))
     b.table("Certificates by days left", [target(
-        f"sort(scc:certificate_remaining:seconds{t} / 86400)", instant=True, fmt="table")],
+        f"sort((scc:certificate_not_after:timestamp_seconds{t} - time()) / 86400)", instant=True,
+        fmt="table")],
         unit="d", w=14, h=8, th=days, sort=("Value", False), rename={"Value": "days left"},
         field={"decimals": 1, "custom": {"align": "auto", "cellOptions": {"type": "color-background"},
                                          "filterable": True}},
-        desc="Sorted by days left; red below 7 days (critical alert), orange below 30 (warning).")
+        desc="Every certificate once, as the certificate alerts see it (a subaccount certificate "
+             "from /subaccounts, UI, System and CA certificates from /certificates). Sorted by days "
+             "left; red below 7 days (critical alert), orange below 30 (warning).",
+        alerts=["SccCertificateExpiringSoon", "SccCertificateExpiringCritical", "SccCertificateExpired"])
     b.table("Subaccount certificates by days left", [target(
         f"sort(scc:subaccount_certificate_remaining:seconds{sa} / 86400)", instant=True, fmt="table")],
         unit="d", w=10, h=8, th=days, sort=("Value", False), rename={"Value": "days left"},
@@ -365,7 +393,8 @@ def scc():
     b.ts("Virtual memory", [target(f"scc_memory_virtual_bytes{t}", "{{target}} {{usage}}")],
          unit="bytes", w=8)
     b.ts("Java heap", [target(f'scc_java_heap_bytes{heap}',
-                              "{{target}} {{usage}}")], unit="bytes", w=8)
+                              "{{target}} {{usage}}")], unit="bytes", w=8,
+         alerts=["SccJavaHeapHigh"])
     b.ts("CPU", [target(f"scc_cpu_usage_ratio{t}", "{{target}} {{scope}}")], unit="percentunit",
          th=thresholds((None, "green"), (0.8, "orange"), (0.95, "red")), field={"min": 0, "max": 1},
          w=8, desc="Only on Cloud Connector versions that offer the cpu API.")
@@ -476,7 +505,10 @@ def akana():
     b.ts("API call rate", [target(f"sum by (target, metric_id) (rate(akana_api_calls_total{m}[$__rate_interval]))",
                                   "{{target}} {{metric_id}}")], unit="reqps")
     b.table("Subscription metrics", [target(f"akana_metric{t}", instant=True, fmt="table")], w=12, h=8,
-            sort=("metric_id", False), rename={"Value": "value"})
+            sort=("metric_id", False), rename={"Value": "value"},
+            desc="Counts the platform reports (APIs, apps, users, ...); limits come from the target's "
+                 "`limits:` in the exporter config (akana_metric_limit).",
+            alerts=["AkanaUsageNearLimit"])
     b.table("Report period", [
         target(f"akana_report_period_start_timestamp_seconds{t} * 1000", instant=True, fmt="table"),
         target(f"akana_report_period_end_timestamp_seconds{t} * 1000", instant=True, fmt="table"),
@@ -490,7 +522,8 @@ def akana():
         options={"xField": "date", "orientation": "vertical", "showValue": "auto",
                  "legend": {"showLegend": False, "displayMode": "list", "placement": "bottom"}},
         transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True}}},
-                         {"id": "sortBy", "options": {"sort": [{"field": "date", "desc": False}]}}])
+                         {"id": "sortBy", "options": {"sort": [{"field": "date", "desc": False}]}}],
+        alerts=["AkanaUsageNearLimit"])
     b.table("Per-day usage", [
         target(f"sum by (target, metric_id, date) (akana_daily_api_calls{m})", instant=True, fmt="table"),
         target(f"sum by (target, metric_id, date) (akana_daily_api_response_time_seconds{m})", instant=True, fmt="table"),
@@ -499,6 +532,8 @@ def akana():
     ], w=24, h=10, sort=("date", True),
         rename={"Value #A": "calls", "Value #B": "response time", "Value #C": "request bytes",
                 "Value #D": "response bytes"},
+        desc="Newest day first: the platform's own per-day figures for the current report period.",
+        alerts=["AkanaUsageDataLagging"],
         overrides=[
             {"matcher": {"id": "byName", "options": "response time"}, "properties": [{"id": "unit", "value": "s"}]},
             {"matcher": {"id": "byName", "options": "request bytes"}, "properties": [{"id": "unit", "value": "bytes"}]},
@@ -521,13 +556,15 @@ def tr50():
     b.stat("Newest usage bucket age", [target(
         f"time() - tr50_usage_latest_bucket_timestamp_seconds{t}", "{{target}}", instant=True)],
         unit="s", w=8, th=thresholds((None, "green"), (7200, "orange"), (14400, "red")),
-        desc="Usage arrives in hourly buckets; older than two hours means history is not advancing.")
+        desc="Usage arrives in hourly buckets; older than two hours means history is not advancing.",
+        alerts=["Tr50UsageDataLagging"])
     b.stat("API calls in the time range", [target(
         f"sum(increase(tr50_api_calls_total{s}[$__range]))", instant=True)], w=8,
         th=thresholds((None, "blue")))
     b.ts("API calls per hour by service", [target(
         f"sum by (service) (rate(tr50_api_calls_total{s}[$__rate_interval])) * 3600", "{{service}}")],
-        unit="short", w=24, desc="tr50_api_calls_total rises as hourly buckets fill.")
+        unit="short", w=24, desc="tr50_api_calls_total rises as hourly buckets fill.",
+        alerts=["Tr50ApiCallsSpike", "Tr50ApiCallsDrop"])
     b.panel("bargauge", "API calls in the polled window by service", [target(
         f"sort_desc(sum by (service) (tr50_api_calls_window{s}))", "{{service}}", instant=True)],
         w=12, h=10, th=thresholds((None, "blue")),
@@ -560,14 +597,27 @@ def tencent():
     b.ts("Datapoint lag", [target(f"max by (namespace, metric) (qce:datapoint_lag:seconds{lag})",
                                   "{{namespace}} {{metric}}")], unit="s",
          th=thresholds((None, "green"), (900, "orange"), (1800, "red")),
-         desc="Now minus the time of the datapoint served: Cloud Monitor publishes a period's value a few minutes late.")
+         desc="Now minus the time of the datapoint served: Cloud Monitor publishes a period's value a few minutes late.",
+         alerts=["TencentDatapointLagging"])
     b.table("Datapoint lag per instance", [target(
         f"sort_desc(time() - qce_datapoint_timestamp_seconds{lag})", instant=True, fmt="table")],
         unit="s", sort=("Value", True), rename={"Value": "lag"},
-        th=thresholds((None, "green"), (900, "orange"), (1800, "red")))
+        th=thresholds((None, "green"), (900, "orange"), (1800, "red")),
+        desc="Normal lag is one to two periods (1-2 h for hourly metrics) plus a few minutes; "
+             "TencentDatapointLagging fires past three periods and ten minutes.",
+        alerts=["TencentDatapointLagging"])
     b.table("Metric catalogue", [target(
         'qce_metric_info{target=~"$target", namespace=~"$namespace"}', instant=True, fmt="table")],
         w=24, h=8, hide=["Value"])
+    b.row("Cost")
+    b.ts("Cloud Monitor API calls per month (projected from the last hour)", [target(
+        'sum by (target) (rate(usage_exporter_upstream_requests_total{source="tencent", target=~"$target"}[1h])) * 30 * 86400',
+        "{{target}}")], w=24, h=7, th=thresholds((None, "green"), (800000, "orange"), (1000000, "red")),
+        field={"custom": {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10, "showPoints": "never",
+                          "spanNulls": False, "thresholdsStyle": {"mode": "line"}}},
+        desc="The exporter's own calls at the rate of the last hour, times 30 days. Cloud Monitor "
+             "bills calls beyond 1,000,000 a month per account; targets of one account add up.",
+        alerts=["TencentApiCallsOverFreeQuota"])
     return b
 
 
@@ -583,11 +633,13 @@ def aveva():
     b.panel("gauge", "Streams vs entitlement", [target(
         f"tenant:aveva_cds_streams_entitlement:ratio{t}", "{{tenant_id}}", instant=True)],
         unit="percentunit", th=ratio, w=6, h=6, field={"min": 0, "max": 1},
+        alerts=["AvevaStreamsNearEntitlement"],
         options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
                  "showThresholdMarkers": True})
     b.panel("gauge", "Namespaces vs entitlement", [target(
         f"tenant:aveva_cds_namespaces_entitlement:ratio{t}", "{{tenant_id}}", instant=True)],
         unit="percentunit", th=ratio, w=6, h=6, field={"min": 0, "max": 1},
+        alerts=["AvevaNamespacesNearEntitlement"],
         options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
                  "showThresholdMarkers": True})
     b.ts("Streams and namespaces", [
@@ -619,7 +671,11 @@ def aveva():
         target(f"max by (tenant_id) (aveva_cds_daily_egress_streams_accessed{t})",
                "max daily egress streams accessed {{tenant_id}}"),
         target(f"max by (tenant_id) (aveva_cds_stream_accesses_entitled_per_day{t})", "entitled per day {{tenant_id}}"),
-    ], w=12)
+        target(f"max by (tenant_id) (tenant:aveva_cds_daily_stream_accesses:avg{t})",
+               "average per day this cycle {{tenant_id}}"),
+    ], w=12, desc="The entitlement is an average per day: AvevaStreamAccessesNearEntitlement compares "
+                  "the cycle's average of streams read or written per day with it.",
+        alerts=["AvevaStreamAccessesNearEntitlement"])
     b.row("Per day (current billing cycle)")
     b.table("Per-day tenant usage", [
         target(f"sum by (target, tenant_id, date) (aveva_cds_daily_ingress_events{t})", instant=True, fmt="table"),
@@ -628,7 +684,9 @@ def aveva():
         target(f"sum by (target, tenant_id, date) (aveva_cds_daily_egress_streams_accessed{t})", instant=True, fmt="table"),
     ], w=24, h=10, sort=("date", True),
         rename={"Value #A": "ingress events", "Value #B": "ingress streams accessed",
-                "Value #C": "egress events", "Value #D": "egress streams accessed"})
+                "Value #C": "egress events", "Value #D": "egress streams accessed"},
+        desc="Newest day first; daily records are cut at 00:00 UTC, today's is partial.",
+        alerts=["AvevaUsageDataLagging"])
     b.table("Per-day community egress", [target(
         f"sum by (community_id, source, caller_tenant_id, callee_tenant_id, date) (aveva_cds_community_daily_egress_events{t})",
         instant=True, fmt="table")], w=24, h=8, sort=("date", True), rename={"Value": "egress events"})
