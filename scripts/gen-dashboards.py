@@ -515,6 +515,12 @@ def akana():
         target(f"akana_report_generated_timestamp_seconds{t} * 1000", instant=True, fmt="table"),
     ], unit="dateTimeAsIso", w=12, h=8,
         rename={"Value #A": "period start", "Value #B": "period end", "Value #C": "generated"})
+    b.stat("Newest daily record age", [target(
+        f"time() - akana_usage_latest_day_timestamp_seconds{t}", "{{subscription}}", instant=True)],
+        unit="s", w=12, h=8, th=thresholds((None, "green"), (2 * 86400, "orange"), (2.5 * 86400, "red")),
+        desc="Age of the start of the newest day with usage in the report; more than 2.5 days means "
+             "the platform stopped recording usage although polls succeed.",
+        alerts=["AkanaUsageDataLagging"])
     b.row("Per day (current report period)")
     b.panel("barchart", "API calls per day", [target(
         f"sum by (date) (akana_daily_api_calls{m})", "{{date}}", instant=True, fmt="table")],
@@ -533,7 +539,6 @@ def akana():
         rename={"Value #A": "calls", "Value #B": "response time", "Value #C": "request bytes",
                 "Value #D": "response bytes"},
         desc="Newest day first: the platform's own per-day figures for the current report period.",
-        alerts=["AkanaUsageDataLagging"],
         overrides=[
             {"matcher": {"id": "byName", "options": "response time"}, "properties": [{"id": "unit", "value": "s"}]},
             {"matcher": {"id": "byName", "options": "request bytes"}, "properties": [{"id": "unit", "value": "bytes"}]},
@@ -677,6 +682,12 @@ def aveva():
                   "the cycle's average of streams read or written per day with it.",
         alerts=["AvevaStreamAccessesNearEntitlement"])
     b.row("Per day (current billing cycle)")
+    b.stat("Newest daily record age", [target(
+        f"time() - aveva_cds_usage_latest_day_timestamp_seconds{t}", "{{tenant_id}}", instant=True)],
+        unit="s", w=24, h=4, th=thresholds((None, "green"), (2 * 86400, "orange"), (2.5 * 86400, "red")),
+        desc="Age of the start (00:00 UTC) of the newest day the tenant usage holds a record for; "
+             "today's record is partial and may not exist yet, so up to two days is normal.",
+        alerts=["AvevaUsageDataLagging"])
     b.table("Per-day tenant usage", [
         target(f"sum by (target, tenant_id, date) (aveva_cds_daily_ingress_events{t})", instant=True, fmt="table"),
         target(f"sum by (target, tenant_id, date) (aveva_cds_daily_ingress_streams_accessed{t})", instant=True, fmt="table"),
@@ -685,8 +696,7 @@ def aveva():
     ], w=24, h=10, sort=("date", True),
         rename={"Value #A": "ingress events", "Value #B": "ingress streams accessed",
                 "Value #C": "egress events", "Value #D": "egress streams accessed"},
-        desc="Newest day first; daily records are cut at 00:00 UTC, today's is partial.",
-        alerts=["AvevaUsageDataLagging"])
+        desc="Newest day first; daily records are cut at 00:00 UTC, today's is partial.")
     b.table("Per-day community egress", [target(
         f"sum by (community_id, source, caller_tenant_id, callee_tenant_id, date) (aveva_cds_community_daily_egress_events{t})",
         instant=True, fmt="table")], w=24, h=8, sort=("date", True), rename={"Value": "egress events"})

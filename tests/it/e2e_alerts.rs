@@ -803,7 +803,13 @@ async fn shipped_alerts_reach_alertmanager_once_per_fault_and_resolve() {
                     ("instance_id", stalled.into()),
                     ("metric", "CPUUsage".into()),
                 ],
-                description: vec![stalled.into(), "20m".into()],
+                // "instance ins-… is 21m 40s old": twenty-odd minutes (the newest point before
+                // the stall is up to two periods older than the stall itself).
+                description: vec![
+                    format!("instance {stalled} is 2"),
+                    "m ".into(),
+                    " old".into(),
+                ],
             },
             |_| {
                 tencent.with(|s| s.data_until_by_instance.clear());
