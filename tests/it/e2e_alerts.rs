@@ -14,7 +14,9 @@
 //! Run: `cargo test --test it e2e_alerts:: -- --nocapture` (`E2E_PRINT_LOGS=1` shows the logs
 //! of the exporter, Prometheus and Alertmanager). `USAGE_EXPORTER_SKIP_E2E=1` skips it.
 
-use crate::e2e_support::{find_tool, free_port, get_json, repo, skip, tail, wait_for, Procs};
+use crate::e2e_support::{
+    find_tool, free_port, get_json, repo, skip, tail, wait_for, wait_ok, Procs,
+};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -228,18 +230,12 @@ impl Chain {
 
     async fn wait_exporter_ready(&mut self) {
         let url = format!("http://{}/-/ready", self.exporter_listen);
-        let client = self.client.clone();
-        wait_for(
+        wait_ok(
+            &mut self.procs,
+            &self.client,
+            &url,
             Duration::from_secs(60),
             "the exporter's /-/ready",
-            &mut self.procs,
-            || {
-                let (client, url) = (client.clone(), url.clone());
-                async move {
-                    let r = client.get(&url).send().await.ok()?;
-                    r.status().is_success().then_some(())
-                }
-            },
         )
         .await;
     }
@@ -621,14 +617,13 @@ async fn shipped_alerts_reach_alertmanager_once_per_fault_and_resolve() {
             format!("{}/-/ready", chain.prometheus),
         ),
     ] {
-        let client = chain.client.clone();
-        wait_for(Duration::from_secs(60), what, &mut chain.procs, || {
-            let (client, url) = (client.clone(), url.clone());
-            async move {
-                let r = client.get(&url).send().await.ok()?;
-                r.status().is_success().then_some(())
-            }
-        })
+        wait_ok(
+            &mut chain.procs,
+            &chain.client,
+            &url,
+            Duration::from_secs(60),
+            what,
+        )
         .await;
     }
     // Every source's data is in Prometheus before the quiet rounds start.

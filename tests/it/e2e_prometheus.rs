@@ -12,7 +12,9 @@
 //! Run: `cargo test --test it e2e_prometheus:: -- --nocapture`. Set `USAGE_EXPORTER_SKIP_E2E=1` to
 //! skip (only for machines that cannot run Prometheus); without it, missing tools fail the test.
 
-use crate::e2e_support::{find_tool, free_port, get_json, repo, skip, wait_for, Procs};
+use crate::e2e_support::{
+    find_tool, free_port, get_json, panels, repo, skip, wait_for, wait_ok, Procs,
+};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -51,18 +53,6 @@ fn load_dashboard(name: &str) -> Value {
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()))
-}
-
-/// Every panel, rows' nested panels included.
-fn panels(dashboard: &Value) -> Vec<&Value> {
-    let mut out = Vec::new();
-    for p in dashboard["panels"].as_array().into_iter().flatten() {
-        out.push(p);
-        for inner in p["panels"].as_array().into_iter().flatten() {
-            out.push(inner);
-        }
-    }
-    out
 }
 
 /// Replaces Grafana variables the way the brief for this test says: `$__rate_interval`,
@@ -400,17 +390,12 @@ async fn dashboards_and_rules_work_against_real_prometheus() {
         tmp.path(),
     );
     let ready_url = format!("http://{exporter}/-/ready");
-    wait_for(
+    wait_ok(
+        &mut procs,
+        &client,
+        &ready_url,
         Duration::from_secs(90),
         "the demo's /-/ready",
-        &mut procs,
-        || {
-            let (client, url) = (client.clone(), ready_url.clone());
-            async move {
-                let r = client.get(&url).send().await.ok()?;
-                r.status().is_success().then_some(())
-            }
-        },
     )
     .await;
 
@@ -441,17 +426,12 @@ async fn dashboards_and_rules_work_against_real_prometheus() {
         tmp.path(),
     );
     let url = format!("{prom}/-/ready");
-    wait_for(
+    wait_ok(
+        &mut procs,
+        &client,
+        &url,
         Duration::from_secs(60),
         "Prometheus /-/ready",
-        &mut procs,
-        || {
-            let (client, url) = (client.clone(), url.clone());
-            async move {
-                let r = client.get(&url).send().await.ok()?;
-                r.status().is_success().then_some(())
-            }
-        },
     )
     .await;
 

@@ -155,3 +155,33 @@ pub async fn get_json(
     let resp = client.get(url).query(query).send().await.ok()?;
     resp.json::<Value>().await.ok()
 }
+
+/// Waits until GET `url` answers 2xx (a component's `/-/ready`), or panics after `limit`.
+pub async fn wait_ok(
+    procs: &mut Procs,
+    client: &reqwest::Client,
+    url: &str,
+    limit: Duration,
+    what: &str,
+) {
+    wait_for(limit, what, procs, || {
+        let (client, url) = (client.clone(), url.to_string());
+        async move {
+            let r = client.get(&url).send().await.ok()?;
+            r.status().is_success().then_some(())
+        }
+    })
+    .await;
+}
+
+/// Every panel of a Grafana dashboard, rows' nested panels included.
+pub fn panels(dashboard: &Value) -> Vec<&Value> {
+    let mut out = Vec::new();
+    for p in dashboard["panels"].as_array().into_iter().flatten() {
+        out.push(p);
+        for inner in p["panels"].as_array().into_iter().flatten() {
+            out.push(inner);
+        }
+    }
+    out
+}

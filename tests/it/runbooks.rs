@@ -16,6 +16,7 @@
 //!
 //! Run: `cargo test --test it runbooks::`. No network, no processes.
 
+use crate::e2e_support::panels;
 use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
 use std::collections::{BTreeMap, BTreeSet};
@@ -332,18 +333,6 @@ fn dashboards() -> BTreeMap<String, (String, Json)> {
         out.insert(uid, (file, d));
     }
     assert!(!out.is_empty(), "no dashboards in dashboards/");
-    out
-}
-
-/// Every panel of a dashboard, rows' nested panels included.
-fn panels(dashboard: &Json) -> Vec<&Json> {
-    let mut out = Vec::new();
-    for p in dashboard["panels"].as_array().into_iter().flatten() {
-        out.push(p);
-        for inner in p["panels"].as_array().into_iter().flatten() {
-            out.push(inner);
-        }
-    }
     out
 }
 
