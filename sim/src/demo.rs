@@ -18,6 +18,29 @@ impl DemoSims {
         self.sources.push((kind, yaml));
     }
 
+    /// Lets every simulator's clock run on from `at` (real time shifted), so a test can run the
+    /// demo on a date of its choosing instead of today's (pair it with an exporter clock
+    /// running from the same instant).
+    pub fn run_clocks_from(&self, at: chrono::DateTime<chrono::Utc>) {
+        let offset = at - chrono::Utc::now();
+        for handle in &self.handles {
+            let clock = if let Some(sim) = handle.downcast_ref::<super::scc::SccSim>() {
+                sim.state().clock.clone()
+            } else if let Some(sim) = handle.downcast_ref::<super::tr50::Tr50Sim>() {
+                sim.clock()
+            } else if let Some(sim) = handle.downcast_ref::<super::aveva::AvevaSim>() {
+                sim.clock()
+            } else if let Some(sim) = handle.downcast_ref::<super::tencent::TencentSim>() {
+                sim.with(|s| s.clock.clone())
+            } else if let Some(sim) = handle.downcast_ref::<super::akana::AkanaSim>() {
+                sim.clock()
+            } else {
+                unreachable!("a demo simulator without a clock")
+            };
+            clock.set_offset(offset);
+        }
+    }
+
     /// The full config file text.
     pub fn config_yaml(&self) -> String {
         let mut out = String::from("global:\n  timeout: 10s\nsources:\n");
