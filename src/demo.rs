@@ -2,17 +2,33 @@
 //! through the real config code path (the generated YAML is printed so users can copy it).
 //! Only with the `demo` feature (on by default), which brings in the `usage_exporter_sim` crate.
 
+use crate::base::clock::{SharedClock, SystemClock, TestClock};
 use crate::daemon::{self, ConfigSource, Options};
 use crate::http::WebConfig;
 use crate::sources;
 use std::path::Path;
+use std::sync::Arc;
 
-/// Runs the demo until SIGINT/SIGTERM.
-pub async fn run(listen: &str, web: WebConfig, scale: u32) -> Result<(), String> {
+/// Runs the demo until SIGINT/SIGTERM; with `at`, the simulators and the exporter read time as
+/// running on from that instant.
+pub async fn run(
+    listen: &str,
+    web: WebConfig,
+    scale: u32,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(), String> {
     let scale = scale.max(1);
     let sims = usage_exporter_sim::demo::start(scale)
         .await
         .map_err(|e| format!("cannot start simulators: {e}"))?;
+    let clock: SharedClock = match at {
+        Some(at) => {
+            sims.run_clocks_from(at);
+            println!("# clocks run from {}", at.to_rfc3339());
+            Arc::new(TestClock::running_from(at.into()))
+        }
+        None => Arc::new(SystemClock),
+    };
     let yaml = sims.config_yaml();
     println!("# usage_exporter demo: generated configuration (scale {scale})\n{yaml}");
     let config =
@@ -20,6 +36,7 @@ pub async fn run(listen: &str, web: WebConfig, scale: u32) -> Result<(), String>
             .map_err(|e| e.to_string())?;
     let running = daemon::start(Options {
         web,
+        clock,
         ..Options::new(ConfigSource::Fixed(config), listen)
     })
     .await

@@ -48,6 +48,11 @@ enum Command {
         /// Multiplies the simulated landscape (subaccounts, instances, namespaces, ...).
         #[arg(long, default_value_t = 1)]
         scale: u32,
+        /// Run the simulators' and the exporter's clocks from this instant (RFC 3339, e.g.
+        /// 2028-02-29T23:50:00Z) instead of now: to show a month end, a billing-cycle start or a
+        /// leap day.
+        #[arg(long = "demo.time", value_parser = parse_instant)]
+        time: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// Validate the configuration and exit (0 valid, 1 invalid).
     CheckConfig {
@@ -55,6 +60,13 @@ enum Command {
         #[arg(long)]
         probe: bool,
     },
+}
+
+#[cfg(feature = "demo")]
+fn parse_instant(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.to_utc())
+        .map_err(|e| format!("not an RFC 3339 time such as 2028-02-29T23:50:00Z: {e}"))
 }
 
 fn main() -> ExitCode {
@@ -82,9 +94,9 @@ fn main() -> ExitCode {
                     .map_err(|e| e.to_string())
             }
             #[cfg(feature = "demo")]
-            Some(Command::Demo { scale }) => {
+            Some(Command::Demo { scale, time }) => {
                 let web = web_config(&cli)?;
-                usage_exporter::demo::run(&cli.listen_address, web, scale).await
+                usage_exporter::demo::run(&cli.listen_address, web, scale, time).await
             }
         }
     });

@@ -384,8 +384,11 @@ async fn dashboards_and_rules_work_against_real_prometheus() {
     let exporter = format!("127.0.0.1:{exporter_port}");
     procs.spawn(
         "usage_exporter demo",
+        // A fixed mid-month date: on a month's first minutes the per-day families (and so some
+        // panels) have no data yet.
         Command::new(env!("CARGO_BIN_EXE_usage_exporter"))
             .arg("demo")
+            .arg("--demo.time=2026-06-16T12:00:00Z")
             .arg(format!("--web.listen-address={exporter}")),
         tmp.path(),
     );
