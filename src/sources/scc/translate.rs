@@ -256,16 +256,19 @@ pub fn format_le(seconds: f64) -> String {
 /// `(le label, cumulative count)` pairs of one backend's buckets: bucket *i* counts calls in
 /// (min_i, min_{i+1}] ms, so the cumulative count through bucket *i* is `le = min_{i+1}` in
 /// seconds; the last bucket closes with `+Inf`. Buckets sharing a lower bound are merged.
-pub fn cumulative_buckets(buckets: &[Bucket]) -> Vec<(String, f64)> {
+///
+/// `None` when a bucket's count or lower bound is absent or unreadable (negative, not finite),
+/// or the counts sum to infinity: every cumulative count above such a bucket would be made up,
+/// so the backend gets no bucket series rather than a 0 inside a cumulative counter (found by
+/// tests/fuzz_props.rs for negative counts).
+pub fn cumulative_buckets(buckets: &[Bucket]) -> Option<Vec<(String, f64)>> {
     let mut pairs: Vec<(f64, f64)> = buckets
         .iter()
-        // A negative count is no count (it would make the cumulative counter go negative;
-        // found by tests/fuzz_props.rs).
-        .filter_map(|b| {
-            let calls = b.number_of_calls.filter(|n| *n >= 0.0).unwrap_or(0.0);
+        .map(|b| {
+            let calls = b.number_of_calls.filter(|n| *n >= 0.0 && n.is_finite())?;
             Some((b.minimum_ms()?, calls))
         })
-        .collect();
+        .collect::<Option<_>>()?;
     pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut merged: Vec<(f64, f64)> = Vec::with_capacity(pairs.len());
     for (min, calls) in pairs {
@@ -284,7 +287,7 @@ pub fn cumulative_buckets(buckets: &[Bucket]) -> Vec<(String, f64)> {
             .unwrap_or(f64::INFINITY);
         out.push((format_le(le), total));
     }
-    out
+    out.iter().all(|(_, count)| count.is_finite()).then_some(out)
 }
 
 /// `/api/monitoring/performance/backends`.
@@ -302,11 +305,10 @@ pub fn backend_performance(payload: &PerformancePayload) -> Snapshot {
                 .with("virtual_host", s(&b.virtual_host))
                 .with("virtual_port", s(&b.virtual_port))
                 .with("protocol", s(&b.protocol));
-            let buckets = cumulative_buckets(&b.buckets);
-            // Absurd counts can sum to infinity: such a backend gets no series.
-            if buckets.iter().any(|(_, count)| !count.is_finite()) {
+            // A backend with an unreadable bucket gets no series (see cumulative_buckets).
+            let Some(buckets) = cumulative_buckets(&b.buckets) else {
                 continue;
-            }
+            };
             for (le, count) in buckets {
                 f.push_counter(labels.clone().with("le", le), count, created);
             }

@@ -141,7 +141,7 @@ fn buckets_become_cumulative_with_next_lower_bound_as_le() {
         b(1250.0, 0.0),
     ];
     assert_eq!(
-        cumulative_buckets(&buckets),
+        cumulative_buckets(&buckets).unwrap(),
         vec![
             ("0.01".to_string(), 5.0),
             ("0.075".to_string(), 7.0),
@@ -150,7 +150,14 @@ fn buckets_become_cumulative_with_next_lower_bound_as_le() {
             ("+Inf".to_string(), 9.0),
         ]
     );
-    assert!(cumulative_buckets(&[]).is_empty());
+    assert_eq!(cumulative_buckets(&[]), Some(vec![]));
+    // An absent count makes every count above it unknown: no series at all, never a 0.
+    let mut absent = buckets.clone();
+    absent[2].number_of_calls = None;
+    assert_eq!(cumulative_buckets(&absent), None);
+    let mut no_bound = buckets.clone();
+    no_bound[1].minimum_call_duration_ms = None;
+    assert_eq!(cumulative_buckets(&no_bound), None);
     // the full typical SCC ladder formats cleanly
     let ladder = [
         0, 10, 20, 30, 40, 50, 75, 100, 125, 150, 200, 300, 400, 500, 750, 1000, 1250, 1500, 2000,
@@ -158,6 +165,7 @@ fn buckets_become_cumulative_with_next_lower_bound_as_le() {
     ];
     let buckets: Vec<_> = ladder.iter().map(|m| b(f64::from(*m), 1.0)).collect();
     let les: Vec<String> = cumulative_buckets(&buckets)
+        .unwrap()
         .into_iter()
         .map(|(le, _)| le)
         .collect();
