@@ -39,7 +39,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "telemetry",
         ],
     ),
-    ("demo", &["config", "daemon", "http", "sources"]),
+    ("demo", &["base", "config", "daemon", "http", "sources"]),
 ];
 
 /// Macros exported at the crate root that belong to a module.
