@@ -156,7 +156,16 @@ fn render(families: &BTreeMap<String, FamilyDoc>, origins: &[(String, String)]) 
          is the only way to see which resource went quiet.\n\
          - `tr50_things`, `tr50_things_connected`, `tr50_thing_history_latest`, `tr50_connections_latest` \
          and their `*_latest_bucket_timestamp_seconds`: the optional `thing_history` and \
-         `connection_history` endpoints (see `docs/sources/tr50.md`).\n",
+         `connection_history` endpoints (see `docs/sources/tr50.md`).\n\
+         - `usage_exporter_endpoint_unsupported`, `scc_master_role_changes_total`, \
+         `scc_ha_group_info`: an endpoint the upstream's version does not offer is neither success \
+         nor failure; HA role changes and HA groups are what the SCC HA alerts read.\n\
+         - `qce_metric_period_seconds`, `tr50_usage_bucket_period_seconds`, \
+         `aveva_cds_usage_latest_day_timestamp_seconds`, `akana_usage_latest_day_timestamp_seconds`: \
+         freshness that can be alerted on — the lag of data that arrives late by design is compared \
+         with its period (docs/runbooks.md).\n\
+         - `akana_metric_limit`: Akana reports usage but no limits; the target's `limits:` config \
+         gives them, for `AkanaUsageNearLimit`.\n",
     );
     let sections = [
         ("usage_exporter_", "Exporter"),
