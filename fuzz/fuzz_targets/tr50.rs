@@ -47,7 +47,10 @@ fuzz_target!(|data: &[u8]| {
     let mut counter = CallCounter::new();
     let mut values = Vec::new();
     for _ in 0..2 {
-        values = counter.observe(series.iter().map(|(k, b)| (k.as_str(), b.iter().copied())));
+        values = counter.observe(
+            1_700_000_000,
+            series.iter().map(|(k, b)| (k.as_str(), b.iter().copied())),
+        );
     }
     check(&tr50::translate::api_history(&history, &values, "service"));
 });

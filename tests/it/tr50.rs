@@ -62,20 +62,24 @@ async fn counters_follow_the_buckets_as_they_fill_and_the_window_slides() {
         s.add_calls("ACME", "alarm", 2);
     }
     let d = support::start(&config(&sim, &user("secret-pw", "api_history: 200ms"))).await;
+    let started = now_unix();
     let thing = &[("target", "t"), ("service", "thing")];
     let body = d
-        .wait_for(WAIT, has("tr50_api_calls_total", thing, 15.0))
+        .wait_for(WAIT, has("tr50_api_calls_window", thing, 15.0))
         .await;
     // Buckets are whole local hours (-05:00 = whole UTC hours); 24h window, newest at 11:00Z.
     let newest = T0 + 3600 - 20 * 60;
-    let first = newest - 23 * 3600;
-    assert_eq!(
-        sample(&body, "tr50_api_calls_created", thing),
-        Some(first as f64)
+    // The first window is the baseline: what it holds is not new, the counters start at 0,
+    // created at that poll (the exporter's clock is the real one here).
+    assert_eq!(sample(&body, "tr50_api_calls_total", thing), Some(0.0));
+    let created = sample(&body, "tr50_api_calls_created", thing).unwrap();
+    assert!(
+        created >= started - 1.0 && created <= now_unix() + 1.0,
+        "{created}"
     );
     assert_eq!(
         sample(&body, "tr50_api_calls_total", &[("service", "alarm")]),
-        Some(2.0)
+        Some(0.0)
     );
     assert_eq!(sample(&body, "tr50_api_calls_window", thing), Some(15.0));
     assert_eq!(
@@ -98,14 +102,14 @@ async fn counters_follow_the_buckets_as_they_fill_and_the_window_slides() {
 
     // The newest bucket keeps filling: only the increment is added, however often it is polled.
     sim.state().add_calls("ACME", "thing", 3);
-    d.wait_for(WAIT, has("tr50_api_calls_total", thing, 18.0))
+    d.wait_for(WAIT, has("tr50_api_calls_total", thing, 3.0))
         .await;
     let polls_before = sim.counters().commands["usage.api.history"];
     while sim.counters().commands["usage.api.history"] < polls_before + 3 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let body = d.metrics().await;
-    assert_eq!(sample(&body, "tr50_api_calls_total", thing), Some(18.0));
+    assert_eq!(sample(&body, "tr50_api_calls_total", thing), Some(3.0));
 
     // A new hour starts.
     sim.advance(3600);
@@ -120,10 +124,10 @@ async fn counters_follow_the_buckets_as_they_fill_and_the_window_slides() {
             ),
         )
         .await;
-    let body = if sample(&body, "tr50_api_calls_total", thing) == Some(22.0) {
+    let body = if sample(&body, "tr50_api_calls_total", thing) == Some(7.0) {
         body
     } else {
-        d.wait_for(WAIT, has("tr50_api_calls_total", thing, 22.0))
+        d.wait_for(WAIT, has("tr50_api_calls_total", thing, 7.0))
             .await
     };
     assert_eq!(sample(&body, "tr50_api_calls_window", thing), Some(22.0));
@@ -132,16 +136,17 @@ async fn counters_follow_the_buckets_as_they_fill_and_the_window_slides() {
     sim.advance(24 * 3600);
     sim.state().add_calls("ACME", "thing", 1);
     let body = d
-        .wait_for(WAIT, has("tr50_api_calls_total", thing, 23.0))
+        .wait_for(WAIT, has("tr50_api_calls_total", thing, 8.0))
         .await;
     assert_eq!(sample(&body, "tr50_api_calls_window", thing), Some(1.0));
     assert_eq!(
         sample(&body, "tr50_api_calls_total", &[("service", "alarm")]),
-        Some(2.0)
+        Some(0.0)
     );
     assert_eq!(
         sample(&body, "tr50_api_calls_created", thing),
-        Some(first as f64)
+        Some(created),
+        "counting began once"
     );
     assert_eq!(sim.counters().logins, 1, "one login for the whole run");
     d.stop().await;
@@ -169,14 +174,20 @@ async fn dimension_org_with_sub_orgs_and_an_offset_of_half_an_hour() {
         ),
     );
     let d = support::start(&yaml).await;
+    let started = now_unix();
     let body = d
         .wait_for(
             WAIT,
-            has("tr50_api_calls_total", &[("org", "ACME_EU")], 4.0),
+            has("tr50_api_calls_window", &[("org", "ACME_EU")], 4.0),
         )
         .await;
+    // The first window is the baseline: counters start at 0.
     assert_eq!(
         sample(&body, "tr50_api_calls_total", &[("org", "ACME")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&body, "tr50_api_calls_window", &[("org", "ACME")]),
         Some(7.0)
     );
     assert_eq!(
@@ -188,9 +199,11 @@ async fn dimension_org_with_sub_orgs_and_an_offset_of_half_an_hour() {
         sample(&body, "tr50_usage_latest_bucket_timestamp_seconds", &[]),
         Some((T0 - 50 * 60) as f64)
     );
-    assert_eq!(
-        sample(&body, "tr50_api_calls_created", &[("org", "ACME")]),
-        Some((T0 - 50 * 60 - 5 * 3600) as f64)
+    // Created when counting began: the baseline poll (the exporter's clock is the real one).
+    let created = sample(&body, "tr50_api_calls_created", &[("org", "ACME")]).unwrap();
+    assert!(
+        created >= started - 1.0 && created <= now_unix() + 1.0,
+        "{created}"
     );
     d.stop().await;
 }
@@ -209,7 +222,7 @@ async fn session_expiry_reauthenticates_once(shape: ErrorShape) {
         .await;
     d.wait_for(
         WAIT,
-        has("tr50_api_calls_total", &[("service", "thing")], 1.0),
+        has("tr50_api_calls_window", &[("service", "thing")], 1.0),
     )
     .await;
     assert_eq!(sim.counters().logins, 1);
@@ -411,11 +424,20 @@ async fn command_errors_in_both_shapes_and_faults_fail_only_that_poll() {
         &user("secret-pw", "api_history: 100ms, connection_history: 100ms"),
     );
     let d = support::start(&yaml).await;
+    // The first poll is the counter's baseline: 0 counted, the window shows the 2 calls.
     d.wait_for(
         WAIT,
-        has("tr50_api_calls_total", &[("service", "thing")], 2.0),
+        has("tr50_api_calls_window", &[("service", "thing")], 2.0),
     )
     .await;
+    assert_eq!(
+        sample(
+            &d.metrics().await,
+            "tr50_api_calls_total",
+            &[("service", "thing")]
+        ),
+        Some(0.0)
+    );
     d.wait_for(WAIT, |b| {
         sample(
             b,
@@ -467,10 +489,11 @@ async fn command_errors_in_both_shapes_and_faults_fail_only_that_poll() {
     .await;
     sim.faults.set(Fault::None);
     sim.state().add_calls("ACME", "thing", 1);
-    // Recovers with the counter intact: the failures neither lost nor double-counted buckets.
+    // Recovers with the counter intact: the failures neither lost nor double-counted buckets
+    // (the one call after the baseline).
     d.wait_for(
         WAIT,
-        has("tr50_api_calls_total", &[("service", "thing")], 3.0),
+        has("tr50_api_calls_total", &[("service", "thing")], 1.0),
     )
     .await;
     assert_eq!(sim.counters().logins, 1);
@@ -492,10 +515,16 @@ async fn demo_simulator_config_produces_data() {
         .wait_for(WAIT, |b| {
             sample(
                 b,
-                "tr50_api_calls_total",
+                "tr50_api_calls_window",
                 &[("target", "demo"), ("service", "property")],
             )
             .is_some_and(|v| v > 0.0)
+                && sample(
+                    b,
+                    "tr50_api_calls_total",
+                    &[("target", "demo"), ("service", "property")],
+                )
+                .is_some()
                 && sample(b, "tr50_things", &[("target", "demo")]).is_some()
                 && sample(b, "tr50_connections_latest", &[("counter", "mqtt")]).is_some()
         })
@@ -597,4 +626,12 @@ async fn bucket_period_and_newest_bucket_at_a_day_boundary() {
         .await;
         d.stop().await;
     }
+}
+
+/// The real time in Unix seconds (the exporter in these tests runs on the system clock).
+fn now_unix() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
 }

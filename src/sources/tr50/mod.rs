@@ -56,7 +56,7 @@ impl Source for Tr50 {
             "usage.api.history: API calls per service (or org) per hourly bucket",
         )
         .parse(parse::api_history)
-        .poll(|t: &Tr50, _| Box::pin(t.api_history())),
+        .poll(|t: &Tr50, ctx| Box::pin(t.api_history(ctx.now))),
         EndpointInfo::off(
             "thing_history",
             "usage.thing.history: things and connected things in the newest bucket",
@@ -91,16 +91,24 @@ impl Source for Tr50 {
     }
 }
 
-/// The `usage.api.history` path after the request: the history into `counter`, then the
-/// families labelled by `dimension`, with the bucket period the request asked for (`series`).
+/// The `usage.api.history` path after the request: the history read at `now` into `counter`,
+/// then the families labelled by `dimension`, with the bucket period the request asked for
+/// (`series`).
 fn api_snapshot(
     history: &History,
     counter: &mut CallCounter,
+    now: std::time::SystemTime,
     dimension: Dimension,
     series: Series,
 ) -> Snapshot {
     let buckets = history.series();
-    let values = counter.observe(buckets.iter().map(|(k, b)| (k.as_str(), b.iter().copied())));
+    let now = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let values = counter.observe(
+        now,
+        buckets.iter().map(|(k, b)| (k.as_str(), b.iter().copied())),
+    );
     translate::with_bucket_period(
         translate::api_history(history, &values, dimension.label()),
         series,
@@ -116,21 +124,26 @@ pub mod parse {
 
     /// `usage.api.history` per service, as a target's first poll with the default `series: hour`
     /// sees it (a fresh counter).
-    pub fn api_history(body: &[u8], _ctx: &PollContext) -> Result<Snapshot, PollError> {
-        api_history_by(body, Dimension::Service)
+    pub fn api_history(body: &[u8], ctx: &PollContext) -> Result<Snapshot, PollError> {
+        api_history_by(body, ctx, Dimension::Service)
     }
 
     /// `usage.api.history` with `dimension: org` (and `series: hour`), as a target's first poll
     /// sees it.
-    pub fn api_history_by_org(body: &[u8], _ctx: &PollContext) -> Result<Snapshot, PollError> {
-        api_history_by(body, Dimension::Org)
+    pub fn api_history_by_org(body: &[u8], ctx: &PollContext) -> Result<Snapshot, PollError> {
+        api_history_by(body, ctx, Dimension::Org)
     }
 
-    fn api_history_by(body: &[u8], dimension: Dimension) -> Result<Snapshot, PollError> {
+    fn api_history_by(
+        body: &[u8],
+        ctx: &PollContext,
+        dimension: Dimension,
+    ) -> Result<Snapshot, PollError> {
         let history = History::from_params(API_HISTORY, decode_json(body)?)?;
         Ok(api_snapshot(
             &history,
             &mut CallCounter::new(),
+            ctx.now,
             dimension,
             Series::Hour,
         ))
@@ -164,7 +177,7 @@ impl Tr50 {
         History::from_params(command, self.client.call(command, params).await?)
     }
 
-    async fn api_history(&self) -> Result<PollOutcome, PollError> {
+    async fn api_history(&self, now: std::time::SystemTime) -> Result<PollOutcome, PollError> {
         let mut params = self.window();
         if let Some(dimension) = self.dimension.param() {
             params["dimension"] = json!(dimension);
@@ -174,6 +187,7 @@ impl Tr50 {
         Ok(PollOutcome::Data(api_snapshot(
             &history,
             &mut calls,
+            now,
             self.dimension,
             self.series,
         )))
@@ -218,8 +232,13 @@ mod tests {
             assert!(e.message.starts_with(command), "{e}");
         }
         let text = parse::api_history(body, &ctx()).unwrap().to_golden_text();
+        // A first poll is the counter's baseline: 0, created at the poll; the window is a gauge.
         assert!(
-            text.contains("tr50_api_calls_total{service=\"alarm\"} 3 "),
+            text.contains("tr50_api_calls_total{service=\"alarm\"} 0 created=0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tr50_api_calls_window{service=\"alarm\"} 3\n"),
             "{text}"
         );
         // The table's parser reads like a target with the default `series: hour`.
@@ -231,7 +250,7 @@ mod tests {
             .unwrap()
             .to_golden_text();
         assert!(
-            text.contains("tr50_api_calls_total{org=\"alarm\"} 3 "),
+            text.contains("tr50_api_calls_total{org=\"alarm\"} 0 "),
             "{text}"
         );
     }

@@ -24,7 +24,7 @@ const CONNECTED: &[&str] = &["connected", "thingsconnected", "connectedthings", 
 pub fn api_history(history: &History, counters: &[CounterValue], label: &'static str) -> Snapshot {
     let mut total = Family::counter(
         "tr50_api_calls_total",
-        "TR50 API calls counted from the usage.api.history buckets since the first bucket the exporter saw; each bucket counts once, the still-filling newest bucket as it grows.",
+        "TR50 API calls counted from the usage.api.history buckets since the exporter began counting (the first poll is the baseline: what its window held is not counted); each bucket counts once, the still-filling newest bucket as it grows.",
     );
     for c in counters {
         total.push_counter(
@@ -166,9 +166,12 @@ mod tests {
         serde_json::from_str(&text).unwrap()
     }
 
+    /// When the tests' polls happen (the baseline's `_created`).
+    const NOW: i64 = 1_710_050_000;
+
     fn observe(counter: &mut CallCounter, h: &History) -> Vec<CounterValue> {
         let series = h.series();
-        counter.observe(series.iter().map(|(k, b)| (k.as_str(), b.clone())))
+        counter.observe(NOW, series.iter().map(|(k, b)| (k.as_str(), b.clone())))
     }
 
     #[test]
