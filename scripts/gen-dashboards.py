@@ -679,7 +679,7 @@ def aveva():
         target(f"max by (tenant_id) (tenant:aveva_cds_daily_stream_accesses:avg{t})",
                "average per day this cycle {{tenant_id}}"),
     ], w=12, desc="The entitlement is an average per day: AvevaStreamAccessesNearEntitlement compares "
-                  "the cycle's average of streams read or written per day with it.",
+                  "the cycle's average per day of the larger of streams written and streams read with it.",
         alerts=["AvevaStreamAccessesNearEntitlement"])
     b.row("Per day (current billing cycle)")
     b.stat("Newest daily record age", [target(
