@@ -11,20 +11,31 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("config", &["base"]),
     ("upstream", &["base", "config"]),
     ("store", &["base", "snapshot", "upstream"]),
+    ("state", &["snapshot"]),
     (
         "sources",
-        &["base", "config", "snapshot", "store", "upstream"],
+        &["base", "config", "snapshot", "state", "store", "upstream"],
     ),
     (
         "schedule",
         &["base", "snapshot", "sources", "store", "upstream"],
     ),
-    ("telemetry", &["base", "snapshot", "store", "upstream"]),
+    (
+        "telemetry",
+        &["base", "snapshot", "state", "store", "upstream"],
+    ),
     ("expose", &["base", "snapshot", "store", "telemetry"]),
     ("http", &["base", "expose", "store", "telemetry"]),
     (
         "check",
-        &["base", "config", "schedule", "sources", "telemetry"],
+        &[
+            "base",
+            "config",
+            "schedule",
+            "sources",
+            "state",
+            "telemetry",
+        ],
     ),
     (
         "daemon",
@@ -35,6 +46,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "http",
             "schedule",
             "sources",
+            "state",
             "store",
             "telemetry",
         ],

@@ -5,6 +5,7 @@ use crate::base::duration::format_duration;
 use crate::config::ConfigError;
 use crate::schedule::poll_once;
 use crate::sources::{self, PollOutcome};
+use crate::state::StateStore;
 use crate::telemetry::Telemetry;
 use std::path::{Path, PathBuf};
 
@@ -26,8 +27,8 @@ pub enum CheckError {
 pub async fn check_config(path: &Path, probe: bool) -> Result<(), CheckError> {
     let config = sources::load_config(path)?;
     let telemetry = Telemetry::new();
-    let instances =
-        sources::build_all(&config, &telemetry.requests).map_err(|problems| ConfigError {
+    let instances = sources::build_all(&config, &telemetry.requests, &StateStore::in_memory())
+        .map_err(|problems| ConfigError {
             file: PathBuf::from(path),
             problems,
         })?;

@@ -7,6 +7,7 @@ use crate::expose::Exposition;
 use crate::http::{self, AppState, WebConfig};
 use crate::schedule::Scheduler;
 use crate::sources::{self, TargetInstance};
+use crate::state::StateStore;
 use crate::store::Store;
 use crate::telemetry::Telemetry;
 use std::net::SocketAddr;
@@ -58,6 +59,9 @@ pub struct Options {
     pub extra_targets: Vec<TargetInstance>,
     /// Where polls read "now" from (the system clock outside tests).
     pub clock: SharedClock,
+    /// The state directory (`--storage.path`): counters, high-water marks and login back-off
+    /// survive restarts there; `None` keeps them in memory (they survive reloads only).
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Options {
@@ -70,6 +74,7 @@ impl Options {
             web: WebConfig::default(),
             extra_targets: Vec::new(),
             clock: Arc::new(SystemClock),
+            state_dir: None,
         }
     }
 }
@@ -82,6 +87,8 @@ pub struct Daemon {
     pub telemetry: Arc<Telemetry>,
     /// Exposition cache.
     pub exposition: Arc<Exposition>,
+    /// What targets keep across reloads and (with a state directory) restarts.
+    pub state: Arc<StateStore>,
     scheduler: Scheduler,
     options: Options,
     config: Mutex<Config>,
@@ -101,12 +108,10 @@ impl Daemon {
     }
 
     fn apply(&self, config: Config) -> Result<String, ConfigError> {
-        let mut instances =
-            sources::build_all(&config, &self.telemetry.requests).map_err(|problems| {
-                ConfigError {
-                    file: PathBuf::from(self.config_name()),
-                    problems,
-                }
+        let mut instances = sources::build_all(&config, &self.telemetry.requests, &self.state)
+            .map_err(|problems| ConfigError {
+                file: PathBuf::from(self.config_name()),
+                problems,
             })?;
         instances.extend(self.options.extra_targets.iter().cloned());
         let summary = self.scheduler.apply(instances);
@@ -210,12 +215,17 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
     })?;
     let shutdown = CancellationToken::new();
     let store = Arc::new(Store::new());
-    let telemetry = Arc::new(Telemetry::new());
+    let state = match &options.state_dir {
+        Some(dir) => StateStore::in_dir(dir),
+        None => StateStore::in_memory(),
+    };
+    let telemetry = Arc::new(Telemetry::new().with_state(state.clone()));
     let exposition = Arc::new(Exposition::new(store.clone(), telemetry.clone()));
     let daemon = Arc::new(Daemon {
         store: store.clone(),
         telemetry: telemetry.clone(),
         exposition: exposition.clone(),
+        state,
         scheduler: Scheduler::new(store.clone(), options.clock.clone(), shutdown.clone()),
         options: options.clone(),
         config: Mutex::new(config.clone()),

@@ -18,6 +18,7 @@ pub mod http;
 pub mod schedule;
 pub mod snapshot;
 pub mod sources;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod upstream;

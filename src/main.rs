@@ -22,6 +22,10 @@ struct Cli {
     /// Address to listen on for the web interface and /metrics.
     #[arg(long = "web.listen-address", default_value = ":9816", global = true)]
     listen_address: String,
+    /// Directory for state that must survive restarts (counter accumulators, AVEVA high-water
+    /// marks, TR50 login back-off); without it that state lives in memory only.
+    #[arg(long = "storage.path", global = true)]
+    storage_path: Option<PathBuf>,
     /// Web config file (exporter-toolkit format: TLS and basic auth).
     #[arg(long = "web.config.file", global = true)]
     web_config_file: Option<PathBuf>,
@@ -120,6 +124,7 @@ async fn run(cli: &Cli) -> Result<(), String> {
     let web = web_config(cli)?;
     let running = daemon::start(Options {
         web,
+        state_dir: cli.storage_path.clone(),
         ..Options::new(
             ConfigSource::File(cli.config_file.clone()),
             cli.listen_address.clone(),

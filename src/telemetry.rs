@@ -5,6 +5,7 @@
 //! counts and reload state are prometheus-client metrics updated as things happen.
 
 use crate::snapshot::{Family, Labels};
+use crate::state::StateStore;
 use crate::store::{EndpointKey, EndpointState, PollResult};
 use crate::upstream::RequestCounter;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -12,7 +13,7 @@ use prometheus_client::metrics::family::Family as ClientFamily;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
 /// Version of this build.
@@ -40,6 +41,7 @@ pub struct Telemetry {
     reload_timestamp: Gauge<f64, AtomicU64>,
     registry: Registry,
     process: Mutex<ProcessProbe>,
+    state: Arc<StateStore>,
 }
 
 impl Default for Telemetry {
@@ -90,6 +92,7 @@ impl Telemetry {
             reload_timestamp,
             registry,
             process: Mutex::new(ProcessProbe::new()),
+            state: StateStore::in_memory(),
         }
     }
 
@@ -99,6 +102,12 @@ impl Telemetry {
         if ok {
             self.reload_timestamp.set(unix_now());
         }
+    }
+
+    /// Reports the health of `state` among the self-metrics.
+    pub fn with_state(mut self, state: Arc<StateStore>) -> Self {
+        self.state = state;
+        self
     }
 
     /// The registry of the exporter's own counters and gauges (prometheus-client types).
@@ -126,6 +135,7 @@ impl Telemetry {
         encode.push_gauge(Labels::new(), exposition.encode_time.as_secs_f64());
         families.push(series);
         families.push(encode);
+        families.extend(self.state.families());
         families.extend(self.process.lock().expect("process probe").families());
         families
     }

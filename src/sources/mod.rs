@@ -40,6 +40,7 @@ pub use source::{BuildContext, Kind, KindOf, Source, Target};
 use crate::base::duration::format_duration;
 use crate::base::Redactor;
 use crate::config::{Config, ConfigError, EndpointSetting, Global, Problem, TargetEntry};
+use crate::state::StateStore;
 use crate::store::EndpointSchedule;
 use crate::upstream::{RequestCounter, Upstream};
 use std::path::Path;
@@ -125,11 +126,12 @@ pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
 pub fn build_all(
     config: &Config,
     requests: &RequestCounter,
+    state: &Arc<StateStore>,
 ) -> Result<Vec<TargetInstance>, Vec<Problem>> {
     let mut out = Vec::new();
     let mut problems = Vec::new();
     for entry in &config.targets {
-        match instance(config, requests, entry) {
+        match instance(config, requests, state, entry) {
             Ok(i) => out.push(i),
             Err(reason) => problems.push(Problem {
                 key: entry.key(),
@@ -147,6 +149,7 @@ pub fn build_all(
 fn instance(
     config: &Config,
     requests: &RequestCounter,
+    state: &Arc<StateStore>,
     entry: &TargetEntry,
 ) -> Result<TargetInstance, String> {
     let kind = registry::kind(entry.kind).expect("the loader only accepts registered kinds");
@@ -167,6 +170,7 @@ fn instance(
             global: &config.global,
             upstream,
             endpoints: &endpoints,
+            state,
         },
     );
     let max_interval = endpoints

@@ -3,6 +3,7 @@
 
 use super::endpoint::{Endpoint, EndpointInfo, PollContext, PollFuture};
 use crate::config::{Global, SourceSchema, TargetConfig};
+use crate::state::StateStore;
 use crate::store::EndpointSchedule;
 use crate::upstream::Upstream;
 use serde::de::DeserializeOwned;
@@ -18,6 +19,8 @@ pub struct BuildContext<'a> {
     pub upstream: Upstream,
     /// The target's enabled endpoints with their intervals and `stale_after`, as scheduled.
     pub endpoints: &'a [EndpointSchedule],
+    /// Where the target keeps what must survive reloads and restarts (see [`crate::state`]).
+    pub state: &'a Arc<StateStore>,
 }
 
 /// A source kind. Implemented by the kind's target type (`scc::Scc`, …), which owns the

@@ -430,6 +430,9 @@ async fn billing_cycle_rollover_restarts_counters_and_drops_old_dates() {
     let body = d
         .wait_for(WAIT, |b| {
             created(b) == Some(next_month.timestamp() as f64)
+                // The billing cycles endpoint polls on its own schedule: wait for it too.
+                && sample(b, "aveva_cds_billing_cycle_start_timestamp_seconds", &[])
+                    == Some(next_month.timestamp() as f64)
                 && samples(
                     b,
                     "aveva_cds_community_daily_egress_events",
