@@ -7,15 +7,20 @@
 //! dropped and the login is done once more, batched with the same command; if that fails too,
 //! the poll fails. A rejected login blocks further logins of this target (every endpoint) for
 //! [`login_backoff`], well clear of the platform's lock-out (8 failed logins in 30 minutes).
+//!
+//! The back-off is kept in a state slot (wall-clock times from the poll's injected clock), so a
+//! restart with a state directory, or a crash loop, waits out the same block instead of logging
+//! in again at once.
 
 use super::config::Credentials;
 use super::model::{CommandReply, Envelope};
 use crate::base::{ErrorReason, PollError};
+use crate::state::StateSlot;
 use crate::upstream::Upstream;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Mutex;
-use tokio::time::Instant;
 use url::Url;
 
 /// The error code of a login refused because the user has multi-factor authentication.
@@ -67,14 +72,57 @@ impl Credentials {
 
 #[derive(Default)]
 struct SessionState {
-    /// The current session id.
+    /// The current session id (never persisted).
     id: Option<String>,
-    /// Logins are not attempted before this instant.
-    blocked_until: Option<Instant>,
+    /// Logins are not attempted before this time (wall clock).
+    blocked_until: Option<SystemTime>,
     /// Why logins are blocked (the error shown while blocked).
     blocked: Option<PollError>,
     /// Consecutive rejected logins.
     rejections: u32,
+}
+
+/// The login back-off as the state slot keeps it: counts, times and the vendor's refusal text,
+/// never a credential or a session id.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct SavedBackoff {
+    rejections: u32,
+    /// Unix seconds.
+    blocked_until: Option<f64>,
+    /// `auth`, `timeout` or `unsupported`.
+    reason: Option<String>,
+    message: Option<String>,
+}
+
+impl SessionState {
+    fn restored(saved: SavedBackoff) -> Self {
+        let reason = match saved.reason.as_deref() {
+            Some("unsupported") => ErrorReason::Unsupported,
+            Some("timeout") => ErrorReason::Timeout,
+            _ => ErrorReason::Auth,
+        };
+        SessionState {
+            id: None,
+            blocked_until: saved
+                .blocked_until
+                .filter(|t| t.is_finite() && *t >= 0.0)
+                .map(|t| UNIX_EPOCH + Duration::from_secs_f64(t)),
+            blocked: saved.message.map(|m| PollError::new(reason, m)),
+            rejections: saved.rejections,
+        }
+    }
+
+    fn saved(&self) -> SavedBackoff {
+        SavedBackoff {
+            rejections: self.rejections,
+            blocked_until: self
+                .blocked_until
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs_f64()),
+            reason: self.blocked.as_ref().map(|e| e.reason.as_str().to_string()),
+            message: self.blocked.as_ref().map(|e| e.message.clone()),
+        }
+    }
 }
 
 /// A TR50 API client with its session; shared by the endpoints of one target.
@@ -83,6 +131,8 @@ pub struct Client {
     url: Url,
     credentials: Credentials,
     session: Mutex<SessionState>,
+    /// Where the login back-off survives reloads and restarts.
+    backoff: StateSlot,
 }
 
 /// Why a call with a reused session failed.
@@ -94,18 +144,36 @@ enum Failure {
 }
 
 impl Client {
-    /// A client for `url` (the full API URL, e.g. `https://api.devicewise.com/api`).
-    pub fn new(upstream: Upstream, url: Url, credentials: Credentials) -> Self {
+    /// A client for `url` (the full API URL, e.g. `https://api.devicewise.com/api`), resuming
+    /// the login back-off kept in `backoff`.
+    pub fn new(upstream: Upstream, url: Url, credentials: Credentials, backoff: StateSlot) -> Self {
+        let session = backoff
+            .load::<SavedBackoff>()
+            .map(SessionState::restored)
+            .unwrap_or_default();
         Client {
             upstream,
             url,
             credentials,
-            session: Mutex::new(SessionState::default()),
+            session: Mutex::new(session),
+            backoff,
         }
     }
 
-    /// Runs one command and returns its `params` (`Null` when the reply has none).
-    pub async fn call(&self, command: &str, params: Value) -> Result<Value, PollError> {
+    /// The state slot name of the login back-off of `credentials` at `url` for target `target`
+    /// (the user or application name, never a secret).
+    pub fn backoff_slot_name(target: &str, url: &Url, credentials: &Credentials) -> String {
+        format!("tr50/{target}/login/{url}/{}", credentials.who())
+    }
+
+    /// Runs one command at `now` (the poll's wall-clock time) and returns its `params` (`Null`
+    /// when the reply has none).
+    pub async fn call(
+        &self,
+        command: &str,
+        params: Value,
+        now: SystemTime,
+    ) -> Result<Value, PollError> {
         let current = self.session.lock().await.id.clone();
         if let Some(id) = current {
             match self.call_with_session(&id, command, &params).await {
@@ -120,12 +188,17 @@ impl Client {
                 }
             }
         }
-        self.login_and_call(command, &params).await
+        self.login_and_call(command, &params, now).await
     }
 
     /// Logs in (once) and runs the command in the same request, unless another endpoint
     /// logged in meanwhile, whose session is then used.
-    async fn login_and_call(&self, command: &str, params: &Value) -> Result<Value, PollError> {
+    async fn login_and_call(
+        &self,
+        command: &str,
+        params: &Value,
+        now: SystemTime,
+    ) -> Result<Value, PollError> {
         let mut state = self.session.lock().await;
         if let Some(id) = state.id.clone() {
             drop(state);
@@ -137,9 +210,8 @@ impl Client {
                 });
         }
         if let (Some(until), Some(error)) = (state.blocked_until, &state.blocked) {
-            let now = Instant::now();
-            if now < until {
-                let left = until - now;
+            let left = until.duration_since(now).unwrap_or_default();
+            if !left.is_zero() {
                 let mut e = error.clone();
                 e.message = format!(
                     "{} (no login attempt for another {}s)",
@@ -164,8 +236,9 @@ impl Client {
                     "; the login may have reached TR50, so to stay clear of the account lock-out the next login waits {}s",
                     LOGIN_BACKOFF_BASE.as_secs()
                 ));
-                state.blocked_until = Some(Instant::now() + LOGIN_BACKOFF_BASE);
+                state.blocked_until = Some(now + LOGIN_BACKOFF_BASE);
                 state.blocked = Some(e.clone());
+                self.backoff.save(&state.saved());
                 return Err(e.retry_after(LOGIN_BACKOFF_BASE));
             }
             Err(e) => return Err(e.context(format!("logging in to TR50 at {}", self.url))),
@@ -173,24 +246,32 @@ impl Client {
         let map = match self.decode(&response, &what) {
             Ok(map) => map,
             Err(e) if e.reason == ErrorReason::Auth => {
-                return Err(self.login_rejected(&mut state, &e.message, &[]));
+                return Err(self.login_rejected(&mut state, &e.message, &[], now));
             }
             Err(e) => return Err(e),
         };
         let replies = match Envelope::from_map(&map) {
             Envelope::TopLevelFailure(f) => {
-                return Err(self.login_rejected(&mut state, &f.describe(), &f.error_codes));
+                return Err(self.login_rejected(&mut state, &f.describe(), &f.error_codes, now));
             }
             Envelope::Replies(r) => r,
         };
         match replies.get("auth") {
             Some(auth) if !auth.ok() => {
-                return Err(self.login_rejected(&mut state, &auth.describe(), &auth.error_codes));
+                return Err(self.login_rejected(
+                    &mut state,
+                    &auth.describe(),
+                    &auth.error_codes,
+                    now,
+                ));
             }
             Some(auth) => {
-                state.rejections = 0;
-                state.blocked = None;
-                state.blocked_until = None;
+                if state.rejections > 0 || state.blocked_until.is_some() {
+                    state.rejections = 0;
+                    state.blocked = None;
+                    state.blocked_until = None;
+                    self.backoff.save(&state.saved());
+                }
                 state.id = session_id(auth);
                 if state.id.is_none() {
                     tracing::warn!(
@@ -211,7 +292,13 @@ impl Client {
     }
 
     /// Records a rejected login, blocks further logins for a while and returns the error.
-    fn login_rejected(&self, state: &mut SessionState, vendor: &str, codes: &[i64]) -> PollError {
+    fn login_rejected(
+        &self,
+        state: &mut SessionState,
+        vendor: &str,
+        codes: &[i64],
+        now: SystemTime,
+    ) -> PollError {
         state.id = None;
         let lower = vendor.to_ascii_lowercase();
         let (wait, error) = if codes.contains(&MFA_REQUIRED) {
@@ -246,8 +333,9 @@ impl Client {
             ));
             (wait, e)
         };
-        state.blocked_until = Some(Instant::now() + wait);
+        state.blocked_until = Some(now + wait);
         state.blocked = Some(error.clone());
+        self.backoff.save(&state.saved());
         error.retry_after(wait)
     }
 
@@ -466,7 +554,13 @@ mod tests {
                 username: "monitor@example.com".into(),
                 password: Secret::new(password),
             },
+            StateSlot::detached("tr50/t/login"),
         )
+    }
+
+    /// The poll time of the calls.
+    fn t0() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_800_000_000)
     }
 
     fn history() -> Value {
@@ -480,7 +574,7 @@ mod tests {
         let calls: Vec<_> = (0..5)
             .map(|_| {
                 let c = c.clone();
-                tokio::spawn(async move { c.call("usage.api.history", history()).await })
+                tokio::spawn(async move { c.call("usage.api.history", history(), t0()).await })
             })
             .collect();
         for call in calls {
@@ -497,9 +591,9 @@ mod tests {
     async fn expired_session_costs_one_extra_request_and_one_login() {
         let sim = Tr50Sim::start(SimState::new()).await.unwrap();
         let c = client(&sim, "secret-pw");
-        c.call("usage.api.history", history()).await.unwrap();
+        c.call("usage.api.history", history(), t0()).await.unwrap();
         sim.state().expire_sessions();
-        c.call("usage.api.history", history()).await.unwrap();
+        c.call("usage.api.history", history(), t0()).await.unwrap();
         let n = sim.counters();
         assert_eq!((n.requests, n.logins, n.session_rejections), (3, 2, 1));
         // A session that keeps failing after the re-login fails the call, without a loop.
@@ -515,7 +609,7 @@ mod tests {
                 -90008,
                 "Session is invalid".into(),
             ));
-        let e = c.call("usage.api.history", history()).await.unwrap_err();
+        let e = c.call("usage.api.history", history(), t0()).await.unwrap_err();
         assert_eq!(e.reason, ErrorReason::Auth, "{e}");
         // Two requests: the reused session, then one login attempt (answered at the top level,
         // which counts as a rejected login, so further logins wait).
@@ -528,20 +622,20 @@ mod tests {
     async fn rejected_logins_block_all_callers_and_back_off_longer_each_time() {
         let sim = Tr50Sim::start(SimState::new()).await.unwrap();
         let c = client(&sim, "wrong");
-        let e = c.call("usage.api.history", history()).await.unwrap_err();
+        let e = c.call("usage.api.history", history(), t0()).await.unwrap_err();
         assert_eq!(e.reason, ErrorReason::Auth);
         assert_eq!(e.retry_after, Some(Duration::from_secs(300)));
         assert!(e.message.contains("-90002: Authentication failed"), "{e}");
         assert!(e.message.contains("waits 300s"), "{e}");
         assert!(!e.message.contains("wrong\""), "{e}");
         // Blocked: no request reaches the platform.
-        let e = c.call("usage.thing.history", history()).await.unwrap_err();
+        let e = c.call("usage.thing.history", history(), t0()).await.unwrap_err();
         assert!(e.message.contains("no login attempt for another"), "{e}");
         assert!(e.retry_after.unwrap() <= Duration::from_secs(300));
         assert_eq!(sim.counters().login_attempts, 1);
         // When the block has passed, the next rejection waits twice as long.
-        c.session.lock().await.blocked_until = Some(Instant::now());
-        let e = c.call("usage.api.history", history()).await.unwrap_err();
+        let later = t0() + Duration::from_secs(300);
+        let e = c.call("usage.api.history", history(), later).await.unwrap_err();
         assert_eq!(e.retry_after, Some(Duration::from_secs(600)));
         assert!(e.message.contains("rejected 2 time(s) in a row"), "{e}");
         assert_eq!(sim.counters().login_attempts, 2);
@@ -549,15 +643,60 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_back_off_survives_a_restart_through_the_state_slot() {
+        let sim = Tr50Sim::start(SimState::new()).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let restarted = |at: SystemTime| {
+            let mut c = client(&sim, "wrong");
+            c.backoff = crate::state::StateStore::in_dir(dir.path()).slot("tr50/t/login");
+            c.session = Mutex::new(
+                c.backoff
+                    .load::<SavedBackoff>()
+                    .map(SessionState::restored)
+                    .unwrap_or_default(),
+            );
+            (c, at)
+        };
+        // Ten restarts, 20 s apart: the first one's rejection blocks the next nine.
+        let mut results = Vec::new();
+        for minute in 0..10 {
+            let (c, at) = restarted(t0() + Duration::from_secs(20 * minute));
+            results.push(c.call("usage.api.history", history(), at).await.unwrap_err());
+        }
+        assert_eq!(sim.counters().login_attempts, 1);
+        assert!(results[9].message.contains("no login attempt for another 120s"), "{}", results[9]);
+        assert!(results[9].message.contains("check the credentials"), "{}", results[9]);
+        assert_eq!(results[9].reason, ErrorReason::Auth);
+        // After the block the next attempt is made and waits twice as long, across restarts too.
+        let (c, at) = restarted(t0() + Duration::from_secs(300));
+        let e = c.call("usage.api.history", history(), at).await.unwrap_err();
+        assert_eq!(e.retry_after, Some(Duration::from_secs(600)), "{e}");
+        assert_eq!(sim.counters().login_attempts, 2);
+        // A successful login clears the saved back-off.
+        sim.state().users[0].password = "wrong".into();
+        let (c, at) = restarted(t0() + Duration::from_secs(900));
+        c.call("usage.api.history", history(), at).await.unwrap();
+        let (c, _) = restarted(t0() + Duration::from_secs(901));
+        assert_eq!(c.session.lock().await.rejections, 0);
+        assert_eq!(c.session.lock().await.blocked_until, None);
+        // No credential in the state.
+        for file in std::fs::read_dir(dir.path()).unwrap() {
+            let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
+            assert!(!text.contains("\"wrong\""), "{text}");
+            assert!(!text.to_lowercase().contains("session"), "{text}");
+        }
+    }
+
+    #[tokio::test]
     async fn unanswered_login_blocks_logins_too() {
         let sim = Tr50Sim::start(SimState::new()).await.unwrap();
         sim.faults.set(usage_exporter_sim::Fault::Hang);
         let c = client_with_timeout(&sim, "secret-pw", Duration::from_millis(300));
-        let e = c.call("usage.api.history", history()).await.unwrap_err();
+        let e = c.call("usage.api.history", history(), t0()).await.unwrap_err();
         assert_eq!(e.reason, ErrorReason::Timeout, "{e}");
         assert_eq!(e.retry_after, Some(LOGIN_BACKOFF_BASE));
         sim.faults.set(usage_exporter_sim::Fault::None);
-        let e = c.call("usage.api.history", history()).await.unwrap_err();
+        let e = c.call("usage.api.history", history(), t0()).await.unwrap_err();
         assert!(e.message.contains("no login attempt for another"), "{e}");
         assert_eq!(sim.counters().requests, 1);
     }
@@ -569,14 +708,14 @@ mod tests {
         state.users[0].mfa = true;
         let sim = Tr50Sim::start(state).await.unwrap();
         let e = client(&sim, "secret-pw")
-            .call("usage.api.history", history())
+            .call("usage.api.history", history(), t0())
             .await
             .unwrap_err();
         assert_eq!(e.reason, ErrorReason::Unsupported);
         assert!(e.message.contains("multi-factor"), "{e}");
         assert_eq!(e.retry_after, Some(MFA_BACKOFF));
         let e = client(&sim, "bad")
-            .call("usage.api.history", history())
+            .call("usage.api.history", history(), t0())
             .await
             .unwrap_err();
         assert_eq!(e.reason, ErrorReason::Auth);

@@ -24,6 +24,7 @@ use config::{Dimension, Period, Series};
 use counter::CallCounter;
 use model::History;
 use serde_json::{json, Value};
+use crate::state::StateSlot;
 use std::sync::Mutex;
 
 /// The command of `api_history`.
@@ -40,8 +41,11 @@ pub struct Tr50 {
     series: Series,
     dimension: Dimension,
     include_sub_orgs: bool,
-    /// API call counters; survive across polls (and endpoint failures) for the target's life.
+    /// API call counters; survive across polls (and endpoint failures), and through `calls_state`
+    /// across reloads and restarts.
     calls: Mutex<CallCounter>,
+    /// Where the counters are kept.
+    calls_state: StateSlot,
 }
 
 impl Source for Tr50 {
@@ -62,13 +66,17 @@ impl Source for Tr50 {
             "usage.thing.history: things and connected things in the newest bucket",
         )
         .parse(parse::thing_history)
-        .poll(|t: &Tr50, _| Box::pin(t.gauges(THING_HISTORY, translate::thing_history))),
+        .poll(|t: &Tr50, ctx| {
+            Box::pin(t.gauges(THING_HISTORY, translate::thing_history, ctx.now))
+        }),
         EndpointInfo::off(
             "connection_history",
             "usage.connection.history: connections in the newest bucket",
         )
         .parse(parse::connection_history)
-        .poll(|t: &Tr50, _| Box::pin(t.gauges(CONNECTION_HISTORY, translate::connection_history))),
+        .poll(|t: &Tr50, ctx| {
+            Box::pin(t.gauges(CONNECTION_HISTORY, translate::connection_history, ctx.now))
+        }),
     ];
 
     fn validate(file: &FileConfig) -> Result<Settings, Vec<(String, String)>> {
@@ -76,17 +84,35 @@ impl Source for Tr50 {
     }
 
     fn build(settings: &Settings, ctx: BuildContext) -> Tr50 {
+        let target = ctx.upstream.target().to_string();
+        let login_slot = ctx.state.slot(Client::backoff_slot_name(
+            &target,
+            &settings.url,
+            &settings.credentials,
+        ));
+        // The counters depend on what is asked: another URL, dimension, bucket size or org scope
+        // is another counter (a fresh baseline), never a continuation.
+        let calls_state = ctx.state.slot(format!(
+            "tr50/{target}/api_calls/{}/{}/{}/sub_orgs={}",
+            settings.url,
+            settings.dimension.label(),
+            settings.series.as_str(),
+            settings.include_sub_orgs
+        ));
+        let calls = calls_state.load::<CallCounter>().unwrap_or_default();
         Tr50 {
             client: Client::new(
                 ctx.upstream,
                 settings.url.clone(),
                 settings.credentials.clone(),
+                login_slot,
             ),
             last: settings.last,
             series: settings.series,
             dimension: settings.dimension,
             include_sub_orgs: settings.include_sub_orgs,
-            calls: Mutex::new(CallCounter::new()),
+            calls: Mutex::new(calls),
+            calls_state,
         }
     }
 }
@@ -173,8 +199,13 @@ impl Tr50 {
     }
 
     /// Runs a history command with the window parameters and decodes its reply.
-    async fn history(&self, command: &str, params: Value) -> Result<History, PollError> {
-        History::from_params(command, self.client.call(command, params).await?)
+    async fn history(
+        &self,
+        command: &str,
+        params: Value,
+        now: std::time::SystemTime,
+    ) -> Result<History, PollError> {
+        History::from_params(command, self.client.call(command, params, now).await?)
     }
 
     async fn api_history(&self, now: std::time::SystemTime) -> Result<PollOutcome, PollError> {
@@ -182,15 +213,12 @@ impl Tr50 {
         if let Some(dimension) = self.dimension.param() {
             params["dimension"] = json!(dimension);
         }
-        let history = self.history(API_HISTORY, params).await?;
+        let history = self.history(API_HISTORY, params, now).await?;
         let mut calls = self.calls.lock().expect("tr50 counter lock");
-        Ok(PollOutcome::Data(api_snapshot(
-            &history,
-            &mut calls,
-            now,
-            self.dimension,
-            self.series,
-        )))
+        let snapshot = api_snapshot(&history, &mut calls, now, self.dimension, self.series);
+        // Saved before the snapshot is published: what a scrape saw is never lost by a crash.
+        self.calls_state.save(&*calls);
+        Ok(PollOutcome::Data(snapshot))
     }
 
     /// A history read as gauges of its newest bucket.
@@ -198,8 +226,9 @@ impl Tr50 {
         &self,
         command: &'static str,
         translate: fn(&History) -> Snapshot,
+        now: std::time::SystemTime,
     ) -> Result<PollOutcome, PollError> {
-        let history = self.history(command, self.window()).await?;
+        let history = self.history(command, self.window(), now).await?;
         Ok(PollOutcome::Data(translate(&history)))
     }
 }
