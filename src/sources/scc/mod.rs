@@ -16,7 +16,9 @@ pub use config::{FileConfig, Settings};
 use super::{BuildContext, Endpoint, EndpointInfo, PollContext, PollOutcome, Source};
 use crate::base::{ErrorReason, PollError};
 use crate::snapshot::Snapshot;
+use crate::state::StateSlot;
 use crate::upstream::decode_json;
+use serde::{Deserialize, Serialize};
 use client::Client;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -189,6 +191,17 @@ impl Source for Scc {
     }
 
     fn build(settings: &Settings, ctx: BuildContext) -> Scc {
+        let role_state = ctx.state.slot(format!(
+            "scc/{}/role_changes/{}",
+            ctx.upstream.target(),
+            settings.url
+        ));
+        let mut ha = HaState::default();
+        if let Some(saved) = role_state.load::<SavedRole>() {
+            ha.changes = saved.changes;
+            ha.changes_since = Some(saved.since);
+            ha.was_master = Some(saved.master);
+        }
         Scc {
             client: Client::new(
                 ctx.upstream,
@@ -198,10 +211,11 @@ impl Source for Scc {
             ),
             include_user: settings.include_user,
             ha_group: settings.ha_group.clone(),
-            state: Mutex::new(HaState::default()),
+            state: Mutex::new(ha),
             role_check: tokio::sync::Mutex::new(()),
             version_check: tokio::sync::Mutex::new(()),
             wake: tokio::sync::watch::channel(0).0,
+            role_state,
         }
     }
 
@@ -312,6 +326,9 @@ struct HaState {
     /// Role changes seen, and since when they are counted (Unix seconds).
     changes: u64,
     changes_since: Option<f64>,
+    /// Whether the instance was master when the role was last recorded (restored from the
+    /// state slot after a restart, so a failover during the downtime still counts).
+    was_master: Option<bool>,
     /// The version as last asked: `Some(None)` when the version API is not offered.
     version: Option<(Option<Version>, Instant)>,
     /// The last health answer, to notice a restart (a possible upgrade).
@@ -336,6 +353,16 @@ pub struct Scc {
     version_check: tokio::sync::Mutex<()>,
     /// Bumped when the instance turns master or its version changes: every endpoint polls now.
     wake: tokio::sync::watch::Sender<u64>,
+    /// Where the role-change counter survives reloads and restarts.
+    role_state: StateSlot,
+}
+
+/// The role-change counter as its state slot keeps it.
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedRole {
+    changes: u64,
+    since: f64,
+    master: bool,
 }
 
 fn unix(t: std::time::SystemTime) -> f64 {
@@ -369,23 +396,29 @@ impl Scc {
     fn record_role(&self, role: Role, now: f64) {
         let woke = {
             let mut state = self.state();
-            let previous = state.role.map(|(r, _)| r);
+            let first = state.changes_since.is_none();
+            let was_master = state.was_master;
             state.role = Some((role, Instant::now()));
             state.role_failed = None;
-            state.changes_since.get_or_insert(now);
-            match previous {
-                Some(p) if p.is_master() != role.is_master() => {
-                    state.changes += 1;
-                    tracing::info!(
-                        target = self.client.target(),
-                        from = ?p,
-                        to = ?role,
-                        "scc master role changed"
-                    );
-                    true
-                }
-                _ => false,
+            state.was_master = Some(role.is_master());
+            let since = *state.changes_since.get_or_insert(now);
+            let changed = was_master.is_some_and(|m| m != role.is_master());
+            if changed {
+                state.changes += 1;
+                tracing::info!(
+                    target = self.client.target(),
+                    to = ?role,
+                    "scc master role changed"
+                );
             }
+            if changed || first {
+                self.role_state.save(&SavedRole {
+                    changes: state.changes,
+                    since,
+                    master: role.is_master(),
+                });
+            }
+            changed
         };
         if woke {
             self.wake_all();
