@@ -165,7 +165,18 @@ fn render(families: &BTreeMap<String, FamilyDoc>, origins: &[(String, String)]) 
          freshness that can be alerted on — the lag of data that arrives late by design is compared \
          with its period (docs/runbooks.md).\n\
          - `akana_metric_limit`: Akana reports usage but no limits; the target's `limits:` config \
-         gives them, for `AkanaUsageNearLimit`.\n",
+         gives them, for `AkanaUsageNearLimit`.\n\n\
+         How each counter counts (`increase()` over any window is the real usage in it; \
+         `docs/operations.md` \"State across restarts\" has the restart table):\n\n\
+         | counter | counts | `_created` | restart without `--storage.path` | with it |\n\
+         |---|---|---|---|---|\n\
+         | `scc_backend_*_total`, `scc_resource_*_total`, `scc_backend_calls_total` | the Cloud Connector's own running totals | the vendor's `sinceTime` / reset time | unaffected | unaffected |\n\
+         | `akana_*_total` | month-to-date totals read from the platform | start of the report month | unaffected | unaffected |\n\
+         | `qce_*` | gauges (Tencent publishes per-period values, no counters) | | | |\n\
+         | `tr50_api_calls_total` | window-derived: each bucket once, from a baseline (the first poll's window is not new usage) | the baseline poll | clean reset to 0, new `_created`; at most one bucket's calls uncounted | continues; the downtime's calls count while in the window |\n\
+         | `aveva_cds_*_total` | cycle-to-date sum of per-day high-water marks (a day revised down keeps its counted value) | start of the billing cycle | re-read: continues unless a day was revised down during the downtime | never goes down within a cycle |\n\
+         | `scc_master_role_changes_total` | role changes the exporter saw | first role answer | reset to 0, new `_created` | continues |\n\
+         | `usage_exporter_*_total` | the process's own events | (none) | per process | per process |\n",
     );
     let sections = [
         ("usage_exporter_", "Exporter"),
