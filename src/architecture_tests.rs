@@ -7,6 +7,7 @@ use std::path::Path;
 /// Each top-level module and the modules it may use. Keep in step with docs/architecture.md.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("base", &[]),
+    ("shard", &[]),
     ("snapshot", &[]),
     ("config", &["base"]),
     ("upstream", &["base", "config"]),
