@@ -320,3 +320,119 @@ async fn three_shards_poll_each_target_once_and_together_equal_one_exporter() {
     eprintln!("resharding 3 -> 4 moved {moved} of {TARGETS} targets ({fraction:.2})");
     assert!(moved > 0 && fraction <= 1.0 / 3.0, "{moved} moved");
 }
+
+/// The sharded Kubernetes variant stays in step with the single-replica manifests it builds on,
+/// and its shard flags agree with its replica count.
+#[test]
+fn sharded_kubernetes_manifests_are_consistent() {
+    let dir = crate::e2e_support::repo().join("deploy/kubernetes");
+    let yaml = |path: &str| -> serde_yaml_ng::Value {
+        let text =
+            std::fs::read_to_string(dir.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let set = yaml("sharded/statefulset.yaml");
+    let deployment = yaml("deployment.yaml");
+    assert_eq!(set["kind"], "StatefulSet");
+    let replicas = set["spec"]["replicas"].as_u64().unwrap();
+    let container = &set["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(args.contains(&"--pod=$(POD_NAME)"), "{args:?}");
+    assert!(
+        args.contains(&format!("--total-shards={replicas}").as_str()),
+        "--total-shards must equal replicas ({replicas}): {args:?}"
+    );
+    let pod_name = container["env"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "POD_NAME")
+        .expect("POD_NAME env");
+    assert_eq!(
+        pod_name["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.name"
+    );
+    // Everything but the shard flags is the single replica's.
+    let single = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let single_args: Vec<&str> = single["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let unsharded: Vec<&str> = args
+        .iter()
+        .copied()
+        .filter(|a| !a.starts_with("--pod=") && !a.starts_with("--total-shards="))
+        .collect();
+    assert_eq!(unsharded, single_args);
+    for key in [
+        "ports",
+        "livenessProbe",
+        "readinessProbe",
+        "securityContext",
+        "volumeMounts",
+    ] {
+        assert_eq!(container[key], single[key], "container {key}");
+    }
+    let volumes = |v: &serde_yaml_ng::Value| -> Vec<serde_yaml_ng::Value> {
+        v["spec"]["template"]["spec"]["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter(|v| v["name"] != "state")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        volumes(&set),
+        volumes(&deployment),
+        "config and secret volumes"
+    );
+    assert_eq!(
+        set["spec"]["volumeClaimTemplates"][0]["metadata"]["name"], "state",
+        "one state volume per shard"
+    );
+    // Pods are selected by the Service (headless here) and so scraped by the ServiceMonitor.
+    let service = yaml("service.yaml");
+    let monitor = yaml("servicemonitor.yaml");
+    let labels = &set["spec"]["template"]["metadata"]["labels"];
+    for (k, v) in service["spec"]["selector"].as_mapping().unwrap() {
+        assert_eq!(&labels[k], v, "service selector {k:?}");
+    }
+    for (k, v) in monitor["spec"]["selector"]["matchLabels"]
+        .as_mapping()
+        .unwrap()
+    {
+        assert_eq!(
+            &service["metadata"]["labels"][k], v,
+            "ServiceMonitor selector {k:?}"
+        );
+    }
+    assert_eq!(set["spec"]["serviceName"], service["metadata"]["name"]);
+    let kustomization = yaml("sharded/kustomization.yaml");
+    let resources: Vec<&str> = kustomization["resources"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(resources, ["../", "statefulset.yaml"]);
+    let patches: Vec<serde_yaml_ng::Value> = kustomization["patches"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|p| serde_yaml_ng::from_str(p["patch"].as_str().unwrap()).unwrap())
+        .collect();
+    assert!(patches.iter().any(|p| p["$patch"] == "delete"
+        && p["kind"] == "Deployment"
+        && p["metadata"]["name"] == deployment["metadata"]["name"]));
+    assert!(patches.iter().any(|p| p["kind"] == "Service"
+        && p["metadata"]["name"] == service["metadata"]["name"]
+        && p["spec"]["clusterIP"] == "None"));
+}
