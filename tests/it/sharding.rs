@@ -436,3 +436,46 @@ fn sharded_kubernetes_manifests_are_consistent() {
         && p["metadata"]["name"] == service["metadata"]["name"]
         && p["spec"]["clusterIP"] == "None"));
 }
+
+/// `check-config --total-shards` prints where each target lands; wrong shard flags are refused
+/// with a message that says what to pass.
+#[tokio::test]
+async fn check_config_prints_the_assignment_and_bad_shard_flags_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let sims = simulators().await;
+    let config = write_config(dir.path(), &sims[..6]);
+    let out = Command::new(env!("CARGO_BIN_EXE_usage_exporter"))
+        .arg(format!("--config.file={}", config.display()))
+        .args(["check-config", "--total-shards=3"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for i in 0..6 {
+        let name = target_name(i);
+        let line = format!("  scc {name} -> shard {}", owner("scc", &name, 3));
+        assert!(text.contains(&line), "{line:?} missing in:\n{text}");
+    }
+    assert!(text.contains("targets per shard: shard 0: "), "{text}");
+    for (flags, expected) in [
+        (
+            vec!["--shard=3", "--total-shards=3"],
+            "not below --total-shards=3",
+        ),
+        (
+            vec!["--pod=usage-exporter", "--total-shards=3"],
+            "StatefulSet ordinal",
+        ),
+        (vec!["--total-shards=0"], "at least 1"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_usage_exporter"))
+            .arg(format!("--config.file={}", config.display()))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .args(&flags)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{flags:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{flags:?}: {err}");
+    }
+}
