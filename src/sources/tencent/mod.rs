@@ -298,6 +298,11 @@ impl Tencent {
                 cache.insert(key, CatalogSlot::NotOffered);
                 Ok(CatalogRead::NotOffered(e.message))
             }
+            // Auth and rate limits concern the whole target: the scheduler backs off from the
+            // failed poll, and the catalog is asked again with the next one.
+            Err(e) if matches!(e.reason, ErrorReason::Auth | ErrorReason::RateLimited) => {
+                Err(e.context(format!("{namespace} catalog")))
+            }
             Err(e) => {
                 let (failures, kept) = match cache.get(&key) {
                     Some(CatalogSlot::Offered(kept)) => (1, Some(kept.clone())),
@@ -336,13 +341,14 @@ impl Tencent {
 
     /// The catalog of a namespace for `metric_data`: the cached one; read once if missing, or
     /// again once the back-off after a failure has passed. `None`: not offered, or not readable
-    /// (data is then read without the catalog's help, which never fails the data).
+    /// (data is then read without the catalog's help). Only auth and rate-limit failures stop
+    /// the data poll: every other call of the target would meet them too.
     async fn catalog_for(
         &self,
         namespace: &str,
         clock: &CallClock,
         now: SystemTime,
-    ) -> Option<Arc<Vec<CatalogEntry>>> {
+    ) -> Result<Option<Arc<Vec<CatalogEntry>>>, PollError> {
         let slot = self
             .catalog
             .lock()
@@ -350,29 +356,34 @@ impl Tencent {
             .get(&namespace.to_ascii_lowercase())
             .cloned();
         match slot {
-            Some(CatalogSlot::Offered(c)) => return Some(c),
-            Some(CatalogSlot::NotOffered) => return None,
-            Some(CatalogSlot::Failing { retry_at, kept, .. }) if now < retry_at => return kept,
+            Some(CatalogSlot::Offered(c)) => return Ok(Some(c)),
+            Some(CatalogSlot::NotOffered) => return Ok(None),
+            Some(CatalogSlot::Failing { retry_at, kept, .. }) if now < retry_at => return Ok(kept),
             _ => {}
         }
         match self.fetch_catalog(namespace, clock, now).await {
-            Ok(CatalogRead::Offered(c)) => Some(c),
-            Ok(CatalogRead::NotOffered(_)) => None,
+            Ok(CatalogRead::Offered(c)) => Ok(Some(c)),
+            Ok(CatalogRead::NotOffered(_)) => Ok(None),
+            Err(e) if matches!(e.reason, ErrorReason::Auth | ErrorReason::RateLimited) => Err(e),
             Err(e) => {
                 tracing::debug!(target = self.client.target(), namespace, error = %e, "metric catalog unavailable; reading without it until the back-off has passed");
-                self.cached_catalog(namespace).await
+                Ok(self.cached_catalog(namespace).await)
             }
         }
     }
 
     /// Works out period, statistic and delay of every configured metric. A metric none of
     /// whose supported periods is long enough is a failed unit; the others are read.
-    async fn plans(&self, clock: &CallClock, now: SystemTime) -> (Vec<(usize, Plan)>, Vec<FailedUnit>) {
+    async fn plans(
+        &self,
+        clock: &CallClock,
+        now: SystemTime,
+    ) -> Result<(Vec<(usize, Plan)>, Vec<FailedUnit>), PollError> {
         let mut plans = Vec::new();
         let mut failed = Vec::new();
         let api = self.client.api();
         for (index, block) in self.blocks.iter().enumerate() {
-            let catalog = self.catalog_for(&block.namespace, clock, now).await;
+            let catalog = self.catalog_for(&block.namespace, clock, now).await?;
             let wanted = block
                 .period
                 .map_or(timing::default_period(self.read_api), |p| p.as_secs());
@@ -432,7 +443,7 @@ impl Tencent {
                 ));
             }
         }
-        (plans, failed)
+        Ok((plans, failed))
     }
 
     /// Instances per request for a namespace: v2 one; v3 `batch_size`, or less where the
@@ -471,7 +482,7 @@ impl Tencent {
             .unwrap_or(Duration::ZERO)
             .as_secs() as i64;
         let clock = CallClock::starting_at(ctx.now);
-        let (plans, mut failed) = self.plans(&clock, ctx.now).await;
+        let (plans, mut failed) = self.plans(&clock, ctx.now).await?;
         let batches: Vec<usize> = plans
             .iter()
             .map(|(_, p)| self.batch_for(&p.namespace))
