@@ -241,7 +241,7 @@ impl Tencent {
             self.client.target(),
             "metric_catalog",
             translate::catalog(&all),
-            worked || !not_offered.is_empty(),
+            worked,
             failed,
         )
     }
