@@ -1170,6 +1170,23 @@ async fn catalog_failures_are_backed_off_per_namespace_and_lose_no_other_catalog
         &[("target", "catalog"), ("namespace", "QCE/CDN")]
     )
     .is_empty());
+    // The CVM catalog call starts failing too: the catalog read before is still served.
+    catalog_sim.with(|s| s.failing_catalogs.insert("qce/cvm".into()));
+    let failing_from = catalog_calls(&catalog_sim, "QCE/CVM");
+    let body = d
+        .wait_for(WAIT, |_| {
+            catalog_calls(&catalog_sim, "QCE/CVM") >= failing_from + 3
+        })
+        .await;
+    assert_eq!(ok_polls(&body, "catalog", "metric_catalog"), Some(1.0));
+    assert_eq!(
+        sample(
+            &body,
+            "qce_metric_info",
+            &[("target", "catalog"), ("metric", "CPUUsage")]
+        ),
+        Some(1.0)
+    );
     // Five minutes later the back-off has passed: asked once more, then 10 minutes' rest.
     advance(&clock, &sim, 300);
     let before = reads();
