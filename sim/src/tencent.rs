@@ -12,7 +12,7 @@
 //! documented), can withdraw an action (`unoffered_actions`), and scales to thousands of
 //! instances. Products differ in supported periods (COS nothing below 300 s) and lag (CDN about
 //! 6 minutes late, `namespace_lag_secs`); single metrics can fail (`failing_metrics`,
-//! `InternalError` / 6000), catalogs too (`failing_catalogs`); answers can echo dimensions
+//! `InternalError` / 6000) or stay rate-limited (`rate_limited_metrics`), catalogs too (`failing_catalogs`); answers can echo dimensions
 //! beyond the requested ones (`extra_dimensions`); v2 times are Beijing time (UTC+8) in every
 //! region (`v2_offset`). Values are a slow deterministic wave per (instance, metric), or fixed overrides.
 //!
@@ -101,6 +101,9 @@ pub struct TencentSimState {
     /// Metric names (lower-case) whose reads fail with `InternalError` (one of the codes the
     /// SDK lists for GetMonitorData).
     pub failing_metrics: HashSet<String>,
+    /// Metric names (lower-case) whose reads are always refused with `RequestLimitExceeded`
+    /// (a read that stays rate-limited whatever the retries).
+    pub rate_limited_metrics: HashSet<String>,
     /// Namespaces (lower-case) whose `DescribeBaseMetrics` fails with `InternalError`.
     pub failing_catalogs: HashSet<String>,
     /// Dimensions a v3 answer echoes for every point of a namespace (lower-case) besides the
@@ -186,6 +189,7 @@ impl TencentSimState {
             not_open: HashSet::new(),
             namespace_lag_secs: HashMap::from([("qce/cdn".to_string(), 360)]),
             failing_metrics: HashSet::new(),
+            rate_limited_metrics: HashSet::new(),
             failing_catalogs: HashSet::new(),
             extra_dimensions: HashMap::new(),
             namespace_calls: BTreeMap::new(),
@@ -613,6 +617,16 @@ fn v3_get_monitor_data(state: &mut TencentSimState, body: &Value, now: i64) -> S
         return v3_error(
             "InternalError",
             "An internal error has occurred. Retry your request.",
+        );
+    }
+    if state
+        .rate_limited_metrics
+        .contains(&metric_name.to_ascii_lowercase())
+    {
+        state.rate_limited += 1;
+        return v3_error(
+            "RequestLimitExceeded",
+            "Your current request times exceeds the frequency limit. Please reduce the frequency of calls.",
         );
     }
     let period = body["Period"].as_i64().unwrap_or(300);

@@ -924,6 +924,42 @@ async fn one_bad_metric_a_failing_metric_and_a_closed_namespace_keep_the_good_me
 }
 
 #[tokio::test]
+async fn a_read_still_rate_limited_after_its_retries_keeps_the_other_metrics() {
+    let (sim, clock) = frozen_sim(1).await;
+    sim.with(|s| {
+        s.rate_limited_metrics.insert("memusage".into());
+    });
+    let i0 = instance_id(0);
+    let yaml = format!(
+        "sources:\n  tencent:\n{}",
+        v3_target(
+            "limited",
+            &sim.url(),
+            "metric_data: 200ms, metric_catalog: off",
+            &block(
+                "QCE/CVM",
+                "CPUUsage, MemUsage",
+                "          period: 60s\n",
+                &format!("{{InstanceId: {i0}}}")
+            )
+        )
+    );
+    let d = support::start_with_clock(&yaml, clock).await;
+    let body = d
+        .wait_for(WAIT, |b| ok_polls(b, "limited", "metric_data") == Some(1.0))
+        .await;
+    let newest = T0.div_euclid(60) * 60 - 60;
+    assert_eq!(
+        sample(&body, "qce_cvm_cpuusage_avg", &[("instance_id", &i0)]),
+        Some(value_at(&i0, "CPUUsage", "avg", newest))
+    );
+    assert!(samples(&body, "qce_cvm_memusage_avg", &[]).is_empty());
+    // The MemUsage read was tried four times (a call and three retries) before it gave up.
+    assert!(sim.with(|s| s.rate_limited) >= 4);
+    d.stop().await;
+}
+
+#[tokio::test]
 async fn periods_round_up_to_a_supported_one_and_cdn_is_read_six_minutes_late() {
     let (sim, clock) = frozen_sim(3).await;
     // CDN echoes a dimension that was not asked for: the point is still the instance's.
