@@ -215,6 +215,7 @@ impl Tencent {
         let mut worked = false;
         let mut not_offered = Vec::new();
         let mut failed: Vec<FailedUnit> = Vec::new();
+        let namespaces = self.namespaces().len();
         for namespace in self.namespaces() {
             match self.fetch_catalog(&namespace, &clock, ctx.now).await {
                 Ok(CatalogRead::Offered(entries)) => {
@@ -241,7 +242,7 @@ impl Tencent {
             self.client.target(),
             "metric_catalog",
             translate::catalog(&all),
-            worked,
+            (namespaces, worked),
             failed,
         )
     }
@@ -516,7 +517,10 @@ impl Tencent {
         let results = futures::future::join_all(jobs).await;
         let mut answered: HashMap<SeriesKey, (f64, f64)> = HashMap::new();
         let mut worked = false;
+        // Units tried: the metrics refused at planning, and every request answered last.
+        let mut units = failed.len();
         for (request, answers) in results {
+            units += answers.len();
             let (index, plan) = &plans[request.position];
             let instances = &self.blocks[*index].instances;
             for (range, answer) in answers {
@@ -557,7 +561,13 @@ impl Tencent {
             .map(|(_, p)| (p.namespace.clone(), p.metric.clone(), p.period))
             .collect();
         let data = translate::metric_data_with_periods(&self.region, &readings, &periods);
-        settle(self.client.target(), "metric_data", data, worked, failed)
+        settle(
+            self.client.target(),
+            "metric_data",
+            data,
+            (units, worked),
+            failed,
+        )
     }
 
     /// v3 reads of `range` of a block's instances: one `GetMonitorData`, split into smaller
@@ -713,15 +723,15 @@ fn unit_name(index: usize, plan: &Plan, instances: &[Instance], range: &Range<us
     )
 }
 
-/// What a poll comes to: `data` (what worked) when nothing failed, or when something worked
-/// and some units failed (each logged); the most telling error (auth first) when nothing
-/// worked. With the core's partial outcome, the middle case becomes
-/// `PollOutcome::Partial { data, failed }`.
+/// What a poll of `units` units comes to: `data` (what worked) when nothing failed, or when
+/// something worked and some units failed (each logged); the most telling error (auth first)
+/// when nothing worked. With the core's partial outcome, the middle case's last line becomes
+/// `Ok(PollOutcome::partial(data, units, failed.into_iter().map(|(u, e)| FailedUnit::new(u, e)).collect()))`.
 fn settle(
     target: &str,
     endpoint: &str,
     data: Snapshot,
-    worked: bool,
+    (units, worked): (usize, bool),
     failed: Vec<FailedUnit>,
 ) -> Result<PollOutcome, PollError> {
     if failed.is_empty() {
@@ -752,7 +762,8 @@ fn settle(
         target,
         endpoint,
         failed = failed.len(),
-        "poll partly failed"
+        units,
+        "poll partly failed; what worked is served"
     );
     Ok(PollOutcome::Data(data))
 }
@@ -1276,13 +1287,13 @@ mod tests {
         let data = || translate::metric_data("gz", &[]);
         let unit = |name: &str, reason| (name.to_string(), PollError::new(reason, format!("{name} broke")));
         assert!(matches!(
-            settle("t", "metric_data", data(), true, vec![]),
+            settle("t", "metric_data", data(), (1, true), vec![]),
             Ok(PollOutcome::Data(_))
         ));
         // Some units failed, some worked: the data is served.
         let failed = vec![unit("metrics[0] QCE/CVM Nope", ErrorReason::UpstreamError)];
         assert!(matches!(
-            settle("t", "metric_data", data(), true, failed),
+            settle("t", "metric_data", data(), (2, true), failed),
             Ok(PollOutcome::Data(_))
         ));
         // Nothing worked: the auth error is reported, naming how many more failed.
@@ -1291,10 +1302,10 @@ mod tests {
             unit("b", ErrorReason::Auth),
             unit("c", ErrorReason::Unsupported),
         ];
-        let e = settle("t", "metric_data", data(), false, failed).unwrap_err();
+        let e = settle("t", "metric_data", data(), (3, false), failed).unwrap_err();
         assert_eq!(e.reason, ErrorReason::Auth);
         assert_eq!(e.message, "b (and 2 more failing): b broke");
-        let e = settle("t", "metric_data", data(), false, vec![unit("a", ErrorReason::Unsupported)])
+        let e = settle("t", "metric_data", data(), (1, false), vec![unit("a", ErrorReason::Unsupported)])
             .unwrap_err();
         assert_eq!((e.reason, e.message.as_str()), (ErrorReason::Unsupported, "a broke"));
     }
