@@ -211,8 +211,11 @@ impl HighWater {
             let oldest = days.pop_first().expect("more days than the limit");
             for series in self.series.values_mut() {
                 if let Some(day) = series.days.remove(&oldest) {
-                    for i in 0..4 {
-                        add(&mut series.settled[i], day.marks[i]);
+                    for (settled, mark) in series.settled.iter_mut().zip(day.marks) {
+                        if let Some(v) = mark {
+                            // Kept finite, so that it saves (JSON has no infinity).
+                            *settled = Some((settled.unwrap_or(0.0) + v).min(f64::MAX));
+                        }
                     }
                 }
             }
@@ -228,18 +231,21 @@ impl HighWater {
     }
 
     /// The cycle-to-date total per series: the sum of its marks (a measure never reported in
-    /// the cycle stays `None`).
+    /// the cycle stays `None`, and so does one whose sum overflows: absurd values are not
+    /// exported as an infinite counter).
     pub fn totals(&self) -> BTreeMap<SeriesKey, Values> {
         self.series
             .iter()
             .map(|(key, series)| {
                 let mut total = series.settled;
                 for day in series.days.values() {
-                    for i in 0..4 {
-                        add(&mut total[i], day.marks[i]);
+                    for (sum, mark) in total.iter_mut().zip(day.marks) {
+                        if let Some(v) = mark {
+                            *sum = Some(sum.unwrap_or(0.0) + v);
+                        }
                     }
                 }
-                (key.clone(), total)
+                (key.clone(), total.map(|t| t.filter(|t| t.is_finite())))
             })
             .collect()
     }
@@ -261,18 +267,6 @@ impl HighWater {
             .values()
             .flat_map(|s| s.days.keys().copied())
             .collect()
-    }
-}
-
-/// Adds a value to a sum; a sum that overflows to infinity stays at its last finite value.
-fn add(sum: &mut Option<f64>, value: Option<f64>) {
-    if let Some(v) = value {
-        let s = sum.unwrap_or(0.0) + v;
-        if s.is_finite() {
-            *sum = Some(s);
-        } else if sum.is_none() {
-            *sum = Some(0.0);
-        }
     }
 }
 
@@ -312,13 +306,15 @@ impl From<HighWater> for Saved {
             series: h
                 .series
                 .into_iter()
-                .map(|((namespace_id, community_id, cluster_region), s)| SavedSeries {
-                    namespace_id,
-                    community_id,
-                    cluster_region,
-                    settled: s.settled,
-                    days: s.days,
-                })
+                .map(
+                    |((namespace_id, community_id, cluster_region), s)| SavedSeries {
+                        namespace_id,
+                        community_id,
+                        cluster_region,
+                        settled: s.settled,
+                        days: s.days,
+                    },
+                )
                 .collect(),
             revisions: h.revisions,
             counting_since: h.counting_since,
@@ -385,7 +381,11 @@ mod tests {
     #[test]
     fn a_fresh_accumulator_counts_the_answer() {
         let mut h = HighWater::default();
-        let u = h.update(november(), &answer(&[("a", 1, 10.0), ("a", 2, 5.0), ("b", 2, 1.0)]), at(2, 9));
+        let u = h.update(
+            november(),
+            &answer(&[("a", 1, 10.0), ("a", 2, 5.0), ("b", 2, 1.0)]),
+            at(2, 9),
+        );
         assert!(u.changed);
         assert_eq!(u.previous_cycle, None);
         assert!(u.lowered.is_empty());
@@ -396,15 +396,27 @@ mod tests {
         assert_eq!(h.counting_since(), Some(at(2, 9)));
         assert_eq!(h.revisions(), [0; 4]);
         // The same answer again changes nothing (nothing to save).
-        let again = h.update(november(), &answer(&[("a", 1, 10.0), ("a", 2, 5.0), ("b", 2, 1.0)]), at(2, 10));
+        let again = h.update(
+            november(),
+            &answer(&[("a", 1, 10.0), ("a", 2, 5.0), ("b", 2, 1.0)]),
+            at(2, 10),
+        );
         assert_eq!(again, Update::default());
     }
 
     #[test]
     fn a_day_revised_down_keeps_its_counted_value_and_is_reported_once() {
         let mut h = HighWater::default();
-        h.update(november(), &answer(&[("a", 1, 10.0), ("a", 2, 5.0)]), at(2, 9));
-        let u = h.update(november(), &answer(&[("a", 1, 7.0), ("a", 2, 6.0)]), at(2, 10));
+        h.update(
+            november(),
+            &answer(&[("a", 1, 10.0), ("a", 2, 5.0)]),
+            at(2, 9),
+        );
+        let u = h.update(
+            november(),
+            &answer(&[("a", 1, 7.0), ("a", 2, 6.0)]),
+            at(2, 10),
+        );
         assert_eq!(total(&h, "a"), Some(16.0), "10 (kept) + 6 (grew)");
         assert_eq!(
             u.lowered,
@@ -418,16 +430,28 @@ mod tests {
         );
         assert_eq!(h.revisions(), [1, 0, 0, 0]);
         // Still lower, even lower: not reported or counted again.
-        let u = h.update(november(), &answer(&[("a", 1, 6.0), ("a", 2, 6.0)]), at(2, 11));
+        let u = h.update(
+            november(),
+            &answer(&[("a", 1, 6.0), ("a", 2, 6.0)]),
+            at(2, 11),
+        );
         assert!(u.lowered.is_empty());
         assert!(!u.changed);
         assert_eq!(h.revisions(), [1, 0, 0, 0]);
         assert_eq!(total(&h, "a"), Some(16.0));
         // Back at the mark: recovered; a later drop is a new revision.
-        let u = h.update(november(), &answer(&[("a", 1, 10.0), ("a", 2, 6.0)]), at(2, 12));
+        let u = h.update(
+            november(),
+            &answer(&[("a", 1, 10.0), ("a", 2, 6.0)]),
+            at(2, 12),
+        );
         assert_eq!(u.recovered, 1);
         assert!(u.changed);
-        let u = h.update(november(), &answer(&[("a", 1, 9.0), ("a", 2, 6.0)]), at(2, 13));
+        let u = h.update(
+            november(),
+            &answer(&[("a", 1, 9.0), ("a", 2, 6.0)]),
+            at(2, 13),
+        );
         assert_eq!(u.lowered.len(), 1);
         assert_eq!(h.revisions(), [2, 0, 0, 0]);
         assert_eq!(total(&h, "a"), Some(16.0));
@@ -436,7 +460,11 @@ mod tests {
     #[test]
     fn a_missing_day_keeps_its_counted_value() {
         let mut h = HighWater::default();
-        h.update(november(), &answer(&[("a", 1, 10.0), ("a", 2, 5.0), ("b", 1, 3.0)]), at(2, 9));
+        h.update(
+            november(),
+            &answer(&[("a", 1, 10.0), ("a", 2, 5.0), ("b", 1, 3.0)]),
+            at(2, 9),
+        );
         // Day 1 of namespace a missing, namespace b missing altogether.
         let u = h.update(november(), &answer(&[("a", 2, 5.0)]), at(2, 10));
         assert_eq!(total(&h, "a"), Some(15.0));
@@ -448,7 +476,11 @@ mod tests {
         let u = h.update(november(), &answer(&[("a", 2, 5.0)]), at(2, 11));
         assert!(u.lowered.is_empty() && !u.changed);
         // Back, lower than counted: still the same revision state.
-        let u = h.update(november(), &answer(&[("a", 1, 8.0), ("a", 2, 5.0), ("b", 1, 3.0)]), at(2, 12));
+        let u = h.update(
+            november(),
+            &answer(&[("a", 1, 8.0), ("a", 2, 5.0), ("b", 1, 3.0)]),
+            at(2, 12),
+        );
         assert!(u.lowered.is_empty());
         assert_eq!(u.recovered, 1, "b is back at its mark");
         assert_eq!(total(&h, "a"), Some(15.0));
@@ -457,21 +489,41 @@ mod tests {
     #[test]
     fn an_upward_revision_and_a_growing_day_add() {
         let mut h = HighWater::default();
-        h.update(november(), &answer(&[("a", 1, 10.0), ("a", 2, 5.0)]), at(2, 9));
+        h.update(
+            november(),
+            &answer(&[("a", 1, 10.0), ("a", 2, 5.0)]),
+            at(2, 9),
+        );
         // Yesterday revised up by 2, today grew by 3: the counter grows by 5.
-        let u = h.update(november(), &answer(&[("a", 1, 12.0), ("a", 2, 8.0)]), at(2, 18));
+        let u = h.update(
+            november(),
+            &answer(&[("a", 1, 12.0), ("a", 2, 8.0)]),
+            at(2, 18),
+        );
         assert!(u.changed && u.lowered.is_empty());
         assert_eq!(total(&h, "a"), Some(20.0));
         // Today complete, the next day begins: each day counted once.
-        h.update(november(), &answer(&[("a", 1, 12.0), ("a", 2, 9.0), ("a", 3, 1.0)]), at(3, 1));
+        h.update(
+            november(),
+            &answer(&[("a", 1, 12.0), ("a", 2, 9.0), ("a", 3, 1.0)]),
+            at(3, 1),
+        );
         assert_eq!(total(&h, "a"), Some(22.0));
     }
 
     #[test]
     fn a_new_cycle_drops_the_old_marks_and_starts_from_its_answer() {
         let mut h = HighWater::default();
-        h.update(november(), &answer(&[("a", 29, 10.0), ("a", 30, 5.0)]), at(30, 9));
-        h.update(november(), &answer(&[("a", 29, 1.0), ("a", 30, 5.0)]), at(30, 10));
+        h.update(
+            november(),
+            &answer(&[("a", 29, 10.0), ("a", 30, 5.0)]),
+            at(30, 9),
+        );
+        h.update(
+            november(),
+            &answer(&[("a", 29, 1.0), ("a", 30, 5.0)]),
+            at(30, 10),
+        );
         assert_eq!(h.revisions()[0], 1);
         let december = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
         let dec1 = december.date_naive();
@@ -479,7 +531,10 @@ mod tests {
         let u = h.update(december, &first, december + Duration::hours(1));
         assert_eq!(u.previous_cycle, Some(november()));
         assert!(u.changed);
-        assert!(u.lowered.is_empty(), "the old cycle's days are not missing, they are gone");
+        assert!(
+            u.lowered.is_empty(),
+            "the old cycle's days are not missing, they are gone"
+        );
         assert_eq!(h.cycle_start(), Some(december));
         assert_eq!(h.days(), [dec1].into());
         assert_eq!(total(&h, "a"), Some(2.0));
@@ -493,9 +548,20 @@ mod tests {
         let mut h = HighWater::default();
         let key = (None, Some("c".to_string()), None);
         let one = |v: Values| -> BTreeMap<_, _> { [((key.clone(), day(1)), v)].into() };
-        h.update(november(), &one([Some(10.0), Some(4.0), Some(2.0), None]), at(1, 9));
-        let u = h.update(november(), &one([Some(11.0), Some(3.0), None, Some(1.0)]), at(1, 10));
-        assert_eq!(h.totals()[&key], [Some(11.0), Some(4.0), Some(2.0), Some(1.0)]);
+        h.update(
+            november(),
+            &one([Some(10.0), Some(4.0), Some(2.0), None]),
+            at(1, 9),
+        );
+        let u = h.update(
+            november(),
+            &one([Some(11.0), Some(3.0), None, Some(1.0)]),
+            at(1, 10),
+        );
+        assert_eq!(
+            h.totals()[&key],
+            [Some(11.0), Some(4.0), Some(2.0), Some(1.0)]
+        );
         let measures: Vec<usize> = u.lowered.iter().map(|l| l.measure).collect();
         assert_eq!(measures, [1, 2], "streams lower, egress events missing");
         assert_eq!(h.revisions(), [0, 1, 1, 0]);
@@ -506,8 +572,29 @@ mod tests {
         let mut h = HighWater::default();
         let key = ns("a");
         let one = |v: Values| -> BTreeMap<_, _> { [((key.clone(), day(1)), v)].into() };
-        h.update(november(), &one([Some(-5.0), Some(f64::INFINITY), Some(f64::NAN), Some(1.0)]), at(1, 9));
+        h.update(
+            november(),
+            &one([Some(-5.0), Some(f64::INFINITY), Some(f64::NAN), Some(1.0)]),
+            at(1, 9),
+        );
         assert_eq!(h.totals()[&key], [None, None, None, Some(1.0)]);
+        // Marks too large to sum: the total is not exported (never an infinite counter).
+        let huge: BTreeMap<_, _> = [
+            (
+                (key.clone(), day(1)),
+                [Some(1.7e308), None, None, Some(1.0)],
+            ),
+            (
+                (key.clone(), day(2)),
+                [Some(1.7e308), None, None, Some(1.0)],
+            ),
+        ]
+        .into();
+        h.update(november(), &huge, at(2, 9));
+        assert_eq!(h.totals()[&key], [None, None, None, Some(2.0)]);
+        // The marks themselves are finite and save.
+        let back: HighWater = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
+        assert_eq!(back, h);
     }
 
     #[test]
@@ -516,7 +603,12 @@ mod tests {
         let mut h = HighWater::default();
         let days = MAX_MARKED_DAYS as i64 + 5;
         let all: BTreeMap<_, _> = (0..days)
-            .map(|i| ((ns("a"), (start + Duration::days(i)).date_naive()), [Some(1.0), None, None, None]))
+            .map(|i| {
+                (
+                    (ns("a"), (start + Duration::days(i)).date_naive()),
+                    [Some(1.0), None, None, None],
+                )
+            })
             .collect();
         h.update(start, &all, start + Duration::days(days));
         assert_eq!(h.days().len(), MAX_MARKED_DAYS);
@@ -535,8 +627,16 @@ mod tests {
     #[test]
     fn serde_round_trip_keeps_marks_revision_states_and_counts() {
         let mut h = HighWater::default();
-        h.update(november(), &answer(&[("a", 1, 10.0), ("a", 2, 5.0), ("b", 1, 2.5)]), at(2, 9));
-        h.update(november(), &answer(&[("a", 1, 4.0), ("a", 2, 5.0), ("b", 1, 2.5)]), at(2, 10));
+        h.update(
+            november(),
+            &answer(&[("a", 1, 10.0), ("a", 2, 5.0), ("b", 1, 2.5)]),
+            at(2, 9),
+        );
+        h.update(
+            november(),
+            &answer(&[("a", 1, 4.0), ("a", 2, 5.0), ("b", 1, 2.5)]),
+            at(2, 10),
+        );
         let key = (None, Some("community".to_string()), None);
         let mut odd: BTreeMap<_, _> = answer(&[("a", 1, 4.0), ("a", 2, 5.0), ("b", 1, 2.5)]);
         odd.insert((key, day(2)), [None, Some(7.0), None, Some(0.0)]);
@@ -546,7 +646,10 @@ mod tests {
         assert_eq!(back, h);
         assert!(json.contains("\"2026-11-01\""), "{json}");
         // Nothing secret or derived: counts, dates and the record's own labels only.
-        assert!(!json.contains("token") && !json.contains("secret"), "{json}");
+        assert!(
+            !json.contains("token") && !json.contains("secret"),
+            "{json}"
+        );
         // Restored, it reports nothing new for the state it saved.
         let mut restored = back;
         let u = restored.update(november(), &odd, at(2, 12));

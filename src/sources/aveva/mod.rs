@@ -508,7 +508,11 @@ mod tests {
         let mut marks = HighWater::default();
         let day = parse_date("2026-11-02").unwrap();
         let key = (Some("production".to_string()), None, None);
-        let answer = [((key.clone(), day.date_naive()), [Some(5.0), None, None, None])].into();
+        let answer = [(
+            (key.clone(), day.date_naive()),
+            [Some(5.0), None, None, None],
+        )]
+        .into();
         marks.update(parse_date("2026-11-01").unwrap(), &answer, day);
         target.usage_slot.save(&marks);
         // A reload rebuilds the target with the same store: it continues from the marks.

@@ -469,7 +469,10 @@ mod tests {
         assert_eq!(daily.samples.len(), MAX_DATES);
         assert_eq!(daily.samples[0].labels.get("date"), Some("2026-01-10"));
         // The counter counts every day of the cycle, not only the days shown.
-        assert_eq!(value(&snap, "aveva_cds_ingress_events_total", &[]), Some(40.0));
+        assert_eq!(
+            value(&snap, "aveva_cds_ingress_events_total", &[]),
+            Some(40.0)
+        );
         // Absent measures give absent series, not zeros.
         assert!(snap.family("aveva_cds_egress_events").is_none());
         assert_eq!(value(&snap, "aveva_cds_egress_events_total", &[]), None);
@@ -508,25 +511,53 @@ mod tests {
         let (snap, update) = tenant_usage(&first, &november(), now(), &mut marks);
         assert!(update.changed);
         let a = [("namespace_id", "a")];
-        assert_eq!(value(&snap, "aveva_cds_ingress_events_total", &a), Some(150.0));
+        assert_eq!(
+            value(&snap, "aveva_cds_ingress_events_total", &a),
+            Some(150.0)
+        );
         let revisions = |snap: &Snapshot| {
-            value(snap, "aveva_cds_usage_downward_revisions_total", &[("measure", "ingress_events")])
+            value(
+                snap,
+                "aveva_cds_usage_downward_revisions_total",
+                &[("measure", "ingress_events")],
+            )
         };
         assert_eq!(revisions(&snap), Some(0.0));
         // November 1st revised down, namespace b's day missing, November 2nd grew.
-        let second = [record("2026-11-01", "a", 60.0), record("2026-11-02", "a", 55.0)];
+        let second = [
+            record("2026-11-01", "a", 60.0),
+            record("2026-11-02", "a", 55.0),
+        ];
         let (snap, update) = tenant_usage(&second, &november(), now(), &mut marks);
         assert_eq!(update.lowered.len(), 2);
-        assert_eq!(value(&snap, "aveva_cds_ingress_events_total", &a), Some(155.0));
+        assert_eq!(
+            value(&snap, "aveva_cds_ingress_events_total", &a),
+            Some(155.0)
+        );
         let b = [("namespace_id", "b")];
-        assert_eq!(value(&snap, "aveva_cds_ingress_events_total", &b), Some(7.0));
+        assert_eq!(
+            value(&snap, "aveva_cds_ingress_events_total", &b),
+            Some(7.0)
+        );
         // The gauges show the answer as it is.
         let nov1 = [("namespace_id", "a"), ("date", "2026-11-01")];
-        assert_eq!(value(&snap, "aveva_cds_daily_ingress_events", &nov1), Some(60.0));
-        assert_eq!(value(&snap, "aveva_cds_daily_ingress_events", &[("namespace_id", "b")]), None);
+        assert_eq!(
+            value(&snap, "aveva_cds_daily_ingress_events", &nov1),
+            Some(60.0)
+        );
+        assert_eq!(
+            value(
+                &snap,
+                "aveva_cds_daily_ingress_events",
+                &[("namespace_id", "b")]
+            ),
+            None
+        );
         assert_eq!(revisions(&snap), Some(2.0));
         // One series per measure, there from the first answer (when counting began).
-        let family = snap.family("aveva_cds_usage_downward_revisions_total").unwrap();
+        let family = snap
+            .family("aveva_cds_usage_downward_revisions_total")
+            .unwrap();
         assert_eq!(family.samples.len(), 4);
         let egress = family
             .samples
@@ -544,14 +575,22 @@ mod tests {
         let (snap, update) = tenant_usage(&second, &november(), now(), &mut marks);
         assert!(!update.changed);
         assert_eq!(revisions(&snap), Some(2.0));
-        assert_eq!(value(&snap, "aveva_cds_ingress_events_total", &a), Some(155.0));
+        assert_eq!(
+            value(&snap, "aveva_cds_ingress_events_total", &a),
+            Some(155.0)
+        );
     }
 
     #[test]
     fn a_new_cycle_restarts_the_counters_from_its_days() {
         let mut marks = HighWater::default();
         let records = [on("2026-11-29"), on("2026-11-30"), on("2026-12-01")];
-        tenant_usage(&records, &november(), parse_date("2026-11-30T20:00:00Z").unwrap(), &mut marks);
+        tenant_usage(
+            &records,
+            &november(),
+            parse_date("2026-11-30T20:00:00Z").unwrap(),
+            &mut marks,
+        );
         assert_eq!(marks.days().len(), 2);
         let december = Cycle {
             start: parse_date("2026-12-01").unwrap(),
@@ -565,8 +604,14 @@ mod tests {
         );
         assert_eq!(update.previous_cycle, Some(november().start));
         assert!(update.lowered.is_empty());
-        assert_eq!(marks.days(), [parse_date("2026-12-01").unwrap().date_naive()].into());
-        let total = &snap.family("aveva_cds_ingress_events_total").unwrap().samples[0];
+        assert_eq!(
+            marks.days(),
+            [parse_date("2026-12-01").unwrap().date_naive()].into()
+        );
+        let total = &snap
+            .family("aveva_cds_ingress_events_total")
+            .unwrap()
+            .samples[0];
         assert_eq!(
             total.value,
             crate::snapshot::Value::Counter {
