@@ -42,20 +42,29 @@ fn errors(body: &str, endpoint: &str, reason: &str) -> f64 {
 
 /// A simulator whose clock reads `at` now and runs on from there.
 async fn sim_at(at: DateTime<Utc>) -> AvevaSim {
+    sim_with(at, SimConfig::default()).await
+}
+
+/// Like [`sim_at`], started with `config` (its clock replaced).
+async fn sim_with(at: DateTime<Utc>, config: SimConfig) -> AvevaSim {
     let clock = SimClock::real();
     clock.set_offset(at - Utc::now());
-    AvevaSim::start(SimConfig {
-        clock,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap()
+    AvevaSim::start(SimConfig { clock, ..config })
+        .await
+        .unwrap()
+}
+
+/// An ordinary instant, mid-cycle and mid-day, for the tests that are about something else than
+/// dates: with both clocks running from here they never meet a cycle's first day or midnight,
+/// whatever the real date.
+fn ordinary() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 17, 10, 30, 0).unwrap()
 }
 
 #[tokio::test]
 async fn every_endpoint_translates_the_simulated_tenant() {
     // An ordinary day: a cycle that began five days ago, so past days are complete and exact.
-    translates_the_tenant_at(Utc.with_ymd_and_hms(2026, 11, 17, 10, 30, 0).unwrap(), 5).await;
+    translates_the_tenant_at(ordinary(), 5).await;
 }
 
 /// The date-sensitive suite at the calendar's edges, with the exporter's and the simulator's
@@ -235,13 +244,15 @@ async fn translates_the_tenant_at(at: DateTime<Utc>, days_into_cycle: i64) {
 
 #[tokio::test]
 async fn short_lived_tokens_are_refreshed_before_they_expire() {
-    let sim = AvevaSim::start(SimConfig {
-        token_lifetime: Duration::from_secs(2),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let d = support::start(&config(&sim, CLIENT_SECRET, ALL_FAST)).await;
+    let sim = sim_with(
+        ordinary(),
+        SimConfig {
+            token_lifetime: Duration::from_secs(2),
+            ..SimConfig::default()
+        },
+    )
+    .await;
+    let d = support::start_at(&config(&sim, CLIENT_SECRET, ALL_FAST), ordinary()).await;
     let started = Instant::now();
     while sim.token_requests() < 3 {
         assert!(started.elapsed() < WAIT, "no token refresh happened");
@@ -278,8 +289,8 @@ async fn short_lived_tokens_are_refreshed_before_they_expire() {
 
 #[tokio::test]
 async fn a_rejected_token_is_renewed_once_and_the_request_retried() {
-    let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
-    let d = support::start(&config(&sim, CLIENT_SECRET, ALL_FAST)).await;
+    let sim = sim_at(ordinary()).await;
+    let d = support::start_at(&config(&sim, CLIENT_SECRET, ALL_FAST), ordinary()).await;
     d.wait_for(WAIT, |b| b.contains("aveva_cds_ingress_events_total"))
         .await;
     assert_eq!(sim.token_requests(), 1);
@@ -308,12 +319,15 @@ async fn a_rejected_token_is_renewed_once_and_the_request_retried() {
 
 #[tokio::test]
 async fn rate_limit_waits_for_retry_after_and_shows_the_vendor_text() {
-    let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
-    let d = support::start(&config(
-        &sim,
-        CLIENT_SECRET,
-        "{tenant_usage: 200ms, community_usage: off, resource_usage: off, billing_cycles: off}",
-    ))
+    let sim = sim_at(ordinary()).await;
+    let d = support::start_at(
+        &config(
+            &sim,
+            CLIENT_SECRET,
+            "{tenant_usage: 200ms, community_usage: off, resource_usage: off, billing_cycles: off}",
+        ),
+        ordinary(),
+    )
     .await;
     d.wait_for(WAIT, |b| b.contains("aveva_cds_ingress_events_total"))
         .await;
@@ -357,9 +371,9 @@ async fn rate_limit_waits_for_retry_after_and_shows_the_vendor_text() {
 
 #[tokio::test]
 async fn wrong_client_secret_is_an_auth_error_with_backoff() {
-    let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
+    let sim = sim_at(ordinary()).await;
     let wrong = "not-the-secret-42";
-    let d = support::start(&config(&sim, wrong, ALL_FAST)).await;
+    let d = support::start_at(&config(&sim, wrong, ALL_FAST), ordinary()).await;
     let body = d
         .wait_for(WAIT, |b| {
             [
@@ -477,7 +491,7 @@ async fn billing_cycle_rollover_restarts_counters_and_drops_old_dates() {
 
 #[tokio::test]
 async fn vendor_errors_are_readable_and_name_the_operation() {
-    let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
+    let sim = sim_at(ordinary()).await;
     sim.fail_with(
         403,
         "/resources/usage",
@@ -491,7 +505,7 @@ async fn vendor_errors_are_readable_and_name_the_operation() {
         sim.url(),
         sim.communities()[0].id
     );
-    let d = support::start(&yaml).await;
+    let d = support::start_at(&yaml, ordinary()).await;
     let body = d
         .wait_for(WAIT, |b| {
             errors(b, "resource_usage", "auth") >= 1.0
@@ -636,7 +650,7 @@ async fn mid_cycle(at: DateTime<Utc>, days_into_cycle: i64) -> AvevaSim {
 
 #[tokio::test]
 async fn a_day_revised_down_keeps_the_counter_and_is_counted_once() {
-    let at = Utc.with_ymd_and_hms(2026, 11, 17, 10, 30, 0).unwrap();
+    let at = ordinary();
     let (today, yesterday) = (at.date_naive(), at.date_naive() - Days::days(1));
     let sim = mid_cycle(at, 5).await;
     let d = support::start_at(&config(&sim, CLIENT_SECRET, USAGE_ONLY), at).await;
@@ -797,7 +811,7 @@ fn marked_dates(state: &serde_json::Value) -> std::collections::BTreeSet<String>
 
 #[tokio::test]
 async fn a_revision_during_a_restart_does_not_lower_the_counter() {
-    let at = Utc.with_ymd_and_hms(2026, 11, 17, 10, 30, 0).unwrap();
+    let at = ordinary();
     let (today, yesterday) = (at.date_naive(), at.date_naive() - Days::days(1));
     let sim = mid_cycle(at, 5).await;
     let state = tempfile::tempdir().unwrap();
