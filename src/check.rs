@@ -1,13 +1,18 @@
 //! `check-config`: validate a config file, optionally poll every endpoint once through the
 //! scheduler's own poll pipeline ([`poll_once`]).
 
+use crate::base::clock::SystemClock;
 use crate::base::duration::format_duration;
 use crate::config::ConfigError;
-use crate::schedule::poll_once;
+use crate::schedule::{poll_once, CallTracker};
 use crate::sources::{self, PollOutcome};
 use crate::state::StateStore;
 use crate::telemetry::Telemetry;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Failed units of a partial probe printed before "… and N more".
+const PROBE_UNITS_SHOWN: usize = 3;
 
 /// Why `check-config` failed.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +45,7 @@ pub async fn check_config(path: &Path, probe: bool) -> Result<(), CheckError> {
     let mut failed = 0;
     for instance in &instances {
         println!("  {} {}:", instance.source, instance.name);
+        println!("{}", projection(instance));
         for endpoint in &instance.endpoints {
             let mut line = format!(
                 "    {:<28} every {}",
@@ -48,8 +54,32 @@ pub async fn check_config(path: &Path, probe: bool) -> Result<(), CheckError> {
             );
             if probe {
                 let report = poll_once(instance, endpoint, std::time::SystemTime::now()).await;
+                let mut units_text = String::new();
                 let verdict = match report.outcome {
                     Ok(PollOutcome::Data(s)) => format!("ok, {} series", s.series_count()),
+                    Ok(PollOutcome::Partial {
+                        data,
+                        failed,
+                        units,
+                    }) => {
+                        for unit in failed.iter().take(PROBE_UNITS_SHOWN) {
+                            units_text.push_str(&format!(
+                                "\n        {}: {} ({})",
+                                unit.unit, unit.error.message, unit.error.reason
+                            ));
+                        }
+                        if failed.len() > PROBE_UNITS_SHOWN {
+                            units_text.push_str(&format!(
+                                "\n        … and {} more",
+                                failed.len() - PROBE_UNITS_SHOWN
+                            ));
+                        }
+                        format!(
+                            "partial: {} of {units} units failed, {} series from the others",
+                            failed.len(),
+                            data.series_count()
+                        )
+                    }
                     Ok(PollOutcome::Skipped(why)) => format!("skipped: {why}"),
                     Ok(PollOutcome::Unsupported(why)) => format!("unsupported: {why}"),
                     Err(e) => {
@@ -58,7 +88,7 @@ pub async fn check_config(path: &Path, probe: bool) -> Result<(), CheckError> {
                     }
                 };
                 line.push_str(&format!(
-                    "  {verdict} in {} ms",
+                    "  {verdict} in {} ms{units_text}",
                     report.duration.as_millis()
                 ));
             }
@@ -69,4 +99,41 @@ pub async fn check_config(path: &Path, probe: bool) -> Result<(), CheckError> {
         return Err(CheckError::ProbeFailed { failed });
     }
     Ok(())
+}
+
+/// The target's projected upstream calls before start: an estimate from the configured
+/// intervals and the source's estimate of calls per poll (1 unless it knows its batches), with
+/// the stretch its call budget would impose. The daemon measures the real calls per poll.
+fn projection(instance: &crate::sources::TargetInstance) -> String {
+    let calls = CallTracker::new(instance, Arc::new(SystemClock)).current();
+    let per_poll: Vec<f64> = instance
+        .endpoints
+        .iter()
+        .map(|e| instance.target.estimated_calls_per_poll(e.index))
+        .collect();
+    let basis = if per_poll.iter().all(|c| (*c - 1.0).abs() < f64::EPSILON) {
+        "1 upstream call per endpoint poll".to_string()
+    } else {
+        "the source's estimate of calls per endpoint poll".to_string()
+    };
+    let mut text = format!(
+        "    upstream calls: ~{} per {} projected at the configured intervals (an estimate: {basis}; \
+         logins, paging and retries can add more, the daemon measures them)",
+        calls.projected.round() as u64,
+        calls.period
+    );
+    if let Some(budget) = calls.budget {
+        if calls.stretch > 1.0 {
+            text.push_str(&format!(
+                "\n    call budget: {budget} per {}: intervals will be stretched ×{:.2}",
+                calls.period, calls.stretch
+            ));
+        } else {
+            text.push_str(&format!(
+                "\n    call budget: {budget} per {}: within budget",
+                calls.period
+            ));
+        }
+    }
+    text
 }
