@@ -10,6 +10,7 @@ use crate::state::StateStore;
 use crate::telemetry::Telemetry;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Failed units of a partial probe printed before "… and N more".
 const PROBE_UNITS_SHOWN: usize = 3;
@@ -54,43 +55,10 @@ pub async fn check_config(path: &Path, probe: bool) -> Result<(), CheckError> {
             );
             if probe {
                 let report = poll_once(instance, endpoint, std::time::SystemTime::now()).await;
-                let mut units_text = String::new();
-                let verdict = match report.outcome {
-                    Ok(PollOutcome::Data(s)) => format!("ok, {} series", s.series_count()),
-                    Ok(PollOutcome::Partial {
-                        data,
-                        failed,
-                        units,
-                    }) => {
-                        for unit in failed.iter().take(PROBE_UNITS_SHOWN) {
-                            units_text.push_str(&format!(
-                                "\n        {}: {} ({})",
-                                unit.unit, unit.error.message, unit.error.reason
-                            ));
-                        }
-                        if failed.len() > PROBE_UNITS_SHOWN {
-                            units_text.push_str(&format!(
-                                "\n        … and {} more",
-                                failed.len() - PROBE_UNITS_SHOWN
-                            ));
-                        }
-                        format!(
-                            "partial: {} of {units} units failed, {} series from the others",
-                            failed.len(),
-                            data.series_count()
-                        )
-                    }
-                    Ok(PollOutcome::Skipped(why)) => format!("skipped: {why}"),
-                    Ok(PollOutcome::Unsupported(why)) => format!("unsupported: {why}"),
-                    Err(e) => {
-                        failed += 1;
-                        format!("FAILED ({}): {}", e.reason, e.message)
-                    }
-                };
-                line.push_str(&format!(
-                    "  {verdict} in {} ms{units_text}",
-                    report.duration.as_millis()
-                ));
+                if report.outcome.is_err() {
+                    failed += 1;
+                }
+                line.push_str(&probe_verdict(&report.outcome, report.duration));
             }
             println!("{line}");
         }
@@ -99,6 +67,43 @@ pub async fn check_config(path: &Path, probe: bool) -> Result<(), CheckError> {
         return Err(CheckError::ProbeFailed { failed });
     }
     Ok(())
+}
+
+/// How one probed endpoint did, after its name and interval: ok, partial with the first few
+/// failed units on lines of their own, skipped, unsupported or failed. A partial poll is not a
+/// probe failure: the daemon would serve the data of the units that worked.
+fn probe_verdict(outcome: &Result<PollOutcome, crate::base::PollError>, took: Duration) -> String {
+    let mut units_text = String::new();
+    let verdict = match outcome {
+        Ok(PollOutcome::Data(s)) => format!("ok, {} series", s.series_count()),
+        Ok(PollOutcome::Partial {
+            data,
+            failed,
+            units,
+        }) => {
+            for unit in failed.iter().take(PROBE_UNITS_SHOWN) {
+                units_text.push_str(&format!(
+                    "\n        {}: {} ({})",
+                    unit.unit, unit.error.message, unit.error.reason
+                ));
+            }
+            if failed.len() > PROBE_UNITS_SHOWN {
+                units_text.push_str(&format!(
+                    "\n        … and {} more",
+                    failed.len() - PROBE_UNITS_SHOWN
+                ));
+            }
+            format!(
+                "partial: {} of {units} units failed, {} series from the others",
+                failed.len(),
+                data.series_count()
+            )
+        }
+        Ok(PollOutcome::Skipped(why)) => format!("skipped: {why}"),
+        Ok(PollOutcome::Unsupported(why)) => format!("unsupported: {why}"),
+        Err(e) => format!("FAILED ({}): {}", e.reason, e.message),
+    };
+    format!("  {verdict} in {} ms{units_text}", took.as_millis())
 }
 
 /// The target's projected upstream calls before start: an estimate from the configured
@@ -136,4 +141,57 @@ fn projection(instance: &crate::sources::TargetInstance) -> String {
         }
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::{ErrorReason, FailedUnit, PollError};
+    use crate::snapshot::Snapshot;
+
+    #[test]
+    fn a_partial_probe_says_how_many_units_failed_and_shows_the_first_few() {
+        let failed = (1..=5)
+            .map(|i| {
+                FailedUnit::new(
+                    format!("batch {i}"),
+                    PollError::new(ErrorReason::Http5xx, "HTTP 500"),
+                )
+            })
+            .collect();
+        let outcome = Ok(PollOutcome::partial(Snapshot::default(), 8, failed));
+        assert_eq!(
+            probe_verdict(&outcome, Duration::from_millis(12)),
+            "  partial: 5 of 8 units failed, 0 series from the others in 12 ms\n        \
+             batch 1: HTTP 500 (http_5xx)\n        batch 2: HTTP 500 (http_5xx)\n        \
+             batch 3: HTTP 500 (http_5xx)\n        … and 2 more"
+        );
+    }
+
+    #[test]
+    fn the_projection_is_printed_per_target_with_the_budget_it_would_stretch_to() {
+        let yaml = "sources:\n  scc:\n    - name: p\n      url: http://127.0.0.1:1\n      \
+                    username: u\n      password: secret\n      max_calls_per_day: 1000\n      \
+                    endpoints: {health: 1m, master_role: off, subaccounts: off, backend_connections: off, \
+                    service_channel_connections: off, backend_performance: off, top_time_consumers: off, \
+                    memory: off, usage: off, disk: off, cpu: off, alerts: off, version: off, \
+                    certificates: off}\n";
+        let config =
+            crate::sources::parse_config(yaml, Path::new("t.yml"), &|_| None).expect("valid");
+        let instances = crate::sources::build_all(
+            &config,
+            &Telemetry::new().requests,
+            &StateStore::in_memory(),
+        )
+        .expect("builds");
+        let text = projection(&instances[0]);
+        assert!(
+            text.starts_with("    upstream calls: ~1440 per day projected at the configured intervals (an estimate: 1 upstream call per endpoint poll;"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("call budget: 1000 per day: intervals will be stretched ×1.44"),
+            "{text}"
+        );
+    }
 }
