@@ -147,7 +147,6 @@ fn projection(instance: &crate::sources::TargetInstance) -> String {
 mod tests {
     use super::*;
     use crate::base::{ErrorReason, FailedUnit, PollError};
-    use crate::snapshot::Snapshot;
 
     #[test]
     fn a_partial_probe_says_how_many_units_failed_and_shows_the_first_few() {
@@ -159,7 +158,7 @@ mod tests {
                 )
             })
             .collect();
-        let outcome = Ok(PollOutcome::partial(Snapshot::default(), 8, failed));
+        let outcome = Ok(PollOutcome::partial(Default::default(), 8, failed));
         assert_eq!(
             probe_verdict(&outcome, Duration::from_millis(12)),
             "  partial: 5 of 8 units failed, 0 series from the others in 12 ms\n        \
