@@ -275,7 +275,7 @@ impl Scheduler {
                     instance.clone(),
                     schedule.clone(),
                     key,
-                    Budgeted {
+                    TrackedCalls {
                         calls: calls.clone(),
                         position,
                     },
@@ -413,12 +413,7 @@ pub async fn poll_once(
 /// (the first unit's error, saying so).
 fn settle_partial(outcome: PollOutcome) -> Result<PollOutcome, PollError> {
     match outcome {
-        PollOutcome::Partial {
-            data,
-            failed,
-            units,
-        } if failed.is_empty() => {
-            let _ = units;
+        PollOutcome::Partial { data, failed, .. } if failed.is_empty() => {
             Ok(PollOutcome::Data(data))
         }
         PollOutcome::Partial { failed, units, .. } if failed.len() >= units => {
@@ -433,7 +428,7 @@ fn settle_partial(outcome: PollOutcome) -> Result<PollOutcome, PollError> {
 }
 
 /// An endpoint task's handle on its target's [`CallTracker`].
-struct Budgeted {
+struct TrackedCalls {
     calls: Arc<CallTracker>,
     /// The endpoint's position among the target's scheduled endpoints.
     position: usize,
@@ -444,7 +439,7 @@ async fn run_endpoint(
     instance: TargetInstance,
     schedule: EndpointSchedule,
     key: EndpointKey,
-    budgeted: Budgeted,
+    tracked: TrackedCalls,
     store: Arc<Store>,
     clock: SharedClock,
     cancel: CancellationToken,
@@ -475,9 +470,9 @@ async fn run_endpoint(
             r = poll_once(&instance, &schedule, clock.now()) => r,
         };
         drop(permit);
-        let calls = budgeted
+        let calls = tracked
             .calls
-            .observe(budgeted.position, report.upstream_calls);
+            .observe(tracked.position, report.upstream_calls);
         store.set_target_calls(key.source, &key.target, Some(calls));
         store.record_phases(&key, report.phases);
         let (wall, duration) = (report.started, report.duration);
