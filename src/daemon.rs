@@ -6,6 +6,7 @@ use crate::config::{Config, ConfigError};
 use crate::expose::Exposition;
 use crate::http::{self, AppState, WebConfig};
 use crate::schedule::Scheduler;
+use crate::shard::Shard;
 use crate::sources::{self, TargetInstance};
 use crate::state::StateStore;
 use crate::store::Store;
@@ -62,6 +63,8 @@ pub struct Options {
     /// The state directory (`--storage.path`): counters, high-water marks and login back-off
     /// survive restarts there; `None` keeps them in memory (they survive reloads only).
     pub state_dir: Option<PathBuf>,
+    /// Which targets this replica owns (`--shard`/`--total-shards`); the default owns all.
+    pub shard: Shard,
 }
 
 impl Options {
@@ -75,6 +78,7 @@ impl Options {
             extra_targets: Vec::new(),
             clock: Arc::new(SystemClock),
             state_dir: None,
+            shard: Shard::default(),
         }
     }
 }
@@ -108,11 +112,18 @@ impl Daemon {
     }
 
     fn apply(&self, config: Config) -> Result<String, ConfigError> {
-        let mut instances = sources::build_all(&config, &self.telemetry.requests, &self.state)
+        // Another replica's targets are validated (a bad config is bad for every shard) but
+        // neither built nor polled here.
+        let shard = self.options.shard;
+        let mut owned = config.clone();
+        owned.targets.retain(|t| shard.owns(t.kind, &t.name));
+        let mut instances = sources::build_all(&owned, &self.telemetry.requests, &self.state)
             .map_err(|problems| ConfigError {
                 file: PathBuf::from(self.config_name()),
                 problems,
             })?;
+        self.telemetry
+            .shard_assigned(shard, owned.targets.len(), config.targets.len());
         instances.extend(self.options.extra_targets.iter().cloned());
         let summary = self.scheduler.apply(instances);
         *self.config.lock().expect("config lock") = config;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use usage_exporter::daemon::{self, ConfigSource, Options};
 use usage_exporter::http::WebConfig;
+use usage_exporter::shard::Shard;
 use usage_exporter::telemetry::{self, LogFormat};
 
 /// Prometheus exporter for SAP Cloud Connector, Akana, TR50, Tencent Cloud Monitor and AVEVA
@@ -26,6 +27,15 @@ struct Cli {
     /// marks, TR50 login back-off); without it that state lives in memory only.
     #[arg(long = "storage.path", global = true)]
     storage_path: Option<PathBuf>,
+    /// This replica's shard (0-based) when `--total-shards` replicas share the targets.
+    #[arg(long = "shard", global = true)]
+    shard: Option<u32>,
+    /// Number of replicas sharing the targets; each target is polled by exactly one.
+    #[arg(long = "total-shards", default_value_t = 1, global = true)]
+    total_shards: u32,
+    /// StatefulSet pod name (e.g. usage-exporter-2): the shard is its ordinal.
+    #[arg(long = "pod", global = true, conflicts_with = "shard")]
+    pod: Option<String>,
     /// Web config file (exporter-toolkit format: TLS and basic auth).
     #[arg(long = "web.config.file", global = true)]
     web_config_file: Option<PathBuf>,
@@ -93,7 +103,8 @@ fn main() -> ExitCode {
         match cli.command {
             None => run(&cli).await,
             Some(Command::CheckConfig { probe }) => {
-                usage_exporter::check::check_config(&cli.config_file, probe)
+                let shards = (cli.total_shards > 1).then_some(cli.total_shards);
+                usage_exporter::check::check_config(&cli.config_file, probe, shards)
                     .await
                     .map_err(|e| e.to_string())
             }
@@ -120,10 +131,19 @@ fn web_config(cli: &Cli) -> Result<WebConfig, String> {
     }
 }
 
+fn shard(cli: &Cli) -> Result<Shard, String> {
+    let shard = match (&cli.pod, cli.shard) {
+        (Some(pod), _) => Shard::from_pod(pod, cli.total_shards),
+        (None, index) => Shard::new(index.unwrap_or(0), cli.total_shards),
+    };
+    shard.map_err(|e| format!("usage_exporter: {e}"))
+}
+
 async fn run(cli: &Cli) -> Result<(), String> {
     let web = web_config(cli)?;
     let running = daemon::start(Options {
         web,
+        shard: shard(cli)?,
         state_dir: cli.storage_path.clone(),
         ..Options::new(
             ConfigSource::File(cli.config_file.clone()),

@@ -23,6 +23,7 @@ mod restart;
 mod runbooks;
 mod scc;
 mod secrets;
+mod sharding;
 mod sim_demo;
 mod tencent;
 mod tr50;
