@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use usage_exporter::daemon::{self, ConfigSource, Options};
-use usage_exporter::http::WebConfig;
+use usage_exporter::http::{ServeOptions, WebConfig};
 use usage_exporter::shard::Shard;
 use usage_exporter::telemetry::{self, LogFormat};
 
@@ -20,9 +20,18 @@ struct Cli {
         global = true
     )]
     config_file: PathBuf,
-    /// Address to listen on for the web interface and /metrics.
+    /// Address to listen on for the web interface and /metrics; repeat to serve several.
     #[arg(long = "web.listen-address", default_value = ":9816", global = true)]
-    listen_address: String,
+    listen_address: Vec<String>,
+    /// Serve the sockets systemd passes (socket activation) instead of the listen addresses.
+    #[arg(long = "web.systemd-socket", global = true)]
+    systemd_socket: bool,
+    /// Path under which the metrics are exposed.
+    #[arg(long = "web.telemetry-path", default_value = "/metrics", global = true)]
+    telemetry_path: String,
+    /// Requests served at once; beyond it a request gets 503 at once (0: no limit).
+    #[arg(long = "web.max-requests", default_value_t = 40, global = true)]
+    max_requests: usize,
     /// Directory for state that must survive restarts (counter accumulators, AVEVA high-water
     /// marks, TR50 login back-off); without it that state lives in memory only.
     #[arg(long = "storage.path", global = true)]
@@ -110,8 +119,8 @@ fn main() -> ExitCode {
             }
             #[cfg(feature = "demo")]
             Some(Command::Demo { scale, time }) => {
-                let web = web_config(&cli)?;
-                usage_exporter::demo::run(&cli.listen_address, web, scale, time).await
+                let options = options(&cli)?;
+                usage_exporter::demo::run(options, scale, time).await
             }
         }
     });
@@ -139,19 +148,36 @@ fn shard(cli: &Cli) -> Result<Shard, String> {
     shard.map_err(|e| format!("usage_exporter: {e}"))
 }
 
-async fn run(cli: &Cli) -> Result<(), String> {
+/// The daemon's options from the flags (the config file as its config source).
+fn options(cli: &Cli) -> Result<Options, String> {
     let web = web_config(cli)?;
-    let running = daemon::start(Options {
+    if !cli.telemetry_path.starts_with('/') || cli.telemetry_path.len() < 2 {
+        return Err(format!(
+            "usage_exporter: --web.telemetry-path={:?} must be a path such as /metrics",
+            cli.telemetry_path
+        ));
+    }
+    Ok(Options {
         web,
         shard: shard(cli)?,
         state_dir: cli.storage_path.clone(),
+        also_listen: cli.listen_address[1..].to_vec(),
+        systemd_socket: cli.systemd_socket,
+        serve: ServeOptions {
+            max_requests: cli.max_requests,
+            telemetry_path: cli.telemetry_path.clone(),
+        },
         ..Options::new(
             ConfigSource::File(cli.config_file.clone()),
-            cli.listen_address.clone(),
+            cli.listen_address[0].clone(),
         )
     })
-    .await
-    .map_err(|e| e.to_string())?;
+}
+
+async fn run(cli: &Cli) -> Result<(), String> {
+    let running = daemon::start(options(cli)?)
+        .await
+        .map_err(|e| e.to_string())?;
     let shutdown = running.shutdown_token();
     tokio::spawn(async move {
         daemon::termination_signal().await;

@@ -28,3 +28,4 @@ mod sim_demo;
 mod tencent;
 mod tr50;
 mod web_and_reload;
+mod web_limits;
