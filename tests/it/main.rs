@@ -18,6 +18,7 @@ mod faults;
 mod fuzz_props;
 mod metrics_doc;
 mod partial_budget;
+mod redirects;
 mod reliability;
 mod restart;
 mod runbooks;
