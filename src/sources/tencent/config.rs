@@ -503,11 +503,7 @@ mod tests {
         assert_eq!(t.url.as_str(), "https://monitor.api.qcloud.com/");
         assert_eq!(t.read_api, ReadApi::GetMetricStatistics);
         assert_eq!(t.signature_method, V2Method::HmacSha256);
-        assert_eq!(
-            t.utc_offset_secs,
-            8 * 3600,
-            "Beijing time in every region"
-        );
+        assert_eq!(t.utc_offset_secs, 8 * 3600, "Beijing time in every region");
         let c = load(
             "      api: v2\n      url: http://127.0.0.1:9/v2/x.php\n      utc_offset: \"-05:30\"\n",
         )
