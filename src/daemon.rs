@@ -126,13 +126,19 @@ impl Daemon {
         let shard = self.options.shard;
         let mut owned = config.clone();
         owned.targets.retain(|t| shard.owns(t.kind, &t.name));
+        let others: Vec<(String, String)> = config
+            .targets
+            .iter()
+            .filter(|t| !shard.owns(t.kind, &t.name))
+            .map(|t| (t.kind.to_string(), t.name.to_string()))
+            .collect();
         let mut instances = sources::build_all(&owned, &self.telemetry.requests, &self.state)
             .map_err(|problems| ConfigError {
                 file: PathBuf::from(self.config_name()),
                 problems,
             })?;
         self.telemetry
-            .shard_assigned(shard, owned.targets.len(), config.targets.len());
+            .shard_assigned(shard, owned.targets.len(), others);
         instances.extend(self.options.extra_targets.iter().cloned());
         let summary = self.scheduler.apply(instances);
         *self.config.lock().expect("config lock") = config;
@@ -318,6 +324,7 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         started: SystemTime::now(),
         config_file: daemon.config_name(),
         telemetry_path: options.serve.telemetry_path.clone(),
+        telemetry: telemetry.clone(),
     };
     tasks.push(tokio::spawn(http::serve(
         listeners,

@@ -21,7 +21,7 @@ use crate::base::{ErrorReason, PollError};
 use crate::snapshot::Snapshot;
 use crate::sources::{PollContext, PollOutcome, TargetInstance};
 use crate::store::{EndpointKey, EndpointSchedule, FailedUnits, PollResult, Store, TargetCalls};
-use crate::upstream::PhaseTimes;
+use crate::upstream::{PhaseTimes, RequestLog};
 use rand::Rng;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -330,6 +330,8 @@ pub struct PollReport {
     pub duplicates_dropped: usize,
     /// Upstream requests the poll made (counted even when it timed out).
     pub upstream_calls: u64,
+    /// Those requests (method, path, status, time, bytes), paths redacted.
+    pub requests: RequestLog,
 }
 
 /// Polls one endpoint once: with the target's poll timeout, phase timing, call counting, the
@@ -344,9 +346,13 @@ pub async fn poll_once(
     let started = Instant::now();
     let ctx = PollContext { now };
     let calls = Arc::new(AtomicU64::new(0));
+    let log = Arc::new(std::sync::Mutex::new(RequestLog::default()));
     let poll = crate::upstream::count_calls(
         calls.clone(),
-        crate::upstream::measure_phases(instance.target.poll(endpoint.index, &ctx)),
+        crate::upstream::trace_requests(
+            log.clone(),
+            crate::upstream::measure_phases(instance.target.poll(endpoint.index, &ctx)),
+        ),
     );
     let (outcome, phases) = match tokio::time::timeout(instance.poll_timeout, poll).await {
         Ok((outcome, phases)) => (outcome, Some(phases)),
@@ -406,6 +412,13 @@ pub async fn poll_once(
         outcome,
         duplicates_dropped,
         upstream_calls: calls.load(Ordering::Relaxed),
+        requests: {
+            let mut log = log.lock().expect("request log lock").clone();
+            for r in &mut log.requests {
+                r.path = instance.redactor.redact(&r.path);
+            }
+            log
+        },
     }
 }
 
@@ -475,6 +488,7 @@ async fn run_endpoint(
             .observe(tracked.position, report.upstream_calls);
         store.set_target_calls(key.source, &key.target, Some(calls));
         store.record_phases(&key, report.phases);
+        store.record_requests(&key, report.requests.clone());
         let (wall, duration) = (report.started, report.duration);
         let was_unsupported = store.state(&key).is_some_and(|s| s.unsupported());
         let mut unit_retry_after: Option<Duration> = None;

@@ -5,8 +5,8 @@
 use crate::base::budget::BudgetPeriod;
 use crate::base::{ErrorReason, FailedUnit};
 use crate::snapshot::SharedSnapshot;
-use crate::upstream::PhaseTimes;
-use std::collections::BTreeMap;
+use crate::upstream::{PhaseTimes, RequestLog};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -119,6 +119,24 @@ pub struct EndpointState {
     pub failed_units: Option<FailedUnits>,
     /// Failed units of partial polls, by reason.
     pub unit_errors_total: BTreeMap<ErrorReason, u64>,
+    /// The last polls, newest last (at most [`POLL_HISTORY`]).
+    pub history: VecDeque<PollRecord>,
+    /// The upstream requests of the last poll.
+    pub last_requests: Option<RequestLog>,
+}
+
+/// Polls remembered per endpoint for the landing page's detail view.
+pub const POLL_HISTORY: usize = 10;
+
+/// One finished poll, as the detail view lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollRecord {
+    /// Wall-clock start.
+    pub started: SystemTime,
+    /// Duration.
+    pub duration: Duration,
+    /// What it came to.
+    pub result: PollResult,
 }
 
 impl EndpointState {
@@ -138,6 +156,8 @@ impl EndpointState {
             errors_total: BTreeMap::new(),
             failed_units: None,
             unit_errors_total: BTreeMap::new(),
+            history: VecDeque::new(),
+            last_requests: None,
         }
     }
 
@@ -228,6 +248,14 @@ impl Store {
         entry.last_poll = Some(started);
         entry.last_duration = Some(duration);
         entry.polls_total += 1;
+        if entry.history.len() == POLL_HISTORY {
+            entry.history.pop_front();
+        }
+        entry.history.push_back(PollRecord {
+            started,
+            duration,
+            result: result.clone(),
+        });
         let mut changed = false;
         match &result {
             PollResult::Success | PollResult::Partial(_) => {
@@ -290,6 +318,13 @@ impl Store {
     pub fn target_calls(&self) -> Vec<((&'static str, Arc<str>), TargetCalls)> {
         let targets = self.targets.read().expect("store lock");
         targets.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    /// Records the upstream requests of a poll (before [`Store::record`] of the same poll).
+    pub fn record_requests(&self, key: &EndpointKey, requests: RequestLog) {
+        if let Some(entry) = self.entries.write().expect("store lock").get_mut(key) {
+            entry.last_requests = Some(requests);
+        }
     }
 
     /// Records where a poll spent its time (before [`Store::record`] of the same poll).

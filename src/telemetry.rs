@@ -43,8 +43,19 @@ pub struct Telemetry {
     registry: Registry,
     process: Mutex<ProcessProbe>,
     state: Arc<StateStore>,
-    /// This replica's shard, its owned and configured target counts.
-    shard: Mutex<Option<(Shard, usize, usize)>>,
+    /// This replica's shard and its targets.
+    shard: Mutex<Option<ShardView>>,
+}
+
+/// This replica's shard and which configured targets it owns.
+#[derive(Debug, Clone)]
+pub struct ShardView {
+    /// The shard.
+    pub shard: Shard,
+    /// Targets this shard owns and polls.
+    pub owned: usize,
+    /// (kind, name) of the targets other shards own.
+    pub others: Vec<(String, String)>,
 }
 
 impl Default for Telemetry {
@@ -100,9 +111,19 @@ impl Telemetry {
         }
     }
 
-    /// Records this replica's shard and how many of the configured targets it owns.
-    pub fn shard_assigned(&self, shard: Shard, owned: usize, configured: usize) {
-        *self.shard.lock().expect("shard lock") = Some((shard, owned, configured));
+    /// Records this replica's shard, how many of the configured targets it owns, and the
+    /// (kind, name) of those other shards own.
+    pub fn shard_assigned(&self, shard: Shard, owned: usize, others: Vec<(String, String)>) {
+        *self.shard.lock().expect("shard lock") = Some(ShardView {
+            shard,
+            owned,
+            others,
+        });
+    }
+
+    /// This replica's shard and its targets, once the config is applied.
+    pub fn shard_view(&self) -> Option<ShardView> {
+        self.shard.lock().expect("shard lock").clone()
     }
 
     /// Records the outcome of a config load or reload.
@@ -156,7 +177,12 @@ impl Telemetry {
 
 impl Telemetry {
     fn shard_families(&self) -> Vec<Family> {
-        let Some((shard, owned, configured)) = *self.shard.lock().expect("shard lock") else {
+        let Some(ShardView {
+            shard,
+            owned,
+            others,
+        }) = self.shard_view()
+        else {
             return Vec::new();
         };
         let mut info = Family::gauge(
@@ -181,7 +207,7 @@ impl Telemetry {
         targets.push_gauge(Labels::new().with("owner", "this_shard"), owned as f64);
         targets.push_gauge(
             Labels::new().with("owner", "other_shards"),
-            configured.saturating_sub(owned) as f64,
+            others.len() as f64,
         );
         vec![info, count, targets]
     }

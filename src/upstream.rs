@@ -29,6 +29,55 @@ pub struct PhaseTimes {
 tokio::task_local! {
     static PHASES: std::cell::Cell<PhaseTimes>;
     static CALLS: Arc<AtomicU64>;
+    static REQUESTS: Arc<std::sync::Mutex<RequestLog>>;
+}
+
+/// One upstream request of a poll, as the landing page's detail view lists it: no query string
+/// (signatures travel there), no headers, no body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRecord {
+    /// HTTP method.
+    pub method: String,
+    /// URL path, without query.
+    pub path: String,
+    /// Status code, or the failure class when no response arrived.
+    pub status: String,
+    /// Sending until the whole body arrived.
+    pub duration: Duration,
+    /// Body bytes received.
+    pub bytes: usize,
+}
+
+/// The upstream requests of one poll: the first [`RequestLog::KEPT`] in order, and how many
+/// more there were.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestLog {
+    /// The requests kept.
+    pub requests: Vec<RequestRecord>,
+    /// Requests made beyond those kept.
+    pub more: usize,
+}
+
+impl RequestLog {
+    /// Requests kept per poll (a Tencent poll can make hundreds).
+    pub const KEPT: usize = 50;
+
+    fn push(&mut self, record: RequestRecord) {
+        if self.requests.len() < Self::KEPT {
+            self.requests.push(record);
+        } else {
+            self.more += 1;
+        }
+    }
+}
+
+/// Runs `poll` while logging its upstream requests into `log` (which lives outside the poll,
+/// so a poll abandoned by a timeout still shows what it sent).
+pub async fn trace_requests<F: std::future::Future>(
+    log: Arc<std::sync::Mutex<RequestLog>>,
+    poll: F,
+) -> F::Output {
+    REQUESTS.scope(log, poll).await
 }
 
 /// Counts one upstream call in the current [`count_calls`] scope, as [`Upstream::send`] does
@@ -172,18 +221,47 @@ impl Upstream {
         what: &str,
     ) -> Result<Response, PollError> {
         let started = std::time::Instant::now();
-        let result = self.send_inner(request, what).await;
+        let (client, built) = request.build_split();
+        let (method, path) = built
+            .as_ref()
+            .map(|r| (r.method().to_string(), r.url().path().to_string()))
+            .unwrap_or_default();
+        let result = match built {
+            Ok(request) => self.send_inner(client.execute(request), what).await,
+            Err(e) => {
+                let err = classify_transport(&e).context(what);
+                self.count(err.reason.as_str());
+                Err(err)
+            }
+        };
         let elapsed = started.elapsed();
         add_phase(|p| p.fetch += elapsed);
+        let _ = REQUESTS.try_with(|log| {
+            let (status, bytes) = match &result {
+                Ok(r) => (r.status.as_str().to_string(), r.body.len()),
+                Err(e) => (
+                    e.http_status
+                        .map_or_else(|| e.reason.as_str().to_string(), |s| s.to_string()),
+                    0,
+                ),
+            };
+            log.lock().expect("request log lock").push(RequestRecord {
+                method,
+                path,
+                status,
+                duration: elapsed,
+                bytes,
+            });
+        });
         result
     }
 
     async fn send_inner(
         &self,
-        request: reqwest::RequestBuilder,
+        request: impl std::future::Future<Output = reqwest::Result<reqwest::Response>>,
         what: &str,
     ) -> Result<Response, PollError> {
-        let response = match request.send().await {
+        let response = match request.await {
             Ok(r) => r,
             Err(e) => {
                 let err = classify_transport(&e).context(what);

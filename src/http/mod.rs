@@ -74,6 +74,8 @@ pub struct AppState {
     pub config_file: String,
     /// Path of the exposition (`/metrics` unless `--web.telemetry-path` says otherwise).
     pub telemetry_path: String,
+    /// Self-metrics and facts such as this replica's shard, for the landing page.
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 /// Accepts on every listener until `shutdown` is cancelled (each listener in its own task,
@@ -245,14 +247,15 @@ async fn handle(
     let telemetry = path == state.telemetry_path;
     match (req.method(), path.as_str()) {
         (&Method::GET | &Method::HEAD, _) if telemetry => metrics(&req, &state).await,
-        (&Method::GET | &Method::HEAD, "/") => {
-            let html = landing::render(&state).await;
-            let mut resp = Response::new(full(html));
-            resp.headers_mut().insert(
-                hyper::header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            );
-            resp
+        (&Method::GET | &Method::HEAD, "/") => html(landing::render(&state).await),
+        (&Method::GET | &Method::HEAD, "/status") => {
+            match landing::render_detail(&state, req.uri().query().unwrap_or("")) {
+                Some(page) => html(page),
+                None => text(
+                    StatusCode::NOT_FOUND,
+                    "No such endpoint. See / for the polled endpoints.\n",
+                ),
+            }
         }
         (&Method::GET | &Method::HEAD, "/-/healthy") => text(StatusCode::OK, "Healthy\n"),
         (&Method::GET | &Method::HEAD, "/-/ready") => {
@@ -278,7 +281,7 @@ async fn handle(
                 .insert(hyper::header::ALLOW, HeaderValue::from_static("POST, PUT"));
             resp
         }
-        (_, p) if telemetry || matches!(p, "/" | "/-/healthy" | "/-/ready") => {
+        (_, p) if telemetry || matches!(p, "/" | "/status" | "/-/healthy" | "/-/ready") => {
             let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.\n");
             resp.headers_mut()
                 .insert(hyper::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
@@ -371,6 +374,15 @@ fn too_many_requests() -> Response<Body> {
     );
     resp.headers_mut()
         .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
+}
+
+fn html(page: String) -> Response<Body> {
+    let mut resp = Response::new(full(page));
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     resp
 }
 
