@@ -12,10 +12,7 @@ const GOOD: &str = "global:\n  timeout: 5s\nsources: {}\n";
 const BAD: &str = "global:\n  timeout: soon\n";
 
 fn no_web() -> WebConfig {
-    WebConfig {
-        tls: None,
-        auth: None,
-    }
+    WebConfig::default()
 }
 
 async fn start_file(path: &Path, web: WebConfig) -> daemon::Running {
@@ -150,18 +147,22 @@ fn web_config_errors_name_the_key() {
         dir.path(),
         "basic_auth_users:\n  bob: plaintext\n",
     ))
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("basic_auth_users.bob: not a bcrypt hash"), "{e}");
     let e = WebConfig::load(&write_web_config(
         dir.path(),
         "tls_server_config:\n  cert_file: /nope.pem\n  key_file: /nope.key\n",
     ))
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(
         e.contains("tls_server_config.cert_file: cannot read /nope.pem"),
         "{e}"
     );
-    let e = WebConfig::load(&write_web_config(dir.path(), "colour: red\n")).unwrap_err();
+    let e = WebConfig::load(&write_web_config(dir.path(), "colour: red\n"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("unknown field `colour`"), "{e}");
 }
 
