@@ -463,4 +463,23 @@ mod tests {
         assert!(!auth.check(Some("Bearer x")));
         assert!(!auth.check(None));
     }
+
+    /// exporter-toolkit's TestByPassBasicAuthVuln (CVE-2022-46146), on the checker itself.
+    #[test]
+    fn the_cache_cannot_be_poisoned() {
+        let hash = bcrypt::hash("right", 4).unwrap();
+        let auth = BasicAuth::new(BTreeMap::from([("alice".to_string(), hash.clone())]));
+        assert!(!auth.check(Some(&header(&format!("alice{hash}"), "fakepassword"))));
+        assert!(!auth.check(Some(&header("alice", &format!("{hash}fakepassword")))));
+        assert!(auth.check(Some(&header("alice", "right"))));
+        assert_eq!(
+            auth.verified.lock().unwrap().len(),
+            1,
+            "the good login is cached"
+        );
+        assert!(!auth.check(Some(&header("alice", "wrong"))));
+        assert!(!auth.check(Some(&header("alic", "eright"))));
+        assert!(!auth.check(Some(&header("alice", "righ"))));
+        assert!(auth.check(Some(&header("alice", "right"))));
+    }
 }

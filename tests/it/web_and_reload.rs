@@ -413,3 +413,5 @@ fn sighup_reloads_and_sigterm_stops_gracefully() {
     assert!(stderr.contains("configuration reload failed"), "{stderr}");
     assert!(stderr.contains("shutting down"), "{stderr}");
 }
+
+mod toolkit;
