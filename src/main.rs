@@ -114,6 +114,9 @@ fn main() -> ExitCode {
             None => run(&cli).await,
             Some(Command::CheckConfig { probe }) => {
                 let shards = (cli.total_shards > 1).then_some(cli.total_shards);
+                if let Some(web) = &cli.web_config_file {
+                    usage_exporter::http::WebConfig::load(web).map_err(|e| e.to_string())?;
+                }
                 usage_exporter::check::check_config(&cli.config_file, probe, shards)
                     .await
                     .map_err(|e| e.to_string())
