@@ -272,6 +272,23 @@ fn load_tls(
     at: &dyn Fn(&str, String) -> WebConfigError,
 ) -> Result<Arc<rustls::ServerConfig>, WebConfigError> {
     let key_at = |key: &str| format!("{TLS}.{key}");
+    // Errors about PEM content name the key it came from: inline (`cert`) or a file.
+    let inline = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
+    let named = [
+        (
+            "cert_file",
+            if inline(&t.cert) { "cert" } else { "cert_file" },
+        ),
+        ("key_file", if inline(&t.key) { "key" } else { "key_file" }),
+        (
+            "client_ca_file",
+            if inline(&t.client_ca) {
+                "client_ca"
+            } else {
+                "client_ca_file"
+            },
+        ),
+    ];
     let cert =
         pem_source(t.cert, t.cert_file, "cert", "cert_file", base, at)?.ok_or_else(|| {
             at(
@@ -334,6 +351,10 @@ fn load_tls(
         if key.is_empty() {
             at(TLS, reason)
         } else {
+            let key = named
+                .iter()
+                .find(|(file_key, _)| *file_key == key)
+                .map_or(key, |(_, used)| used);
             at(&key_at(key), reason)
         }
     })
@@ -481,5 +502,16 @@ mod tests {
         assert!(!auth.check(Some(&header("alic", "eright"))));
         assert!(!auth.check(Some(&header("alice", "righ"))));
         assert!(auth.check(Some(&header("alice", "right"))));
+
+        // Two users whose name and password run into each other: "ann" + "a-pw" and
+        // "anna" + "-pw" are the same bytes; a cached login of one must not admit the other.
+        let auth = BasicAuth::new(BTreeMap::from([
+            ("ann".to_string(), bcrypt::hash("a-pw", 4).unwrap()),
+            ("anna".to_string(), bcrypt::hash("anna-pw", 4).unwrap()),
+        ]));
+        assert!(auth.check(Some(&header("ann", "a-pw"))));
+        assert!(!auth.check(Some(&header("anna", "-pw"))));
+        assert!(auth.check(Some(&header("anna", "anna-pw"))));
+        assert!(!auth.check(Some(&header("ann", "aanna-pw"))));
     }
 }

@@ -238,6 +238,8 @@ fn bad_web_configs_name_the_file_key_and_reason() {
         ("tls_server_config:\n  cert_file: ca.pem\n  key_file: server.key\n".into(), "tls_server_config.key_file: certificate and key do not match"),
         ("tls_server_config:\n  cert_file: server.key\n  key_file: server.key\n".into(), "tls_server_config.cert_file: no certificate found in PEM"),
         ("tls_server_config:\n  min_version: TLS13\n".into(), "tls_server_config: TLS options are set but no certificate"),
+        ("tls_server_config:\n  cert: not a pem\n  key_file: server.key\n".into(), "tls_server_config.cert: no certificate found in PEM"),
+        ("tls_server_config:\n  cert_file: server.pem\n  key: not a pem\n".into(), "tls_server_config.key: no private key found in PEM"),
         // Headers (web_config_headers_*.bad.yml).
         ("http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n".into(), "http_server_config.headers.X-Content-Type-Options: invalid value \"sniff\""),
         ("http_server_config:\n  headers:\n    X-Frame-Options: allow\n".into(), "http_server_config.headers.X-Frame-Options: invalid value \"allow\""),
@@ -599,6 +601,32 @@ async fn basic_auth_cache_cannot_be_poisoned_cve_2022_46146() {
     assert_eq!(status("alice".into(), "right-passwor".into()).await, 401);
     assert_eq!(status("alic".into(), "eright-password".into()).await, 401);
     assert_eq!(status("alice".into(), "right-password\0".into()).await, 401);
+    running.stop().await;
+
+    // Two users whose name and password run into each other ("ann" + "a-pw" = "anna" + "-pw").
+    let ann = bcrypt::hash("a-pw", ALICE_HASH_COST).unwrap();
+    let anna = bcrypt::hash("anna-pw", ALICE_HASH_COST).unwrap();
+    let running = pki
+        .start(&format!(
+            "basic_auth_users:\n  ann: {ann}\n  anna: {anna}\n"
+        ))
+        .await;
+    let url = format!("{}/metrics", running.url());
+    for (user, password, want) in [
+        ("ann", "a-pw", 200),
+        ("anna", "-pw", 401),
+        ("anna", "anna-pw", 200),
+        ("ann", "aanna-pw", 401),
+    ] {
+        let got = client
+            .get(&url)
+            .basic_auth(user, Some(password))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(got, want, "{user}:{password}");
+    }
     running.stop().await;
 }
 
