@@ -4,7 +4,7 @@
 use crate::base::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::expose::Exposition;
-use crate::http::{self, AppState, ServeOptions, WebConfig};
+use crate::http::{self, AppState, ServeOptions, WebConfig, WebConfigError, WebHandle};
 use crate::schedule::Scheduler;
 use crate::shard::Shard;
 use crate::sources::{self, TargetInstance};
@@ -27,7 +27,7 @@ pub enum StartError {
     Config(#[from] ConfigError),
     /// The web config file is invalid.
     #[error("{0}")]
-    WebConfig(String),
+    WebConfig(#[from] WebConfigError),
     /// The listen address could not be bound.
     #[error("cannot listen on {address}: {reason}")]
     Listen {
@@ -60,8 +60,11 @@ pub struct Options {
     pub systemd_socket: bool,
     /// Request limits and the exposition path.
     pub serve: ServeOptions,
-    /// Parsed web config.
+    /// Web config used when `web_file` is unset (tests, demo).
     pub web: WebConfig,
+    /// The web config file (`--web.config.file`): read at start and on every reload, where a
+    /// bad one is refused like a bad config and the one in force stays.
+    pub web_file: Option<PathBuf>,
     /// Targets added programmatically (tests, benchmarks), kept across reloads.
     pub extra_targets: Vec<TargetInstance>,
     /// Where polls read "now" from (the system clock outside tests).
@@ -84,6 +87,7 @@ impl Options {
             systemd_socket: false,
             serve: ServeOptions::default(),
             web: WebConfig::default(),
+            web_file: None,
             extra_targets: Vec::new(),
             clock: Arc::new(SystemClock),
             state_dir: None,
@@ -105,6 +109,7 @@ pub struct Daemon {
     scheduler: Scheduler,
     options: Options,
     config: Mutex<Config>,
+    web: WebHandle,
 }
 
 impl Daemon {
@@ -155,12 +160,40 @@ impl Daemon {
         }
     }
 
-    /// Re-reads the config and applies it; on error the running config stays.
+    /// The web config in force.
+    pub fn web(&self) -> Arc<WebConfig> {
+        self.web.load_full()
+    }
+
+    /// Re-reads the web config file, if there is one. An unchanged rate limit keeps its bucket,
+    /// so a reload does not hand out a fresh burst.
+    fn read_web(&self) -> Result<Option<WebConfig>, WebConfigError> {
+        let Some(path) = &self.options.web_file else {
+            return Ok(None);
+        };
+        let mut web = WebConfig::load(path)?;
+        if let (Some(new), Some(old)) = (&web.rate_limit, &self.web.load().rate_limit) {
+            if new.interval() == old.interval() && new.burst() == old.burst() {
+                web.rate_limit = Some(old.clone());
+            }
+        }
+        Ok(Some(web))
+    }
+
+    /// Re-reads the config and the web config and applies both; if either is bad, neither is
+    /// applied and the running ones stay.
     pub fn reload(&self) -> Result<String, String> {
-        let result = self
-            .read_config()
-            .and_then(|c| self.apply(c))
-            .map_err(|e| e.to_string());
+        let result = self.read_web().map_err(|e| e.to_string()).and_then(|web| {
+            let mut summary = self
+                .read_config()
+                .and_then(|c| self.apply(c))
+                .map_err(|e| e.to_string())?;
+            if let Some(web) = web {
+                self.web.store(Arc::new(web));
+                summary.push_str("; web config applied to new connections");
+            }
+            Ok(summary)
+        });
         self.telemetry.config_loaded(result.is_ok());
         match &result {
             Ok(summary) => tracing::info!(%summary, "configuration reloaded"),
@@ -187,7 +220,7 @@ pub struct Running {
 impl Running {
     /// `http://addr` (or https when TLS is configured).
     pub fn url(&self) -> String {
-        let scheme = if self.daemon.options.web.tls.is_some() {
+        let scheme = if self.daemon.web.load().tls.is_some() {
             "https"
         } else {
             "http"
@@ -269,6 +302,10 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         ConfigSource::File(path) => sources::load_config(path)?,
         ConfigSource::Fixed(c) => c.clone(),
     };
+    let web = match &options.web_file {
+        Some(path) => WebConfig::load(path)?,
+        None => options.web.clone(),
+    };
     let listeners = bind(&options).await?;
     let addrs: Vec<SocketAddr> = listeners
         .iter()
@@ -291,6 +328,7 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         scheduler: Scheduler::new(store.clone(), options.clock.clone(), shutdown.clone()),
         options: options.clone(),
         config: Mutex::new(config.clone()),
+        web: http::web_handle(web),
     });
     let applied = daemon.apply(config)?;
     telemetry.config_loaded(true);
@@ -329,7 +367,7 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
     tasks.push(tokio::spawn(http::serve(
         listeners,
         state,
-        options.web.clone(),
+        daemon.web.clone(),
         options.serve.clone(),
         shutdown.clone(),
     )));

@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use usage_exporter::daemon::{self, ConfigSource, Options};
-use usage_exporter::http::{ServeOptions, WebConfig};
+use usage_exporter::http::ServeOptions;
 use usage_exporter::shard::Shard;
 use usage_exporter::telemetry::{self, LogFormat};
 
@@ -45,7 +45,8 @@ struct Cli {
     /// StatefulSet pod name (e.g. usage-exporter-2): the shard is its ordinal.
     #[arg(long = "pod", global = true, conflicts_with = "shard")]
     pod: Option<String>,
-    /// Web config file (exporter-toolkit format: TLS and basic auth).
+    /// Web config file (exporter-toolkit format: TLS, client certificates, headers, basic auth,
+    /// rate limit); re-read on reload (SIGHUP, POST /-/reload).
     #[arg(long = "web.config.file", global = true)]
     web_config_file: Option<PathBuf>,
     /// Log level: error, warn, info, debug or trace.
@@ -113,6 +114,9 @@ fn main() -> ExitCode {
             None => run(&cli).await,
             Some(Command::CheckConfig { probe }) => {
                 let shards = (cli.total_shards > 1).then_some(cli.total_shards);
+                if let Some(web) = &cli.web_config_file {
+                    usage_exporter::http::WebConfig::load(web).map_err(|e| e.to_string())?;
+                }
                 usage_exporter::check::check_config(&cli.config_file, probe, shards)
                     .await
                     .map_err(|e| e.to_string())
@@ -133,13 +137,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn web_config(cli: &Cli) -> Result<WebConfig, String> {
-    match &cli.web_config_file {
-        Some(path) => WebConfig::load(path),
-        None => Ok(WebConfig::default()),
-    }
-}
-
 fn shard(cli: &Cli) -> Result<Shard, String> {
     let shard = match (&cli.pod, cli.shard) {
         (Some(pod), _) => Shard::from_pod(pod, cli.total_shards),
@@ -150,7 +147,6 @@ fn shard(cli: &Cli) -> Result<Shard, String> {
 
 /// The daemon's options from the flags (the config file as its config source).
 fn options(cli: &Cli) -> Result<Options, String> {
-    let web = web_config(cli)?;
     if !cli.telemetry_path.starts_with('/') || cli.telemetry_path.len() < 2 {
         return Err(format!(
             "usage_exporter: --web.telemetry-path={:?} must be a path such as /metrics",
@@ -158,7 +154,7 @@ fn options(cli: &Cli) -> Result<Options, String> {
         ));
     }
     Ok(Options {
-        web,
+        web_file: cli.web_config_file.clone(),
         shard: shard(cli)?,
         state_dir: cli.storage_path.clone(),
         also_listen: cli.listen_address[1..].to_vec(),

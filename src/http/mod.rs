@@ -1,11 +1,14 @@
 //! The HTTP server: `/metrics`, the landing page, health, readiness and reload; optional TLS
 //! and basic auth from the web config. It only reads the store and the exposition cache.
 
+mod headers;
 mod landing;
+pub mod ratelimit;
 pub mod tls;
 mod webconfig;
 
-pub use webconfig::{BasicAuth, WebConfig};
+pub use headers::ExtraHeaders;
+pub use webconfig::{web_handle, BasicAuth, WebConfig, WebConfigError, WebHandle};
 
 use crate::expose::{Exposition, ScrapeBody, CONTENT_TYPE};
 use crate::store::Store;
@@ -112,16 +115,16 @@ fn accept_all(
 }
 
 /// Serves on `listeners` until `shutdown` is cancelled, then lets open requests finish (up to
-/// 5 s).
+/// 5 s). Each new connection takes the web config then in `web` (TLS, auth, headers, rate
+/// limit), so a reload applies to the connections after it.
 pub async fn serve(
     listeners: Vec<TcpListener>,
     state: AppState,
-    web: WebConfig,
+    web: WebHandle,
     options: ServeOptions,
     shutdown: CancellationToken,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let acceptor = web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let in_flight = (options.max_requests > 0)
         .then(|| Arc::new(tokio::sync::Semaphore::new(options.max_requests)));
     let mut connections = accept_all(listeners, &shutdown);
@@ -135,23 +138,33 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
-        let auth = web.auth.clone();
+        let web = web.load_full();
+        let acceptor = web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
         let in_flight = in_flight.clone();
         let service = hyper::service::service_fn(move |req| {
             let state = state.clone();
-            let auth = auth.clone();
+            let web = web.clone();
             let in_flight = in_flight.clone();
             async move {
+                // The rate limit comes first, before the request cap and authentication.
+                if let Some(refused) = ratelimit::check(&web) {
+                    return Ok::<_, Infallible>(refused);
+                }
                 // Beyond the cap a request is refused at once rather than queued, so a crowd of
                 // slow clients cannot make Prometheus' scrape wait for a slot.
                 let permit = match &in_flight {
                     Some(s) => match s.clone().try_acquire_owned() {
                         Ok(p) => Some(p),
-                        Err(_) => return Ok::<_, Infallible>(too_many_requests()),
+                        Err(_) => {
+                            let mut resp = too_many_requests();
+                            web.headers.apply(&mut resp);
+                            return Ok::<_, Infallible>(resp);
+                        }
                     },
                     None => None,
                 };
-                let resp = handle(req, state, auth).await;
+                let mut resp = handle(req, state, web.auth.clone()).await;
+                web.headers.apply(&mut resp);
                 // A request is in flight until its body is sent (as promhttp counts it), so
                 // clients that read slowly count against the cap too.
                 Ok::<_, Infallible>(match permit {

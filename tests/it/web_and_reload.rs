@@ -12,10 +12,7 @@ const GOOD: &str = "global:\n  timeout: 5s\nsources: {}\n";
 const BAD: &str = "global:\n  timeout: soon\n";
 
 fn no_web() -> WebConfig {
-    WebConfig {
-        tls: None,
-        auth: None,
-    }
+    WebConfig::default()
 }
 
 async fn start_file(path: &Path, web: WebConfig) -> daemon::Running {
@@ -150,18 +147,22 @@ fn web_config_errors_name_the_key() {
         dir.path(),
         "basic_auth_users:\n  bob: plaintext\n",
     ))
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("basic_auth_users.bob: not a bcrypt hash"), "{e}");
     let e = WebConfig::load(&write_web_config(
         dir.path(),
         "tls_server_config:\n  cert_file: /nope.pem\n  key_file: /nope.key\n",
     ))
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(
         e.contains("tls_server_config.cert_file: cannot read /nope.pem"),
         "{e}"
     );
-    let e = WebConfig::load(&write_web_config(dir.path(), "colour: red\n")).unwrap_err();
+    let e = WebConfig::load(&write_web_config(dir.path(), "colour: red\n"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("unknown field `colour`"), "{e}");
 }
 
@@ -412,3 +413,100 @@ fn sighup_reloads_and_sigterm_stops_gracefully() {
     assert!(stderr.contains("configuration reload failed"), "{stderr}");
     assert!(stderr.contains("shutting down"), "{stderr}");
 }
+
+#[test]
+fn the_binary_reads_the_web_config_at_start_check_config_and_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ue.yml");
+    std::fs::write(&config, GOOD).unwrap();
+    let web = write_web_config(dir.path(), "http_server_config:\n  http2: true\n");
+    // A bad web config stops the start and check-config, naming file, key and reason.
+    for args in [
+        &["check-config"][..],
+        &["--web.listen-address", "127.0.0.1:0"][..],
+    ] {
+        let out = Command::new(binary())
+            .args(args)
+            .arg("--config.file")
+            .arg(&config)
+            .arg("--web.config.file")
+            .arg(&web)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "{}: http_server_config.http2: HTTP/2 is not served",
+                web.display()
+            )),
+            "{err}"
+        );
+    }
+
+    std::fs::write(
+        &web,
+        "http_server_config:\n  headers:\n    X-Frame-Options: deny\n",
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(binary())
+        .arg("--config.file")
+        .arg(&config)
+        .arg("--web.config.file")
+        .arg(&web)
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let get = || -> Option<String> {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        use std::io::{Read, Write};
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .ok()?;
+        let mut out = String::new();
+        stream.read_to_string(&mut out).ok()?;
+        Some(out.to_ascii_lowercase())
+    };
+    let wait_for = |what: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let response = get().unwrap_or_default();
+            if response.contains(what) {
+                return response;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {what:?} in:\n{response}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for("x-frame-options: deny");
+    std::fs::write(
+        &web,
+        "http_server_config:\n  headers:\n    X-Frame-Options: sameorigin\n",
+    )
+    .unwrap();
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let response = wait_for("x-frame-options: sameorigin");
+    assert!(response.contains("usage_exporter_config_last_reload_successful 1"));
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert!(child.wait().unwrap().success());
+}
+
+mod toolkit;
