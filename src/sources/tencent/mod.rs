@@ -5,8 +5,10 @@
 
 pub mod client;
 pub mod config;
+pub mod discovery;
 pub mod keep;
 pub mod model;
+pub mod products;
 pub mod sign;
 pub mod translate;
 pub mod window;
@@ -67,7 +69,10 @@ pub struct Plan {
 /// A configured Tencent target.
 pub struct Tencent {
     client: Client,
-    region: String,
+    /// The regions read (`region` alone: that one).
+    regions: Vec<String>,
+    /// Instance discovery: settings and the last listing (shared by the endpoints).
+    discovery: discovery::Discovery,
     offset_secs: i32,
     read_api: ReadApi,
     batch_size: usize,
@@ -78,8 +83,8 @@ pub struct Tencent {
     /// How long `metric_data` keeps serving a series' last point after the answers stopped
     /// carrying it: the endpoint's `stale_after`, at least [`MIN_KEEP_STALLED`].
     keep_for: Duration,
-    /// The last point of every series (keep-last).
-    last: std::sync::Mutex<LastPoints>,
+    /// The last point of every series (keep-last), per region.
+    last: std::sync::Mutex<HashMap<String, LastPoints>>,
 }
 
 /// What reading a namespace's catalog came to, short of an error.
@@ -111,6 +116,12 @@ impl Source for Tencent {
             "DescribeBaseMetrics (v3) / DescribeMetrics (v2): metrics, units and periods of the configured namespaces",
         )
         .poll(|t: &Tencent, ctx| Box::pin(t.metric_catalog(ctx))),
+        EndpointInfo::every(
+            "instance_discovery",
+            600,
+            "Describe APIs of the discovering blocks' products (cvm DescribeInstances, cdb DescribeDBInstances, …), paginated, per region: the instances metric_data reads, and qce_instance_info",
+        )
+        .poll(|t: &Tencent, ctx| Box::pin(t.instance_discovery(ctx))),
     ];
 
     fn validate(file: &FileConfig) -> Result<Settings, Vec<(String, String)>> {
@@ -120,7 +131,12 @@ impl Source for Tencent {
     fn build(settings: &Settings, ctx: BuildContext) -> Tencent {
         Tencent {
             client: Client::new(ctx.upstream, settings),
-            region: settings.region.clone(),
+            regions: settings.regions.clone(),
+            discovery: discovery::Discovery::new(
+                settings.discovery.clone(),
+                settings.tag_labels.clone(),
+                settings.regions.clone(),
+            ),
             offset_secs: settings.utc_offset_secs,
             read_api: settings.read_api,
             batch_size: settings.batch_size,
@@ -132,7 +148,7 @@ impl Source for Tencent {
                 .find(|e| e.name == "metric_data")
                 .map_or(DEFAULT_STALE_AFTER, |e| e.stale_after)
                 .max(MIN_KEEP_STALLED),
-            last: std::sync::Mutex::new(LastPoints::new()),
+            last: std::sync::Mutex::new(HashMap::new()),
         }
     }
 }
@@ -351,6 +367,45 @@ impl Tencent {
     /// a series the answers stop carrying keeps its last point (and its time) until
     /// `stale_after`; a series with no memory yet is read with a longer window.
     async fn metric_data(&self, ctx: &PollContext) -> Result<PollOutcome, PollError> {
+        let clock = CallClock::starting_at(ctx.now);
+        let inventory = if self.discovery.is_used() {
+            Some(self.discovery.current(&self.client, &clock).await?)
+        } else {
+            None
+        };
+        let mut families = Vec::new();
+        for region in &self.regions {
+            let blocks = self
+                .discovery
+                .blocks_in(region, &self.blocks, inventory.as_deref());
+            families.extend(self.metric_data_in(ctx, region, &blocks).await?.families);
+        }
+        Ok(PollOutcome::Data(crate::snapshot::Snapshot::from_families(
+            families,
+        )))
+    }
+
+    /// `instance_discovery`: lists the discovering blocks' products in every region (the
+    /// instances `metric_data` reads from now on) and exports `qce_instance_info`.
+    async fn instance_discovery(&self, ctx: &PollContext) -> Result<PollOutcome, PollError> {
+        if !self.discovery.is_used() {
+            return Ok(PollOutcome::Skipped(
+                "no metrics block discovers instances (instances: all or filters)".into(),
+            ));
+        }
+        let clock = CallClock::starting_at(ctx.now);
+        let inventory = self.discovery.refresh(&self.client, &clock).await?;
+        Ok(PollOutcome::Data(self.discovery.info(&inventory)))
+    }
+
+    /// `metric_data` in one region over `blocks` (the configured ones with the discovered
+    /// instances of that region).
+    async fn metric_data_in(
+        &self,
+        ctx: &PollContext,
+        region: &str,
+        blocks: &[MetricBlock],
+    ) -> Result<crate::snapshot::Snapshot, PollError> {
         let now = ctx
             .now
             .duration_since(UNIX_EPOCH)
@@ -363,13 +418,15 @@ impl Tencent {
             TencentApi::V2 => 1,
         };
         let (requests, asked) = {
-            let last = self.last.lock().expect("keep-last lock");
-            requests(&plans, &self.blocks, batch, &last, now)
+            let mut last = self.last.lock().expect("keep-last lock");
+            let last = last.entry(region.to_string()).or_default();
+            requests(&plans, blocks, batch, last, now)
         };
         let jobs = requests.into_iter().map(|request| {
             let (index, plan) = &plans[request.position];
-            let chunk = &self.blocks[*index].instances[request.instances.clone()];
+            let chunk = &blocks[*index].instances[request.instances.clone()];
             let read = ReadRequest {
+                region,
                 plan,
                 window: request.window,
                 clock: &clock,
@@ -416,7 +473,13 @@ impl Tencent {
         if let Some(e) = first_error {
             return Err(e);
         }
-        let readings = self.last.lock().expect("keep-last lock").update(
+        let readings = self
+            .last
+            .lock()
+            .expect("keep-last lock")
+            .entry(region.to_string())
+            .or_default()
+            .update(
             ctx.now,
             self.keep_for,
             &asked,
@@ -426,11 +489,9 @@ impl Tencent {
             .iter()
             .map(|(_, p)| (p.namespace.clone(), p.metric.clone(), p.period))
             .collect();
-        Ok(PollOutcome::Data(translate::metric_data_with_periods(
-            &self.region,
-            &readings,
-            &periods,
-        )))
+        Ok(translate::metric_data_with_periods(
+            region, &readings, &periods,
+        ))
     }
 
     /// One v3 `GetMonitorData` call for a batch of instances.
@@ -458,8 +519,12 @@ impl Tencent {
         if let Some(bit) = stat_bit(&plan.stat) {
             body["SpecifyStatistics"] = json!(bit);
         }
+        let service = client::V3Service {
+            name: client::V3_SERVICE,
+            version: client::V3_VERSION,
+        };
         self.client
-            .v3("GetMonitorData", &body, read.clock, |body| {
+            .v3_at(service, read.region, "GetMonitorData", &body, read.clock, |body| {
                 parse::readings_v3(plan, chunk, body)
             })
             .await
@@ -560,6 +625,7 @@ fn requests(
 
 /// One read of one plan: its window (3 periods, or the look-back) and the request clock.
 struct ReadRequest<'a> {
+    region: &'a str,
     plan: &'a Plan,
     window: (i64, i64),
     clock: &'a CallClock,
@@ -1045,7 +1111,7 @@ mod tests {
     #[test]
     fn the_table_is_the_only_place_an_endpoint_exists() {
         let names: Vec<_> = Tencent::ENDPOINTS.iter().map(|e| e.info.name).collect();
-        assert_eq!(names, ["metric_data", "metric_catalog"]);
+        assert_eq!(names, ["metric_data", "metric_catalog", "instance_discovery"]);
         // Every body needs its request's context: the parsers are in `parse`, not the rows.
         assert!(Tencent::ENDPOINTS.iter().all(|e| e.info.parse.is_none()));
         let intervals: Vec<_> = Tencent::ENDPOINTS
@@ -1056,7 +1122,8 @@ mod tests {
             intervals,
             [
                 Some(Duration::from_secs(60)),
-                Some(Duration::from_secs(3600))
+                Some(Duration::from_secs(3600)),
+                Some(Duration::from_secs(600))
             ]
         );
     }
