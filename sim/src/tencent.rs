@@ -16,6 +16,7 @@
 //! ([`sign`]); "now" (signature timestamps, nonce ages, which points are ready) is the state's
 //! [`SimClock`].
 
+pub mod describe;
 pub mod sign;
 
 use crate::{serve, Faults, SimClock, SimHandler, SimRequest, SimResponse, SimServer};
@@ -106,6 +107,8 @@ pub struct TencentSimState {
     pub auth_failures: u64,
     /// Answer every request with this JSON (HTTP 200) instead (wrong-shape tests).
     pub reply_override: Option<Value>,
+    /// The products' Describe APIs: their instances per region, and the calls.
+    pub describe: describe::DescribeState,
     window: Option<(Instant, u32)>,
     nonces: HashMap<String, i64>,
 }
@@ -162,6 +165,7 @@ impl TencentSimState {
             rate_limited: 0,
             auth_failures: 0,
             reply_override: None,
+            describe: describe::DescribeState::default(),
             window: None,
             nonces: HashMap::new(),
         }
@@ -453,13 +457,15 @@ fn handle_v3(state: &mut TencentSimState, request: &SimRequest) -> SimResponse {
     ];
     let canonical = sign::tc3_canonical_request("POST", "/", "", &signed, &request.body);
     let date = sign::tc3_date(timestamp);
+    // The service of the credential scope: monitor, or one of the products' Describe APIs.
+    let service = auth.service.as_str();
     let expected = sign::tc3_sign(
         &state.secret_key,
         &date,
-        "monitor",
-        &sign::tc3_string_to_sign(timestamp, "monitor", &canonical),
+        service,
+        &sign::tc3_string_to_sign(timestamp, service, &canonical),
     );
-    if auth.service != "monitor"
+    if !(service == "monitor" || describe::known_service(service))
         || auth.date != date
         || auth.signed_headers != sign::tc3_headers(&signed).1
         || !sign::signatures_match(&auth.signature, &expected)
@@ -490,6 +496,11 @@ fn handle_v3(state: &mut TencentSimState, request: &SimRequest) -> SimResponse {
         );
     }
     *state.calls.entry(action.clone()).or_default() += 1;
+    if auth.service != "monitor" {
+        let version = request.header("x-tc-version").unwrap_or_default();
+        let region = request.header("x-tc-region").unwrap_or_default();
+        return describe::handle(state, &auth.service, version, region, &action, &body);
+    }
     match action.as_str() {
         "GetMonitorData" => v3_get_monitor_data(state, &body, now),
         "DescribeBaseMetrics" => v3_describe_base_metrics(state, &body),
