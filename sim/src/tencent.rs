@@ -496,11 +496,12 @@ fn handle_v3(state: &mut TencentSimState, request: &SimRequest) -> SimResponse {
         );
     }
     *state.calls.entry(action.clone()).or_default() += 1;
+    let region = request.header("x-tc-region").unwrap_or_default();
     if auth.service != "monitor" {
         let version = request.header("x-tc-version").unwrap_or_default();
-        let region = request.header("x-tc-region").unwrap_or_default();
         return describe::handle(state, &auth.service, version, region, &action, &body);
     }
+    state.describe.region = region.to_string();
     match action.as_str() {
         "GetMonitorData" => v3_get_monitor_data(state, &body, now),
         "DescribeBaseMetrics" => v3_describe_base_metrics(state, &body),
@@ -601,7 +602,7 @@ fn v3_get_monitor_data(state: &mut TencentSimState, body: &Value, now: i64) -> S
             let id = dims
                 .iter()
                 .filter_map(|d| d["Value"].as_str())
-                .find(|v| state.instances.contains(*v))
+                .find(|v| state.instances.contains(*v) && state.describe.serves(v))
                 .map(str::to_string);
             dims.shuffle(&mut rng);
             let ready: Vec<i64> = match &id {

@@ -24,5 +24,6 @@ mod scc;
 mod secrets;
 mod sim_demo;
 mod tencent;
+mod tencent_discovery;
 mod tr50;
 mod web_and_reload;

@@ -144,6 +144,19 @@ pub struct DescribeState {
     pub instances: Vec<SimInstance>,
     /// Accepted Describe calls, in order.
     pub calls: Vec<DescribeCall>,
+    /// `X-TC-Region` of the monitor request being answered.
+    pub region: String,
+}
+
+impl DescribeState {
+    /// False when `key` is the monitor key of a listed instance of another region than the
+    /// request's: Cloud Monitor serves an instance's data in its own region only.
+    pub fn serves(&self, key: &str) -> bool {
+        self.instances
+            .iter()
+            .filter(|i| i.monitor_keys().iter().any(|k| k == key))
+            .all(|i| i.region == self.region)
+    }
 }
 
 impl TencentSimState {
