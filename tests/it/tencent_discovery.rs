@@ -552,11 +552,14 @@ async fn the_vendor_python_sdk_reads_the_simulator() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/python/tencent_sdk_check.py"
     );
-    let out = tokio::process::Command::new("python3")
-        .args([script, &endpoint, ID, KEY])
-        .output()
-        .await
-        .expect("python3 runs (the test command installs tencentcloud-sdk-python)");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args([script, endpoint.as_str(), ID, KEY])
+            .output()
+            .expect("python3 runs (the test command installs tencentcloud-sdk-python)")
+    })
+    .await
+    .unwrap();
     assert!(
         out.status.success(),
         "SDK script failed: {}",
