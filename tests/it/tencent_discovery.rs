@@ -52,6 +52,9 @@ fn ids_of(body: &str, family: &str) -> Vec<String> {
     ids
 }
 
+/// (family, its dimension labels, the monitor key the simulator serves, metric name).
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+
 fn cvm(region: &str, id: &str) -> SimInstance {
     SimInstance::new(SimProduct::Cvm, region, id)
 }
@@ -385,7 +388,7 @@ async fn every_product_maps_its_instances_to_its_monitor_dimensions() {
     // (family, dimension labels, the instance the sim serves the values of)
     let open_vip = vip("lb-open");
     let int_vip = vip("lb-int");
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "qce_cdb_cpuuserate_avg",
             vec![("instance_id", "cdb-1")],

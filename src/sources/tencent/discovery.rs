@@ -192,10 +192,6 @@ fn one_of(list: &[String], value: &Option<String>) -> bool {
 }
 
 impl Match {
-    fn is_empty(&self) -> bool {
-        *self == Match::default()
-    }
-
     /// Include: every given criterion holds (tags: every listed tag; lists: one of them).
     fn all(&self, i: &Described) -> bool {
         self.tags.iter().all(|(k, v)| has_tag(i, k, v))
@@ -209,7 +205,7 @@ impl Match {
             && (self.instance_ids.is_empty() || self.instance_ids.contains(&i.id))
     }
 
-    /// Exclude: any given criterion holds.
+    /// Exclude: any given criterion holds (none given: false).
     fn any(&self, i: &Described) -> bool {
         self.tags.iter().any(|(k, v)| has_tag(i, k, v))
             || i
@@ -237,7 +233,7 @@ pub struct BlockDiscovery {
 impl BlockDiscovery {
     /// True when the block reads this instance.
     pub fn selects(&self, i: &Described) -> bool {
-        self.include.all(i) && !(!self.exclude.is_empty() && self.exclude.any(i))
+        self.include.all(i) && !self.exclude.any(i)
     }
 }
 
