@@ -426,15 +426,25 @@ impl Discovery {
         out
     }
 
-    /// Lists every product in every region, stores the result and returns it.
+    /// Lists every product in every region, stores the result and returns it. The first
+    /// listing is made under the state's lock (so `metric_data` starting at the same time waits
+    /// for it instead of listing too); later ones list without it, so `metric_data` keeps
+    /// reading the previous listing meanwhile.
     pub async fn refresh(
         &self,
         client: &Client,
         clock: &CallClock,
     ) -> Result<Arc<Inventory>, PollError> {
-        let mut slot = self.inventory.lock().await;
+        {
+            let mut slot = self.inventory.lock().await;
+            if slot.is_none() {
+                let fresh = Arc::new(self.list(client, clock).await?);
+                *slot = Some(fresh.clone());
+                return Ok(fresh);
+            }
+        }
         let fresh = Arc::new(self.list(client, clock).await?);
-        *slot = Some(fresh.clone());
+        *self.inventory.lock().await = Some(fresh.clone());
         Ok(fresh)
     }
 
@@ -740,5 +750,90 @@ mod tests {
         assert_eq!(second.get("name"), None);
         assert_eq!(second.get("vpc_id"), None);
         assert_eq!(second.get("tag_env"), None);
+    }
+
+    mod config {
+        use crate::sources::parse_config as parse;
+        use crate::sources::tencent::Settings;
+        use std::path::Path;
+
+        const HEAD: &str = "sources:\n  tencent:\n    - name: t\n      secret_id: AKID\n      secret_key: key\n";
+
+        fn load(text: &str) -> Result<Settings, Vec<(String, String)>> {
+            parse(&format!("{HEAD}{text}"), Path::new("t.yml"), &|_| None)
+                .map(|c| c.targets_of::<Settings>()[0].clone())
+                .map_err(|e| e.problems.into_iter().map(|p| (p.key, p.reason)).collect())
+        }
+
+        const CVM_ALL: &str = "      metrics:\n        - namespace: qce/cvm\n          names: [CPUUsage]\n          instances: all\n";
+
+        #[test]
+        fn instances_all_filters_regions_and_tag_labels() {
+            let s = load(&format!(
+                "      regions: [ap-guangzhou, ap-shanghai]\n      tag_labels: [env, cost-center]\n{CVM_ALL}        - namespace: QCE/REDIS\n          names: [CpuUtil]\n          filters:\n            include: {{tags: {{env: prod}}, zones: [100003], projects: [0]}}\n            exclude: {{names: [\"tmp-*\"]}}\n        - namespace: QCE/CBS\n          names: [DiskUsage]\n          instances: [{{diskId: disk-1}}]\n"
+            ))
+            .unwrap();
+            assert_eq!(s.regions, ["ap-guangzhou", "ap-shanghai"]);
+            assert_eq!(s.region, "ap-guangzhou");
+            assert_eq!(
+                s.tag_labels,
+                vec![
+                    ("env".to_string(), "tag_env".to_string()),
+                    ("cost-center".to_string(), "tag_cost_center".to_string())
+                ]
+            );
+            let products: Vec<Option<&str>> = s
+                .discovery
+                .iter()
+                .map(|d| d.as_ref().map(|d| d.product.namespace))
+                .collect();
+            assert_eq!(products, [Some("QCE/CVM"), Some("QCE/REDIS"), None]);
+            assert!(s.metrics[0].instances.is_empty());
+            assert_eq!(s.metrics[2].instances.len(), 1);
+            let redis = s.discovery[1].as_ref().unwrap();
+            assert_eq!(redis.include.zones, ["100003"]);
+            assert_eq!(redis.include.projects, ["0"]);
+            // `region` alone is `regions` of one.
+            let one = load(&format!("      region: ap-guangzhou\n{CVM_ALL}")).unwrap();
+            assert_eq!(one.regions, ["ap-guangzhou"]);
+        }
+
+        #[test]
+        fn errors_name_the_key_and_the_reason() {
+            let p = load("      region: a\n      regions: [b]\n      metrics:\n        - namespace: QCE/CBS\n          names: [x]\n          instances: all\n").unwrap_err();
+            let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(
+                keys,
+                ["sources.tencent[0].regions", "sources.tencent[0].metrics[0].instances"]
+            );
+            assert!(p[1].1.contains("does not cover namespace \"QCE/CBS\""), "{p:?}");
+            let p = load("      regions: [a, a]\n      metrics:\n        - namespace: QCE/CVM\n          names: [x]\n          instances: some\n").unwrap_err();
+            assert_eq!(p[0], ("sources.tencent[0].regions[1]".to_string(), "region a is listed twice".to_string()));
+            assert_eq!(p[1].0, "sources.tencent[0].metrics[0].instances");
+            assert!(p[1].1.contains("unknown value \"some\""), "{p:?}");
+            let p = load("      api: v2\n      regions: [gz, sh]\n      metrics:\n        - namespace: qce/cvm\n          names: [cpu_usage]\n          instances: all\n").unwrap_err();
+            assert!(p.iter().any(|(k, r)| k == "sources.tencent[0].regions" && r.contains("api: v3")), "{p:?}");
+            assert!(p.iter().any(|(k, r)| k == "sources.tencent[0].metrics[0].instances" && r.contains("api: v3")), "{p:?}");
+            let p = load("      region: a\n      tag_labels: [env]\n      metrics:\n        - namespace: QCE/CVM\n          names: [x]\n          instances: [{InstanceId: i}]\n          filters: {include: {names: [\"\"]}}\n").unwrap_err();
+            let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(
+                keys,
+                ["sources.tencent[0].metrics[0].filters", "sources.tencent[0].tag_labels"]
+            );
+            let p = load("      region: a\n      metrics:\n        - namespace: QCE/CVM\n          names: [x]\n          filters: {include: {names: [\" \"], colour: [red]}}\n").unwrap_err();
+            assert_eq!(p.len(), 1, "{p:?}");
+            assert!(p[0].1.contains("colour"), "an unknown filter key is refused: {p:?}");
+            let p = load("      region: a\n      metrics:\n        - namespace: QCE/CVM\n          names: [x]\n          filters: {exclude: {names: [\" \"]}}\n").unwrap_err();
+            assert_eq!(
+                p,
+                vec![(
+                    "sources.tencent[0].metrics[0].filters.exclude.names".to_string(),
+                    "entries must not be empty".to_string()
+                )]
+            );
+            let p = load("      metrics:\n        - namespace: QCE/CVM\n          names: [x]\n").unwrap_err();
+            assert_eq!(p[0].0, "sources.tencent[0].region");
+            assert!(p[1].1.contains("instances: all"), "{p:?}");
+        }
     }
 }
