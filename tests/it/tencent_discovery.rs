@@ -558,6 +558,9 @@ async fn the_vendor_python_sdk_reads_the_simulator() {
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new("python3")
             .args([script, endpoint.as_str(), ID, KEY])
+            // The simulator is on loopback: never through a proxy from the environment.
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("no_proxy", "127.0.0.1,localhost")
             .output()
             .expect("python3 runs (the test command installs tencentcloud-sdk-python)")
     })
