@@ -473,18 +473,11 @@ impl Tencent {
         if let Some(e) = first_error {
             return Err(e);
         }
-        let readings = self
-            .last
-            .lock()
-            .expect("keep-last lock")
-            .entry(region.to_string())
-            .or_default()
-            .update(
-            ctx.now,
-            self.keep_for,
-            &asked,
-            &answered,
-        );
+        let readings = {
+            let mut last = self.last.lock().expect("keep-last lock");
+            let last = last.entry(region.to_string()).or_default();
+            last.update(ctx.now, self.keep_for, &asked, &answered)
+        };
         let periods: Vec<(String, String, u64)> = plans
             .iter()
             .map(|(_, p)| (p.namespace.clone(), p.metric.clone(), p.period))
