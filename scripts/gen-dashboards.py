@@ -308,6 +308,15 @@ def overview():
     b.table("Upstream requests in the time range", [target(
         f"sum by (source, target, status_code) (increase(usage_exporter_upstream_requests_total{{{s}}}[$__range]))",
         instant=True, fmt="table")], w=24, h=7, sort=("Value", True), rename={"Value": "requests"})
+
+    b.row("Shards")
+    b.ts("Targets per shard", [target(
+        'sum by (shard, total_shards) (usage_exporter_targets{job=~"$job", owner="this_shard"}'
+        ' * on (job, instance) group_left (shard, total_shards) usage_exporter_shard_info{job=~"$job"})',
+        "shard {{shard}} of {{total_shards}}")], unit="short", w=24,
+         desc="Targets each replica owns and polls (--shard/--total-shards); one line of one shard when not sharded. "
+              "Two shard counts at once, or fewer shards than the count, leave targets polled twice or not at all.",
+         alerts=["UsageExporterShardCountMismatch", "UsageExporterShardsMissing"])
     return b
 
 

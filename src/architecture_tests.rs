@@ -7,6 +7,7 @@ use std::path::Path;
 /// Each top-level module and the modules it may use. Keep in step with docs/architecture.md.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("base", &[]),
+    ("shard", &[]),
     ("snapshot", &[]),
     ("config", &["base"]),
     ("upstream", &["base", "config"]),
@@ -22,7 +23,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "telemetry",
-        &["base", "snapshot", "state", "store", "upstream"],
+        &["base", "shard", "snapshot", "state", "store", "upstream"],
     ),
     ("expose", &["base", "snapshot", "store", "telemetry"]),
     ("http", &["base", "expose", "store", "telemetry"]),
@@ -32,6 +33,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "base",
             "config",
             "schedule",
+            "shard",
             "sources",
             "state",
             "telemetry",
@@ -45,6 +47,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "expose",
             "http",
             "schedule",
+            "shard",
             "sources",
             "state",
             "store",

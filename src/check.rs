@@ -2,7 +2,7 @@
 //! scheduler's own poll pipeline ([`poll_once`]).
 
 use crate::base::duration::format_duration;
-use crate::config::ConfigError;
+use crate::config::{Config, ConfigError};
 use crate::schedule::poll_once;
 use crate::sources::{self, PollOutcome};
 use crate::state::StateStore;
@@ -24,8 +24,15 @@ pub enum CheckError {
 }
 
 /// Validates the config (and with `probe` polls each endpoint once); prints a summary.
-pub async fn check_config(path: &Path, probe: bool) -> Result<(), CheckError> {
+pub async fn check_config(
+    path: &Path,
+    probe: bool,
+    total_shards: Option<u32>,
+) -> Result<(), CheckError> {
     let config = sources::load_config(path)?;
+    if let Some(total) = total_shards {
+        print_assignment(&config, total);
+    }
     let telemetry = Telemetry::new();
     let instances = sources::build_all(&config, &telemetry.requests, &StateStore::in_memory())
         .map_err(|problems| ConfigError {
@@ -69,4 +76,22 @@ pub async fn check_config(path: &Path, probe: bool) -> Result<(), CheckError> {
         return Err(CheckError::ProbeFailed { failed });
     }
     Ok(())
+}
+
+/// Prints which shard owns each target among `total` shards, so an operator sees where a target
+/// lands before deploying.
+fn print_assignment(config: &Config, total: u32) {
+    println!("shard assignment ({total} shards):");
+    let mut per_shard = vec![0usize; total as usize];
+    for t in &config.targets {
+        let owner = crate::shard::owner(t.kind, &t.name, total);
+        per_shard[owner as usize] += 1;
+        println!("  {} {} -> shard {owner}", t.kind, t.name);
+    }
+    let counts: Vec<String> = per_shard
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("shard {i}: {n}"))
+        .collect();
+    println!("  targets per shard: {}", counts.join(", "));
 }

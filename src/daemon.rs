@@ -4,8 +4,9 @@
 use crate::base::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::expose::Exposition;
-use crate::http::{self, AppState, WebConfig};
+use crate::http::{self, AppState, ServeOptions, WebConfig};
 use crate::schedule::Scheduler;
+use crate::shard::Shard;
 use crate::sources::{self, TargetInstance};
 use crate::state::StateStore;
 use crate::store::Store;
@@ -53,6 +54,12 @@ pub struct Options {
     pub config: ConfigSource,
     /// `host:port` or `:port`.
     pub listen: String,
+    /// More addresses served the same way (`--web.listen-address` given several times).
+    pub also_listen: Vec<String>,
+    /// Serve the sockets systemd passes (`--web.systemd-socket`) instead of binding any address.
+    pub systemd_socket: bool,
+    /// Request limits and the exposition path.
+    pub serve: ServeOptions,
     /// Parsed web config.
     pub web: WebConfig,
     /// Targets added programmatically (tests, benchmarks), kept across reloads.
@@ -62,6 +69,8 @@ pub struct Options {
     /// The state directory (`--storage.path`): counters, high-water marks and login back-off
     /// survive restarts there; `None` keeps them in memory (they survive reloads only).
     pub state_dir: Option<PathBuf>,
+    /// Which targets this replica owns (`--shard`/`--total-shards`); the default owns all.
+    pub shard: Shard,
 }
 
 impl Options {
@@ -71,10 +80,14 @@ impl Options {
         Options {
             config,
             listen: listen.into(),
+            also_listen: Vec::new(),
+            systemd_socket: false,
+            serve: ServeOptions::default(),
             web: WebConfig::default(),
             extra_targets: Vec::new(),
             clock: Arc::new(SystemClock),
             state_dir: None,
+            shard: Shard::default(),
         }
     }
 }
@@ -108,11 +121,18 @@ impl Daemon {
     }
 
     fn apply(&self, config: Config) -> Result<String, ConfigError> {
-        let mut instances = sources::build_all(&config, &self.telemetry.requests, &self.state)
+        // Another replica's targets are validated (a bad config is bad for every shard) but
+        // neither built nor polled here.
+        let shard = self.options.shard;
+        let mut owned = config.clone();
+        owned.targets.retain(|t| shard.owns(t.kind, &t.name));
+        let mut instances = sources::build_all(&owned, &self.telemetry.requests, &self.state)
             .map_err(|problems| ConfigError {
                 file: PathBuf::from(self.config_name()),
                 problems,
             })?;
+        self.telemetry
+            .shard_assigned(shard, owned.targets.len(), config.targets.len());
         instances.extend(self.options.extra_targets.iter().cloned());
         let summary = self.scheduler.apply(instances);
         *self.config.lock().expect("config lock") = config;
@@ -148,8 +168,10 @@ impl Daemon {
 
 /// A started daemon.
 pub struct Running {
-    /// The bound address.
+    /// The first bound address.
     pub addr: SocketAddr,
+    /// Every address served.
+    pub addrs: Vec<SocketAddr>,
     /// Shared parts, for tests and the demo.
     pub daemon: Arc<Daemon>,
     shutdown: CancellationToken,
@@ -196,23 +218,57 @@ pub fn listen_address(address: &str) -> String {
     }
 }
 
+/// The listeners: systemd's sockets with `--web.systemd-socket`, else every listen address bound.
+async fn bind(options: &Options) -> Result<Vec<TcpListener>, StartError> {
+    let failed = |address: &str, e: &dyn std::fmt::Display| StartError::Listen {
+        address: address.to_string(),
+        reason: e.to_string(),
+    };
+    if options.systemd_socket {
+        let what = "the sockets passed by systemd (--web.systemd-socket)";
+        let mut fds = listenfd::ListenFd::from_env();
+        let mut listeners = Vec::new();
+        for i in 0..fds.len() {
+            let std_listener = fds
+                .take_tcp_listener(i)
+                .map_err(|e| failed(what, &e))?
+                .ok_or_else(|| failed(what, &format!("socket {i} is not a TCP listener")))?;
+            std_listener
+                .set_nonblocking(true)
+                .map_err(|e| failed(what, &e))?;
+            listeners.push(TcpListener::from_std(std_listener).map_err(|e| failed(what, &e))?);
+        }
+        if listeners.is_empty() {
+            return Err(failed(
+                what,
+                &"none were passed (LISTEN_FDS/LISTEN_PID unset): start the exporter from a systemd .socket unit, or drop --web.systemd-socket",
+            ));
+        }
+        return Ok(listeners);
+    }
+    let mut listeners = Vec::new();
+    for address in std::iter::once(&options.listen).chain(&options.also_listen) {
+        let address = listen_address(address);
+        let listener = TcpListener::bind(&address)
+            .await
+            .map_err(|e| failed(&address, &e))?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
 /// Loads the config, binds the listener and starts polling and serving.
 pub async fn start(options: Options) -> Result<Running, StartError> {
     let config = match &options.config {
         ConfigSource::File(path) => sources::load_config(path)?,
         ConfigSource::Fixed(c) => c.clone(),
     };
-    let address = listen_address(&options.listen);
-    let listener = TcpListener::bind(&address)
-        .await
-        .map_err(|e| StartError::Listen {
-            address: address.clone(),
-            reason: e.to_string(),
-        })?;
-    let addr = listener.local_addr().map_err(|e| StartError::Listen {
-        address,
-        reason: e.to_string(),
-    })?;
+    let listeners = bind(&options).await?;
+    let addrs: Vec<SocketAddr> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
+    let addr = addrs[0];
     let shutdown = CancellationToken::new();
     let store = Arc::new(Store::new());
     let state = match &options.state_dir {
@@ -261,11 +317,13 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         reload,
         started: SystemTime::now(),
         config_file: daemon.config_name(),
+        telemetry_path: options.serve.telemetry_path.clone(),
     };
     tasks.push(tokio::spawn(http::serve(
-        listener,
+        listeners,
         state,
         options.web.clone(),
+        options.serve.clone(),
         shutdown.clone(),
     )));
     #[cfg(unix)]
@@ -290,6 +348,7 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
     }
     Ok(Running {
         addr,
+        addrs,
         daemon,
         shutdown,
         tasks,

@@ -4,16 +4,15 @@
 
 use crate::base::clock::{SharedClock, SystemClock, TestClock};
 use crate::daemon::{self, ConfigSource, Options};
-use crate::http::WebConfig;
 use crate::sources;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Runs the demo until SIGINT/SIGTERM; with `at`, the simulators and the exporter read time as
-/// running on from that instant.
+/// Runs the demo until SIGINT/SIGTERM with `options` (listeners, web config, limits; its config
+/// and clock are the demo's); with `at`, the simulators and the exporter read time as running on
+/// from that instant.
 pub async fn run(
-    listen: &str,
-    web: WebConfig,
+    options: Options,
     scale: u32,
     at: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<(), String> {
@@ -35,9 +34,9 @@ pub async fn run(
         sources::parse_config(&yaml, Path::new("<demo>"), &|name| std::env::var(name).ok())
             .map_err(|e| e.to_string())?;
     let running = daemon::start(Options {
-        web,
+        config: ConfigSource::Fixed(config),
         clock,
-        ..Options::new(ConfigSource::Fixed(config), listen)
+        ..options
     })
     .await
     .map_err(|e| e.to_string())?;

@@ -16,6 +16,7 @@ pub mod demo;
 pub mod expose;
 pub mod http;
 pub mod schedule;
+pub mod shard;
 pub mod snapshot;
 pub mod sources;
 pub mod state;

@@ -4,7 +4,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use usage_exporter::daemon::{self, ConfigSource, Options};
-use usage_exporter::http::WebConfig;
+use usage_exporter::http::{ServeOptions, WebConfig};
+use usage_exporter::shard::Shard;
 use usage_exporter::telemetry::{self, LogFormat};
 
 /// Prometheus exporter for SAP Cloud Connector, Akana, TR50, Tencent Cloud Monitor and AVEVA
@@ -19,13 +20,31 @@ struct Cli {
         global = true
     )]
     config_file: PathBuf,
-    /// Address to listen on for the web interface and /metrics.
+    /// Address to listen on for the web interface and /metrics; repeat to serve several.
     #[arg(long = "web.listen-address", default_value = ":9816", global = true)]
-    listen_address: String,
+    listen_address: Vec<String>,
+    /// Serve the sockets systemd passes (socket activation) instead of the listen addresses.
+    #[arg(long = "web.systemd-socket", global = true)]
+    systemd_socket: bool,
+    /// Path under which the metrics are exposed.
+    #[arg(long = "web.telemetry-path", default_value = "/metrics", global = true)]
+    telemetry_path: String,
+    /// Requests served at once; beyond it a request gets 503 at once (0: no limit).
+    #[arg(long = "web.max-requests", default_value_t = 40, global = true)]
+    max_requests: usize,
     /// Directory for state that must survive restarts (counter accumulators, AVEVA high-water
     /// marks, TR50 login back-off); without it that state lives in memory only.
     #[arg(long = "storage.path", global = true)]
     storage_path: Option<PathBuf>,
+    /// This replica's shard (0-based) when `--total-shards` replicas share the targets.
+    #[arg(long = "shard", global = true)]
+    shard: Option<u32>,
+    /// Number of replicas sharing the targets; each target is polled by exactly one.
+    #[arg(long = "total-shards", default_value_t = 1, global = true)]
+    total_shards: u32,
+    /// StatefulSet pod name (e.g. usage-exporter-2): the shard is its ordinal.
+    #[arg(long = "pod", global = true, conflicts_with = "shard")]
+    pod: Option<String>,
     /// Web config file (exporter-toolkit format: TLS and basic auth).
     #[arg(long = "web.config.file", global = true)]
     web_config_file: Option<PathBuf>,
@@ -93,14 +112,15 @@ fn main() -> ExitCode {
         match cli.command {
             None => run(&cli).await,
             Some(Command::CheckConfig { probe }) => {
-                usage_exporter::check::check_config(&cli.config_file, probe)
+                let shards = (cli.total_shards > 1).then_some(cli.total_shards);
+                usage_exporter::check::check_config(&cli.config_file, probe, shards)
                     .await
                     .map_err(|e| e.to_string())
             }
             #[cfg(feature = "demo")]
             Some(Command::Demo { scale, time }) => {
-                let web = web_config(&cli)?;
-                usage_exporter::demo::run(&cli.listen_address, web, scale, time).await
+                let options = options(&cli)?;
+                usage_exporter::demo::run(options, scale, time).await
             }
         }
     });
@@ -120,18 +140,44 @@ fn web_config(cli: &Cli) -> Result<WebConfig, String> {
     }
 }
 
-async fn run(cli: &Cli) -> Result<(), String> {
+fn shard(cli: &Cli) -> Result<Shard, String> {
+    let shard = match (&cli.pod, cli.shard) {
+        (Some(pod), _) => Shard::from_pod(pod, cli.total_shards),
+        (None, index) => Shard::new(index.unwrap_or(0), cli.total_shards),
+    };
+    shard.map_err(|e| format!("usage_exporter: {e}"))
+}
+
+/// The daemon's options from the flags (the config file as its config source).
+fn options(cli: &Cli) -> Result<Options, String> {
     let web = web_config(cli)?;
-    let running = daemon::start(Options {
+    if !cli.telemetry_path.starts_with('/') || cli.telemetry_path.len() < 2 {
+        return Err(format!(
+            "usage_exporter: --web.telemetry-path={:?} must be a path such as /metrics",
+            cli.telemetry_path
+        ));
+    }
+    Ok(Options {
         web,
+        shard: shard(cli)?,
         state_dir: cli.storage_path.clone(),
+        also_listen: cli.listen_address[1..].to_vec(),
+        systemd_socket: cli.systemd_socket,
+        serve: ServeOptions {
+            max_requests: cli.max_requests,
+            telemetry_path: cli.telemetry_path.clone(),
+        },
         ..Options::new(
             ConfigSource::File(cli.config_file.clone()),
-            cli.listen_address.clone(),
+            cli.listen_address[0].clone(),
         )
     })
-    .await
-    .map_err(|e| e.to_string())?;
+}
+
+async fn run(cli: &Cli) -> Result<(), String> {
+    let running = daemon::start(options(cli)?)
+        .await
+        .map_err(|e| e.to_string())?;
     let shutdown = running.shutdown_token();
     tokio::spawn(async move {
         daemon::termination_signal().await;

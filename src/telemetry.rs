@@ -4,6 +4,7 @@
 //! landing page); process metrics are read with sysinfo at scrape time; upstream request
 //! counts and reload state are prometheus-client metrics updated as things happen.
 
+use crate::shard::Shard;
 use crate::snapshot::{Family, Labels};
 use crate::state::StateStore;
 use crate::store::{EndpointKey, EndpointState, PollResult};
@@ -42,6 +43,8 @@ pub struct Telemetry {
     registry: Registry,
     process: Mutex<ProcessProbe>,
     state: Arc<StateStore>,
+    /// This replica's shard, its owned and configured target counts.
+    shard: Mutex<Option<(Shard, usize, usize)>>,
 }
 
 impl Default for Telemetry {
@@ -93,7 +96,13 @@ impl Telemetry {
             registry,
             process: Mutex::new(ProcessProbe::new()),
             state: StateStore::in_memory(),
+            shard: Mutex::new(None),
         }
+    }
+
+    /// Records this replica's shard and how many of the configured targets it owns.
+    pub fn shard_assigned(&self, shard: Shard, owned: usize, configured: usize) {
+        *self.shard.lock().expect("shard lock") = Some((shard, owned, configured));
     }
 
     /// Records the outcome of a config load or reload.
@@ -136,8 +145,42 @@ impl Telemetry {
         families.push(series);
         families.push(encode);
         families.extend(self.state.families());
+        families.extend(self.shard_families());
         families.extend(self.process.lock().expect("process probe").families());
         families
+    }
+}
+
+impl Telemetry {
+    fn shard_families(&self) -> Vec<Family> {
+        let Some((shard, owned, configured)) = *self.shard.lock().expect("shard lock") else {
+            return Vec::new();
+        };
+        let mut info = Family::gauge(
+            "usage_exporter_shard_info",
+            "This replica's shard (0-based) and the number of shards sharing the configured targets; value 1.",
+        );
+        info.push_gauge(
+            Labels::new()
+                .with("shard", shard.index.to_string())
+                .with("total_shards", shard.total.to_string()),
+            1.0,
+        );
+        let mut count = Family::gauge(
+            "usage_exporter_shard_count",
+            "Number of shards (replicas) sharing the configured targets, as this replica was told (--total-shards).",
+        );
+        count.push_gauge(Labels::new(), shard.total as f64);
+        let mut targets = Family::gauge(
+            "usage_exporter_targets",
+            "Configured targets by whether this replica's shard owns (and polls) them.",
+        );
+        targets.push_gauge(Labels::new().with("owner", "this_shard"), owned as f64);
+        targets.push_gauge(
+            Labels::new().with("owner", "other_shards"),
+            configured.saturating_sub(owned) as f64,
+        );
+        vec![info, count, targets]
     }
 }
 

@@ -8,6 +8,11 @@
 //!   `usage.thing.history`, `usage.connection.history` with `last` or `start`/`end` and `series`
 //!   `hour`|`day`; buckets aligned to the server's time-zone offset, `ts` with that offset, the
 //!   newest bucket filling as the clock runs.
+//! - Reply shapes as the vendor's command pages document them: `usage.api.history` answers
+//!   `counters` (name → array), a scalar `total` and `ts`; `usage.thing.history` answers parallel
+//!   arrays `billable`, `connected`, `total` beside `ts`; `usage.connection.history` parallel
+//!   arrays `hasRatePlan`, `activated`, `inSession`, `total` beside `ts` (one entry per bucket
+//!   in every array).
 //! - The clock is the state's [`SimClock`]: frozen by default (tests), real time in the demo;
 //!   [`Tr50Sim::advance`] moves it, [`Tr50Sim::freeze_at`] stops it at an instant.
 //! - Session failures come back per command or at the top level ([`ErrorShape`]); one-shot
@@ -83,12 +88,28 @@ pub struct SimOrg {
     pub key: String,
     /// Service name → generated API calls per hour (0 for none; explicit calls come on top).
     pub services: BTreeMap<String, f64>,
-    /// Registered things.
+    /// Registered things (`usage.thing.history` `total`).
     pub things: u64,
-    /// Connected things.
+    /// Connected things (`connected`).
     pub connected: u64,
-    /// Protocol → generated connections per hour.
-    pub connections: BTreeMap<String, f64>,
+    /// Billable things (`billable`).
+    pub billable: u64,
+    /// Connections (`usage.connection.history`).
+    pub connections: SimConnections,
+}
+
+/// An organisation's connections as `usage.connection.history` counts them per bucket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SimConnections {
+    /// All connections (`total`).
+    pub total: u64,
+    /// Connections with a rate plan (`hasRatePlan`).
+    pub has_rate_plan: u64,
+    /// Activated connections (`activated`).
+    pub activated: u64,
+    /// Connections in a session (`inSession`); the simulator varies it per bucket between 80 %
+    /// and 100 % of this, never above `activated`.
+    pub in_session: u64,
 }
 
 /// Counters a test can assert on.
@@ -178,7 +199,8 @@ impl SimState {
                 services: BTreeMap::new(),
                 things: 0,
                 connected: 0,
-                connections: BTreeMap::new(),
+                billable: 0,
+                connections: SimConnections::default(),
             }],
             error_shape: ErrorShape::PerCommand,
             unsupported: Vec::new(),
@@ -254,14 +276,11 @@ impl SimState {
         generated + explicit
     }
 
-    fn connections(&self, org: &SimOrg, protocol: &str, start: i64, now: i64) -> u64 {
-        let end = (start + 3600).min(now);
-        let rate = org.connections.get(protocol).copied().unwrap_or(0.0);
-        if end <= start || rate <= 0.0 {
-            return 0;
-        }
-        let w = 0.8 + 0.4 * unit_hash(&format!("conn/{}/{protocol}/{start}", org.key));
-        (rate * w * (end - start) as f64 / 3600.0).floor() as u64
+    /// Connections of `org` in session during the bucket starting at `start`.
+    fn in_session(&self, org: &SimOrg, start: i64) -> u64 {
+        let c = org.connections;
+        let w = 0.8 + 0.2 * unit_hash(&format!("session/{}/{start}", org.key));
+        ((c.in_session as f64 * w).round() as u64).min(c.activated)
     }
 
     fn format_ts(&self, t: i64) -> String {
@@ -333,12 +352,7 @@ impl SimState {
     }
 
     fn api_history(&self, params: &Value) -> Result<Value, (i64, String)> {
-        if params.get("showAll").and_then(Value::as_bool) == Some(true) {
-            return Err((
-                -90003,
-                "Permission denied: showAll requires Super-Ops".into(),
-            ));
-        }
+        Self::check_show_all(params)?;
         let (buckets, size) = self.window(params)?;
         let by_org = match params.get("dimension").and_then(Value::as_str) {
             None => false,
@@ -381,37 +395,64 @@ impl SimState {
         Ok(json!({"counters": counters, "total": total, "ts": ts}))
     }
 
+    /// `showAll` needs Super-Ops, which the simulated logins never have.
+    fn check_show_all(params: &Value) -> Result<(), (i64, String)> {
+        if params.get("showAll").and_then(Value::as_bool) == Some(true) {
+            return Err((
+                -90003,
+                "Permission denied: showAll requires Super-Ops".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `usage.thing.history`: `billable`, `connected` and `total` things per bucket, parallel to
+    /// `ts` (the levels of the orgs in scope; things are not history the simulator keeps, so
+    /// every bucket has today's numbers).
     fn thing_history(&self, params: &Value) -> Result<Value, (i64, String)> {
+        Self::check_show_all(params)?;
         let (buckets, _) = self.window(params)?;
         let orgs = self.orgs_in_scope(params);
-        let things: u64 = orgs.iter().map(|o| o.things).sum();
-        let connected: u64 = orgs.iter().map(|o| o.connected).sum();
+        let level = |f: fn(&SimOrg) -> u64| -> Vec<u64> {
+            vec![orgs.iter().map(|o| f(o)).sum(); buckets.len()]
+        };
         let ts: Vec<String> = buckets.iter().map(|b| self.format_ts(*b)).collect();
         Ok(json!({
-            "counters": {"things": vec![things; buckets.len()], "connected": vec![connected; buckets.len()]},
+            "billable": level(|o| o.billable),
+            "connected": level(|o| o.connected),
+            "total": level(|o| o.things),
             "ts": ts,
         }))
     }
 
+    /// `usage.connection.history`: `hasRatePlan`, `activated`, `inSession` and `total`
+    /// connections per bucket, parallel to `ts`. The page documents `dimension: "org"` for it
+    /// without showing that reply's shape, so the simulator refuses it rather than invent one.
     fn connection_history(&self, params: &Value) -> Result<Value, (i64, String)> {
-        let (buckets, size) = self.window(params)?;
-        let now = self.now();
-        let mut counters: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-        for org in self.orgs_in_scope(params) {
-            for protocol in org.connections.keys() {
-                let row = counters
-                    .entry(protocol.clone())
-                    .or_insert(vec![0; buckets.len()]);
-                for (i, b) in buckets.iter().enumerate() {
-                    row[i] += (0..size / 3600)
-                        .map(|h| self.connections(org, protocol, b + h * 3600, now))
-                        .sum::<u64>();
-                }
-            }
+        Self::check_show_all(params)?;
+        if let Some(dimension) = params.get("dimension") {
+            return Err((
+                INVALID_PARAM,
+                format!("Invalid parameter: dimension {dimension} (not simulated)"),
+            ));
         }
-        let total: u64 = counters.values().flatten().sum();
+        let (buckets, _) = self.window(params)?;
+        let orgs = self.orgs_in_scope(params);
+        let level = |f: fn(&SimOrg) -> u64| -> Vec<u64> {
+            vec![orgs.iter().map(|o| f(o)).sum(); buckets.len()]
+        };
+        let in_session: Vec<u64> = buckets
+            .iter()
+            .map(|b| orgs.iter().map(|o| self.in_session(o, *b)).sum())
+            .collect();
         let ts: Vec<String> = buckets.iter().map(|b| self.format_ts(*b)).collect();
-        Ok(json!({"counters": counters, "total": total, "ts": ts}))
+        Ok(json!({
+            "hasRatePlan": level(|o| o.connections.has_rate_plan),
+            "activated": level(|o| o.connections.activated),
+            "inSession": in_session,
+            "total": level(|o| o.connections.total),
+            "ts": ts,
+        }))
     }
 
     /// Handles an `api.authenticate` block: the session id, or the error.
@@ -765,12 +806,13 @@ pub async fn start_demo(scale: u32) -> std::io::Result<(Tr50Sim, String)> {
             .collect(),
         things: (400.0 * factor) as u64,
         connected: (310.0 * factor) as u64,
-        connections: [
-            ("mqtt".to_string(), 600.0 * factor),
-            ("http".to_string(), 90.0 * factor),
-        ]
-        .into_iter()
-        .collect(),
+        billable: (380.0 * factor) as u64,
+        connections: SimConnections {
+            total: (360.0 * factor) as u64,
+            has_rate_plan: (340.0 * factor) as u64,
+            activated: (320.0 * factor) as u64,
+            in_session: (250.0 * factor) as u64,
+        },
     };
     state.orgs = vec![org("ACME".into(), scale as f64)];
     for i in 1..=scale {
@@ -856,7 +898,8 @@ mod tests {
             services: BTreeMap::new(),
             things: 0,
             connected: 0,
-            connections: BTreeMap::new(),
+            billable: 0,
+            connections: SimConnections::default(),
         });
         s.add_calls("ACME", "thing", 3);
         s.add_calls("SUB", "thing", 5);
@@ -891,6 +934,120 @@ mod tests {
             s.clock.advance_secs(300);
         }
         assert!(last > 0);
+    }
+
+    fn keys(v: &Value) -> Vec<String> {
+        let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn thing_and_connection_history_answer_the_documented_parallel_arrays() {
+        let mut s = SimState::new();
+        s.tz_offset = -5 * 3600;
+        let acme = &mut s.orgs[0];
+        (acme.things, acme.connected, acme.billable) = (12, 9, 10);
+        acme.connections = SimConnections {
+            total: 20,
+            has_rate_plan: 18,
+            activated: 15,
+            in_session: 10,
+        };
+        s.orgs.push(SimOrg {
+            key: "SUB".into(),
+            services: BTreeMap::new(),
+            things: 3,
+            connected: 1,
+            billable: 2,
+            connections: SimConnections {
+                total: 5,
+                has_rate_plan: 4,
+                activated: 4,
+                in_session: 4,
+            },
+        });
+        // 10:20Z is 05:20-05:00: the newest hourly bucket began at 05:00-05:00.
+        let p = s
+            .query("usage.thing.history", &json!({"last": "3h"}))
+            .unwrap();
+        assert_eq!(keys(&p), ["billable", "connected", "total", "ts"]);
+        assert_eq!(
+            p["ts"],
+            json!([
+                "2024-03-10T03:00:00-05:00",
+                "2024-03-10T04:00:00-05:00",
+                "2024-03-10T05:00:00-05:00"
+            ])
+        );
+        assert_eq!(p["total"], json!([12, 12, 12]));
+        assert_eq!(p["connected"], json!([9, 9, 9]));
+        assert_eq!(p["billable"], json!([10, 10, 10]));
+        let p = s
+            .query(
+                "usage.thing.history",
+                &json!({"last": "2d", "series": "day", "includeSubOrgs": true}),
+            )
+            .unwrap();
+        assert_eq!(
+            p["ts"],
+            json!(["2024-03-09T00:00:00-05:00", "2024-03-10T00:00:00-05:00"])
+        );
+        assert_eq!(p["total"], json!([15, 15]));
+        assert_eq!(p["connected"], json!([10, 10]));
+
+        let p = s
+            .query("usage.connection.history", &json!({"last": "24h"}))
+            .unwrap();
+        assert_eq!(
+            keys(&p),
+            ["activated", "hasRatePlan", "inSession", "total", "ts"]
+        );
+        for field in ["activated", "hasRatePlan", "inSession", "total"] {
+            assert_eq!(p[field].as_array().unwrap().len(), 24, "{field}");
+        }
+        assert_eq!(p["total"][23], 20);
+        assert_eq!(p["hasRatePlan"][0], 18);
+        assert_eq!(p["activated"][12], 15);
+        let sessions: Vec<u64> = p["inSession"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        assert!(
+            sessions.iter().all(|n| (8..=10).contains(n)),
+            "{sessions:?}"
+        );
+        assert!(sessions.windows(2).any(|w| w[0] != w[1]), "{sessions:?}");
+        // Deterministic: the same question gets the same answer.
+        assert_eq!(
+            s.query("usage.connection.history", &json!({"last": "24h"}))
+                .unwrap(),
+            p
+        );
+        let p = s
+            .query(
+                "usage.connection.history",
+                &json!({"last": "1h", "includeSubOrgs": true}),
+            )
+            .unwrap();
+        assert_eq!(p["total"], json!([25]));
+        // No reply shape is documented for `dimension: "org"`; `showAll` needs Super-Ops.
+        let e = s
+            .query(
+                "usage.connection.history",
+                &json!({"last": "1h", "dimension": "org"}),
+            )
+            .unwrap_err();
+        assert_eq!(e.0, INVALID_PARAM);
+        let e = s
+            .query(
+                "usage.thing.history",
+                &json!({"last": "1h", "showAll": true}),
+            )
+            .unwrap_err();
+        assert_eq!(e.0, -90003);
     }
 
     fn utc(y: i32, m: u32, d: u32, h: u32) -> chrono::DateTime<chrono::Utc> {

@@ -30,6 +30,35 @@ pub type Body = BoxBody<Bytes, Infallible>;
 pub type Reloader =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<String, String>> + Send>> + Send + Sync>;
 
+/// How long a client may take to send a request's headers, and how long a kept-alive
+/// connection may sit idle before its next request: a slow or silent client (slowloris) holds a
+/// connection no longer than this.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Largest request head (request line and headers) accepted; larger ones get 431.
+pub const MAX_REQUEST_HEAD_BYTES: usize = 16 * 1024;
+
+/// Most headers accepted in one request.
+pub const MAX_REQUEST_HEADERS: usize = 64;
+
+/// Serving limits set on the command line.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Requests served at once (`--web.max-requests`); more get 503 at once. 0: no limit.
+    pub max_requests: usize,
+    /// Path of the exposition (`--web.telemetry-path`).
+    pub telemetry_path: String,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            max_requests: 40,
+            telemetry_path: "/metrics".into(),
+        }
+    }
+}
+
 /// What the routes need.
 #[derive(Clone)]
 pub struct AppState {
@@ -43,38 +72,104 @@ pub struct AppState {
     pub started: SystemTime,
     /// Config file shown on the landing page.
     pub config_file: String,
+    /// Path of the exposition (`/metrics` unless `--web.telemetry-path` says otherwise).
+    pub telemetry_path: String,
 }
 
-/// Serves until `shutdown` is cancelled, then lets open requests finish (up to 5 s).
+/// Accepts on every listener until `shutdown` is cancelled (each listener in its own task,
+/// handing connections to one loop).
+fn accept_all(
+    listeners: Vec<TcpListener>,
+    shutdown: &CancellationToken,
+) -> tokio::sync::mpsc::Receiver<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    for listener in listeners {
+        let (tx, shutdown) = (tx.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    accepted = listener.accept() => accepted,
+                };
+                match accepted {
+                    Ok(conn) => {
+                        if tx.send(conn).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        // Out of file descriptors, mostly: wait instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        });
+    }
+    rx
+}
+
+/// Serves on `listeners` until `shutdown` is cancelled, then lets open requests finish (up to
+/// 5 s).
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     state: AppState,
     web: WebConfig,
+    options: ServeOptions,
     shutdown: CancellationToken,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let acceptor = web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let in_flight = (options.max_requests > 0)
+        .then(|| Arc::new(tokio::sync::Semaphore::new(options.max_requests)));
+    let mut connections = accept_all(listeners, &shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
+            accepted = connections.recv() => match accepted {
+                Some(a) => a,
+                None => break,
             },
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         let auth = web.auth.clone();
+        let in_flight = in_flight.clone();
         let service = hyper::service::service_fn(move |req| {
             let state = state.clone();
             let auth = auth.clone();
-            async move { Ok::<_, Infallible>(handle(req, state, auth).await) }
+            let in_flight = in_flight.clone();
+            async move {
+                // Beyond the cap a request is refused at once rather than queued, so a crowd of
+                // slow clients cannot make Prometheus' scrape wait for a slot.
+                let permit = match &in_flight {
+                    Some(s) => match s.clone().try_acquire_owned() {
+                        Ok(p) => Some(p),
+                        Err(_) => return Ok::<_, Infallible>(too_many_requests()),
+                    },
+                    None => None,
+                };
+                let resp = handle(req, state, auth).await;
+                // A request is in flight until its body is sent (as promhttp counts it), so
+                // clients that read slowly count against the cap too.
+                Ok::<_, Infallible>(match permit {
+                    Some(permit) => resp.map(|body| {
+                        BodyExt::boxed(Permitted {
+                            body,
+                            _permit: permit,
+                        })
+                    }),
+                    None => resp,
+                })
+            }
         });
-        let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_buf_size(MAX_REQUEST_HEAD_BYTES.max(8192))
+            .max_headers(MAX_REQUEST_HEADERS);
         match &acceptor {
             None => {
                 let conn = builder
@@ -114,7 +209,7 @@ pub async fn serve(
             }
         }
     }
-    drop(listener);
+    drop(connections);
     if tokio::time::timeout(Duration::from_secs(5), graceful.shutdown())
         .await
         .is_err()
@@ -147,8 +242,9 @@ async fn handle(
         }
     }
     let path = req.uri().path().to_string();
+    let telemetry = path == state.telemetry_path;
     match (req.method(), path.as_str()) {
-        (&Method::GET | &Method::HEAD, "/metrics") => metrics(&req, &state).await,
+        (&Method::GET | &Method::HEAD, _) if telemetry => metrics(&req, &state).await,
         (&Method::GET | &Method::HEAD, "/") => {
             let html = landing::render(&state).await;
             let mut resp = Response::new(full(html));
@@ -182,7 +278,7 @@ async fn handle(
                 .insert(hyper::header::ALLOW, HeaderValue::from_static("POST, PUT"));
             resp
         }
-        (_, "/metrics" | "/" | "/-/healthy" | "/-/ready") => {
+        (_, p) if telemetry || matches!(p, "/" | "/-/healthy" | "/-/ready") => {
             let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.\n");
             resp.headers_mut()
                 .insert(hyper::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
@@ -239,6 +335,42 @@ async fn metrics(req: &Request<Incoming>, state: &AppState) -> Response<Body> {
     if gzip {
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
+    resp
+}
+
+/// A response body holding a request slot until it is sent or dropped.
+struct Permitted {
+    body: Body,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl hyper::body::Body for Permitted {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+fn too_many_requests() -> Response<Body> {
+    let mut resp = text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Too many concurrent requests (--web.max-requests); retry shortly.\n",
+    );
+    resp.headers_mut()
+        .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
     resp
 }
 

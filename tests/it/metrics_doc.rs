@@ -154,9 +154,10 @@ fn render(families: &BTreeMap<String, FamilyDoc>, origins: &[(String, String)]) 
          size of the exposition and the cost of re-encoding it after a data change.\n\
          - `scc_resource_last_access_timestamp_seconds`: SCC reports `mostRecentAccess` per resource; it \
          is the only way to see which resource went quiet.\n\
-         - `tr50_things`, `tr50_things_connected`, `tr50_thing_history_latest`, `tr50_connections_latest` \
-         and their `*_latest_bucket_timestamp_seconds`: the optional `thing_history` and \
-         `connection_history` endpoints (see `docs/sources/tr50.md`).\n\
+         - `tr50_things`, `tr50_things_connected`, `tr50_things_billable`, `tr50_thing_history_latest`, \
+         `tr50_connections_latest` and their `*_latest_bucket_timestamp_seconds`: the optional \
+         `thing_history` and `connection_history` endpoints, one family (or `counter` label) per \
+         field the vendor documents for those replies (see `docs/sources/tr50.md`).\n\
          - `usage_exporter_endpoint_unsupported`, `scc_master_role_changes_total`, \
          `scc_ha_group_info`: an endpoint the upstream's version does not offer is neither success \
          nor failure; HA role changes and HA groups are what the SCC HA alerts read.\n\

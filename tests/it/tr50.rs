@@ -3,7 +3,7 @@
 
 use crate::support::{self, sample, TestDaemon};
 use std::time::Duration;
-use usage_exporter_sim::tr50::{ErrorShape, Injected, SimState, Tr50Sim};
+use usage_exporter_sim::tr50::{ErrorShape, Injected, SimConnections, SimState, Tr50Sim};
 use usage_exporter_sim::Fault;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -161,6 +161,7 @@ async fn dimension_org_with_sub_orgs_and_an_offset_of_half_an_hour() {
         services: Default::default(),
         things: 0,
         connected: 0,
+        billable: 0,
         connections: Default::default(),
     });
     state.add_calls("ACME", "thing", 7);
@@ -363,51 +364,82 @@ async fn app_login_thing_and_connection_history() {
     let mut state = SimState::new();
     state.orgs[0].things = 120;
     state.orgs[0].connected = 95;
-    state.orgs[0].connections.insert("mqtt".into(), 600.0);
+    state.orgs[0].billable = 110;
+    state.orgs[0].connections = SimConnections {
+        total: 60,
+        has_rate_plan: 52,
+        activated: 41,
+        in_session: 30,
+    };
     let sim = Tr50Sim::start(state).await.unwrap();
     let yaml = config(
         &sim,
         "      app_id: usage-app\n      app_token: app-token-1\n      thing_key: exporter\n      endpoints: {api_history: off, thing_history: 200ms, connection_history: 200ms}\n",
     );
-    let expected = sim
-        .state()
-        .query(
-            "usage.connection.history",
-            &serde_json::json!({"last": "24h"}),
-        )
-        .unwrap();
-    let mqtt = expected["counters"]["mqtt"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .as_f64()
-        .unwrap();
-    assert!(mqtt > 0.0);
+    // What the simulator answers (the documented parallel arrays), newest bucket last.
+    let newest = |command: &str, field: &str| {
+        let reply = sim
+            .state()
+            .query(command, &serde_json::json!({"last": "24h"}))
+            .unwrap();
+        let values = reply[field].as_array().unwrap().clone();
+        assert_eq!(
+            values.len(),
+            reply["ts"].as_array().unwrap().len(),
+            "{field}"
+        );
+        values.last().unwrap().as_f64().unwrap()
+    };
+    let in_session = newest("usage.connection.history", "inSession");
+    assert!(in_session > 0.0);
     let d = support::start(&yaml).await;
     let body = d
         .wait_for(WAIT, |b| {
-            sample(b, "tr50_things", &[]) == Some(120.0)
-                && sample(b, "tr50_connections_latest", &[("counter", "mqtt")]).is_some()
+            sample(b, "tr50_things", &[]).is_some()
+                && sample(b, "tr50_connections_latest", &[("counter", "total")]).is_some()
         })
         .await;
+    // `total` is an array in these replies: it is the things and the connections.
     assert_eq!(
-        sample(&body, "tr50_things_connected", &[("target", "t")]),
-        Some(95.0)
+        sample(&body, "tr50_things", &[("target", "t")]),
+        Some(newest("usage.thing.history", "total"))
     );
+    assert_eq!(sample(&body, "tr50_things", &[]), Some(120.0));
+    assert_eq!(sample(&body, "tr50_things_connected", &[]), Some(95.0));
+    assert_eq!(sample(&body, "tr50_things_billable", &[]), Some(110.0));
+    for (counter, value) in [
+        ("total", 60.0),
+        ("hasRatePlan", 52.0),
+        ("activated", 41.0),
+        ("inSession", in_session),
+    ] {
+        assert_eq!(
+            sample(
+                &body,
+                "tr50_connections_latest",
+                &[("target", "t"), ("counter", counter)]
+            ),
+            Some(value),
+            "{counter}"
+        );
+    }
     assert_eq!(
-        sample(&body, "tr50_connections_latest", &[("counter", "mqtt")]),
-        Some(mqtt)
+        support::samples(&body, "tr50_connections_latest", &[]).len(),
+        4,
+        "one series per documented field"
     );
+    assert!(support::samples(&body, "tr50_thing_history_latest", &[]).is_empty());
     // Whole UTC hours: the newest bucket started at 10:00Z.
-    assert_eq!(
-        sample(
-            &body,
-            "tr50_connections_latest_bucket_timestamp_seconds",
-            &[]
-        ),
-        Some((T0 - 20 * 60) as f64)
-    );
+    for family in [
+        "tr50_connections_latest_bucket_timestamp_seconds",
+        "tr50_things_latest_bucket_timestamp_seconds",
+    ] {
+        assert_eq!(
+            sample(&body, family, &[]),
+            Some((T0 - 20 * 60) as f64),
+            "{family}"
+        );
+    }
     assert_eq!(sim.counters().logins, 1);
     support::assert_valid_openmetrics(&body);
     d.stop().await;
@@ -526,12 +558,17 @@ async fn demo_simulator_config_produces_data() {
                 )
                 .is_some()
                 && sample(b, "tr50_things", &[("target", "demo")]).is_some()
-                && sample(b, "tr50_connections_latest", &[("counter", "mqtt")]).is_some()
+                && sample(b, "tr50_connections_latest", &[("counter", "total")]).is_some()
         })
         .await;
     // Own org at scale 2 plus two sub-orgs at a quarter each.
     assert_eq!(sample(&body, "tr50_things", &[]), Some(1000.0));
     assert_eq!(sample(&body, "tr50_things_connected", &[]), Some(774.0));
+    assert_eq!(sample(&body, "tr50_things_billable", &[]), Some(950.0));
+    assert_eq!(
+        sample(&body, "tr50_connections_latest", &[("counter", "total")]),
+        Some(900.0)
+    );
     let total = sample(&body, "tr50_api_calls_window_all_services", &[]).unwrap();
     let sum: f64 = support::samples(&body, "tr50_api_calls_window", &[])
         .iter()

@@ -22,7 +22,7 @@ use crate::snapshot::Snapshot;
 use client::Client;
 use config::{Dimension, Period, Series};
 use counter::CallCounter;
-use model::History;
+use model::{BucketHistory, History};
 use serde_json::{json, Value};
 use crate::state::StateSlot;
 use std::sync::Mutex;
@@ -177,13 +177,13 @@ pub mod parse {
 
     /// `usage.thing.history`.
     pub fn thing_history(body: &[u8], _ctx: &PollContext) -> Result<Snapshot, PollError> {
-        let history = History::from_params(THING_HISTORY, decode_json(body)?)?;
+        let history = BucketHistory::from_params(THING_HISTORY, decode_json(body)?)?;
         Ok(translate::thing_history(&history))
     }
 
     /// `usage.connection.history`.
     pub fn connection_history(body: &[u8], _ctx: &PollContext) -> Result<Snapshot, PollError> {
-        let history = History::from_params(CONNECTION_HISTORY, decode_json(body)?)?;
+        let history = BucketHistory::from_params(CONNECTION_HISTORY, decode_json(body)?)?;
         Ok(translate::connection_history(&history))
     }
 }
@@ -225,10 +225,11 @@ impl Tr50 {
     async fn gauges(
         &self,
         command: &'static str,
-        translate: fn(&History) -> Snapshot,
+        translate: fn(&BucketHistory) -> Snapshot,
         now: std::time::SystemTime,
     ) -> Result<PollOutcome, PollError> {
-        let history = self.history(command, self.window(), now).await?;
+        let params = self.client.call(command, self.window(), now).await?;
+        let history = BucketHistory::from_params(command, params)?;
         Ok(PollOutcome::Data(translate(&history)))
     }
 }

@@ -2,9 +2,11 @@
 //!
 //! The envelope is a JSON object keyed by command id (`"auth"`, `"1"`, ...), each value a
 //! [`CommandReply`]; failures carry `errorCodes`/`errorMessages`, either per command or at the top
-//! level of the reply. The `usage.*.history` commands answer `counters` (name → array aligned with
-//! `ts`), a scalar `total` and `ts` (timestamps with offsets). Numbers may come as strings,
-//! array slots as `null`, fields may be missing; none of that fails a poll.
+//! level of the reply. `usage.api.history` answers `counters` (name → array aligned with `ts`), a
+//! scalar `total` and `ts` (timestamps with offsets): [`History`]. `usage.thing.history` and
+//! `usage.connection.history` answer parallel arrays instead, one per field (`total` among them,
+//! an array there) beside `ts`: [`BucketHistory`]. Numbers may come as strings, array slots as
+//! `null`, fields may be missing; none of that fails a poll.
 
 use crate::base::lenient::{self, number_from};
 use crate::base::PollError;
@@ -172,7 +174,8 @@ impl Envelope {
     }
 }
 
-/// The reply params of `usage.api.history`, `usage.thing.history`, `usage.connection.history`.
+/// The reply params of `usage.api.history` (`usage.thing.history` and
+/// `usage.connection.history` answer another shape: [`BucketHistory`]).
 ///
 /// Not decoded with [`lenient::fold_keys`]: the keys of `counters` (and the other top-level
 /// arrays) are the platform's series names, which end up as label values as sent.
@@ -207,8 +210,7 @@ impl History {
 
     /// Each series as `(bucket start, value)` pairs, skipping `null` values and buckets whose
     /// timestamp is missing or unparseable. When `counters` is empty, top-level number arrays
-    /// of the same length as `ts` are taken as series (the shape of the thing/connection
-    /// histories is undocumented).
+    /// of the same length as `ts` are taken as series.
     pub fn series(&self) -> Vec<(String, Vec<(i64, f64)>)> {
         let align = |values: &[Option<f64>]| -> Vec<(i64, f64)> {
             values
@@ -240,6 +242,96 @@ impl History {
                 }
                 let values: Vec<Option<f64>> = arr.iter().map(slot).collect();
                 Some((k.clone(), align(&values)))
+            })
+            .collect()
+    }
+
+    /// Start of the newest bucket with a parseable timestamp.
+    pub fn latest_bucket(&self) -> Option<i64> {
+        self.ts.iter().flatten().copied().max()
+    }
+}
+
+/// The reply params of `usage.thing.history` and `usage.connection.history`, as the vendor
+/// documents them: parallel arrays, one per field, entry *i* of each belonging to the bucket that
+/// starts at `ts[i]`, e.g. `{"connected": [0, 1], "total": [1, 1], "ts": ["2019-01-26T00:00:00-05:00",
+/// "2019-01-27T00:00:00-05:00"]}`. Documented fields: `billable`, `connected`, `total` (thing
+/// history); `hasRatePlan`, `activated`, `inSession`, `total` (connection history). Other arrays
+/// of the same shape are kept under their names.
+///
+/// Nothing is made up where the reply does not say it: a field whose array is not as long as
+/// `ts` (no way to tell which entry is which bucket) is left out whole, an entry that does not
+/// read as a number ([`lenient::number::or_absent`]) leaves that field without that bucket, a
+/// bucket whose `ts` does not parse has no values, and an array with no readable entry is no
+/// field. Keys are kept as sent (they become label values).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BucketHistory {
+    /// Bucket starts (Unix seconds), `None` where unparseable.
+    pub ts: Vec<Option<i64>>,
+    /// Field name → value per bucket (as long as `ts`), `None` where unreadable.
+    pub fields: BTreeMap<String, Vec<Option<f64>>>,
+}
+
+impl BucketHistory {
+    /// Decodes the `params` of a `usage.thing.history` or `usage.connection.history` reply
+    /// (`Null`: no params, an empty history). Anything but an object fails the poll.
+    pub fn from_params(command: &str, params: Value) -> Result<BucketHistory, PollError> {
+        let mut map = match params {
+            Value::Null => return Ok(BucketHistory::default()),
+            Value::Object(map) => map,
+            other => {
+                let got = match other {
+                    Value::Array(_) => "an array",
+                    Value::String(_) => "a string",
+                    Value::Number(_) => "a number",
+                    _ => "a boolean",
+                };
+                return Err(PollError::decode(format!(
+                    "{command}: unexpected params in the reply: expected an object of arrays parallel to ts, got {got}"
+                )));
+            }
+        };
+        let ts = timestamps(map.remove("ts").unwrap_or(Value::Null)).unwrap_or_default();
+        let fields = map
+            .into_iter()
+            .filter_map(|(name, value)| {
+                let Value::Array(entries) = value else {
+                    return None;
+                };
+                if entries.len() != ts.len() {
+                    return None;
+                }
+                let values: Vec<Option<f64>> = entries.iter().map(slot).collect();
+                values.iter().any(Option::is_some).then_some((name, values))
+            })
+            .collect();
+        Ok(BucketHistory { ts, fields })
+    }
+
+    /// Each field as `(bucket start, value)` pairs, skipping unreadable entries and buckets
+    /// whose timestamp is unparseable.
+    pub fn series(&self) -> Vec<(String, Vec<(i64, f64)>)> {
+        self.fields
+            .iter()
+            .map(|(name, values)| {
+                let buckets = values
+                    .iter()
+                    .zip(&self.ts)
+                    .filter_map(|(v, t)| Some(((*t)?, (*v)?)))
+                    .collect();
+                (name.clone(), buckets)
+            })
+            .collect()
+    }
+
+    /// Each field's value in the newest bucket where it has one (fields without any are left
+    /// out).
+    pub fn newest_values(&self) -> Vec<(String, f64)> {
+        self.series()
+            .into_iter()
+            .filter_map(|(name, buckets)| {
+                let (_, v) = buckets.into_iter().max_by_key(|(t, _)| *t)?;
+                Some((name, v))
             })
             .collect()
     }
@@ -397,6 +489,176 @@ mod tests {
         }));
         let names: Vec<_> = h.series().into_iter().map(|(k, _)| k).collect();
         assert_eq!(names, vec!["connected", "things"]);
+    }
+
+    fn buckets(v: Value) -> BucketHistory {
+        BucketHistory::from_params("usage.thing.history", v).unwrap()
+    }
+
+    fn names(h: &BucketHistory) -> Vec<&str> {
+        h.fields.keys().map(String::as_str).collect()
+    }
+
+    /// The reply params of the vendor's `usage.thing.history` page, verbatim.
+    fn documented_thing_history() -> Value {
+        json!({
+            "connected": [0, 0, 0, 0, 1],
+            "total": [1, 1, 1, 1, 1],
+            "ts": [
+                "2019-01-26T00:00:00-05:00",
+                "2019-01-27T00:00:00-05:00",
+                "2019-01-28T00:00:00-05:00",
+                "2019-01-29T00:00:00-05:00",
+                "2019-01-30T00:00:00-05:00"
+            ]
+        })
+    }
+
+    #[test]
+    fn documented_thing_history_reply_verbatim() {
+        let h = buckets(documented_thing_history());
+        assert_eq!(names(&h), ["connected", "total"]);
+        // Daily buckets at -05:00: 00:00-05:00 is 05:00 UTC.
+        assert_eq!(h.ts[0], Some(1_548_478_800));
+        assert_eq!(h.latest_bucket(), Some(1_548_824_400));
+        let connected = &h.series()[0];
+        assert_eq!(connected.1.len(), 5);
+        assert_eq!(connected.1[3], (1_548_478_800 + 3 * 86_400, 0.0));
+        assert_eq!(
+            h.newest_values(),
+            vec![("connected".to_string(), 1.0), ("total".to_string(), 1.0)]
+        );
+        // The example has no `billable` (its table lists one): absent, never 0.
+        assert!(!h.fields.contains_key("billable"));
+    }
+
+    #[test]
+    fn documented_connection_history_reply_verbatim() {
+        // The reply params of the vendor's `usage.connection.history` page, verbatim.
+        let h = BucketHistory::from_params(
+            "usage.connection.history",
+            json!({
+                "hasRatePlan": [0, 0, 1, 1, 1],
+                "activated": [0, 0, 0, 1, 1],
+                "inSession": [0, 0, 0, 0, 1],
+                "total": [1, 1, 1, 1, 1],
+                "ts": [
+                    "2014-01-26T00:00:00-05:00",
+                    "2014-01-27T00:00:00-05:00",
+                    "2014-01-28T00:00:00-05:00",
+                    "2014-01-29T00:00:00-05:00",
+                    "2014-01-30T00:00:00-05:00"
+                ]
+            }),
+        )
+        .unwrap();
+        assert_eq!(names(&h), ["activated", "hasRatePlan", "inSession", "total"]);
+        assert_eq!(h.latest_bucket(), Some(1_391_058_000));
+        assert_eq!(h.fields["hasRatePlan"], vec![Some(0.0), Some(0.0), Some(1.0), Some(1.0), Some(1.0)]);
+        let newest: BTreeMap<_, _> = h.newest_values().into_iter().collect();
+        assert_eq!(newest["activated"], 1.0);
+        assert_eq!(newest["inSession"], 1.0);
+        assert_eq!(newest["total"], 1.0);
+    }
+
+    #[test]
+    fn total_array_is_a_field_of_the_bucket_history() {
+        let body = json!({
+            "billable": [7, 8],
+            "connected": [3, 4],
+            "total": [10, "12"],
+            "ts": ["2024-03-10T00:00:00-05:00", "2024-03-10T01:00:00-05:00"]
+        });
+        let h = buckets(body.clone());
+        assert_eq!(h.fields["total"], vec![Some(10.0), Some(12.0)]);
+        assert_eq!(
+            h.newest_values(),
+            vec![
+                ("billable".to_string(), 8.0),
+                ("connected".to_string(), 4.0),
+                ("total".to_string(), 12.0)
+            ]
+        );
+        // The usage.api.history model reads `total` as its scalar: the array is no total there
+        // (and was, read that way, the bug that hid `tr50_things`).
+        let api = History::from_params("usage.api.history", body).unwrap();
+        assert_eq!(api.total, None);
+    }
+
+    #[test]
+    fn arrays_of_another_length_than_ts_are_left_out_whole() {
+        let h = buckets(json!({
+            "connected": [0, 0, 0, 1],
+            "total": [1, 1, 1, 1, 1],
+            "billable": [1, 1, 1, 1, 1, 1],
+            "ts": [
+                "2019-01-26T00:00:00-05:00",
+                "2019-01-27T00:00:00-05:00",
+                "2019-01-28T00:00:00-05:00",
+                "2019-01-29T00:00:00-05:00",
+                "2019-01-30T00:00:00-05:00"
+            ]
+        }));
+        // Which bucket a shorter or longer array's entries belong to is unknown: no field.
+        assert_eq!(names(&h), ["total"]);
+        // Without `ts` no array lines up with anything.
+        let h = buckets(json!({"connected": [1], "total": [1]}));
+        assert!(h.fields.is_empty());
+        assert_eq!(h.latest_bucket(), None);
+        assert!(h.newest_values().is_empty());
+    }
+
+    #[test]
+    fn a_non_numeric_entry_drops_only_its_bucket() {
+        let h = buckets(json!({
+            "total": [1, "x", 3, {"a": 1}, " 5 "],
+            "connected": [1, 2, true, null, "n/a"],
+            "labels": ["a", "b", "c", "d", "e"],
+            "empty": [null, null, null, null, null],
+            "note": "not an array",
+            "ts": [
+                "2024-03-10T00:00:00Z",
+                "2024-03-10T01:00:00Z",
+                "yesterday",
+                "2024-03-10T03:00:00Z",
+                "2024-03-10T04:00:00Z"
+            ]
+        }));
+        // Text arrays, all-null arrays and scalars are no fields.
+        assert_eq!(names(&h), ["connected", "total"]);
+        // Unreadable entries are absent, never 0.
+        assert_eq!(
+            h.fields["total"],
+            vec![Some(1.0), None, Some(3.0), None, Some(5.0)]
+        );
+        let t0 = 1_710_028_800;
+        let series: BTreeMap<_, _> = h.series().into_iter().collect();
+        // The bucket whose `ts` does not parse has no values either.
+        assert_eq!(series["total"], vec![(t0, 1.0), (t0 + 4 * 3600, 5.0)]);
+        assert_eq!(series["connected"], vec![(t0, 1.0), (t0 + 3600, 2.0)]);
+        // The newest bucket with a value counts: connected's newest entries are unreadable.
+        let newest: BTreeMap<_, _> = h.newest_values().into_iter().collect();
+        assert_eq!((newest["total"], newest["connected"]), (5.0, 2.0));
+        assert_eq!(h.latest_bucket(), Some(t0 + 4 * 3600));
+    }
+
+    #[test]
+    fn bucket_history_params_decode() {
+        assert_eq!(
+            BucketHistory::from_params("usage.thing.history", Value::Null).unwrap(),
+            BucketHistory::default()
+        );
+        // One timestamp alone is a list of one, like `usage.api.history`'s `ts`.
+        let h = buckets(json!({"total": [4], "ts": 1_704_067_200}));
+        assert_eq!(h.series(), vec![("total".to_string(), vec![(1_704_067_200, 4.0)])]);
+        for odd in [json!([1]), json!("x"), json!(3), json!(true)] {
+            let e = BucketHistory::from_params("usage.connection.history", odd).unwrap_err();
+            assert!(
+                e.message
+                    .starts_with("usage.connection.history: unexpected params in the reply"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -3,21 +3,28 @@
 
 use super::config::Series;
 use super::counter::CounterValue;
-use super::model::History;
+use super::model::{BucketHistory, History};
 use crate::snapshot::{Family, Labels, Snapshot};
 
-/// Series keys of `usage.thing.history` read as the number of things.
-const THINGS: &[&str] = &[
-    "things",
-    "thing",
-    "total",
-    "count",
-    "thingcount",
-    "registered",
+/// The `usage.thing.history` fields with a family of their own (as the vendor documents them:
+/// `total` things, `connected` things, `billable` things), by family name and help.
+const THING_FIELDS: &[(&str, &str, &str)] = &[
+    (
+        "total",
+        "tr50_things",
+        "Things of the TR50 organisation in the newest usage.thing.history bucket (the reply's total).",
+    ),
+    (
+        "connected",
+        "tr50_things_connected",
+        "Connected things of the TR50 organisation in the newest usage.thing.history bucket.",
+    ),
+    (
+        "billable",
+        "tr50_things_billable",
+        "Billable things of the TR50 organisation in the newest usage.thing.history bucket.",
+    ),
 ];
-
-/// Series keys of `usage.thing.history` read as the number of connected things.
-const CONNECTED: &[&str] = &["connected", "thingsconnected", "connectedthings", "online"];
 
 /// `usage.api.history`: counters per service (or org), window sums, the reply's total and the
 /// newest bucket's start. `label` is `service`, or `org` with `dimension: org`.
@@ -84,45 +91,23 @@ pub fn with_bucket_period(snapshot: Snapshot, series: Series) -> Snapshot {
     Snapshot::from_families(families)
 }
 
-/// The value of each series in its newest bucket that has one.
-fn newest_values(history: &History) -> Vec<(String, f64)> {
-    history
-        .series()
-        .into_iter()
-        .filter_map(|(k, buckets)| {
-            let (_, v) = buckets.into_iter().max_by_key(|(t, _)| *t)?;
-            Some((k, v))
-        })
-        .collect()
-}
-
-/// `usage.thing.history`: things and connected things in the newest bucket; other series pass
-/// through with their key as label `counter`.
-pub fn thing_history(history: &History) -> Snapshot {
-    let mut things = Family::gauge(
-        "tr50_things",
-        "Things of the TR50 organisation in the newest usage.thing.history bucket.",
-    );
-    let mut connected = Family::gauge(
-        "tr50_things_connected",
-        "Connected things of the TR50 organisation in the newest usage.thing.history bucket.",
-    );
+/// `usage.thing.history`: the documented fields of the newest bucket with a value, each in its
+/// family (`total` → `tr50_things`, `connected` → `tr50_things_connected`, `billable` →
+/// `tr50_things_billable`); other fields pass through with their name as label `counter`. A
+/// field the reply lacks (or that [`BucketHistory`] left out) has no series.
+pub fn thing_history(history: &BucketHistory) -> Snapshot {
+    let mut own: Vec<Family> = THING_FIELDS
+        .iter()
+        .map(|&(_, name, help)| Family::gauge(name, help))
+        .collect();
     let mut other = Family::gauge(
         "tr50_thing_history_latest",
-        "Other usage.thing.history series in their newest bucket, by the platform's series name.",
+        "Other usage.thing.history fields in their newest bucket, by the reply's field name.",
     );
-    for (key, value) in newest_values(history) {
-        let norm: String = key
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
-        if THINGS.contains(&norm.as_str()) {
-            things.push_gauge(Labels::new(), value);
-        } else if CONNECTED.contains(&norm.as_str()) {
-            connected.push_gauge(Labels::new(), value);
-        } else {
-            other.push_gauge(Labels::new().with("counter", key), value);
+    for (field, value) in history.newest_values() {
+        match THING_FIELDS.iter().position(|(f, _, _)| *f == field) {
+            Some(i) => own[i].push_gauge(Labels::new(), value),
+            None => other.push_gauge(Labels::new().with("counter", field), value),
         }
     }
     let mut latest = Family::gauge(
@@ -132,17 +117,20 @@ pub fn thing_history(history: &History) -> Snapshot {
     if let Some(ts) = history.latest_bucket() {
         latest.push_gauge(Labels::new(), ts as f64);
     }
-    Snapshot::from_families(vec![things, connected, other, latest])
+    own.push(other);
+    own.push(latest);
+    Snapshot::from_families(own)
 }
 
-/// `usage.connection.history`: every series' value in the newest bucket, label `counter`.
-pub fn connection_history(history: &History) -> Snapshot {
+/// `usage.connection.history`: every field's value in the newest bucket with a value, label
+/// `counter` = the field (`total`, `hasRatePlan`, `activated`, `inSession` as documented).
+pub fn connection_history(history: &BucketHistory) -> Snapshot {
     let mut conns = Family::gauge(
         "tr50_connections_latest",
-        "TR50 connections in the newest usage.connection.history bucket, by the platform's series name.",
+        "TR50 connections in the newest usage.connection.history bucket, by the reply's field name (total, hasRatePlan, activated, inSession).",
     );
-    for (key, value) in newest_values(history) {
-        conns.push_gauge(Labels::new().with("counter", key), value);
+    for (field, value) in history.newest_values() {
+        conns.push_gauge(Labels::new().with("counter", field), value);
     }
     let mut latest = Family::gauge(
         "tr50_connections_latest_bucket_timestamp_seconds",
@@ -248,11 +236,17 @@ mod tests {
         assert_eq!(snap.series_count(), 0);
     }
 
+    fn load_buckets(name: &str) -> BucketHistory {
+        let path = format!("{}/tests/fixtures/tr50/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        BucketHistory::from_params("test", serde_json::from_str(&text).unwrap()).unwrap()
+    }
+
     #[test]
     fn thing_history_reply() {
         assert_golden(
             "tests/fixtures/tr50/golden/thing_history.txt",
-            &thing_history(&load("thing_history.json")).to_golden_text(),
+            &thing_history(&load_buckets("thing_history.json")).to_golden_text(),
         );
     }
 
@@ -260,7 +254,88 @@ mod tests {
     fn connection_history_reply() {
         assert_golden(
             "tests/fixtures/tr50/golden/connection_history.txt",
-            &connection_history(&load("connection_history.json")).to_golden_text(),
+            &connection_history(&load_buckets("connection_history.json")).to_golden_text(),
         );
+    }
+
+    fn gauge(snap: &Snapshot, family: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let text = snap.to_golden_text();
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        let prefix = format!("{family}{{{}}} ", labels.join(","));
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map(|v| v.parse().unwrap())
+    }
+
+    #[test]
+    fn thing_history_documented_example_gives_things_and_nothing_made_up() {
+        let h = BucketHistory::from_params(
+            "usage.thing.history",
+            serde_json::json!({
+                "connected": [0, 0, 0, 0, 1],
+                "total": [1, 1, 1, 1, 1],
+                "ts": [
+                    "2019-01-26T00:00:00-05:00",
+                    "2019-01-27T00:00:00-05:00",
+                    "2019-01-28T00:00:00-05:00",
+                    "2019-01-29T00:00:00-05:00",
+                    "2019-01-30T00:00:00-05:00"
+                ]
+            }),
+        )
+        .unwrap();
+        let snap = thing_history(&h);
+        assert_eq!(gauge(&snap, "tr50_things", &[]), Some(1.0));
+        assert_eq!(gauge(&snap, "tr50_things_connected", &[]), Some(1.0));
+        assert_eq!(
+            gauge(&snap, "tr50_things_latest_bucket_timestamp_seconds", &[]),
+            Some(1_548_824_400.0)
+        );
+        // No `billable` in the reply: no series (never 0), and nothing passed through.
+        assert_eq!(snap.series_count(), 3, "{}", snap.to_golden_text());
+    }
+
+    #[test]
+    fn a_total_of_another_length_than_ts_gives_no_things() {
+        let h = BucketHistory::from_params(
+            "usage.thing.history",
+            serde_json::json!({
+                "connected": [2, 3],
+                "total": [5, 6, 7],
+                "spare": [1, 2],
+                "ts": ["2024-03-10T00:00:00Z", "2024-03-10T01:00:00Z"]
+            }),
+        )
+        .unwrap();
+        let snap = thing_history(&h);
+        assert_eq!(gauge(&snap, "tr50_things", &[]), None);
+        assert_eq!(gauge(&snap, "tr50_things_connected", &[]), Some(3.0));
+        // A field the vendor does not document passes through under its name.
+        assert_eq!(
+            gauge(&snap, "tr50_thing_history_latest", &[("counter", "spare")]),
+            Some(2.0)
+        );
+    }
+
+    #[test]
+    fn connection_history_total_is_a_counter_label() {
+        let h = BucketHistory::from_params(
+            "usage.connection.history",
+            serde_json::json!({
+                "hasRatePlan": [0, 2],
+                "activated": [0, "1"],
+                "inSession": [0, "busy"],
+                "total": [1, 3],
+                "ts": ["2024-03-10T00:00:00-05:00", "2024-03-10T01:00:00-05:00"]
+            }),
+        )
+        .unwrap();
+        let snap = connection_history(&h);
+        let conn = |c| gauge(&snap, "tr50_connections_latest", &[("counter", c)]);
+        assert_eq!(conn("total"), Some(3.0));
+        assert_eq!(conn("hasRatePlan"), Some(2.0));
+        assert_eq!(conn("activated"), Some(1.0));
+        // The newest `inSession` is unreadable: the newest bucket that reads counts.
+        assert_eq!(conn("inSession"), Some(0.0));
     }
 }
