@@ -106,6 +106,7 @@ impl Upstream {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(60))
+            .redirect(same_origin_redirects())
             .user_agent(concat!("usage_exporter/", env!("CARGO_PKG_VERSION")));
         for cert in &tls.roots {
             builder = builder.add_root_certificate(cert.clone());
@@ -225,6 +226,37 @@ impl Upstream {
     }
 }
 
+/// Redirects are followed only within the configured origin (scheme, host and port), at most
+/// five: credentials (basic auth, cookies, bearer tokens, signatures, login bodies) never travel
+/// to another host, scheme or port. A redirect elsewhere stops with the 3xx answer, which the
+/// poll reports.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let origin = |u: &url::Url| {
+            (
+                u.scheme().to_string(),
+                u.host_str().map(str::to_string),
+                u.port_or_known_default(),
+            )
+        };
+        let first = attempt.previous().first().map(origin);
+        if attempt.previous().len() > 5 || first != Some(origin(attempt.url())) {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// A URL without its query and fragment (they may carry tokens), for messages.
+fn without_query(location: &str) -> String {
+    location
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(location)
+        .to_string()
+}
+
 /// Maps a reqwest error onto the taxonomy, without the URL (which may carry signatures).
 pub fn classify_transport(error: &reqwest::Error) -> PollError {
     let reason = if error.is_timeout() {
@@ -316,6 +348,24 @@ impl Response {
     /// The classified error for a non-2xx status (see [`Response::error_for_status`]).
     pub fn status_error(&self) -> PollError {
         let code = self.status.as_u16();
+        if self.status.is_redirection() {
+            let to = self
+                .headers
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(without_query)
+                .unwrap_or_else(|| "(no Location)".into());
+            return PollError::new(
+                ErrorReason::UpstreamError,
+                format!(
+                    "HTTP {} redirecting to {to}: not followed, because usage_exporter sends credentials \
+                     only to the configured host (same scheme, host and port); set the target's url \
+                     to the address the redirect names if it is legitimate",
+                    self.status
+                ),
+            )
+            .with_status(code);
+        }
         let reason = match code {
             401 | 403 => ErrorReason::Auth,
             429 => ErrorReason::RateLimited,

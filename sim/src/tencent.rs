@@ -10,7 +10,11 @@
 //! data points in shuffled order, limits batches to 50 instances and v3 requests to 1,440
 //! points (instances × points), lists the v2 `DescribeMetrics` catalog of `qce/cvm` only (as
 //! documented), can withdraw an action (`unoffered_actions`), and scales to thousands of
-//! instances. Values are a slow deterministic wave per (instance, metric), or fixed overrides.
+//! instances. Products differ in supported periods (COS nothing below 300 s) and lag (CDN about
+//! 6 minutes late, `namespace_lag_secs`); single metrics can fail (`failing_metrics`,
+//! `InternalError` / 6000) or stay rate-limited (`rate_limited_metrics`), catalogs too (`failing_catalogs`); answers can echo dimensions
+//! beyond the requested ones (`extra_dimensions`); v2 times are Beijing time (UTC+8) in every
+//! region (`v2_offset`). Values are a slow deterministic wave per (instance, metric), or fixed overrides.
 //!
 //! Signatures are checked with the simulator's own implementation of both algorithms
 //! ([`sign`]); "now" (signature timestamps, nonce ages, which points are ready) is the state's
@@ -92,6 +96,24 @@ pub struct TencentSimState {
     pub batch_limit: usize,
     /// Namespaces (lower-case) whose monitoring is not enabled (`FailedOperation.ErrNotOpen`).
     pub not_open: HashSet<String>,
+    /// Extra ingestion lag per namespace (lower-case), seconds, on top of `lag_periods`: CDN
+    /// publishes its points about 6 minutes late (tencentyun/tencentcloud-exporter issue #93).
+    pub namespace_lag_secs: HashMap<String, i64>,
+    /// Metric names (lower-case) whose reads fail with `InternalError` (one of the codes the
+    /// SDK lists for GetMonitorData).
+    pub failing_metrics: HashSet<String>,
+    /// Metric names (lower-case) whose reads are always refused with `RequestLimitExceeded`
+    /// (a read that stays rate-limited whatever the retries).
+    pub rate_limited_metrics: HashSet<String>,
+    /// Namespaces (lower-case) whose `DescribeBaseMetrics` fails with `InternalError`.
+    pub failing_catalogs: HashSet<String>,
+    /// Dimensions a v3 answer echoes for every point of a namespace (lower-case) besides the
+    /// requested ones.
+    pub extra_dimensions: HashMap<String, Vec<(String, String)>>,
+    /// Accepted calls per (action, namespace as sent).
+    pub namespace_calls: BTreeMap<(String, String), u64>,
+    /// (metric, StartTime, EndTime) in Unix seconds of every accepted v3/v2 read, in order.
+    pub requested_windows: Vec<(String, i64, i64)>,
     /// UTC offset of v2 times, seconds east.
     pub v2_offset: i32,
     /// Calls per action (accepted after auth and rate limit).
@@ -144,6 +166,16 @@ impl TencentSimState {
                     &[10, 60, 300],
                     &["max", "min", "avg"],
                 ),
+                // CDN: per-minute and longer periods, published late (see namespace_lag_secs).
+                SimMetric::new(
+                    "QCE/CDN",
+                    "Bandwidth",
+                    "Mbps",
+                    &[60, 300, 3600, 86400],
+                    &["max"],
+                ),
+                // COS: nothing below 300 s.
+                SimMetric::new("QCE/COS", "StdStorage", "MB", &[300, 3600, 86400], &["avg"]),
                 SimMetric::new("qce/cvm", "cpu_usage", "%", &[60, 300], &["avg"]),
                 SimMetric::new("qce/cvm", "mem_usage", "MB", &[60, 300], &["max"]),
                 SimMetric::new("qce/cvm", "lan_outtraffic", "Mbps", &[60, 300], &["avg"]),
@@ -158,6 +190,14 @@ impl TencentSimState {
             clock: SimClock::real(),
             batch_limit: 50,
             not_open: HashSet::new(),
+            namespace_lag_secs: HashMap::from([("qce/cdn".to_string(), 360)]),
+            failing_metrics: HashSet::new(),
+            rate_limited_metrics: HashSet::new(),
+            failing_catalogs: HashSet::new(),
+            extra_dimensions: HashMap::new(),
+            namespace_calls: BTreeMap::new(),
+            requested_windows: Vec::new(),
+            // v2 answers in Beijing time in every region.
             v2_offset: 8 * 3600,
             calls: BTreeMap::new(),
             batch_sizes: Vec::new(),
@@ -174,6 +214,22 @@ impl TencentSimState {
     /// Accepted calls of one action.
     pub fn calls_of(&self, action: &str) -> u64 {
         self.calls.get(action).copied().unwrap_or(0)
+    }
+
+    /// Accepted calls of one action for one namespace (any case).
+    pub fn calls_for(&self, action: &str, namespace: &str) -> u64 {
+        self.namespace_calls
+            .iter()
+            .filter(|((a, n), _)| a == action && n.eq_ignore_ascii_case(namespace))
+            .map(|(_, c)| *c)
+            .sum()
+    }
+
+    fn count_namespace_call(&mut self, action: &str, namespace: &str) {
+        *self
+            .namespace_calls
+            .entry((action.to_string(), namespace.to_string()))
+            .or_default() += 1;
     }
 
     /// True when the instance has published its point at `ts` (see `data_until`).
@@ -370,15 +426,21 @@ fn find_metric<'a>(
         .find(|m| m.namespace.eq_ignore_ascii_case(namespace) && m.name.eq_ignore_ascii_case(name))
 }
 
-/// Timestamps with data in `[start, end]` for `period` at `now`, honouring the lag.
+/// Timestamps with data in `[start, end]` for `period` at `now` in `namespace`, honouring the
+/// lag (`lag_periods`, and the namespace's own lag).
 fn point_times(
     state: &TencentSimState,
-    start: i64,
-    end: i64,
+    namespace: &str,
+    (start, end): (i64, i64),
     period: i64,
     now: i64,
 ) -> Vec<(i64, bool)> {
-    let newest_ready = now.div_euclid(period) * period - state.lag_periods * period;
+    let lag = state
+        .namespace_lag_secs
+        .get(&namespace.to_ascii_lowercase())
+        .copied()
+        .unwrap_or(0);
+    let newest_ready = (now - lag).div_euclid(period) * period - state.lag_periods * period;
     let first = (start + period - 1).div_euclid(period) * period;
     let mut out = Vec::new();
     let mut ts = first;
@@ -502,6 +564,8 @@ fn handle_v3(state: &mut TencentSimState, request: &SimRequest) -> SimResponse {
         return describe::handle(state, &auth.service, version, region, &action, &body);
     }
     state.describe.region = region.to_string();
+    let namespace = body["Namespace"].as_str().unwrap_or_default().to_string();
+    state.count_namespace_call(&action, &namespace);
     match action.as_str() {
         "GetMonitorData" => v3_get_monitor_data(state, &body, now),
         "DescribeBaseMetrics" => v3_describe_base_metrics(state, &body),
@@ -514,6 +578,15 @@ fn handle_v3(state: &mut TencentSimState, request: &SimRequest) -> SimResponse {
 
 fn v3_describe_base_metrics(state: &TencentSimState, body: &Value) -> SimResponse {
     let namespace = body["Namespace"].as_str().unwrap_or_default();
+    if state
+        .failing_catalogs
+        .contains(&namespace.to_ascii_lowercase())
+    {
+        return v3_error(
+            "InternalError",
+            "An internal error has occurred. Retry your request.",
+        );
+    }
     let set: Vec<Value> = state
         .metrics
         .iter()
@@ -549,6 +622,25 @@ fn v3_get_monitor_data(state: &mut TencentSimState, body: &Value, now: i64) -> S
             &format!("metric {metric_name} of namespace {namespace} does not exist"),
         );
     };
+    if state
+        .failing_metrics
+        .contains(&metric_name.to_ascii_lowercase())
+    {
+        return v3_error(
+            "InternalError",
+            "An internal error has occurred. Retry your request.",
+        );
+    }
+    if state
+        .rate_limited_metrics
+        .contains(&metric_name.to_ascii_lowercase())
+    {
+        state.rate_limited += 1;
+        return v3_error(
+            "RequestLimitExceeded",
+            "Your current request times exceeds the frequency limit. Please reduce the frequency of calls.",
+        );
+    }
     let period = body["Period"].as_i64().unwrap_or(300);
     if !metric.periods.contains(&(period as u64)) {
         return v3_error(
@@ -579,7 +671,7 @@ fn v3_get_monitor_data(state: &mut TencentSimState, body: &Value, now: i64) -> S
             ),
         );
     }
-    let times = point_times(state, start, end, period, now);
+    let times = point_times(state, &namespace, (start, end), period, now);
     if instances.len() * times.len() > state.point_limit {
         return v3_error(
             "InvalidParameterValue.LimitExceeded",
@@ -593,12 +685,25 @@ fn v3_get_monitor_data(state: &mut TencentSimState, body: &Value, now: i64) -> S
     }
     state.batch_sizes.push(instances.len());
     state.requested_points.push(times.len());
+    state
+        .requested_windows
+        .push((metric.name.clone(), start, end));
+    let extra: Vec<Value> = state
+        .extra_dimensions
+        .get(&namespace.to_ascii_lowercase())
+        .map(|dims| {
+            dims.iter()
+                .map(|(k, v)| json!({"Name": k, "Value": v}))
+                .collect()
+        })
+        .unwrap_or_default();
     let spec = body["SpecifyStatistics"].as_u64().unwrap_or(0);
     let mut rng = rand::rng();
     let mut points: Vec<Value> = instances
         .iter()
         .map(|inst| {
             let mut dims = inst["Dimensions"].as_array().cloned().unwrap_or_default();
+            dims.extend(extra.iter().cloned());
             let id = dims
                 .iter()
                 .filter_map(|d| d["Value"].as_str())
@@ -733,6 +838,7 @@ fn handle_v2(state: &mut TencentSimState, request: &SimRequest) -> SimResponse {
         );
     }
     *state.calls.entry(action.clone()).or_default() += 1;
+    state.count_namespace_call(&action, &get("namespace").unwrap_or_default());
     match action.as_str() {
         "DescribeMetrics" => v2_describe_metrics(state, &get("namespace").unwrap_or_default()),
         "GetMonitorData" | "GetMetricStatistics" => v2_read(state, &action, &params, now),
@@ -801,6 +907,12 @@ fn v2_read(
             &format!("(-503) metric {metric_name} of namespace {namespace} does not exist"),
         );
     };
+    if state
+        .failing_metrics
+        .contains(&metric_name.to_ascii_lowercase())
+    {
+        return v2_error(6000, "(-513) internal error on the server");
+    }
     let period: i64 = get("period").parse().unwrap_or(300);
     let statistics = action == "GetMetricStatistics";
     if statistics && period != 300 {
@@ -838,8 +950,11 @@ fn v2_read(
         .iter()
         .find(|v| state.instances.contains(*v))
         .cloned();
-    let times = point_times(state, start, end, period, now);
+    let times = point_times(state, &namespace, (start, end), period, now);
     state.requested_points.push(times.len());
+    state
+        .requested_windows
+        .push((metric.name.clone(), start, end));
     let stat = if statistics {
         "avg"
     } else {
@@ -891,11 +1006,16 @@ mod tests {
     #[test]
     fn lag_hides_the_newest_points() {
         let state = TencentSimState::new("id", "key", 1);
-        let times = point_times(&state, 1_000_080, 1_000_200, 60, 1_000_230);
+        let window = (1_000_080, 1_000_200);
+        let times = point_times(&state, "QCE/CVM", window, 60, 1_000_230);
         assert_eq!(
             times,
             vec![(1_000_080, true), (1_000_140, true), (1_000_200, false)]
         );
+        // CDN is six minutes later still: nothing of this window is ready yet.
+        let times = point_times(&state, "QCE/CDN", window, 60, 1_000_230);
+        assert!(times.iter().all(|(_, ready)| !ready), "{times:?}");
+        assert!(point_times(&state, "QCE/CDN", window, 60, 1_000_230 + 360)[1].1);
     }
 
     const HOST: &str = "127.0.0.1:4443";
@@ -1064,6 +1184,45 @@ mod tests {
             &body("2028-02-29T19:59:00+08:00"),
         );
         assert_eq!(gone["Error"]["Code"], "InvalidAction");
+    }
+
+    #[test]
+    fn a_failing_metric_echoed_dimensions_and_calls_per_namespace() {
+        let mut state = TencentSimState::new("AKIDsim", "sim-key", 2);
+        state.clock = SimClock::at(2028, 2, 29, 12, 0, 0);
+        let now = state.clock.unix();
+        state.failing_metrics.insert("memusage".into());
+        state.extra_dimensions.insert(
+            "qce/cvm".into(),
+            vec![("Region".into(), "ap-guangzhou".into())],
+        );
+        let body = |metric: &str| {
+            json!({
+                "Namespace": "QCE/CVM", "MetricName": metric, "Period": 60,
+                "StartTime": "2028-02-29T19:55:00+08:00", "EndTime": "2028-02-29T20:00:00+08:00",
+                "Instances": [{"Dimensions": [{"Name": "InstanceId", "Value": instance_id(0)}]}],
+            })
+        };
+        let failed = v3_call(&mut state, now, "2028-02-29", &body("MemUsage"));
+        assert_eq!(failed["Error"]["Code"], "InternalError", "{failed}");
+        let ok = v3_call(&mut state, now, "2028-02-29", &body("CPUUsage"));
+        let mut dims: Vec<String> = ok["DataPoints"][0]["Dimensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}={}",
+                    d["Name"].as_str().unwrap(),
+                    d["Value"].as_str().unwrap()
+                )
+            })
+            .collect();
+        dims.sort();
+        assert_eq!(dims, ["InstanceId=ins-00000000", "Region=ap-guangzhou"]);
+        assert_eq!(state.calls_for("GetMonitorData", "qce/cvm"), 2);
+        assert_eq!(state.calls_for("GetMonitorData", "QCE/CDN"), 0);
+        assert_eq!(state.requested_windows.len(), 1, "only accepted reads");
     }
 
     #[test]

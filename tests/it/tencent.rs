@@ -435,7 +435,7 @@ async fn unsupported_period_and_product_not_open_are_explained() {
         s.not_open.insert("qce/cvm".into());
     });
     let yaml = format!(
-        "sources:\n  tencent:\n    - name: badperiod\n      url: {url}\n      region: ap-guangzhou\n      secret_id: {ID}\n      secret_key: {KEY}\n      endpoints: {{metric_data: 200ms, metric_catalog: 1h}}\n      metrics:\n        - namespace: QCE/CVM\n          names: [CPUUsage]\n          period: 30s\n          instances: [{{InstanceId: {id}}}]\n    - name: notopen\n      url: {url}\n      region: ap-guangzhou\n      secret_id: {ID}\n      secret_key: {KEY}\n      endpoints: {{metric_data: 200ms, metric_catalog: 1h}}\n      metrics:\n        - namespace: QCE/CVM\n          names: [CPUUsage]\n          instances: [{{InstanceId: {id}}}]\n",
+        "sources:\n  tencent:\n    - name: badperiod\n      url: {url}\n      region: ap-guangzhou\n      secret_id: {ID}\n      secret_key: {KEY}\n      endpoints: {{metric_data: 200ms, metric_catalog: 1h}}\n      metrics:\n        - namespace: QCE/CVM\n          names: [CPUUsage]\n          period: 172800s\n          instances: [{{InstanceId: {id}}}]\n    - name: notopen\n      url: {url}\n      region: ap-guangzhou\n      secret_id: {ID}\n      secret_key: {KEY}\n      endpoints: {{metric_data: 200ms, metric_catalog: 1h}}\n      metrics:\n        - namespace: QCE/CVM\n          names: [CPUUsage]\n          instances: [{{InstanceId: {id}}}]\n",
         url = sim.url(),
         id = instance_id(0)
     );
@@ -476,7 +476,7 @@ async fn unsupported_period_and_product_not_open_are_explained() {
     );
     let (_, page) = d.get("/").await;
     assert!(
-        page.contains("CPUUsage does not support period 30s; supported periods: 10s, 60s, 300s, 3600s, 86400s"),
+        page.contains("CPUUsage does not support period 172800s or longer; supported periods: 10s, 60s, 300s, 3600s, 86400s (from DescribeBaseMetrics); change metrics[0].period"),
         "{page}"
     );
     assert!(page.contains("FailedOperation.ErrNotOpen"), "{page}");
@@ -773,7 +773,8 @@ async fn v2_metric_catalog_is_a_success_or_unsupported_never_a_failure() {
         "sources:\n  tencent:\n{}{}{}",
         // The documented example, v2 spelling: qce/cvm and a load balancer namespace, whose
         // catalog DescribeMetrics does not list (it refuses anything but qce/cvm).
-        target("mixed", sim.url(), &["qce/cvm", "qce/lb_public"]),
+        // The namespace without a catalog first: the qce/cvm catalog after it is still read.
+        target("mixed", sim.url(), &["qce/lb_public", "qce/cvm"]),
         target("lbonly", sim.url(), &["qce/lb_public"]),
         target("withdrawn", withdrawn.url(), &["qce/cvm"]),
     );
@@ -809,4 +810,447 @@ async fn v2_metric_catalog_is_a_success_or_unsupported_never_a_failure() {
     assert!(page.contains("qce/cvm only"), "{page}");
     assert!(page.contains("code 6100"), "{page}");
     d.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 17: failures per unit, per-product timing, batch fallback, v2 time, catalog back-off.
+
+/// A v3 target `name` on `url` with `blocks` (YAML list items under `metrics:`).
+fn v3_target(name: &str, url: &str, endpoints: &str, blocks: &str) -> String {
+    format!(
+        "    - name: {name}\n      url: {url}\n      region: ap-guangzhou\n      secret_id: {ID}\n      secret_key: {KEY}\n      endpoints: {{{endpoints}}}\n      metrics:\n{blocks}"
+    )
+}
+
+fn block(namespace: &str, names: &str, extra: &str, instances: &str) -> String {
+    format!(
+        "        - namespace: {namespace}\n          names: [{names}]\n{extra}          instances: [{instances}]\n"
+    )
+}
+
+fn ok_polls(body: &str, target: &str, endpoint: &str) -> Option<f64> {
+    sample(
+        body,
+        "usage_exporter_poll_success",
+        &[("target", target), ("endpoint", endpoint)],
+    )
+}
+
+#[tokio::test]
+async fn one_bad_metric_a_failing_metric_and_a_closed_namespace_keep_the_good_metrics() {
+    let (sim, clock) = frozen_sim(2).await;
+    sim.with(|s| {
+        s.not_open.insert("qce/cdb".into());
+        s.failing_metrics.insert("tcpcurrestab".into());
+    });
+    let (i0, i1) = (instance_id(0), instance_id(1));
+    let yaml = format!(
+        "sources:\n  tencent:\n{}",
+        v3_target(
+            "part",
+            &sim.url(),
+            "metric_data: 200ms, metric_catalog: off",
+            &format!(
+                "{}{}",
+                block(
+                    "QCE/CVM",
+                    "CPUUsage, NoSuchMetric, TcpCurrEstab, MemUsage",
+                    "          period: 60s\n",
+                    &format!("{{InstanceId: {i0}}}, {{InstanceId: {i1}}}")
+                ),
+                block("QCE/CDB", "CpuUseRate", "", "{InstanceId: cdb-1}")
+            )
+        )
+    );
+    let d = support::start_with_clock(&yaml, clock.clone()).await;
+    let newest = (T0.div_euclid(60) * 60 - 60) as f64;
+    let body = d
+        .wait_for(WAIT, |b| ok_polls(b, "part", "metric_data") == Some(1.0))
+        .await;
+    // The good metrics of both instances survive the bad name, the failing metric and the
+    // closed namespace, with their values at their times.
+    for id in [&i0, &i1] {
+        for (family, metric) in [
+            ("qce_cvm_cpuusage_avg", "CPUUsage"),
+            ("qce_cvm_memusage_avg", "MemUsage"),
+        ] {
+            assert_eq!(
+                sample(&body, family, &[("target", "part"), ("instance_id", id)]),
+                Some(value_at(id, metric, "avg", newest as i64)),
+                "{family} {id}\n{body}"
+            );
+        }
+    }
+    assert_eq!(
+        samples(
+            &body,
+            "qce_datapoint_timestamp_seconds",
+            &[("target", "part")]
+        )
+        .iter()
+        .map(|l| l.value)
+        .collect::<Vec<_>>(),
+        vec![newest; 4]
+    );
+    // What failed has no series, and no failure is counted for the poll.
+    for gone in [
+        "qce_cvm_nosuchmetric_avg",
+        "qce_cvm_tcpcurrestab_max",
+        "qce_cdb_cpuuserate_avg",
+    ] {
+        assert!(samples(&body, gone, &[]).is_empty(), "{gone}");
+    }
+    assert!(samples(
+        &body,
+        "usage_exporter_poll_errors_total",
+        &[("target", "part"), ("endpoint", "metric_data")]
+    )
+    .iter()
+    .all(|l| l.value == 0.0));
+    // Every unit was asked: 2 good + 2 bad CVM reads (one batch each) and the CDB read.
+    let (cvm, cdb) = sim.with(|s| {
+        (
+            s.calls_for("GetMonitorData", "QCE/CVM"),
+            s.calls_for("GetMonitorData", "QCE/CDB"),
+        )
+    });
+    assert!(cvm >= 4 && cdb >= 1, "{cvm} {cdb}");
+    // A minute on, the good metrics move on with time, the failing ones still fail.
+    advance(&clock, &sim, 60);
+    let body = d
+        .wait_for(WAIT, |b| {
+            let ts = samples(b, "qce_datapoint_timestamp_seconds", &[]);
+            ts.len() == 4 && ts.iter().all(|l| l.value == newest + 60.0)
+        })
+        .await;
+    assert_eq!(samples(&body, "qce_cvm_memusage_avg", &[]).len(), 2);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn a_read_still_rate_limited_after_its_retries_keeps_the_other_metrics() {
+    let (sim, clock) = frozen_sim(1).await;
+    sim.with(|s| {
+        s.rate_limited_metrics.insert("memusage".into());
+    });
+    let i0 = instance_id(0);
+    let yaml = format!(
+        "sources:\n  tencent:\n{}",
+        v3_target(
+            "limited",
+            &sim.url(),
+            "metric_data: 200ms, metric_catalog: off",
+            &block(
+                "QCE/CVM",
+                "CPUUsage, MemUsage",
+                "          period: 60s\n",
+                &format!("{{InstanceId: {i0}}}")
+            )
+        )
+    );
+    let d = support::start_with_clock(&yaml, clock).await;
+    let body = d
+        .wait_for(WAIT, |b| ok_polls(b, "limited", "metric_data") == Some(1.0))
+        .await;
+    let newest = T0.div_euclid(60) * 60 - 60;
+    assert_eq!(
+        sample(&body, "qce_cvm_cpuusage_avg", &[("instance_id", &i0)]),
+        Some(value_at(&i0, "CPUUsage", "avg", newest))
+    );
+    assert!(samples(&body, "qce_cvm_memusage_avg", &[]).is_empty());
+    // The MemUsage read was tried four times (a call and three retries) before it gave up.
+    assert!(sim.with(|s| s.rate_limited) >= 4);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn periods_round_up_to_a_supported_one_and_cdn_is_read_six_minutes_late() {
+    let (sim, clock) = frozen_sim(3).await;
+    // CDN echoes a dimension that was not asked for: the point is still the instance's.
+    sim.with(|s| {
+        s.extra_dimensions
+            .insert("qce/cdn".into(), vec![("area".into(), "mainland".into())]);
+    });
+    let (i0, i1, i2) = (instance_id(0), instance_id(1), instance_id(2));
+    let blocks = format!(
+        "{}{}{}",
+        // 30 s is not offered: the next longer catalogued period, 60 s.
+        block(
+            "QCE/CVM",
+            "CPUUsage",
+            "          period: 30s\n",
+            &format!("{{InstanceId: {i0}}}")
+        ),
+        // COS has nothing below 300 s (catalog: 300, 3600, 86400).
+        block(
+            "QCE/COS",
+            "StdStorage",
+            "          period: 60s\n",
+            &format!("{{bucket: {i1}, appid: 125}}")
+        ),
+        // CDN: no delay configured, the product's default of 6 minutes applies.
+        block(
+            "QCE/CDN",
+            "Bandwidth",
+            "",
+            &format!("{{domain: {i2}, projectId: 0}}")
+        ),
+    );
+    let yaml = format!(
+        "sources:\n  tencent:\n{}",
+        v3_target(
+            "timing",
+            &sim.url(),
+            "metric_data: 200ms, metric_catalog: 1h",
+            &blocks
+        )
+    );
+    let d = support::start_with_clock(&yaml, clock.clone()).await;
+    let period_of = |body: &str, metric: &str| {
+        sample(
+            body,
+            "qce_metric_period_seconds",
+            &[("target", "timing"), ("metric", metric)],
+        )
+    };
+    // CDN at T0: the newest point ready is a period before the window end, which is
+    // T0 - 6 min rounded down to the minute.
+    let cdn_end = |now: i64| (now - 360).div_euclid(60) * 60;
+    let body = d
+        .wait_for(WAIT, |b| {
+            ["instance_id", "bucket", "domain"]
+                .iter()
+                .zip([&i0, &i1, &i2])
+                .all(|(label, id)| timestamp_of(b, label, id).is_some())
+        })
+        .await;
+    assert_eq!(period_of(&body, "CPUUsage"), Some(60.0));
+    assert_eq!(period_of(&body, "StdStorage"), Some(300.0));
+    assert_eq!(period_of(&body, "Bandwidth"), Some(60.0));
+    assert_eq!(
+        timestamp_of(&body, "instance_id", &i0),
+        Some((T0.div_euclid(60) * 60 - 60) as f64)
+    );
+    let cos_ts = (T0.div_euclid(300) * 300 - 300) as f64;
+    assert_eq!(timestamp_of(&body, "bucket", &i1), Some(cos_ts));
+    assert_eq!(
+        sample(
+            &body,
+            "qce_cos_stdstorage_avg",
+            &[("bucket", &i1), ("appid", "125")]
+        ),
+        Some(value_at(&i1, "StdStorage", "avg", cos_ts as i64))
+    );
+    let cdn_ts = (cdn_end(T0) - 60) as f64;
+    assert_eq!(timestamp_of(&body, "domain", &i2), Some(cdn_ts));
+    assert_eq!(
+        sample(
+            &body,
+            "qce_cdn_bandwidth_max",
+            &[("domain", &i2), ("project_id", "0")]
+        ),
+        Some(value_at(&i2, "Bandwidth", "max", cdn_ts as i64))
+    );
+    // Every CDN read ended six minutes before the poll; the others at the poll.
+    let windows = sim.with(|s| s.requested_windows.clone());
+    let ends = |metric: &str| -> Vec<i64> {
+        windows
+            .iter()
+            .filter(|(m, _, _)| m == metric)
+            .map(|(_, _, end)| *end)
+            .collect()
+    };
+    assert!(
+        ends("Bandwidth").iter().all(|e| *e == cdn_end(T0)),
+        "{windows:?}"
+    );
+    assert!(ends("CPUUsage")
+        .iter()
+        .all(|e| *e == T0.div_euclid(60) * 60));
+    // Ten minutes on, CDN is still fresh (read in its late window, not kept from before):
+    // without the delay its three-minute window would hold no ready point at all.
+    advance(&clock, &sim, 600);
+    let now = T0 + 600;
+    d.wait_for(WAIT, |b| {
+        timestamp_of(b, "domain", &i2) == Some((cdn_end(now) - 60) as f64)
+    })
+    .await;
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_batch_is_halved_for_its_namespace_and_remembered() {
+    let (sim, clock) = frozen_sim(25).await;
+    sim.with(|s| s.batch_limit = 10);
+    let yaml = format!(
+        "sources:\n  tencent:\n{}",
+        v3_target(
+            "halving",
+            &sim.url(),
+            "metric_data: 200ms, metric_catalog: off",
+            &block(
+                "QCE/CVM",
+                "CPUUsage",
+                "          period: 60s\n",
+                &instances_yaml((0..25).map(instance_id), "InstanceId")
+            )
+        )
+    );
+    let d = support::start_with_clock(&yaml, clock).await;
+    let body = d
+        .wait_for(WAIT, |b| {
+            samples(b, "qce_cvm_cpuusage_avg", &[("target", "halving")]).len() == 25
+        })
+        .await;
+    assert_eq!(ok_polls(&body, "halving", "metric_data"), Some(1.0));
+    d.wait_for(WAIT, |_| sim.with(|s| s.batch_sizes.len() >= 8))
+        .await;
+    let (sizes, calls) = sim.with(|s| (s.batch_sizes.clone(), s.calls_of("GetMonitorData")));
+    // First poll: 25 refused → 12 (refused twice) → 10; what the 10 leaves over goes alone.
+    assert_eq!(sizes[..5], [10, 2, 10, 2, 1], "{sizes:?}");
+    // Next polls start at the remembered 10: three requests, none refused.
+    let mut second = sizes[5..8].to_vec();
+    second.sort_unstable();
+    assert_eq!(second, [5, 10, 10], "{sizes:?}");
+    assert!(sizes.iter().all(|n| *n <= 10));
+    // Refused requests: the 25 and the two 12s of the first poll, never again.
+    assert_eq!(calls - sizes.len() as u64, 3, "{calls} calls, {sizes:?}");
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn v2_outside_utc8_reads_beijing_time() {
+    let (sim, clock) = frozen_sim(1).await;
+    let i0 = instance_id(0);
+    // Silicon Valley is UTC-8; the v2 service still speaks Beijing time (UTC+8).
+    let yaml = format!(
+        "sources:\n  tencent:\n    - name: usw\n      api: v2\n      url: {}\n      region: na-siliconvalley\n      secret_id: {ID}\n      secret_key: {KEY}\n      endpoints: {{metric_data: 200ms, metric_catalog: off}}\n      metrics:\n        - namespace: qce/cvm\n          names: [cpu_usage]\n          period: 60s\n          instances: [{{unInstanceId: {i0}}}]\n",
+        sim.url()
+    );
+    let d = support::start_with_clock(&yaml, clock).await;
+    let newest = T0.div_euclid(60) * 60 - 60;
+    let body = d
+        .wait_for(WAIT, |b| timestamp_of(b, "un_instance_id", &i0).is_some())
+        .await;
+    assert_eq!(
+        timestamp_of(&body, "un_instance_id", &i0),
+        Some(newest as f64)
+    );
+    assert_eq!(
+        sample(&body, "qce_cvm_cpu_usage_avg", &[("un_instance_id", &i0)]),
+        Some(value_at(&i0, "cpu_usage", "avg", newest))
+    );
+    // The window asked is the last hour up to now, not 16 hours in the past.
+    let (_, start, end) = sim.with(|s| s.requested_windows[0].clone());
+    assert_eq!((start, end), (newest + 60 - 3540, newest + 60));
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn catalog_failures_are_backed_off_per_namespace_and_lose_no_other_catalog() {
+    let (sim, clock) = frozen_sim(2).await;
+    let catalog_sim = sim_at_t0(2).await;
+    for s in [&sim, &catalog_sim] {
+        s.with(|s| {
+            s.failing_catalogs.insert("qce/cdn".into());
+        });
+    }
+    let (i0, i1) = (instance_id(0), instance_id(1));
+    let blocks = format!(
+        "{}{}",
+        block("QCE/CDN", "Bandwidth", "", &format!("{{domain: {i0}}}")),
+        block("QCE/CVM", "CPUUsage", "", &format!("{{InstanceId: {i1}}}")),
+    );
+    let yaml = format!(
+        "sources:\n  tencent:\n{}{}",
+        v3_target(
+            "data",
+            &sim.url(),
+            "metric_data: 200ms, metric_catalog: off",
+            &blocks
+        ),
+        v3_target(
+            "catalog",
+            &catalog_sim.url(),
+            "metric_data: off, metric_catalog: 200ms",
+            &blocks
+        ),
+    );
+    let d = support::start_with_clock(&yaml, clock.clone()).await;
+    let catalog_calls =
+        |s: &TencentSim, ns: &str| s.with(|s| s.calls_for("DescribeBaseMetrics", ns));
+    let reads = || sim.with(|s| s.calls_of("GetMonitorData"));
+    // Many data polls: the failing CDN catalog was asked once, the CVM one once.
+    d.wait_for(WAIT, |_| reads() >= 12).await;
+    assert_eq!(catalog_calls(&sim, "QCE/CDN"), 1);
+    assert_eq!(catalog_calls(&sim, "QCE/CVM"), 1);
+    let body = d.metrics().await;
+    // Both read: CDN without a catalog (avg), CVM with it.
+    assert!(timestamp_of(&body, "domain", &i0).is_some(), "{body}");
+    assert!(sample(&body, "qce_cdn_bandwidth_avg", &[("domain", &i0)]).is_some());
+    assert!(sample(&body, "qce_cvm_cpuusage_avg", &[("instance_id", &i1)]).is_some());
+    // metric_catalog: the CVM catalog is served though the CDN one fails, every poll.
+    let body = d
+        .wait_for(WAIT, |b| {
+            ok_polls(b, "catalog", "metric_catalog") == Some(1.0)
+                && catalog_calls(&catalog_sim, "QCE/CDN") >= 3
+        })
+        .await;
+    assert_eq!(
+        sample(
+            &body,
+            "qce_metric_info",
+            &[("target", "catalog"), ("metric", "CPUUsage")]
+        ),
+        Some(1.0)
+    );
+    assert!(samples(
+        &body,
+        "qce_metric_info",
+        &[("target", "catalog"), ("namespace", "QCE/CDN")]
+    )
+    .is_empty());
+    // The CVM catalog call starts failing too: the catalog read before is still served.
+    catalog_sim.with(|s| s.failing_catalogs.insert("qce/cvm".into()));
+    let failing_from = catalog_calls(&catalog_sim, "QCE/CVM");
+    let body = d
+        .wait_for(WAIT, |_| {
+            catalog_calls(&catalog_sim, "QCE/CVM") >= failing_from + 3
+        })
+        .await;
+    assert_eq!(ok_polls(&body, "catalog", "metric_catalog"), Some(1.0));
+    assert_eq!(
+        sample(
+            &body,
+            "qce_metric_info",
+            &[("target", "catalog"), ("metric", "CPUUsage")]
+        ),
+        Some(1.0)
+    );
+    // Five minutes later the back-off has passed: asked once more, then 10 minutes' rest.
+    advance(&clock, &sim, 300);
+    let before = reads();
+    d.wait_for(WAIT, |_| reads() >= before + 10).await;
+    assert_eq!(catalog_calls(&sim, "QCE/CDN"), 2);
+    // It recovers: after the next back-off (10 min) the catalog is read and used (`max`).
+    sim.with(|s| s.failing_catalogs.clear());
+    advance(&clock, &sim, 599);
+    let before = reads();
+    d.wait_for(WAIT, |_| reads() >= before + 10).await;
+    assert_eq!(catalog_calls(&sim, "QCE/CDN"), 2, "not before the back-off");
+    advance(&clock, &sim, 1);
+    d.wait_for(WAIT, |b| {
+        sample(b, "qce_cdn_bandwidth_max", &[("domain", &i0)]).is_some()
+    })
+    .await;
+    assert_eq!(catalog_calls(&sim, "QCE/CDN"), 3);
+    assert_eq!(catalog_calls(&sim, "QCE/CVM"), 1);
+    d.stop().await;
+}
+
+/// A simulator whose clock stands at `T0` (for a second simulator next to [`frozen_sim`]).
+async fn sim_at_t0(instances: usize) -> TencentSim {
+    let mut state = TencentSimState::new(ID, KEY, instances);
+    state.clock = SimClock::fixed_unix(T0);
+    TencentSim::start(state).await.expect("simulator starts")
 }

@@ -114,6 +114,8 @@ pub fn classify_status(response: Response, what: &str) -> Result<Response, PollE
             ErrorReason::Http4xx,
             format!("{what}: HTTP 409: conflicting state (is this a shadow instance?){said}"),
         ),
+        // A redirect's message names where to and why it is not followed.
+        _ if status.is_redirection() => response.status_error().context(what),
         _ => {
             let mut e = response.status_error();
             e.message = format!("{what}: HTTP {status}{said}");

@@ -433,7 +433,7 @@ pub fn classify_v3(action: &str, error: &V3Error, request_id: &str) -> PollError
             ErrorReason::RateLimited,
             "Tencent's request rate limit was hit: lower rate_limit, raise the metric_data interval or batch more instances",
         )
-    } else if code == "FailedOperation.ErrNotOpen" {
+    } else if code == "FailedOperation.ErrNotOpen" || code == "FailedOperation.ServiceNotEnabled" {
         (
             ErrorReason::Unsupported,
             "monitoring is not enabled for this product or namespace on the account",
@@ -537,6 +537,11 @@ mod tests {
             v3("FailedOperation.ErrNotOpen").reason,
             ErrorReason::Unsupported
         );
+        assert_eq!(
+            v3("FailedOperation.ServiceNotEnabled").reason,
+            ErrorReason::Unsupported
+        );
+        assert_eq!(v3("ResourceNotFound").reason, ErrorReason::UpstreamError);
         assert_eq!(v3("InvalidParameter").reason, ErrorReason::UpstreamError);
     }
 

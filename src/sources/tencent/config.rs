@@ -2,7 +2,7 @@
 
 use super::discovery::{self, BlockDiscovery, FiltersFile, InstancesFile};
 use super::sign::V2Method;
-use super::window::region_offset_secs;
+use super::window::BEIJING_OFFSET_SECS;
 use super::{parse_utc_offset, DEFAULT_URL_V2, DEFAULT_URL_V3};
 use crate::base::duration::ConfigDuration;
 use crate::config::{http_url, required, TargetConfig, TargetProblem};
@@ -32,8 +32,12 @@ pub struct TencentMetrics {
     pub namespace: String,
     /// Metric names, e.g. `CPUUsage`.
     pub names: Vec<String>,
-    /// Statistic period (e.g. `60s`, `300s`).
+    /// Statistic period (e.g. `60s`, `300s`): the smallest supported period at least this long
+    /// is read.
     pub period: Option<ConfigDuration>,
+    /// Ingestion delay: the read window ends this long before the poll time (default per
+    /// product, e.g. 6 minutes for `QCE/CDN`, else none).
+    pub delay: Option<ConfigDuration>,
     /// Instances, each a map of dimension name → value (numbers and booleans are taken as
     /// text, so `loadBalancerPort: 443` works), or `all` to discover them.
     #[serde(default)]
@@ -42,8 +46,11 @@ pub struct TencentMetrics {
     pub filters: Option<FiltersFile>,
 }
 
+/// Most instances one v3 `GetMonitorData` request is configured to carry.
+pub const MAX_BATCH_SIZE: usize = 50;
+
 fn default_batch_size() -> usize {
-    50
+    MAX_BATCH_SIZE
 }
 
 fn default_rate_limit() -> f64 {
@@ -78,7 +85,7 @@ crate::target_config! {
         /// What to read.
         #[serde(default)]
         pub metrics: Vec<TencentMetrics>,
-        /// Instances per GetMonitorData request (older accounts: 10).
+        /// Instances per GetMonitorData request, 1–50 (halved per namespace when refused).
         #[serde(default = "default_batch_size")]
         pub batch_size: usize,
         /// Requests per second allowed to this target (token bucket).
@@ -92,8 +99,8 @@ crate::target_config! {
         /// Requests in flight at once for this target (default 4).
         #[serde(default = "default_max_concurrency")]
         pub max_concurrency: usize,
-        /// v2 only: UTC offset of the region's `YYYY-MM-DD HH:MM:SS` times (e.g. `+08:00`);
-        /// default from the region (China regions UTC+8).
+        /// v2 only: UTC offset of the `YYYY-MM-DD HH:MM:SS` times (e.g. `+08:00`); default
+        /// Beijing time (UTC+8) in every region, as the v2 service uses.
         pub utc_offset: Option<String>,
     }
 }
@@ -158,6 +165,8 @@ pub struct MetricBlock {
     pub names: Vec<String>,
     /// Statistic period, whole seconds (at least 1 s); `None` for the read API's default.
     pub period: Option<Duration>,
+    /// Ingestion delay, whole seconds; `None` for the product's default.
+    pub delay: Option<Duration>,
     /// Instances, each with at least one dimension.
     pub instances: Vec<Instance>,
 }
@@ -185,9 +194,9 @@ pub struct Settings {
     pub read_api: ReadApi,
     /// v2 signature method (unused by API 3.0).
     pub signature_method: V2Method,
-    /// Seconds east of UTC of the region's times: `utc_offset`, else the region's default.
+    /// Seconds east of UTC of the v2 times: `utc_offset`, else Beijing time (UTC+8).
     pub utc_offset_secs: i32,
-    /// Instances per v3 `GetMonitorData` request, 1–100.
+    /// Instances per v3 `GetMonitorData` request, 1–[`MAX_BATCH_SIZE`].
     pub batch_size: usize,
     /// Requests per second, > 0.
     pub rate_limit: f64,
@@ -241,8 +250,11 @@ pub fn validate(file: &FileConfig) -> Result<Settings, Vec<TargetProblem>> {
         },
         p,
     );
-    if file.batch_size == 0 || file.batch_size > 100 {
-        p.push(problem("batch_size", "must be between 1 and 100"));
+    if file.batch_size == 0 || file.batch_size > MAX_BATCH_SIZE {
+        p.push(problem(
+            "batch_size",
+            format!("must be between 1 and {MAX_BATCH_SIZE} (instances per GetMonitorData)"),
+        ));
     }
     if file.max_concurrency == 0 || file.max_concurrency > 64 {
         p.push(problem("max_concurrency", "must be between 1 and 64"));
@@ -311,7 +323,7 @@ pub fn validate(file: &FileConfig) -> Result<Settings, Vec<TargetProblem>> {
         ) if problems.is_empty() => Ok(Settings {
             api: file.api,
             url,
-            utc_offset_secs: utc_offset.unwrap_or_else(|| region_offset_secs(&region)),
+            utc_offset_secs: utc_offset.unwrap_or(BEIJING_OFFSET_SECS),
             region,
             regions: regions.unwrap_or_default(),
             discovery,
@@ -437,6 +449,13 @@ fn metric_block(
             "must be a whole number of seconds, e.g. 60s or 5m",
         ));
     }
+    let delay = block.delay.map(|d| d.get());
+    if delay.is_some_and(|d| d.subsec_nanos() != 0 || d > Duration::from_secs(86_400)) {
+        problems.push(problem(
+            key("delay"),
+            "must be a whole number of seconds up to a day, e.g. 0s or 6m",
+        ));
+    }
     let before_discovery = problems.len();
     let discovers = discovery::block(
         i,
@@ -466,6 +485,7 @@ fn metric_block(
             namespace: namespace.to_string(),
             names: block.names.iter().map(|n| n.trim().to_string()).collect(),
             period,
+            delay,
             instances: listed
                 .iter()
                 .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -514,7 +534,7 @@ mod tests {
         assert_eq!(t.url.as_str(), "https://monitor.tencentcloudapi.com/");
         assert_eq!(t.read_api, ReadApi::GetMonitorData);
         assert_eq!(t.signature_method, V2Method::HmacSha1);
-        assert_eq!(t.utc_offset_secs, 8 * 3600, "from the region");
+        assert_eq!(t.utc_offset_secs, 8 * 3600, "Beijing time");
         assert_eq!(t.metrics[0].period, None);
         // Numbers in dimension maps are taken as text.
         assert_eq!(
@@ -536,7 +556,11 @@ mod tests {
         assert_eq!(t.url.as_str(), "https://monitor.api.qcloud.com/");
         assert_eq!(t.read_api, ReadApi::GetMetricStatistics);
         assert_eq!(t.signature_method, V2Method::HmacSha256);
-        assert_eq!(t.utc_offset_secs, -8 * 3600, "from the region");
+        assert_eq!(
+            t.utc_offset_secs,
+            8 * 3600,
+            "Beijing time in every region"
+        );
         let c = load(
             "      api: v2\n      url: http://127.0.0.1:9/v2/x.php\n      utc_offset: \"-05:30\"\n",
         )
@@ -592,5 +616,35 @@ mod tests {
         );
         let e = parse(BASE, Path::new("t.yml"), &|_| None).unwrap_err();
         assert_eq!(e.problems[0].key, "sources.tencent[0].metrics");
+    }
+
+    #[test]
+    fn batch_size_is_1_to_50_and_delay_whole_seconds() {
+        assert_eq!(
+            problems("      batch_size: 51\n"),
+            vec![(
+                "sources.tencent[0].batch_size".to_string(),
+                "must be between 1 and 50 (instances per GetMonitorData)".to_string()
+            )]
+        );
+        let c = load("      batch_size: 1\n").unwrap();
+        assert_eq!(c.targets_of::<Settings>()[0].batch_size, 1);
+        let block = |delay: &str| {
+            format!(
+                "{BASE}      metrics:\n        - namespace: QCE/CDN\n          names: [Bandwidth]\n          delay: {delay}\n          instances: [{{domain: a.example}}]\n"
+            )
+        };
+        let c = parse(&block("6m"), Path::new("t.yml"), &|_| None).unwrap();
+        assert_eq!(
+            c.targets_of::<Settings>()[0].metrics[0].delay,
+            Some(std::time::Duration::from_secs(360))
+        );
+        let c = parse(&block("0s"), Path::new("t.yml"), &|_| None).unwrap();
+        assert_eq!(
+            c.targets_of::<Settings>()[0].metrics[0].delay,
+            Some(std::time::Duration::ZERO)
+        );
+        let e = parse(&block("1500ms"), Path::new("t.yml"), &|_| None).unwrap_err();
+        assert_eq!(e.problems[0].key, "sources.tencent[0].metrics[0].delay");
     }
 }

@@ -84,6 +84,9 @@ pub struct Asked {
     pub key: SeriesKey,
     /// Unix seconds where the series' 3-period window starts at this poll.
     pub window_start: i64,
+    /// The request asking for it failed: no answer, so neither a point nor its absence is
+    /// learnt (a kept point ages on; a series never seen stays unknown and is looked back for).
+    pub failed: bool,
 }
 
 /// The last points of one target.
@@ -132,13 +135,16 @@ impl LastPoints {
                 // Asked twice (the same metric configured twice): decided once.
                 Some(m) => *m,
                 None => {
-                    let m = step(
-                        self.series.get(&a.key).copied(),
-                        answered.get(&a.key).copied(),
-                        a.window_start as f64,
-                        now,
-                        stale_after,
-                    );
+                    let before = self.series.get(&a.key).copied();
+                    if a.failed && before.is_none() {
+                        continue;
+                    }
+                    let point = if a.failed {
+                        None
+                    } else {
+                        answered.get(&a.key).copied()
+                    };
+                    let m = step(before, point, a.window_start as f64, now, stale_after);
                     next.insert(a.key.clone(), m);
                     m
                 }
@@ -205,6 +211,7 @@ mod tests {
                 metric: "CPUUsage".into(),
                 period: 60,
                 stat: "avg".into(),
+                delay: 0,
             },
             &vec![("InstanceId".to_string(), id.to_string())],
         )
@@ -217,6 +224,7 @@ mod tests {
             .map(|id| Asked {
                 key: key(id),
                 window_start,
+                failed: false,
             })
             .collect()
     }
@@ -300,6 +308,31 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_request_keeps_what_was_known_and_learns_nothing() {
+        let mut last = LastPoints::new();
+        let now = T0 + 60;
+        last.update(
+            at(now),
+            STALE,
+            &asked(&["a"], now),
+            &answer(&[("a", T0, 1.0)]),
+        );
+        // `a`'s request fails, `b` (never seen) too: `a` is served as kept, `b` stays unknown.
+        let now = T0 + 120;
+        let mut failed = asked(&["a", "b"], now);
+        failed.iter_mut().for_each(|a| a.failed = true);
+        // Even an answer for them (from another request) is not taken up.
+        let out = last.update(at(now), STALE, &failed, &answer(&[("a", T0 + 60, 9.0)]));
+        assert_eq!(served(&out), [("a".into(), T0 as f64, 1.0)]);
+        assert!(!last.knows(&key("b")), "looked back for at the next poll");
+        // Past stale_after with failing requests: dropped like an unanswered series.
+        let now = T0 + 60 + 601;
+        let mut failed = asked(&["a"], now);
+        failed[0].failed = true;
+        assert!(last.update(at(now), STALE, &failed, &answer(&[])).is_empty());
+    }
+
+    #[test]
     fn a_point_still_in_the_window_refreshes_its_last_seen_time() {
         // Hourly metric, stale_after 5 minutes: the same point is answered for hours and never
         // dropped while it is.
@@ -309,6 +342,7 @@ mod tests {
             metric: "CPUUsage".into(),
             period: 3600,
             stat: "avg".into(),
+            delay: 0,
         };
         let instance = vec![("InstanceId".to_string(), "a".to_string())];
         let k = SeriesKey::of(&plan, &instance);
@@ -322,6 +356,7 @@ mod tests {
                 &[Asked {
                     key: k.clone(),
                     window_start,
+                    failed: false,
                 }],
                 &HashMap::from([(k.clone(), (point, 5.0))]),
             );

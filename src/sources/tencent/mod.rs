@@ -10,6 +10,7 @@ pub mod keep;
 pub mod model;
 pub mod products;
 pub mod sign;
+pub mod timing;
 pub mod translate;
 pub mod window;
 
@@ -20,13 +21,15 @@ pub use config::{
 use super::PollOutcome;
 use super::{BuildContext, Endpoint, EndpointInfo, PollContext, Source};
 use crate::base::{ErrorReason, PollError};
+use crate::snapshot::Snapshot;
 use client::{CallClock, Client};
 use keep::{Asked, LastPoints, SeriesKey};
 use model::V3Dimension;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use translate::{CatalogEntry, Reading};
 
 /// The only namespace whose catalog v2 `DescribeMetrics` lists ("Currently, this parameter can
@@ -64,6 +67,8 @@ pub struct Plan {
     pub period: u64,
     /// Statistic suffix, e.g. `avg`.
     pub stat: String,
+    /// Ingestion delay in seconds: the window ends at `now − delay`.
+    pub delay: u64,
 }
 
 /// A configured Tencent target.
@@ -77,14 +82,31 @@ pub struct Tencent {
     read_api: ReadApi,
     batch_size: usize,
     blocks: Vec<MetricBlock>,
-    /// Catalog per namespace (lower-case key), refreshed by `metric_catalog`, loaded on demand;
-    /// `None` where the upstream does not offer the namespace's catalog.
-    catalog: tokio::sync::Mutex<HashMap<String, Option<Arc<Vec<CatalogEntry>>>>>,
+    /// Catalog per namespace (lower-case key), refreshed by `metric_catalog`, loaded on demand.
+    catalog: tokio::sync::Mutex<HashMap<String, CatalogSlot>>,
+    /// Instances per request per namespace (lower-case key) where a batch was refused.
+    batches: std::sync::Mutex<HashMap<String, usize>>,
     /// How long `metric_data` keeps serving a series' last point after the answers stopped
     /// carrying it: the endpoint's `stale_after`, at least [`MIN_KEEP_STALLED`].
     keep_for: Duration,
     /// The last point of every series (keep-last), per region.
     last: std::sync::Mutex<HashMap<String, LastPoints>>,
+}
+
+/// What is known of a namespace's catalog.
+#[derive(Debug, Clone)]
+enum CatalogSlot {
+    /// Read: the catalog.
+    Offered(Arc<Vec<CatalogEntry>>),
+    /// The upstream does not offer it (until `metric_catalog` reads it again).
+    NotOffered,
+    /// The last `failures` calls failed: `metric_data` does not ask before `retry_at`
+    /// (poll time) and uses the catalog read before, if any.
+    Failing {
+        failures: u32,
+        retry_at: SystemTime,
+        kept: Option<Arc<Vec<CatalogEntry>>>,
+    },
 }
 
 /// What reading a namespace's catalog came to, short of an error.
@@ -142,6 +164,7 @@ impl Source for Tencent {
             batch_size: settings.batch_size,
             blocks: settings.metrics.clone(),
             catalog: tokio::sync::Mutex::new(HashMap::new()),
+            batches: std::sync::Mutex::new(HashMap::new()),
             keep_for: ctx
                 .endpoints
                 .iter()
@@ -184,14 +207,6 @@ fn dimension_key<'a>(dims: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<(Str
     key
 }
 
-fn format_periods(periods: &[u64]) -> String {
-    periods
-        .iter()
-        .map(|p| format!("{p}s"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 impl Tencent {
     /// The distinct namespaces of the config, in config order.
     fn namespaces(&self) -> Vec<String> {
@@ -204,40 +219,61 @@ impl Tencent {
         out
     }
 
-    /// `metric_catalog`: the catalog of every configured namespace. A namespace whose catalog
-    /// the upstream does not offer is left out; when none is offered the endpoint is
-    /// unsupported (no failure: there is nothing to fix but the expectation).
+    /// `metric_catalog`: the catalog of every configured namespace, each on its own: a
+    /// namespace whose catalog the upstream does not offer is left out, one whose call fails
+    /// keeps the catalog read before (if any) and is listed as failed, and neither costs
+    /// another namespace its catalog. When none is offered the endpoint is unsupported (no
+    /// failure: there is nothing to fix but the expectation); when every call failed, the poll
+    /// fails.
     async fn metric_catalog(&self, ctx: &PollContext) -> Result<PollOutcome, PollError> {
         let clock = CallClock::starting_at(ctx.now);
         let mut all = Vec::new();
-        let mut offered = 0;
+        let mut worked = false;
         let mut not_offered = Vec::new();
+        let mut failed: Vec<FailedUnit> = Vec::new();
+        let namespaces = self.namespaces().len();
         for namespace in self.namespaces() {
-            match self.fetch_catalog(&namespace, &clock).await? {
-                CatalogRead::Offered(entries) => {
-                    offered += 1;
+            match self.fetch_catalog(&namespace, &clock, ctx.now).await {
+                Ok(CatalogRead::Offered(entries)) => {
+                    worked = true;
                     all.extend(entries.iter().cloned());
                 }
-                CatalogRead::NotOffered(why) => {
+                Ok(CatalogRead::NotOffered(why)) => {
                     tracing::debug!(target = self.client.target(), namespace, reason = %why, "metric catalog not offered");
                     not_offered.push(why);
                 }
+                Err(e) => {
+                    if let Some(kept) = self.cached_catalog(&namespace).await {
+                        worked = true;
+                        all.extend(kept.iter().cloned());
+                    }
+                    failed.push((format!("catalog of {namespace}"), e));
+                }
             }
         }
-        if offered == 0 && !not_offered.is_empty() {
+        if !worked && failed.is_empty() && !not_offered.is_empty() {
             return Ok(PollOutcome::Unsupported(not_offered.join("; ")));
         }
-        Ok(PollOutcome::Data(translate::catalog(&all)))
+        settle(
+            self.client.target(),
+            "metric_catalog",
+            translate::catalog(&all),
+            (namespaces, worked),
+            failed,
+        )
     }
 
-    /// Reads a namespace's catalog from the API and caches it (also that it is not offered).
-    /// An answer classed `unsupported` (v2 code 6100, `InvalidAction`, `UnsupportedOperation*`,
-    /// `FailedOperation.ErrNotOpen`) means the upstream does not offer it; v2 `DescribeMetrics`
-    /// is not asked for namespaces other than `qce/cvm`, which it does not list.
+    /// Reads a namespace's catalog from the API and caches what came of it: the catalog, that
+    /// it is not offered, or a failure (with a back-off before `metric_data` asks again, keeping
+    /// the catalog read before). An answer classed `unsupported` (v2 code 6100, `InvalidAction`,
+    /// `UnsupportedOperation*`, `FailedOperation.ErrNotOpen`) means the upstream does not offer
+    /// it; v2 `DescribeMetrics` is not asked for namespaces other than `qce/cvm`, which it does
+    /// not list.
     async fn fetch_catalog(
         &self,
         namespace: &str,
         clock: &CallClock,
+        now: SystemTime,
     ) -> Result<CatalogRead, PollError> {
         let api = self.client.api();
         let read = |body: &[u8]| parse::catalog_entries(api, namespace, body);
@@ -252,7 +288,7 @@ impl Tencent {
                 Err(PollError::new(
                     ErrorReason::Unsupported,
                     format!(
-                        "{action}: {namespace}: API v2 lists the metrics of {V2_CATALOG_NAMESPACE} only; this namespace is read without a catalog (statistic avg, no period check)"
+                        "{action}: {namespace}: API v2 lists the metrics of {V2_CATALOG_NAMESPACE} only; this namespace is read without a catalog (statistic avg, periods from the v2 reference)"
                     ),
                 ))
             }
@@ -267,78 +303,141 @@ impl Tencent {
                     .await
             }
         };
-        let read = match answer {
-            Ok(entries) => CatalogRead::Offered(Arc::new(entries)),
-            Err(e) if e.reason == ErrorReason::Unsupported => CatalogRead::NotOffered(e.message),
-            Err(e) => return Err(e),
-        };
-        let cached = match &read {
-            CatalogRead::Offered(entries) => Some(entries.clone()),
-            CatalogRead::NotOffered(_) => None,
-        };
-        self.catalog
-            .lock()
-            .await
-            .insert(namespace.to_ascii_lowercase(), cached);
-        Ok(read)
+        let mut cache = self.catalog.lock().await;
+        let key = namespace.to_ascii_lowercase();
+        match answer {
+            Ok(entries) => {
+                let entries = Arc::new(entries);
+                cache.insert(key, CatalogSlot::Offered(entries.clone()));
+                Ok(CatalogRead::Offered(entries))
+            }
+            Err(e) if e.reason == ErrorReason::Unsupported => {
+                cache.insert(key, CatalogSlot::NotOffered);
+                Ok(CatalogRead::NotOffered(e.message))
+            }
+            // Auth and rate limits concern the whole target: the scheduler backs off from the
+            // failed poll, and the catalog is asked again with the next one.
+            Err(e) if matches!(e.reason, ErrorReason::Auth | ErrorReason::RateLimited) => {
+                Err(e.context(format!("{namespace} catalog")))
+            }
+            Err(e) => {
+                let (failures, kept) = match cache.get(&key) {
+                    Some(CatalogSlot::Offered(kept)) => (1, Some(kept.clone())),
+                    Some(CatalogSlot::Failing { failures, kept, .. }) => {
+                        (failures.saturating_add(1), kept.clone())
+                    }
+                    _ => (1, None),
+                };
+                let retry_at = now + timing::catalog_backoff(failures);
+                cache.insert(
+                    key,
+                    CatalogSlot::Failing {
+                        failures,
+                        retry_at,
+                        kept,
+                    },
+                );
+                Err(e.context(format!("{namespace} catalog")))
+            }
+        }
     }
 
-    /// The cached catalog of a namespace, read once if missing (`None`: not offered, or not
-    /// readable now). Only auth and rate-limit failures stop the data poll; otherwise data is
-    /// read without the catalog's help.
-    async fn catalog_for(
-        &self,
-        namespace: &str,
-        clock: &CallClock,
-    ) -> Result<Option<Arc<Vec<CatalogEntry>>>, PollError> {
-        if let Some(c) = self
+    /// The catalog cached for a namespace, if one was read (also while its calls fail).
+    async fn cached_catalog(&self, namespace: &str) -> Option<Arc<Vec<CatalogEntry>>> {
+        match self
             .catalog
             .lock()
             .await
             .get(&namespace.to_ascii_lowercase())
         {
-            return Ok(c.clone());
+            Some(CatalogSlot::Offered(c)) => Some(c.clone()),
+            Some(CatalogSlot::Failing { kept, .. }) => kept.clone(),
+            _ => None,
         }
-        match self.fetch_catalog(namespace, clock).await {
+    }
+
+    /// The catalog of a namespace for `metric_data`: the cached one; read once if missing, or
+    /// again once the back-off after a failure has passed. `None`: not offered, or not readable
+    /// (data is then read without the catalog's help). Only auth and rate-limit failures stop
+    /// the data poll: every other call of the target would meet them too.
+    async fn catalog_for(
+        &self,
+        namespace: &str,
+        clock: &CallClock,
+        now: SystemTime,
+    ) -> Result<Option<Arc<Vec<CatalogEntry>>>, PollError> {
+        let slot = self
+            .catalog
+            .lock()
+            .await
+            .get(&namespace.to_ascii_lowercase())
+            .cloned();
+        match slot {
+            Some(CatalogSlot::Offered(c)) => return Ok(Some(c)),
+            Some(CatalogSlot::NotOffered) => return Ok(None),
+            Some(CatalogSlot::Failing { retry_at, kept, .. }) if now < retry_at => return Ok(kept),
+            _ => {}
+        }
+        match self.fetch_catalog(namespace, clock, now).await {
             Ok(CatalogRead::Offered(c)) => Ok(Some(c)),
             Ok(CatalogRead::NotOffered(_)) => Ok(None),
             Err(e) if matches!(e.reason, ErrorReason::Auth | ErrorReason::RateLimited) => Err(e),
             Err(e) => {
-                tracing::debug!(target = self.client.target(), namespace, error = %e, "metric catalog unavailable; reading without it");
-                Ok(None)
+                tracing::debug!(target = self.client.target(), namespace, error = %e, "metric catalog unavailable; reading without it until the back-off has passed");
+                Ok(self.cached_catalog(namespace).await)
             }
         }
     }
 
-    /// Works out period and statistic of every configured metric; rejects unsupported periods.
-    async fn plans(&self, clock: &CallClock) -> Result<Vec<(usize, Plan)>, PollError> {
+    /// Works out period, statistic and delay of every configured metric. A metric none of
+    /// whose supported periods is long enough is a failed unit; the others are read.
+    async fn plans(
+        &self,
+        clock: &CallClock,
+        now: SystemTime,
+    ) -> Result<(Vec<(usize, Plan)>, Vec<FailedUnit>), PollError> {
         let mut plans = Vec::new();
+        let mut failed = Vec::new();
+        let api = self.client.api();
         for (index, block) in self.blocks.iter().enumerate() {
-            let catalog = self.catalog_for(&block.namespace, clock).await?;
-            // Validation allows GetMetricStatistics with v2 only.
-            let default_period = match self.read_api {
-                ReadApi::GetMetricStatistics => 300,
-                ReadApi::GetMonitorData => 60,
-            };
-            let period = block.period.map_or(default_period, |p| p.as_secs());
+            let catalog = self.catalog_for(&block.namespace, clock, now).await?;
+            let wanted = block
+                .period
+                .map_or(timing::default_period(self.read_api), |p| p.as_secs());
+            let delay = block
+                .delay
+                .map_or(timing::default_delay(&block.namespace), |d| d.as_secs());
             for name in &block.names {
                 let entry = catalog.as_ref().and_then(|c| {
                     c.iter()
                         .find(|e| e.metric.eq_ignore_ascii_case(name))
                         .cloned()
                 });
-                if let Some(entry) = &entry {
-                    if !entry.periods.is_empty() && !entry.periods.contains(&period) {
-                        let api = parse::catalog_action(self.client.api());
-                        return Err(PollError::new(
-                            ErrorReason::Unsupported,
-                            format!(
-                                "metrics[{index}]: {} {name} does not support period {period}s; supported periods: {} (from {api}); change metrics[{index}].period",
-                                block.namespace,
-                                format_periods(&entry.periods)
+                let supported = match &entry {
+                    // GetMetricStatistics reads 300 s whatever the catalog lists.
+                    Some(e) if !e.periods.is_empty() && self.read_api == ReadApi::GetMonitorData => {
+                        timing::Supported::Listed(e.periods.clone(), parse::catalog_action(api))
+                    }
+                    _ => timing::documented_periods(api, self.read_api, &block.namespace),
+                };
+                let period = match timing::pick_period(wanted, &supported) {
+                    Ok(period) => period,
+                    Err(why) => {
+                        failed.push((
+                            format!("metrics[{index}] {} {name}", block.namespace),
+                            PollError::new(
+                                ErrorReason::Unsupported,
+                                format!(
+                                    "metrics[{index}]: {} {name} {why}; change metrics[{index}].period",
+                                    block.namespace
+                                ),
                             ),
                         ));
+                        continue;
                     }
+                };
+                if period != wanted {
+                    tracing::debug!(target = self.client.target(), namespace = %block.namespace, metric = %name, wanted, period, "reading the smallest supported period at least the configured one");
                 }
                 let stat = if self.read_api == ReadApi::GetMetricStatistics {
                     "avg".to_string()
@@ -356,16 +455,43 @@ impl Tencent {
                         metric: name.clone(),
                         period,
                         stat,
+                        delay,
                     },
                 ));
             }
         }
-        Ok(plans)
+        Ok((plans, failed))
+    }
+
+    /// Instances per request for a namespace: v2 one; v3 `batch_size`, or less where the
+    /// namespace refused a batch before.
+    fn batch_for(&self, namespace: &str) -> usize {
+        match self.client.api() {
+            TencentApi::V2 => 1,
+            TencentApi::V3 => self
+                .batches
+                .lock()
+                .expect("batch lock")
+                .get(&namespace.to_ascii_lowercase())
+                .map_or(self.batch_size, |b| (*b).min(self.batch_size)),
+        }
+    }
+
+    /// Remembers that `namespace` takes at most `batch` instances per request.
+    fn learn_batch(&self, namespace: &str, batch: usize) {
+        let mut batches = self.batches.lock().expect("batch lock");
+        let slot = batches
+            .entry(namespace.to_ascii_lowercase())
+            .or_insert(batch);
+        *slot = (*slot).min(batch);
     }
 
     /// `metric_data`: the newest point of every configured series, with keep-last ([`keep`]):
     /// a series the answers stop carrying keeps its last point (and its time) until
     /// `stale_after`; a series with no memory yet is read with a longer window.
+    ///
+    /// Failures are per unit (a metric's period, one request: metric × batch × namespace):
+    /// what worked is served, what failed is listed (see [`settle`]).
     async fn metric_data(&self, ctx: &PollContext) -> Result<PollOutcome, PollError> {
         let clock = CallClock::starting_at(ctx.now);
         let inventory = if self.discovery.is_used() {
@@ -374,15 +500,31 @@ impl Tencent {
             None
         };
         let mut families = Vec::new();
+        let (mut units, mut worked, mut failed) = (0, false, Vec::new());
         for region in &self.regions {
             let blocks = self
                 .discovery
                 .blocks_in(region, &self.blocks, inventory.as_deref());
-            families.extend(self.metric_data_in(ctx, region, &blocks).await?.families);
+            let read = self.metric_data_in(ctx, region, &blocks).await?;
+            families.extend(read.data.families);
+            units += read.units;
+            worked |= read.worked;
+            // With several regions a failed unit names its region.
+            failed.extend(read.failed.into_iter().map(|(unit, e)| {
+                if self.regions.len() > 1 {
+                    (format!("{region} {unit}"), e)
+                } else {
+                    (unit, e)
+                }
+            }));
         }
-        Ok(PollOutcome::Data(crate::snapshot::Snapshot::from_families(
-            families,
-        )))
+        settle(
+            self.client.target(),
+            "metric_data",
+            crate::snapshot::Snapshot::from_families(families),
+            (units, worked),
+            failed,
+        )
     }
 
     /// `instance_discovery`: lists the discovering blocks' products in every region (the
@@ -405,26 +547,26 @@ impl Tencent {
         ctx: &PollContext,
         region: &str,
         blocks: &[MetricBlock],
-    ) -> Result<crate::snapshot::Snapshot, PollError> {
+    ) -> Result<RegionRead, PollError> {
         let now = ctx
             .now
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
             .as_secs() as i64;
         let clock = CallClock::starting_at(ctx.now);
-        let plans = self.plans(&clock).await?;
-        let batch = match self.client.api() {
-            TencentApi::V3 => self.batch_size,
-            TencentApi::V2 => 1,
-        };
-        let (requests, asked) = {
+        let (plans, mut failed) = self.plans(&clock, ctx.now).await?;
+        let batches: Vec<usize> = plans
+            .iter()
+            .map(|(_, p)| self.batch_for(&p.namespace))
+            .collect();
+        let (requests, mut asked) = {
             let mut last = self.last.lock().expect("keep-last lock");
             let last = last.entry(region.to_string()).or_default();
-            requests(&plans, blocks, batch, last, now)
+            requests(&plans, blocks, &batches, last, now)
         };
-        let jobs = requests.into_iter().map(|request| {
+        let jobs = requests.iter().map(|request| {
             let (index, plan) = &plans[request.position];
-            let chunk = &blocks[*index].instances[request.instances.clone()];
+            let instances = &blocks[*index].instances;
             let read = ReadRequest {
                 region,
                 plan,
@@ -432,46 +574,54 @@ impl Tencent {
                 clock: &clock,
             };
             async move {
-                let readings = match self.client.api() {
-                    TencentApi::V3 => self.read_v3(&read, chunk).await,
-                    TencentApi::V2 => self.read_v2(&read, &chunk[0]).await,
+                let answers = match self.client.api() {
+                    TencentApi::V3 => {
+                        self.read_v3_adaptive(&read, instances, request.instances.clone())
+                            .await
+                    }
+                    TencentApi::V2 => {
+                        let range = request.instances.clone();
+                        vec![(range.clone(), self.read_v2(&read, &instances[range.start]).await)]
+                    }
                 };
-                readings.map(|r| (request.position, r))
+                (request, answers)
             }
         });
         let results = futures::future::join_all(jobs).await;
         let mut answered: HashMap<SeriesKey, (f64, f64)> = HashMap::new();
-        let mut first_error: Option<PollError> = None;
-        for result in results {
-            match result {
-                Ok((position, readings)) => {
-                    let plan = &plans[position].1;
-                    for r in readings {
-                        let point = (r.timestamp, r.value);
-                        answered
-                            .entry(SeriesKey::of(plan, &r.dimensions))
-                            .and_modify(|p| {
-                                if point.0 > p.0 {
-                                    *p = point;
-                                }
-                            })
-                            .or_insert(point);
+        let mut worked = false;
+        // Units tried: the metrics refused at planning, and every request answered last.
+        let mut units = failed.len();
+        for (request, answers) in results {
+            units += answers.len();
+            let (index, plan) = &plans[request.position];
+            let instances = &blocks[*index].instances;
+            for (range, answer) in answers {
+                match answer {
+                    Ok(readings) => {
+                        worked = true;
+                        for r in readings {
+                            let point = (r.timestamp, r.value);
+                            answered
+                                .entry(SeriesKey::of(plan, &r.dimensions))
+                                .and_modify(|p| {
+                                    if point.0 > p.0 {
+                                        *p = point;
+                                    }
+                                })
+                                .or_insert(point);
+                        }
                     }
-                }
-                Err(e) => {
-                    // Auth problems matter most to the operator; otherwise the first error.
-                    let replace = match &first_error {
-                        None => true,
-                        Some(f) => f.reason != ErrorReason::Auth && e.reason == ErrorReason::Auth,
-                    };
-                    if replace {
-                        first_error = Some(e);
+                    Err(e) => {
+                        for i in range.clone() {
+                            if let Some(a) = asked.get_mut(request.asked_from + i) {
+                                a.failed = true;
+                            }
+                        }
+                        failed.push((unit_name(*index, plan, instances, &range), e));
                     }
                 }
             }
-        }
-        if let Some(e) = first_error {
-            return Err(e);
         }
         let readings = {
             let mut last = self.last.lock().expect("keep-last lock");
@@ -482,9 +632,45 @@ impl Tencent {
             .iter()
             .map(|(_, p)| (p.namespace.clone(), p.metric.clone(), p.period))
             .collect();
-        Ok(translate::metric_data_with_periods(
-            region, &readings, &periods,
-        ))
+        let data = translate::metric_data_with_periods(region, &readings, &periods);
+        Ok(RegionRead {
+            data,
+            units,
+            worked,
+            failed,
+        })
+    }
+
+    /// v3 reads of `range` of a block's instances: one `GetMonitorData`, split into smaller
+    /// batches while the namespace refuses the batch's size ([`timing::is_batch_refusal`]);
+    /// the smaller size is remembered for the namespace. One result per request sent last.
+    async fn read_v3_adaptive(
+        &self,
+        read: &ReadRequest<'_>,
+        instances: &[Instance],
+        range: Range<usize>,
+    ) -> Vec<(Range<usize>, Result<Vec<Reading>, PollError>)> {
+        let mut queue = vec![range];
+        let mut out = Vec::new();
+        while let Some(range) = queue.pop() {
+            let answer = self.read_v3(read, &instances[range.clone()]).await;
+            match answer {
+                Err(e) if range.len() > 1 && timing::is_batch_refusal(&e) => {
+                    let smaller = timing::smaller_batch(range.len());
+                    tracing::info!(target = self.client.target(), namespace = %read.plan.namespace, refused = range.len(), batch = smaller, error = %e, "batch refused; halving it for this namespace");
+                    self.learn_batch(&read.plan.namespace, smaller);
+                    let parts: Vec<Range<usize>> = range
+                        .clone()
+                        .step_by(smaller)
+                        .map(|start| start..(start + smaller).min(range.end))
+                        .collect();
+                    // Popped from the end: push in reverse to read them in order.
+                    queue.extend(parts.into_iter().rev());
+                }
+                answer => out.push((range, answer)),
+            }
+        }
+        out
     }
 
     /// One v3 `GetMonitorData` call for a batch of instances.
@@ -577,43 +763,133 @@ impl Tencent {
 }
 
 /// One request of a `metric_data` poll: which plan, which of its block's instances (a v3 batch
-/// or one v2 instance), and the window.
+/// or one v2 instance), the window, and where the plan's series start in the asked list.
 #[derive(Debug, Clone, PartialEq)]
 struct Request {
     position: usize,
-    instances: std::ops::Range<usize>,
+    instances: Range<usize>,
     window: (i64, i64),
+    asked_from: usize,
+}
+
+/// One failed unit of a poll: what it was (metric × batch × namespace, or a catalog) and why.
+/// The list of them is what the core's partial outcome takes.
+pub type FailedUnit = (String, PollError);
+
+/// The name of the unit a request of `plan` for `range` of block `index`'s instances is.
+fn unit_name(index: usize, plan: &Plan, instances: &[Instance], range: &Range<usize>) -> String {
+    let what = if range.len() == 1 {
+        let dims: Vec<String> = instances[range.start]
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!("instance {}", dims.join(","))
+    } else {
+        format!(
+            "instances {}-{} of {}",
+            range.start + 1,
+            range.end,
+            instances.len()
+        )
+    };
+    format!(
+        "metrics[{index}] {} {} {}s, {what}",
+        plan.namespace, plan.metric, plan.period
+    )
+}
+
+/// What a poll of `units` units comes to: `data` (what worked) when nothing failed, or when
+/// something worked and some units failed (each logged); the most telling error (auth first)
+/// when nothing worked. With the core's partial outcome, the middle case's last line becomes
+/// `Ok(PollOutcome::partial(data, units, failed.into_iter().map(|(u, e)| FailedUnit::new(u, e)).collect()))`.
+fn settle(
+    target: &str,
+    endpoint: &str,
+    data: Snapshot,
+    (units, worked): (usize, bool),
+    failed: Vec<FailedUnit>,
+) -> Result<PollOutcome, PollError> {
+    if failed.is_empty() {
+        return Ok(PollOutcome::Data(data));
+    }
+    if !worked {
+        let count = failed.len();
+        let (unit, error) = failed
+            .into_iter()
+            .reduce(|best, next| {
+                if best.1.reason != ErrorReason::Auth && next.1.reason == ErrorReason::Auth {
+                    next
+                } else {
+                    best
+                }
+            })
+            .expect("not empty");
+        return Err(if count == 1 {
+            error
+        } else {
+            error.context(format!("{unit} (and {} more failing)", count - 1))
+        });
+    }
+    for (unit, error) in &failed {
+        tracing::warn!(target, endpoint, unit, reason = error.reason.as_str(), error = %error, "part of the poll failed; the rest is served");
+    }
+    tracing::warn!(
+        target,
+        endpoint,
+        failed = failed.len(),
+        units,
+        "poll partly failed; what worked is served"
+    );
+    Ok(PollOutcome::Data(data))
 }
 
 /// The requests of a `metric_data` poll at `now` over `plans` (position in `plans` → block
-/// index and plan), `batch` instances at a time, and every series they ask for. A request asking
-/// for a series `last` does not know yet reaches back ([`window::read_window`]); the others
-/// read three periods, so the look-back costs only where it is needed.
+/// index and plan), `batches[position]` instances at a time, and every series they ask for. A
+/// plan's window ends at `now − delay`. A request asking for a series `last` does not know yet
+/// reaches back ([`window::read_window`]); the others read three periods, so the look-back
+/// costs only where it is needed.
 fn requests(
     plans: &[(usize, Plan)],
     blocks: &[MetricBlock],
-    batch: usize,
+    batches: &[usize],
     last: &LastPoints,
     now: i64,
 ) -> (Vec<Request>, Vec<Asked>) {
     let mut requests = Vec::new();
     let mut asked = Vec::new();
     for (position, (index, plan)) in plans.iter().enumerate() {
+        let batch = batches.get(position).copied().unwrap_or(1).max(1);
         let instances = &blocks[*index].instances;
-        let (window_start, _) = window::window(now, plan.period);
+        let at = window::delayed(now, plan.delay);
+        let (window_start, _) = window::window(at, plan.period);
         let keys: Vec<SeriesKey> = instances.iter().map(|i| SeriesKey::of(plan, i)).collect();
-        for (n, chunk) in keys.chunks(batch.max(1)).enumerate() {
-            let first = n * batch.max(1);
+        let asked_from = asked.len();
+        for (n, chunk) in keys.chunks(batch).enumerate() {
+            let first = n * batch;
             let look_back = chunk.iter().any(|k| !last.knows(k));
             requests.push(Request {
                 position,
                 instances: first..first + chunk.len(),
-                window: window::read_window(now, plan.period, chunk.len(), look_back),
+                window: window::read_window(at, plan.period, chunk.len(), look_back),
+                asked_from,
             });
         }
-        asked.extend(keys.into_iter().map(|key| Asked { key, window_start }));
+        asked.extend(keys.into_iter().map(|key| Asked {
+            key,
+            window_start,
+            failed: false,
+        }));
     }
     (requests, asked)
+}
+
+/// What `metric_data` read in one region: the data, the units tried, whether any worked, and
+/// the failed ones.
+struct RegionRead {
+    data: crate::snapshot::Snapshot,
+    units: usize,
+    worked: bool,
+    failed: Vec<FailedUnit>,
 }
 
 /// One read of one plan: its window (3 periods, or the look-back) and the request clock.
@@ -686,8 +962,10 @@ fn catalog_from_v2(namespace: &str, answer: model::V2Metrics) -> Vec<CatalogEntr
         .collect()
 }
 
-/// Matches the answer's points to the requested instances by dimension set (order- and
-/// case-insensitive) and keeps the newest non-empty point of each.
+/// Matches the answer's points to the requested instances: a point belongs to the instance
+/// whose requested dimensions it all carries (names and values in any order and case); extra
+/// dimensions the answer echoes are ignored. Where several requested instances fit one point,
+/// the most specific (most dimensions) wins. Keeps the newest non-empty point of each.
 fn match_points(plan: &Plan, chunk: &[Instance], answer: &model::V3MonitorData) -> Vec<Reading> {
     let keys: Vec<Vec<(String, String)>> = chunk
         .iter()
@@ -701,7 +979,13 @@ fn match_points(plan: &Plan, chunk: &[Instance], answer: &model::V3MonitorData) 
                 value.as_deref().unwrap_or_default(),
             )
         }));
-        let Some(index) = keys.iter().position(|k| *k == key) else {
+        let Some(index) = keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.iter().all(|pair| key.binary_search(pair).is_ok()))
+            .max_by_key(|(i, k)| (k.len(), std::cmp::Reverse(*i)))
+            .map(|(i, _)| i)
+        else {
             continue;
         };
         if let Some((ts, v)) = point.newest(&plan.stat) {
@@ -828,6 +1112,7 @@ pub mod parse {
             metric: metric.into(),
             period,
             stat: stat.into(),
+            delay: 0,
         };
         Ok(translate::metric_data(
             region,
@@ -873,6 +1158,7 @@ pub mod parse {
             metric: metric.into(),
             period,
             stat: stat.into(),
+            delay: 0,
         };
         let (start, _) = window::window(now, period);
         let reading = reading_v2(
@@ -909,6 +1195,7 @@ mod tests {
             metric: metric.into(),
             period,
             stat: stat.into(),
+            delay: 0,
         }
     }
 
@@ -940,7 +1227,7 @@ mod tests {
 
     #[test]
     fn golden_v2_payloads() {
-        let gz = window::region_offset_secs("gz");
+        let gz = window::BEIJING_OFFSET_SECS;
         let dims = vec![("unInstanceId".to_string(), "ins-09dx96dg".to_string())];
         let mut readings = Vec::new();
         for (file, metric, period) in [
@@ -1003,6 +1290,7 @@ mod tests {
             metric: "ClientConnum".into(),
             period: 60,
             stat: "avg".into(),
+            delay: 0,
         };
         let inst = |vip: &str, port: &str| -> Instance {
             vec![
@@ -1036,6 +1324,106 @@ mod tests {
     }
 
     #[test]
+    fn points_match_on_the_requested_dimensions_and_ignore_echoed_extras() {
+        let plan = plan("QCE/CDN", "Bandwidth", 60, "avg");
+        let domain = |d: &str| -> Instance {
+            vec![
+                ("domain".into(), d.into()),
+                ("projectId".into(), "0".into()),
+            ]
+        };
+        // `b.example` is asked twice: with and without its project; the most specific wins.
+        let chunk = vec![
+            domain("a.example"),
+            domain("b.example"),
+            vec![("domain".into(), "b.example".into())],
+        ];
+        let answer: model::V3Envelope<V3MonitorData> = decode_json(
+            br#"{"Response": {"Period": 60, "DataPoints": [
+              {"Dimensions": [{"Name": "domain", "Value": "a.example"}, {"Name": "projectId", "Value": "0"}, {"Name": "area", "Value": "mainland"}],
+               "Timestamps": [100], "Values": [1]},
+              {"Dimensions": [{"Name": "PROJECTID", "Value": "0"}, {"Name": "domain", "Value": "B.example"}],
+               "Timestamps": [100], "Values": [2]},
+              {"Dimensions": [{"Name": "domain", "Value": "c.example"}, {"Name": "projectId", "Value": "0"}],
+               "Timestamps": [100], "Values": [3]},
+              {"Dimensions": [{"Name": "domain", "Value": "a.example"}],
+               "Timestamps": [160], "Values": [4]}
+            ], "RequestId": "r"}}"#,
+        )
+        .unwrap();
+        let readings = match_points(&plan, &chunk, &answer.response);
+        let got: Vec<(Instance, f64, f64)> = readings
+            .into_iter()
+            .map(|r| (r.dimensions, r.timestamp, r.value))
+            .collect();
+        // The extra `area` is ignored; a point lacking a requested dimension (`projectId`)
+        // is not the instance's; `c.example` was not asked for.
+        assert_eq!(
+            got,
+            vec![
+                (chunk[0].clone(), 100.0, 1.0),
+                (chunk[1].clone(), 100.0, 2.0)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_poll_serves_what_worked_and_fails_only_when_nothing_did() {
+        let data = || translate::metric_data("gz", &[]);
+        let unit = |name: &str, reason| (name.to_string(), PollError::new(reason, format!("{name} broke")));
+        assert!(matches!(
+            settle("t", "metric_data", data(), (1, true), vec![]),
+            Ok(PollOutcome::Data(_))
+        ));
+        // Some units failed, some worked: the data is served.
+        let failed = vec![unit("metrics[0] QCE/CVM Nope", ErrorReason::UpstreamError)];
+        assert!(matches!(
+            settle("t", "metric_data", data(), (2, true), failed),
+            Ok(PollOutcome::Data(_))
+        ));
+        // Nothing worked: the auth error is reported, naming how many more failed.
+        let failed = vec![
+            unit("a", ErrorReason::UpstreamError),
+            unit("b", ErrorReason::Auth),
+            unit("c", ErrorReason::Unsupported),
+        ];
+        let e = settle("t", "metric_data", data(), (3, false), failed).unwrap_err();
+        assert_eq!(e.reason, ErrorReason::Auth);
+        assert_eq!(e.message, "b (and 2 more failing): b broke");
+        let e = settle("t", "metric_data", data(), (1, false), vec![unit("a", ErrorReason::Unsupported)])
+            .unwrap_err();
+        assert_eq!((e.reason, e.message.as_str()), (ErrorReason::Unsupported, "a broke"));
+    }
+
+    #[test]
+    fn a_delayed_product_reads_a_window_ending_delay_earlier() {
+        let now = 1_700_000_000;
+        let mut cdn = plan("QCE/CDN", "Bandwidth", 60, "avg");
+        cdn.delay = 360;
+        let cvm = plan("QCE/CVM", "CPUUsage", 60, "avg");
+        let block = |ns: &str| MetricBlock {
+            namespace: ns.into(),
+            names: vec!["x".into()],
+            period: None,
+            delay: None,
+            instances: vec![vec![("k".to_string(), "v".to_string())]; 3],
+        };
+        let plans = vec![(0, cdn), (1, cvm)];
+        let blocks = vec![block("QCE/CDN"), block("QCE/CVM")];
+        let (reqs, asked) = requests(&plans, &blocks, &[2, 50], &LastPoints::new(), now);
+        let windows: Vec<(i64, i64)> = reqs.iter().map(|r| r.window).collect();
+        let cdn_end = window::window(now - 360, 60).1;
+        let cvm_end = window::window(now, 60).1;
+        assert_eq!(windows.iter().map(|w| w.1).collect::<Vec<_>>(), [cdn_end, cdn_end, cvm_end]);
+        assert_eq!(
+            reqs.iter().map(|r| (r.instances.clone(), r.asked_from)).collect::<Vec<_>>(),
+            [(0..2, 0), (2..3, 0), (0..3, 3)]
+        );
+        assert_eq!(asked[0].window_start, cdn_end - 120);
+        assert_eq!(asked[3].window_start, cvm_end - 120);
+    }
+
+    #[test]
     fn only_requests_asking_for_a_series_without_memory_look_back() {
         let now = 1_700_000_000;
         let ids = |n: usize| -> Vec<Instance> {
@@ -1047,6 +1435,7 @@ mod tests {
             namespace: "QCE/CVM".into(),
             names: vec!["CPUUsage".into()],
             period: Some(Duration::from_secs(60)),
+            delay: None,
             instances,
         };
         let cpu = plan("QCE/CVM", "CPUUsage", 60, "avg");
@@ -1055,7 +1444,7 @@ mod tests {
         let mut last = LastPoints::new();
         // First poll: nothing remembered, every batch reaches back (50 per batch: 28 points).
         let blocks = vec![block(ids(120))];
-        let (first, asked) = requests(&plans, &blocks, 50, &last, now);
+        let (first, asked) = requests(&plans, &blocks, &[50], &last, now);
         assert_eq!(asked.len(), 120);
         let ranges: Vec<_> = first.iter().map(|r| r.instances.clone()).collect();
         assert_eq!(ranges, [0..50, 50..100, 100..120]);
@@ -1070,7 +1459,7 @@ mod tests {
             &HashMap::new(),
         );
         // Next poll: all remembered, three periods everywhere.
-        let (steady, _) = requests(&plans, &blocks, 50, &last, now + 60);
+        let (steady, _) = requests(&plans, &blocks, &[50], &last, now + 60);
         assert!(steady
             .iter()
             .all(|r| r.window == window::window(now + 60, 60)));
@@ -1078,12 +1467,12 @@ mod tests {
         let mut grown = ids(120);
         grown.insert(10, vec![("InstanceId".to_string(), "ins-new".to_string())]);
         let blocks = vec![block(grown)];
-        let (after, asked) = requests(&plans, &blocks, 50, &last, now);
+        let (after, asked) = requests(&plans, &blocks, &[50], &last, now);
         assert_eq!(asked.len(), 121);
         let look_back: Vec<bool> = after.iter().map(|r| r.window != standard).collect();
         assert_eq!(look_back, [true, false, false]);
         // v2 (one instance per request): only the new instance reaches back, an hour.
-        let (v2, _) = requests(&plans, &blocks, 1, &last, now);
+        let (v2, _) = requests(&plans, &blocks, &[1], &last, now);
         assert_eq!(v2.len(), 121);
         let wide: Vec<usize> = v2
             .iter()
@@ -1097,7 +1486,7 @@ mod tests {
         );
         // Another statistic or period of the same metric is another series: it reaches back.
         let max = vec![(0, plan("QCE/CVM", "CPUUsage", 60, "max"))];
-        let (other, _) = requests(&max, &[block(ids(120))], 50, &last, now);
+        let (other, _) = requests(&max, &[block(ids(120))], &[50], &last, now);
         assert!(other.iter().all(|r| r.window != standard));
     }
 

@@ -42,6 +42,12 @@ pub fn read_window(now: i64, period: u64, instances: usize, look_back: bool) -> 
     (end - (points - 1) * p, end)
 }
 
+/// The poll time a read is aligned to: `now` moved back by the block's ingestion delay
+/// (the window ends at `now − delay`, rounded down to the period).
+pub fn delayed(now: i64, delay: u64) -> i64 {
+    now.saturating_sub(delay.min(i64::MAX as u64) as i64)
+}
+
 /// How many period-aligned points `[start, end]` holds.
 pub fn points_in(start: i64, end: i64, period: u64) -> i64 {
     let p = period.max(1) as i64;
@@ -51,25 +57,11 @@ pub fn points_in(start: i64, end: i64, period: u64) -> i64 {
     end.div_euclid(p) - (start + p - 1).div_euclid(p) + 1
 }
 
-/// The standard-time UTC offset of a Tencent region, in seconds east of UTC. Regions are named
-/// the API 3.0 way (`ap-guangzhou`) or the v2 way (`gz`). Daylight saving time is not applied
-/// (set `utc_offset` in the config where it matters). Unknown regions get UTC+8, the time zone
-/// of Tencent Cloud's home regions.
-pub fn region_offset_secs(region: &str) -> i32 {
-    const H: i32 = 3600;
-    match region.to_ascii_lowercase().as_str() {
-        "ap-bangkok" | "th" | "ap-jakarta" | "jkt" => 7 * H,
-        "ap-mumbai" | "in" => 5 * H + 30 * 60,
-        "ap-seoul" | "kr" | "ap-tokyo" | "jp" => 9 * H,
-        "na-siliconvalley" | "usw" => -8 * H,
-        "na-ashburn" | "use" | "na-toronto" | "ca" => -5 * H,
-        "eu-frankfurt" | "de" => H,
-        "eu-moscow" | "ru" => 3 * H,
-        "sa-saopaulo" | "sao" => -3 * H,
-        // China mainland, Hong Kong, Taipei, Singapore and anything unknown.
-        _ => 8 * H,
-    }
-}
+/// Seconds east of UTC of v2's naive `YYYY-MM-DD HH:MM:SS` times when `utc_offset` is not
+/// set: Beijing time (UTC+8, no DST) in every region. The v2 service answers in Beijing time
+/// whatever the region, and the vendor's own exporter writes v2 times in Beijing time
+/// (`pkg/util/time.go`; /work/shared/API-NOTES.md, Tencent section).
+pub const BEIJING_OFFSET_SECS: i32 = 8 * 3600;
 
 /// Parses a configured offset like `+08:00`, `-05:30` or `+8` into seconds east of UTC.
 pub fn parse_offset(text: &str) -> Option<i32> {
@@ -218,6 +210,15 @@ mod tests {
     }
 
     #[test]
+    fn a_delay_moves_the_window_back() {
+        let now = 1_700_000_000; // 22:13:20 UTC
+        // CDN: six minutes of delay, window end 22:07 instead of 22:13.
+        assert_eq!(window(delayed(now, 360), 60), (1_699_999_500, 1_699_999_620));
+        assert_eq!(window(delayed(now, 0), 60), window(now, 60));
+        assert_eq!(delayed(5, u64::MAX), 5 - i64::MAX);
+    }
+
+    #[test]
     fn points_are_counted_on_period_boundaries() {
         assert_eq!(points_in(0, 120, 60), 3);
         assert_eq!(points_in(1, 120, 60), 2);
@@ -227,11 +228,8 @@ mod tests {
 
     #[test]
     fn formats_in_region_time() {
-        let gz = region_offset_secs("ap-guangzhou");
+        let gz = BEIJING_OFFSET_SECS;
         assert_eq!(gz, 8 * 3600);
-        assert_eq!(region_offset_secs("gz"), 8 * 3600);
-        assert_eq!(region_offset_secs("ap-mumbai"), 19_800);
-        assert_eq!(region_offset_secs("na-siliconvalley"), -28_800);
         assert_eq!(v2_time(1_700_000_000, gz), "2023-11-15 06:13:20");
         assert_eq!(rfc3339(1_700_000_000, gz), "2023-11-15T06:13:20+08:00");
         assert_eq!(rfc3339(1_700_000_000, 0), "2023-11-14T22:13:20+00:00");
