@@ -514,6 +514,62 @@ async fn a_listing_that_fails_keeps_the_last_instances() {
     d.stop().await;
 }
 
+#[tokio::test]
+async fn a_region_whose_listing_fails_keeps_its_instances_and_the_others_go_on() {
+    let (sim, clock) = frozen_sim().await;
+    sim.with(|s| {
+        s.add_instance(cvm("ap-guangzhou", "ins-gz"));
+        s.add_instance(cvm("ap-shanghai", "ins-sh"));
+    });
+    let yaml = target(
+        &sim,
+        "      regions: [ap-guangzhou, ap-shanghai]\n",
+        "",
+        CVM_ALL,
+    );
+    let d = support::start_with_clock(&yaml, clock).await;
+    d.wait_for(WAIT, |b| {
+        ids_of(b, "qce_instance_info") == ["ins-gz", "ins-sh"]
+    })
+    .await;
+    // Shanghai's Describe API fails; a new Guangzhou instance still appears, and Shanghai's
+    // instance stays as last listed: a partial listing, not a failed poll.
+    sim.with(|s| {
+        s.describe.failing_regions.insert("ap-shanghai".into());
+        s.add_instance(cvm("ap-guangzhou", "ins-gz2"));
+    });
+    let body = d
+        .wait_for(WAIT, |b| {
+            ids_of(b, "qce_instance_info") == ["ins-gz", "ins-gz2", "ins-sh"]
+                && ids_of(b, "qce_cvm_cpuusage_avg") == ["ins-gz", "ins-gz2", "ins-sh"]
+        })
+        .await;
+    assert_eq!(
+        sample(
+            &body,
+            "usage_exporter_poll_success",
+            &[("target", "disc"), ("endpoint", "instance_discovery")]
+        ),
+        Some(1.0)
+    );
+    // Every region failing is a failed poll; the last listing stays in use.
+    sim.with(|s| s.describe.failing_regions.insert("ap-guangzhou".into()));
+    let body = d
+        .wait_for(WAIT, |b| {
+            sample(
+                b,
+                "usage_exporter_poll_success",
+                &[("target", "disc"), ("endpoint", "instance_discovery")],
+            ) == Some(0.0)
+        })
+        .await;
+    assert_eq!(
+        ids_of(&body, "qce_cvm_cpuusage_avg"),
+        ["ins-gz", "ins-gz2", "ins-sh"]
+    );
+    d.stop().await;
+}
+
 /// The vendor's own SDK for Python, pointed at the simulator, gets the answers its models
 /// describe for every discovery action and for GetMonitorData, and a wrongly signed request is
 /// refused. (Signatures carry the SDK's own time, so this simulator runs on the real clock.)

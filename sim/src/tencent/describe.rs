@@ -9,8 +9,9 @@
 //! Each answers the instances of the request's region (`X-TC-Region`) page by page: `Offset`
 //! and `Limit` with the product's documented default and maximum (a larger `Limit` is refused
 //! with `InvalidParameterValue`), and the `TotalCount` of all matching instances. Instances can
-//! be added and removed at run time (`TencentSimState::add_instance` / `remove_instance`); each
-//! call is recorded (`DescribeState::calls`).
+//! be added and removed at run time (`TencentSimState::add_instance` / `remove_instance`), a
+//! region's Describe calls can fail (`failing_regions`: `InternalError`); each accepted call is
+//! recorded (`DescribeState::calls`).
 
 use super::{v3_error, v3_ok, TencentSimState};
 use crate::SimResponse;
@@ -146,6 +147,8 @@ pub struct DescribeState {
     pub calls: Vec<DescribeCall>,
     /// `X-TC-Region` of the monitor request being answered.
     pub region: String,
+    /// Regions whose Describe calls answer `InternalError` (a regional outage).
+    pub failing_regions: std::collections::HashSet<String>,
 }
 
 impl DescribeState {
@@ -350,6 +353,12 @@ pub fn handle(
         return v3_error(
             "InvalidAction",
             &format!("The action `{action}` is not supported by {service} {version}."),
+        );
+    }
+    if state.describe.failing_regions.contains(region) {
+        return v3_error(
+            "InternalError",
+            &format!("An internal error occurred in {region}; try again later."),
         );
     }
     let offset = body["Offset"].as_u64().unwrap_or(0);

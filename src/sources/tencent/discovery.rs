@@ -10,6 +10,7 @@ use super::client::{CallClock, Client, V3Service};
 use super::config::{Instance, MetricBlock, TencentApi};
 use super::products::{self, Described, Product};
 use super::translate;
+use super::FailedUnit;
 use crate::base::PollError;
 use crate::config::TargetProblem;
 use crate::snapshot::{Family, Labels, Snapshot};
@@ -383,6 +384,23 @@ impl Inventory {
     }
 }
 
+/// What one listing came to.
+pub struct Listing {
+    /// The instances (a failed unit's from the previous listing).
+    pub inventory: Arc<Inventory>,
+    /// (region, product) listings tried.
+    pub units: usize,
+    /// The failed ones.
+    pub failed: Vec<FailedUnit>,
+}
+
+impl Listing {
+    /// True when some unit worked.
+    pub fn worked(&self) -> bool {
+        self.failed.len() < self.units
+    }
+}
+
 /// The discovery state of a target.
 pub struct Discovery {
     /// Per metrics block (same order): how it discovers, `None` for listed instances.
@@ -426,29 +444,33 @@ impl Discovery {
         out
     }
 
-    /// Lists every product in every region, stores the result and returns it. The first
-    /// listing is made under the state's lock (so `metric_data` starting at the same time waits
-    /// for it instead of listing too); later ones list without it, so `metric_data` keeps
-    /// reading the previous listing meanwhile.
-    pub async fn refresh(
-        &self,
-        client: &Client,
-        clock: &CallClock,
-    ) -> Result<Arc<Inventory>, PollError> {
+    /// Lists every product in every region and stores the result: the listing, the units
+    /// tried and the failed ones (for [`super::settle`]). Each (region, product) listing is a
+    /// unit: one that fails keeps that unit's instances of the previous listing, and when every
+    /// unit failed the stored listing stays as it was. The first listing is made under the
+    /// state's lock (so `metric_data` starting at the same time waits for it instead of listing
+    /// too); later ones list without it, so `metric_data` reads the previous listing meanwhile.
+    pub async fn refresh(&self, client: &Client, clock: &CallClock) -> Listing {
         {
             let mut slot = self.inventory.lock().await;
             if slot.is_none() {
-                let fresh = Arc::new(self.list(client, clock).await?);
-                *slot = Some(fresh.clone());
-                return Ok(fresh);
+                let listing = self.list(client, clock, None).await;
+                if listing.worked() {
+                    *slot = Some(listing.inventory.clone());
+                }
+                return listing;
             }
         }
-        let fresh = Arc::new(self.list(client, clock).await?);
-        *self.inventory.lock().await = Some(fresh.clone());
-        Ok(fresh)
+        let previous = self.inventory.lock().await.clone();
+        let listing = self.list(client, clock, previous.as_deref()).await;
+        if listing.worked() {
+            *self.inventory.lock().await = Some(listing.inventory.clone());
+        }
+        listing
     }
 
-    /// The stored listing; listed now when there is none yet.
+    /// The stored listing; listed now when there is none yet (an error when no unit of that
+    /// listing worked).
     pub async fn current(
         &self,
         client: &Client,
@@ -458,24 +480,52 @@ impl Discovery {
         if let Some(inventory) = &*slot {
             return Ok(inventory.clone());
         }
-        let fresh = Arc::new(self.list(client, clock).await?);
-        *slot = Some(fresh.clone());
-        Ok(fresh)
+        let listing = self.list(client, clock, None).await;
+        let units = (listing.units, listing.worked());
+        let inventory = listing.inventory.clone();
+        super::settle(
+            client.target(),
+            "metric_data",
+            Snapshot::default(),
+            units,
+            listing.failed,
+        )?;
+        *slot = Some(inventory.clone());
+        Ok(inventory)
     }
 
-    async fn list(&self, client: &Client, clock: &CallClock) -> Result<Inventory, PollError> {
+    async fn list(
+        &self,
+        client: &Client,
+        clock: &CallClock,
+        previous: Option<&Inventory>,
+    ) -> Listing {
         let mut inventory = Inventory::default();
+        let mut units = 0;
+        let mut failed = Vec::new();
         for region in &self.regions {
             for product in self.products() {
-                let listed = list_product(client, clock, region, product)
-                    .await
-                    .map_err(|e| e.context(format!("{region} {}", product.namespace)))?;
-                inventory
-                    .listed
-                    .insert((region.clone(), product.namespace), listed);
+                units += 1;
+                let key = (region.clone(), product.namespace);
+                match list_product(client, clock, region, product).await {
+                    Ok(listed) => {
+                        inventory.listed.insert(key, listed);
+                    }
+                    Err(e) => {
+                        let unit = format!("{region} {} {}", product.namespace, product.action);
+                        if let Some(kept) = previous.and_then(|p| p.listed.get(&key)) {
+                            inventory.listed.insert(key, kept.clone());
+                        }
+                        failed.push((unit, e));
+                    }
+                }
             }
         }
-        Ok(inventory)
+        Listing {
+            inventory: Arc::new(inventory),
+            units,
+            failed,
+        }
     }
 
     /// The blocks as `metric_data` reads them in `region`: listed instances as configured,

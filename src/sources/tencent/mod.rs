@@ -536,8 +536,15 @@ impl Tencent {
             ));
         }
         let clock = CallClock::starting_at(ctx.now);
-        let inventory = self.discovery.refresh(&self.client, &clock).await?;
-        Ok(PollOutcome::Data(self.discovery.info(&inventory)))
+        let listing = self.discovery.refresh(&self.client, &clock).await;
+        let units = (listing.units, listing.worked());
+        settle(
+            self.client.target(),
+            "instance_discovery",
+            self.discovery.info(&listing.inventory),
+            units,
+            listing.failed,
+        )
     }
 
     /// `metric_data` in one region over `blocks` (the configured ones with the discovered
