@@ -317,6 +317,27 @@ def overview():
          desc="Targets each replica owns and polls (--shard/--total-shards); one line of one shard when not sharded. "
               "Two shard counts at once, or fewer shards than the count, leave targets polled twice or not at all.",
          alerts=["UsageExporterShardCountMismatch", "UsageExporterShardsMissing"])
+
+    b.row("Partial polls and call budgets")
+    b.ts("Failed units of partial polls", [target(
+        f"max by (source, target, endpoint) (usage_exporter_poll_failed_units{{{s}}})",
+        "{{source}}/{{target}}/{{endpoint}}")], th=BAD_IF_ANY, w=12,
+        desc="Units (batches, namespaces, pages) that failed in the last poll that delivered data; "
+             "the data of the other units is served. The landing page (/) lists the units and their errors.",
+        alerts=["UsageExporterPartialPoll"])
+    b.ts("Failed units by reason", [target(
+        f"sum by (source, reason) (increase(usage_exporter_poll_unit_errors_total{{{s}}}[$__rate_interval]))",
+        "{{source}} {{reason}}")], w=12)
+    b.ts("Projected upstream calls and call budget", [
+        target(f"usage_exporter_target_projected_calls{{{s}}}", "projected {{source}}/{{target}} per {{period}}"),
+        target(f"usage_exporter_target_call_budget{{{s}}}", "budget {{source}}/{{target}} per {{period}}"),
+    ], w=12, desc="Projected from the configured intervals and the measured calls per poll; "
+                  "max_calls_per_day / max_calls_per_month set the budget.")
+    b.ts("Interval stretch factor", [target(
+        f"usage_exporter_target_interval_stretch_factor{{{s}}}", "{{source}}/{{target}}")],
+        th=thresholds((None, "green"), (1.01, "orange")), w=12,
+        desc="How many times longer than configured the target's intervals are, to stay within its call budget (1 = as configured).",
+        alerts=["UsageExporterCallBudgetStretched"])
     return b
 
 

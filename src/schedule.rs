@@ -1,17 +1,30 @@
 //! One task per (target, endpoint): first poll promptly with a small random spread, then every
 //! interval; a poll never overlaps itself; failures back off exponentially with jitter (capped
 //! at `max_backoff_factor` × interval) and honour the error's `retry_after` hint. Results go to
-//! the store; state changes (ok → failing, failing → ok) are logged once, not every retry.
+//! the store; state changes (ok → failing, failing → ok, full → partial → full) are logged
+//! once, not every retry.
+//!
+//! **Partial polls** ([`PollOutcome::Partial`]): the data of the units that worked is stored like
+//! any data, the failed units go to the endpoint's state; the poll counts as a success. The
+//! longest `retry_after` of the failed units is a floor on the next delay.
+//!
+//! **Call budget** ([`CallTracker`]): per target, a moving average of the upstream calls each
+//! endpoint's poll makes (measured with [`crate::upstream::count_calls`]) projects the calls per
+//! day or month at the configured intervals; when that exceeds the target's
+//! `max_calls_per_day`/`max_calls_per_month`, every interval of the target is multiplied by
+//! `projected / budget`, so the target's calls stay within its budget.
 
+use crate::base::budget::{projected_calls, stretch_factor, BudgetPeriod, CallBudget};
 use crate::base::clock::SharedClock;
 use crate::base::duration::format_duration;
 use crate::base::{ErrorReason, PollError};
 use crate::snapshot::Snapshot;
 use crate::sources::{PollContext, PollOutcome, TargetInstance};
-use crate::store::{EndpointKey, EndpointSchedule, PollResult, Store};
+use crate::store::{EndpointKey, EndpointSchedule, FailedUnits, PollResult, Store, TargetCalls};
 use crate::upstream::PhaseTimes;
 use rand::Rng;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::task::JoinHandle;
@@ -26,6 +39,123 @@ const UNSUPPORTED_RETRY: Duration = Duration::from_secs(3600);
 
 /// The largest random delay before a target's first polls.
 const FIRST_POLL_SPREAD: Duration = Duration::from_secs(2);
+
+/// Each measured poll moves an endpoint's average calls per poll this share of the way (an
+/// exponential moving average over roughly the last ten polls).
+const CALLS_PER_POLL_SMOOTHING: f64 = 0.2;
+
+/// A stretch factor that moved less than this share since it was last logged is not logged.
+const STRETCH_LOG_STEP: f64 = 0.1;
+
+/// One target's upstream calls: the average calls per poll of each endpoint, the projection of
+/// the target's calls over its budget's period (a month without a budget) at the configured
+/// intervals, and the factor its intervals are stretched by.
+///
+/// Until an endpoint's first poll is measured, its calls per poll are the target's
+/// [`crate::sources::Target::estimated_calls_per_poll`] (1 unless the source knows better).
+/// The projection uses the configured intervals, not the stretched ones, so the factor
+/// `projected / budget` brings the calls to the budget and does not feed back on itself.
+/// Back-off after failures and skipped polls make fewer calls than projected, never more.
+#[derive(Debug)]
+pub struct CallTracker {
+    source: &'static str,
+    target: Arc<str>,
+    budget: Option<CallBudget>,
+    clock: SharedClock,
+    state: Mutex<TrackerState>,
+}
+
+#[derive(Debug)]
+struct TrackerState {
+    /// (configured interval, average calls per poll, measured yet) per scheduled endpoint.
+    endpoints: Vec<(Duration, f64, bool)>,
+    /// The stretch factor last logged (1 at start).
+    logged_stretch: f64,
+    /// The current figures.
+    calls: TargetCalls,
+}
+
+impl CallTracker {
+    /// A tracker of `instance`'s calls, estimated until polls are measured.
+    pub fn new(instance: &TargetInstance, clock: SharedClock) -> Self {
+        let endpoints = instance
+            .endpoints
+            .iter()
+            .map(|e| {
+                let estimate = instance.target.estimated_calls_per_poll(e.index);
+                (e.interval, estimate.max(0.0), false)
+            })
+            .collect();
+        let budget = instance.limits.call_budget;
+        let tracker = CallTracker {
+            source: instance.source,
+            target: instance.name.clone(),
+            budget,
+            clock,
+            state: Mutex::new(TrackerState {
+                endpoints,
+                logged_stretch: 1.0,
+                calls: TargetCalls {
+                    period: budget.map_or(BudgetPeriod::Month, |b| b.period),
+                    projected: 0.0,
+                    budget: budget.map(|b| b.calls),
+                    stretch: 1.0,
+                },
+            }),
+        };
+        {
+            let mut state = tracker.state.lock().expect("tracker lock");
+            tracker.recompute(&mut state);
+        }
+        tracker
+    }
+
+    /// The current projection, budget and stretch factor.
+    pub fn current(&self) -> TargetCalls {
+        self.state.lock().expect("tracker lock").calls
+    }
+
+    /// Records that a poll of scheduled endpoint number `position` made `calls` upstream calls;
+    /// returns the updated figures.
+    pub fn observe(&self, position: usize, calls: u64) -> TargetCalls {
+        let mut state = self.state.lock().expect("tracker lock");
+        if let Some(endpoint) = state.endpoints.get_mut(position) {
+            let calls = calls as f64;
+            endpoint.1 = if endpoint.2 {
+                endpoint.1 + CALLS_PER_POLL_SMOOTHING * (calls - endpoint.1)
+            } else {
+                calls
+            };
+            endpoint.2 = true;
+        }
+        self.recompute(&mut state);
+        state.calls
+    }
+
+    fn recompute(&self, state: &mut TrackerState) {
+        let period = state.calls.period.length_at(self.clock.now());
+        let projected = projected_calls(period, state.endpoints.iter().map(|e| (e.0, e.1)));
+        let stretch = self
+            .budget
+            .map_or(1.0, |b| stretch_factor(projected, b.calls));
+        state.calls.projected = projected;
+        state.calls.stretch = stretch;
+        let logged = state.logged_stretch;
+        let period = state.calls.period;
+        let budget = state.calls.budget.unwrap_or(0);
+        let projected = projected.round() as u64;
+        if logged <= 1.0 && stretch > 1.0 {
+            tracing::warn!(source = self.source, target = %self.target, projected, budget, %period, stretch = format!("{stretch:.2}"), "projected upstream calls exceed the call budget; stretching the target's intervals");
+        } else if logged > 1.0 && stretch <= 1.0 {
+            tracing::info!(source = self.source, target = %self.target, projected, budget, %period, "projected upstream calls within the call budget again; intervals as configured");
+        } else if logged > 1.0 && (stretch - logged).abs() > STRETCH_LOG_STEP * logged {
+            tracing::info!(source = self.source, target = %self.target, projected, budget, %period, stretch = format!("{stretch:.2}"), "interval stretch factor changed");
+        } else {
+            return;
+        }
+        state.logged_stretch = stretch;
+    }
+}
 
 /// Delay before the next poll after `failures` consecutive failures (0 = success).
 ///
@@ -112,6 +242,7 @@ impl Scheduler {
             if let Some(old) = running.remove(&key) {
                 old.cancel.cancel();
                 self.store.retain_endpoints(key.0, &key.1, &[]);
+                self.store.set_target_calls(key.0, &key.1, None);
                 summary.stopped += 1;
             }
         }
@@ -130,7 +261,10 @@ impl Scheduler {
                 .retain_endpoints(instance.source, &instance.name, &names);
             let cancel = self.shutdown.child_token();
             let mut tasks = Vec::new();
-            for schedule in &instance.endpoints {
+            let calls = Arc::new(CallTracker::new(&instance, self.clock.clone()));
+            self.store
+                .set_target_calls(instance.source, &instance.name, Some(calls.current()));
+            for (position, schedule) in instance.endpoints.iter().enumerate() {
                 let key = EndpointKey {
                     source: instance.source,
                     target: instance.name.clone(),
@@ -141,6 +275,10 @@ impl Scheduler {
                     instance.clone(),
                     schedule.clone(),
                     key,
+                    TrackedCalls {
+                        calls: calls.clone(),
+                        position,
+                    },
                     self.store.clone(),
                     self.clock.clone(),
                     cancel.clone(),
@@ -190,10 +328,14 @@ pub struct PollReport {
     pub outcome: Result<PollOutcome, PollError>,
     /// Duplicate series dropped from the data.
     pub duplicates_dropped: usize,
+    /// Upstream requests the poll made (counted even when it timed out).
+    pub upstream_calls: u64,
 }
 
-/// Polls one endpoint once: with the target's poll timeout, phase timing, the series limit,
-/// duplicate removal and secrets redacted from any error.
+/// Polls one endpoint once: with the target's poll timeout, phase timing, call counting, the
+/// series limit, duplicate removal and secrets redacted from any error, skip text and failed
+/// unit. A partial outcome without failed units becomes plain data; one whose every unit
+/// failed becomes the failed poll it is.
 pub async fn poll_once(
     instance: &TargetInstance,
     endpoint: &EndpointSchedule,
@@ -201,7 +343,11 @@ pub async fn poll_once(
 ) -> PollReport {
     let started = Instant::now();
     let ctx = PollContext { now };
-    let poll = crate::upstream::measure_phases(instance.target.poll(endpoint.index, &ctx));
+    let calls = Arc::new(AtomicU64::new(0));
+    let poll = crate::upstream::count_calls(
+        calls.clone(),
+        crate::upstream::measure_phases(instance.target.poll(endpoint.index, &ctx)),
+    );
     let (outcome, phases) = match tokio::time::timeout(instance.poll_timeout, poll).await {
         Ok((outcome, phases)) => (outcome, Some(phases)),
         Err(_) => (
@@ -218,12 +364,30 @@ pub async fn poll_once(
     let duration = started.elapsed();
     let mut duplicates_dropped = 0;
     let outcome = outcome
+        .and_then(settle_partial)
         .and_then(|o| check_series_limit(o, instance.limits.max_series))
         .map(|o| match o {
             PollOutcome::Data(snapshot) => {
                 let (snapshot, dropped) = Snapshot::build(snapshot.families);
                 duplicates_dropped = dropped;
                 PollOutcome::Data(snapshot)
+            }
+            PollOutcome::Partial {
+                data,
+                mut failed,
+                units,
+            } => {
+                let (data, dropped) = Snapshot::build(data.families);
+                duplicates_dropped = dropped;
+                for unit in &mut failed {
+                    unit.unit = instance.redactor.redact(&unit.unit);
+                    unit.error.message = instance.redactor.redact(&unit.error.message);
+                }
+                PollOutcome::Partial {
+                    data,
+                    failed,
+                    units,
+                }
             }
             // Skip and unsupported texts may quote a vendor answer too: redact them like errors.
             PollOutcome::Skipped(why) => PollOutcome::Skipped(instance.redactor.redact(&why)),
@@ -241,7 +405,33 @@ pub async fn poll_once(
         phases,
         outcome,
         duplicates_dropped,
+        upstream_calls: calls.load(Ordering::Relaxed),
     }
+}
+
+/// A partial outcome without failed units is data; one whose every unit failed is a failure
+/// (the first unit's error, saying so).
+fn settle_partial(outcome: PollOutcome) -> Result<PollOutcome, PollError> {
+    match outcome {
+        PollOutcome::Partial { data, failed, .. } if failed.is_empty() => {
+            Ok(PollOutcome::Data(data))
+        }
+        PollOutcome::Partial { failed, units, .. } if failed.len() >= units => {
+            let count = failed.len();
+            let first = failed.into_iter().next().expect("not empty");
+            Err(first
+                .error
+                .context(format!("all {count} units failed; first {}", first.unit)))
+        }
+        other => Ok(other),
+    }
+}
+
+/// An endpoint task's handle on its target's [`CallTracker`].
+struct TrackedCalls {
+    calls: Arc<CallTracker>,
+    /// The endpoint's position among the target's scheduled endpoints.
+    position: usize,
 }
 
 /// The life of one endpoint's poller.
@@ -249,6 +439,7 @@ async fn run_endpoint(
     instance: TargetInstance,
     schedule: EndpointSchedule,
     key: EndpointKey,
+    tracked: TrackedCalls,
     store: Arc<Store>,
     clock: SharedClock,
     cancel: CancellationToken,
@@ -261,6 +452,8 @@ async fn run_endpoint(
     }
     let mut failures: u32 = 0;
     let mut last_error: Option<ErrorReason> = None;
+    // Whether the last poll that delivered data was partial (logged on change only).
+    let mut partial = false;
     let mut wakeups = instance.target.wakeups();
     if let Some(rx) = &mut wakeups {
         rx.mark_unchanged();
@@ -277,9 +470,14 @@ async fn run_endpoint(
             r = poll_once(&instance, &schedule, clock.now()) => r,
         };
         drop(permit);
+        let calls = tracked
+            .calls
+            .observe(tracked.position, report.upstream_calls);
+        store.set_target_calls(key.source, &key.target, Some(calls));
         store.record_phases(&key, report.phases);
         let (wall, duration) = (report.started, report.duration);
         let was_unsupported = store.state(&key).is_some_and(|s| s.unsupported());
+        let mut unit_retry_after: Option<Duration> = None;
         let error = match report.outcome {
             Ok(PollOutcome::Data(snapshot)) => {
                 if report.duplicates_dropped > 0 {
@@ -295,6 +493,38 @@ async fn run_endpoint(
                 if let Some(reason) = last_error.take() {
                     tracing::info!(source = key.source, target = %key.target, endpoint = key.endpoint, previous_reason = %reason, "endpoint recovered");
                 }
+                if std::mem::take(&mut partial) {
+                    tracing::info!(source = key.source, target = %key.target, endpoint = key.endpoint, "all units of the endpoint answer again");
+                }
+                failures = 0;
+                None
+            }
+            Ok(PollOutcome::Partial {
+                data,
+                failed,
+                units,
+            }) => {
+                if report.duplicates_dropped > 0 {
+                    tracing::warn!(source = key.source, target = %key.target, endpoint = key.endpoint, dropped = report.duplicates_dropped, "upstream data held duplicate series; kept the first of each");
+                }
+                let first = &failed[0];
+                if !partial {
+                    tracing::warn!(source = key.source, target = %key.target, endpoint = key.endpoint, failed = failed.len(), units, first_unit = %first.unit, reason = %first.error.reason, error = %first.error.message, "endpoint partially failing: some units failed, the data of the others is served");
+                } else {
+                    tracing::debug!(source = key.source, target = %key.target, endpoint = key.endpoint, failed = failed.len(), units, "partial poll again");
+                }
+                partial = true;
+                unit_retry_after = failed.iter().filter_map(|u| u.error.retry_after).max();
+                store.record(
+                    &key,
+                    wall,
+                    duration,
+                    PollResult::Partial(FailedUnits::new(units, failed)),
+                    Some(Arc::new(data)),
+                );
+                if let Some(reason) = last_error.take() {
+                    tracing::info!(source = key.source, target = %key.target, endpoint = key.endpoint, previous_reason = %reason, "endpoint recovered (partially)");
+                }
                 failures = 0;
                 None
             }
@@ -302,6 +532,7 @@ async fn run_endpoint(
                 tracing::debug!(source = key.source, target = %key.target, endpoint = key.endpoint, reason = %why, "poll skipped");
                 store.record(&key, wall, duration, PollResult::Skipped(why), None);
                 last_error = None;
+                partial = false;
                 failures = 0;
                 None
             }
@@ -311,6 +542,7 @@ async fn run_endpoint(
                 }
                 store.record(&key, wall, duration, PollResult::Unsupported(why), None);
                 last_error = None;
+                partial = false;
                 failures = 0;
                 None
             }
@@ -333,13 +565,18 @@ async fn run_endpoint(
             }
         };
         let jitter = rand::rng().random_range(0.9..1.1);
-        let delay = next_delay(
-            schedule.interval,
+        // The call budget stretches the interval, and with it the back-off built on it.
+        let interval = schedule.interval.mul_f64(calls.stretch);
+        let mut delay = next_delay(
+            interval,
             failures,
             instance.limits.max_backoff_factor,
             error.as_ref(),
             jitter,
         );
+        if let Some(after) = unit_retry_after {
+            delay = delay.max(after);
+        }
         // A wake-up from the target (an SCC instance turned master, or its version changed)
         // polls at once instead of after the interval or a back-off.
         tokio::select! {
@@ -366,7 +603,7 @@ async fn woken(wakeups: &mut Option<tokio::sync::watch::Receiver<u64>>) {
 /// Rejects a snapshot with more series than allowed: a cardinality explosion upstream must not
 /// take the exporter (and the Prometheus scraping it) down.
 fn check_series_limit(outcome: PollOutcome, max_series: usize) -> Result<PollOutcome, PollError> {
-    if let PollOutcome::Data(snapshot) = &outcome {
+    if let PollOutcome::Data(snapshot) | PollOutcome::Partial { data: snapshot, .. } = &outcome {
         let series = snapshot.series_count();
         if series > max_series {
             return Err(PollError::decode(format!(
@@ -643,6 +880,248 @@ mod tests {
         let _ = run_for(inst, 20).await;
         assert_eq!(target.calls.lock().unwrap().len(), 5);
         assert_eq!(target.max_in_flight.load(Ordering::SeqCst), 2);
+    }
+
+    /// A target answering partial polls from a script, making `calls` upstream calls per poll.
+    struct Units {
+        polls: Mutex<Vec<Instant>>,
+        calls: u32,
+        script: Mutex<Vec<PollOutcome>>,
+    }
+
+    impl Units {
+        fn new(calls: u32, script: Vec<PollOutcome>) -> Arc<Self> {
+            Arc::new(Units {
+                polls: Mutex::new(Vec::new()),
+                calls,
+                script: Mutex::new(script),
+            })
+        }
+    }
+
+    fn data(v: f64) -> Snapshot {
+        let mut f = Family::gauge("g", "G.");
+        f.push_gauge(Labels::new(), v);
+        Snapshot::from_families(vec![f])
+    }
+
+    fn unit(name: &str, reason: ErrorReason, message: &str) -> crate::base::FailedUnit {
+        crate::base::FailedUnit::new(name, PollError::new(reason, message))
+    }
+
+    impl Target for Units {
+        fn poll<'a>(&'a self, _endpoint: usize, _ctx: &'a PollContext) -> PollFuture<'a> {
+            Box::pin(async move {
+                self.polls.lock().unwrap().push(Instant::now());
+                for _ in 0..self.calls {
+                    crate::upstream::count_test_call();
+                }
+                let mut script = self.script.lock().unwrap();
+                Ok(if script.is_empty() {
+                    PollOutcome::Data(data(1.0))
+                } else {
+                    script.remove(0)
+                })
+            })
+        }
+    }
+
+    fn key() -> EndpointKey {
+        EndpointKey {
+            source: "test",
+            target: Arc::from("t"),
+            endpoint: "ep",
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn partial_polls_serve_data_keep_redacted_units_and_reset_on_full_success() {
+        let partial = PollOutcome::partial(
+            data(2.0),
+            5,
+            vec![
+                unit(
+                    "QCE/CVM CPUUsage instances 51-100",
+                    ErrorReason::Http5xx,
+                    "HTTP 500",
+                ),
+                unit(
+                    "batch with s3cr3t",
+                    ErrorReason::RateLimited,
+                    "quota for s3cr3t",
+                ),
+            ],
+        );
+        let target = Units::new(1, vec![partial]);
+        let mut inst = instance(Scripted::new(Duration::ZERO, vec![]), 10, 5);
+        inst.target = target.clone();
+        let store = Arc::new(Store::new());
+        let scheduler = Scheduler::new(
+            store.clone(),
+            Arc::new(crate::base::clock::SystemClock),
+            CancellationToken::new(),
+        );
+        scheduler.apply(vec![inst]);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let state = store.state(&key()).unwrap();
+        let Some(PollResult::Partial(units)) = &state.last_result else {
+            panic!("{:?}", state.last_result);
+        };
+        assert_eq!((units.failed, units.units), (2, 5));
+        assert_eq!(units.first[1].unit, "batch with <secret>");
+        assert_eq!(units.first[1].error.message, "quota for <secret>");
+        assert_eq!(state.unit_errors_total[&ErrorReason::Http5xx], 1);
+        assert_eq!(state.unit_errors_total[&ErrorReason::RateLimited], 1);
+        assert!(
+            state.errors_total.is_empty(),
+            "a partial poll is no failed poll"
+        );
+        assert_eq!(
+            store.snapshots()[0].1.as_ref(),
+            &data(2.0),
+            "the data is served"
+        );
+        // The next poll answers fully: no failed units any more, the counter stays.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        scheduler.stop().await;
+        let state = store.state(&key()).unwrap();
+        assert_eq!(state.last_result, Some(PollResult::Success));
+        assert_eq!(state.failed_units.unwrap().failed, 0);
+        assert_eq!(state.unit_errors_total[&ErrorReason::Http5xx], 1);
+        assert_eq!(target.polls.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn partial_without_failures_is_data_and_with_every_unit_failed_a_failure() {
+        let mut inst = instance(Scripted::new(Duration::ZERO, vec![]), 60, 30);
+        let all_failed = PollOutcome::Partial {
+            data: Snapshot::default(),
+            failed: vec![
+                unit("page 1", ErrorReason::Auth, "token s3cr3t rejected"),
+                unit("page 2", ErrorReason::Auth, "token rejected"),
+            ],
+            units: 2,
+        };
+        let none_failed = PollOutcome::Partial {
+            data: data(3.0),
+            failed: vec![],
+            units: 4,
+        };
+        inst.target = Units::new(0, vec![all_failed, none_failed]);
+        let endpoint = inst.endpoints[0].clone();
+        let report = poll_once(&inst, &endpoint, SystemTime::UNIX_EPOCH).await;
+        let error = report.outcome.unwrap_err();
+        assert_eq!(error.reason, ErrorReason::Auth);
+        assert_eq!(
+            error.message,
+            "all 2 units failed; first page 1: token <secret> rejected"
+        );
+        let report = poll_once(&inst, &endpoint, SystemTime::UNIX_EPOCH).await;
+        assert!(matches!(report.outcome, Ok(PollOutcome::Data(ref s)) if *s == data(3.0)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_units_retry_after_delays_the_next_poll() {
+        let limited = PollError::new(ErrorReason::RateLimited, "slow down")
+            .retry_after(Duration::from_secs(45));
+        let partial = PollOutcome::partial(
+            data(1.0),
+            3,
+            vec![crate::base::FailedUnit::new("batch 2", limited)],
+        );
+        let target = Units::new(1, vec![partial]);
+        let mut inst = instance(Scripted::new(Duration::ZERO, vec![]), 10, 5);
+        inst.target = target.clone();
+        let (_, t0) = run_for(inst, 60).await;
+        let polls: Vec<f64> = target
+            .polls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|t| (*t - t0).as_secs_f64())
+            .collect();
+        assert!(polls[1] - polls[0] >= 45.0, "{polls:?}");
+        assert!(polls[1] - polls[0] < 46.0, "{polls:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_budget_stretches_every_interval_of_the_target_proportionally() {
+        // Two endpoints every 10 s and 20 s making 2 calls per poll: 8640 + 17280 = 25 920
+        // calls a day. A budget of 6480 a day stretches both intervals 4× (to 40 s and 80 s).
+        let target = Units::new(2, vec![]);
+        let mut inst = instance(Scripted::new(Duration::ZERO, vec![]), 10, 5);
+        inst.target = target.clone();
+        inst.endpoints.push(EndpointSchedule {
+            name: "slow",
+            index: 1,
+            interval: Duration::from_secs(20),
+            stale_after: Duration::from_secs(60),
+        });
+        inst.limits.call_budget = Some(CallBudget {
+            calls: 6480,
+            period: BudgetPeriod::Day,
+        });
+        let store = Arc::new(Store::new());
+        let scheduler = Scheduler::new(
+            store.clone(),
+            Arc::new(crate::base::clock::SystemClock),
+            CancellationToken::new(),
+        );
+        scheduler.apply(vec![inst]);
+        let before = store.target_calls();
+        assert_eq!(before.len(), 1);
+        // Before any poll: estimated at 1 call per poll, 8640 + 4320 = 12 960, stretch 2.
+        assert_eq!(before[0].1.projected, 12_960.0);
+        assert_eq!(before[0].1.stretch, 2.0);
+        tokio::time::sleep(Duration::from_secs(400)).await;
+        scheduler.stop().await;
+        let calls = store.target_calls()[0].1;
+        assert_eq!(calls.budget, Some(6480));
+        assert!((calls.projected - 25_920.0).abs() < 1e-6, "{calls:?}");
+        assert!((calls.stretch - 4.0).abs() < 1e-9, "{calls:?}");
+        // 400 s at 6480 calls a day is 30 calls: 15 polls of 2 calls, give or take the first.
+        let polls = target.polls.lock().unwrap().len();
+        assert!(
+            (14..=17).contains(&polls),
+            "{polls} polls, unstretched would be 60"
+        );
+        // Without a budget nothing stretches, and the projection is a monthly one.
+        let mut free = instance(Scripted::new(Duration::ZERO, vec![]), 10, 5);
+        free.target = Units::new(1, vec![]);
+        let clock = crate::base::clock::TestClock::frozen(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_709_164_800), // 2024-02-29
+        );
+        let tracker = CallTracker::new(&free, Arc::new(clock));
+        let calls = tracker.observe(0, 3);
+        assert_eq!(calls.period, BudgetPeriod::Month);
+        assert_eq!(calls.projected, 3.0 * 8640.0 * 29.0);
+        assert_eq!((calls.stretch, calls.budget), (1.0, None));
+    }
+
+    #[test]
+    fn calls_per_poll_are_a_moving_average() {
+        let mut inst = instance(Scripted::new(Duration::ZERO, vec![]), 86_400, 5);
+        inst.limits.call_budget = Some(CallBudget {
+            calls: 1,
+            period: BudgetPeriod::Day,
+        });
+        let tracker = CallTracker::new(&inst, Arc::new(crate::base::clock::SystemClock));
+        assert_eq!(
+            tracker.current().projected,
+            1.0,
+            "estimated: 1 call per poll"
+        );
+        assert_eq!(
+            tracker.observe(0, 10).projected,
+            10.0,
+            "the first poll replaces it"
+        );
+        assert_eq!(
+            tracker.observe(0, 0).projected,
+            8.0,
+            "then a fifth of the way"
+        );
+        assert_eq!(tracker.observe(0, 0).stretch, 6.4);
     }
 
     #[tokio::test(start_paused = true)]

@@ -89,6 +89,8 @@ pub struct StateStore {
     health: Mutex<Health>,
     /// Slots whose file was already read (a slot is read from disk once per process).
     read: Mutex<BTreeSet<String>>,
+    /// Slots already loaded with [`StateSlot::load_at_start`] in this process.
+    started: Mutex<BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for StateStore {
@@ -107,6 +109,7 @@ impl StateStore {
             memory: Mutex::default(),
             health: Mutex::default(),
             read: Mutex::default(),
+            started: Mutex::default(),
         })
     }
 
@@ -381,6 +384,24 @@ impl StateSlot {
         }
     }
 
+    /// Like [`StateSlot::load`], but only the first time the slot is loaded this way in this
+    /// process: at start-up (restoring what a restart would lose), not when a reload rebuilds
+    /// the target because its config changed (e.g. a corrected password, which deserves a fresh
+    /// start).
+    pub fn load_at_start<T: DeserializeOwned>(&self) -> Option<T> {
+        let first = self
+            .store
+            .started
+            .lock()
+            .expect("state lock")
+            .insert(self.name.clone());
+        if first {
+            self.load()
+        } else {
+            None
+        }
+    }
+
     /// Saves `value` (in memory, and to the slot's file when state is persistent).
     pub fn save<T: Serialize>(&self, value: &T) {
         let value = serde_json::to_value(value).expect("state values serialize");
@@ -450,6 +471,17 @@ mod tests {
         assert_eq!(StateStore::in_memory().slot("a").load::<Counts>(), None);
         assert_eq!(metric(&store, "usage_exporter_state_persistent", None), 0.0);
         assert!(metric(&store, "usage_exporter_state_writes_total", None).is_nan());
+    }
+
+    #[test]
+    fn load_at_start_restores_once_per_process_only() {
+        let dir = tempfile::tempdir().unwrap();
+        StateStore::in_dir(dir.path()).slot("b").save(&counts(1.0));
+        let store = StateStore::in_dir(dir.path());
+        assert_eq!(store.slot("b").load_at_start(), Some(counts(1.0)));
+        // A rebuild in the same process (a reload that changed the target) starts fresh.
+        assert_eq!(store.slot("b").load_at_start::<Counts>(), None);
+        assert_eq!(store.slot("b").load(), Some(counts(1.0)));
     }
 
     #[test]

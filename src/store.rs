@@ -2,7 +2,8 @@
 //! polls, a generation counter that changes whenever exposed data changes, and staleness:
 //! data older than `stale_after` is dropped and flagged.
 
-use crate::base::ErrorReason;
+use crate::base::budget::BudgetPeriod;
+use crate::base::{ErrorReason, FailedUnit};
 use crate::snapshot::SharedSnapshot;
 use crate::upstream::PhaseTimes;
 use std::collections::BTreeMap;
@@ -35,11 +36,48 @@ pub struct EndpointKey {
     pub endpoint: &'static str,
 }
 
+/// At most this many failed units of a partial poll are kept (the rest are counted).
+pub const KEPT_FAILED_UNITS: usize = 100;
+
+/// The units that failed in one poll that delivered data.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FailedUnits {
+    /// Units the poll tried, failed ones included.
+    pub units: usize,
+    /// Units that failed (may be more than `first` holds).
+    pub failed: usize,
+    /// The first [`KEPT_FAILED_UNITS`] failed units, in the order tried (secrets removed).
+    pub first: Vec<FailedUnit>,
+    /// Failed units by reason, all of them.
+    pub by_reason: BTreeMap<ErrorReason, u64>,
+}
+
+impl FailedUnits {
+    /// The failed units of a poll of `units` units.
+    pub fn new(units: usize, failed: Vec<FailedUnit>) -> Self {
+        let mut by_reason = BTreeMap::new();
+        for unit in &failed {
+            *by_reason.entry(unit.error.reason).or_default() += 1;
+        }
+        let count = failed.len();
+        let mut first = failed;
+        first.truncate(KEPT_FAILED_UNITS);
+        FailedUnits {
+            units: units.max(count),
+            failed: count,
+            first,
+            by_reason,
+        }
+    }
+}
+
 /// How the last poll ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PollResult {
     /// Fresh data stored.
     Success,
+    /// Fresh data stored, but some of the poll's units failed (a partial poll).
+    Partial(FailedUnits),
     /// Deliberately not polled; the text says why.
     Skipped(String),
     /// Not offered by the upstream's version; the text says which version.
@@ -75,6 +113,12 @@ pub struct EndpointState {
     pub polls_total: u64,
     /// Failures by reason.
     pub errors_total: BTreeMap<ErrorReason, u64>,
+    /// The failed units of the last poll that delivered data: empty after a full success,
+    /// `None` before the first such poll and while skipped or unsupported. A failed poll leaves
+    /// it as it was (it describes the data being served).
+    pub failed_units: Option<FailedUnits>,
+    /// Failed units of partial polls, by reason.
+    pub unit_errors_total: BTreeMap<ErrorReason, u64>,
 }
 
 impl EndpointState {
@@ -92,6 +136,8 @@ impl EndpointState {
             stale: false,
             polls_total: 0,
             errors_total: BTreeMap::new(),
+            failed_units: None,
+            unit_errors_total: BTreeMap::new(),
         }
     }
 
@@ -106,10 +152,24 @@ impl EndpointState {
     }
 }
 
+/// A target's upstream calls as the scheduler projects them (see `schedule`'s call budget).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TargetCalls {
+    /// The period of the projection: the budget's, or a month without a budget.
+    pub period: BudgetPeriod,
+    /// Calls per period at the configured intervals and the measured calls per poll.
+    pub projected: f64,
+    /// The budget, when the target has one.
+    pub budget: Option<u64>,
+    /// Factor the target's intervals are stretched by (1 = not stretched).
+    pub stretch: f64,
+}
+
 /// The store; cheap to share behind an `Arc`.
 #[derive(Debug, Default)]
 pub struct Store {
     entries: RwLock<BTreeMap<EndpointKey, EndpointState>>,
+    targets: RwLock<BTreeMap<(&'static str, Arc<str>), TargetCalls>>,
     generation: AtomicU64,
 }
 
@@ -170,7 +230,7 @@ impl Store {
         entry.polls_total += 1;
         let mut changed = false;
         match &result {
-            PollResult::Success => {
+            PollResult::Success | PollResult::Partial(_) => {
                 // Unchanged data (a health check, a slow-moving list) keeps the generation, so the
                 // cached body is not re-encoded; comparing is far cheaper than encoding.
                 changed = entry.snapshot.as_deref() != snapshot.as_deref();
@@ -180,11 +240,20 @@ impl Store {
                 entry.data_at = Some(now);
                 entry.last_success = Some(started + duration);
                 entry.stale = false;
+                let units = match &result {
+                    PollResult::Partial(units) => units.clone(),
+                    _ => FailedUnits::default(),
+                };
+                for (reason, n) in &units.by_reason {
+                    *entry.unit_errors_total.entry(*reason).or_default() += n;
+                }
+                entry.failed_units = Some(units);
             }
             PollResult::Skipped(_) | PollResult::Unsupported(_) => {
                 changed = entry.snapshot.take().is_some();
                 entry.data_at = None;
                 entry.stale = false;
+                entry.failed_units = None;
             }
             PollResult::Failed(reason, _) => {
                 *entry.errors_total.entry(*reason).or_default() += 1;
@@ -197,6 +266,30 @@ impl Store {
             self.bump();
         }
         drop(entries);
+    }
+
+    /// Sets (or with `None` forgets) a target's projected calls.
+    pub fn set_target_calls(
+        &self,
+        source: &'static str,
+        target: &Arc<str>,
+        calls: Option<TargetCalls>,
+    ) {
+        let mut targets = self.targets.write().expect("store lock");
+        match calls {
+            Some(calls) => {
+                targets.insert((source, target.clone()), calls);
+            }
+            None => {
+                targets.remove(&(source, target.clone()));
+            }
+        }
+    }
+
+    /// Every target's projected calls, in (source, target) order.
+    pub fn target_calls(&self) -> Vec<((&'static str, Arc<str>), TargetCalls)> {
+        let targets = self.targets.read().expect("store lock");
+        targets.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 
     /// Records where a poll spent its time (before [`Store::record`] of the same poll).
@@ -385,6 +478,63 @@ mod tests {
         let state = store.state(&key("a")).unwrap();
         assert!(state.skipped());
         assert!(state.errors_total.is_empty());
+    }
+
+    #[test]
+    fn partial_polls_store_data_and_keep_their_failed_units_until_the_next_data() {
+        use crate::base::PollError;
+        let store = Store::new();
+        store.register(key("a"), &schedule(10));
+        let unit = |n: u32, reason| {
+            FailedUnit::new(format!("batch {n}"), PollError::new(reason, "HTTP 500"))
+        };
+        let mut failed: Vec<FailedUnit> = (0..150).map(|n| unit(n, ErrorReason::Http5xx)).collect();
+        failed.push(unit(150, ErrorReason::Timeout));
+        let units = FailedUnits::new(200, failed);
+        assert_eq!(
+            (units.units, units.failed, units.first.len()),
+            (200, 151, KEPT_FAILED_UNITS)
+        );
+        let record = |result, snapshot| {
+            store.record(
+                &key("a"),
+                SystemTime::now(),
+                Duration::ZERO,
+                result,
+                snapshot,
+            )
+        };
+        record(PollResult::Partial(units), Some(snap(1.0)));
+        assert_eq!(
+            store.snapshots().len(),
+            1,
+            "a partial poll's data is served"
+        );
+        let state = store.state(&key("a")).unwrap();
+        assert_eq!(state.failed_units.as_ref().unwrap().failed, 151);
+        assert_eq!(state.unit_errors_total[&ErrorReason::Http5xx], 150);
+        assert_eq!(state.unit_errors_total[&ErrorReason::Timeout], 1);
+        assert!(state.errors_total.is_empty(), "not a failed poll");
+        record(
+            PollResult::Failed(ErrorReason::Connect, "down".into()),
+            None,
+        );
+        let state = store.state(&key("a")).unwrap();
+        assert_eq!(
+            state.failed_units.as_ref().unwrap().failed,
+            151,
+            "a failure leaves them"
+        );
+        record(PollResult::Success, Some(snap(2.0)));
+        let state = store.state(&key("a")).unwrap();
+        assert_eq!(state.failed_units, Some(FailedUnits::default()));
+        assert_eq!(
+            state.unit_errors_total[&ErrorReason::Http5xx],
+            150,
+            "a counter"
+        );
+        record(PollResult::Skipped("shadow".into()), None);
+        assert_eq!(store.state(&key("a")).unwrap().failed_units, None);
     }
 
     #[test]

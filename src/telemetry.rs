@@ -7,7 +7,7 @@
 use crate::shard::Shard;
 use crate::snapshot::{Family, Labels};
 use crate::state::StateStore;
-use crate::store::{EndpointKey, EndpointState, PollResult};
+use crate::store::{EndpointKey, EndpointState, PollResult, TargetCalls};
 use crate::upstream::RequestCounter;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family as ClientFamily;
@@ -124,14 +124,17 @@ impl Telemetry {
         &self.registry
     }
 
-    /// The self-metric families computed at scrape time: poll states, the exposition's own
-    /// facts and the process metrics. The exposition encodes them.
+    /// The self-metric families computed at scrape time: poll states, targets' projected
+    /// upstream calls, the exposition's own facts and the process metrics. The exposition
+    /// encodes them.
     pub fn families(
         &self,
         states: &[(EndpointKey, EndpointState)],
+        targets: &[((&'static str, Arc<str>), TargetCalls)],
         exposition: ExpositionFacts,
     ) -> Vec<Family> {
         let mut families = poll_families(states);
+        families.extend(call_families(targets));
         let mut series = Family::gauge(
             "usage_exporter_exposed_series",
             "Source series in the exposition (self-metrics not included).",
@@ -210,7 +213,15 @@ fn unix(t: std::time::SystemTime) -> f64 {
 fn poll_families(states: &[(EndpointKey, EndpointState)]) -> Vec<Family> {
     let mut success = Family::gauge(
         "usage_exporter_poll_success",
-        "Whether the last poll of the endpoint succeeded (1) or failed (0); absent before the first poll, while skipped and while unsupported.",
+        "Whether the last poll of the endpoint succeeded (1) or failed (0); a partial poll, whose data is served, is 1 (see usage_exporter_poll_failed_units); absent before the first poll, while skipped and while unsupported.",
+    );
+    let mut failed_units = Family::gauge(
+        "usage_exporter_poll_failed_units",
+        "Units (batches, namespaces, pages) that failed in the last poll of the endpoint that delivered data, while the data of the others is served; 0 after a full success, unchanged by a failed poll, absent before the first poll with data.",
+    );
+    let mut unit_errors = Family::counter(
+        "usage_exporter_poll_unit_errors_total",
+        "Failed units of partial polls of the endpoint by reason (a failed poll counts in usage_exporter_poll_errors_total instead).",
     );
     let mut duration = Family::gauge(
         "usage_exporter_poll_duration_seconds",
@@ -250,7 +261,9 @@ fn poll_families(states: &[(EndpointKey, EndpointState)]) -> Vec<Family> {
             .with("target", key.target.to_string())
             .with("endpoint", key.endpoint);
         match &state.last_result {
-            Some(PollResult::Success) => success.push_gauge(labels.clone(), 1.0),
+            Some(PollResult::Success | PollResult::Partial(_)) => {
+                success.push_gauge(labels.clone(), 1.0)
+            }
             Some(PollResult::Failed(..)) => success.push_gauge(labels.clone(), 0.0),
             _ => {}
         }
@@ -279,6 +292,17 @@ fn poll_families(states: &[(EndpointKey, EndpointState)]) -> Vec<Family> {
                 None,
             );
         }
+        if let Some(units) = &state.failed_units {
+            failed_units.push_gauge(labels.clone(), units.failed as f64);
+        }
+        for reason in crate::base::ErrorReason::ALL {
+            let count = state.unit_errors_total.get(&reason).copied().unwrap_or(0);
+            unit_errors.push_counter(
+                labels.clone().with("reason", reason.as_str()),
+                count as f64,
+                None,
+            );
+        }
         stale.push_gauge(labels.clone(), if state.stale { 1.0 } else { 0.0 });
         skipped.push_gauge(labels.clone(), if state.skipped() { 1.0 } else { 0.0 });
         unsupported.push_gauge(labels, if state.unsupported() { 1.0 } else { 0.0 });
@@ -290,10 +314,41 @@ fn poll_families(states: &[(EndpointKey, EndpointState)]) -> Vec<Family> {
         last_success,
         polls,
         errors,
+        failed_units,
+        unit_errors,
         stale,
         skipped,
         unsupported,
     ]
+}
+
+/// `usage_exporter_target_*`: each target's projected upstream calls, its call budget and the
+/// stretch of its intervals.
+fn call_families(targets: &[((&'static str, Arc<str>), TargetCalls)]) -> Vec<Family> {
+    let mut projected = Family::gauge(
+        "usage_exporter_target_projected_calls",
+        "Upstream calls the target would make per period (its budget's, or month without a budget) at the configured intervals and the measured calls per poll (estimated as 1 per poll until measured).",
+    );
+    let mut budget = Family::gauge(
+        "usage_exporter_target_call_budget",
+        "The target's upstream call budget per period (max_calls_per_day or max_calls_per_month); absent without a budget.",
+    );
+    let mut stretch = Family::gauge(
+        "usage_exporter_target_interval_stretch_factor",
+        "Factor the target's poll intervals are stretched by to keep its projected upstream calls within its call budget (projected / budget, never below 1; 1 without a budget).",
+    );
+    for ((source, target), calls) in targets {
+        let labels = Labels::new()
+            .with("source", *source)
+            .with("target", target.to_string());
+        let with_period = labels.clone().with("period", calls.period.as_str());
+        projected.push_gauge(with_period.clone(), calls.projected.round());
+        if let Some(b) = calls.budget {
+            budget.push_gauge(with_period, b as f64);
+        }
+        stretch.push_gauge(labels, calls.stretch);
+    }
+    vec![projected, budget, stretch]
 }
 
 /// Reads this process's resource usage with sysinfo.

@@ -11,6 +11,7 @@ use prometheus_client::metrics::family::Family;
 use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,22 @@ pub struct PhaseTimes {
 
 tokio::task_local! {
     static PHASES: std::cell::Cell<PhaseTimes>;
+    static CALLS: Arc<AtomicU64>;
+}
+
+/// Counts one upstream call in the current [`count_calls`] scope, as [`Upstream::send`] does
+/// (scheduler tests use it for targets without HTTP).
+#[cfg(test)]
+pub(crate) fn count_test_call() {
+    let _ = CALLS.try_with(|calls| calls.fetch_add(1, Ordering::Relaxed));
+}
+
+/// Runs `poll` while counting its upstream requests into `calls`: every request
+/// [`Upstream::send`] counts in `usage_exporter_upstream_requests_total` also adds one here. The
+/// counter lives outside the poll, so a poll abandoned by a timeout still reports what it sent
+/// (the scheduler's call budget measures calls per poll with it).
+pub async fn count_calls<F: std::future::Future>(calls: Arc<AtomicU64>, poll: F) -> F::Output {
+    CALLS.scope(calls, poll).await
 }
 
 /// Runs `poll` while collecting its [`PhaseTimes`].
@@ -189,6 +206,7 @@ impl Upstream {
     }
 
     fn count(&self, status: &str) {
+        let _ = CALLS.try_with(|calls| calls.fetch_add(1, Ordering::Relaxed));
         self.requests
             .get_or_create(&RequestLabels {
                 source: self.source.to_string(),
@@ -514,6 +532,57 @@ mod tests {
         assert!(times.decode > Duration::ZERO);
         assert_eq!(times.fetch, Duration::ZERO);
         let _ = decode_json::<Vec<u32>>(b"[1]"); // outside a scope: no panic
+    }
+
+    #[tokio::test]
+    async fn calls_are_counted_per_scope_even_when_the_poll_is_abandoned() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Answers every request at once, except those for /hang.
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut held = Vec::new();
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 1024];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                if !buf[..n].starts_with(b"GET /hang") {
+                    let _ = s
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                        )
+                        .await;
+                }
+                held.push(s);
+            }
+        });
+        let requests = RequestCounter::default();
+        let up = Upstream::build(
+            "test",
+            Arc::from("t"),
+            &UpstreamTls::default(),
+            Duration::from_secs(5),
+            1024,
+            requests.clone(),
+        )
+        .unwrap();
+        let calls = Arc::new(AtomicU64::new(0));
+        let url = format!("http://{addr}/");
+        let poll = count_calls(calls.clone(), async {
+            up.send(up.client().get(&url), "GET /").await.unwrap();
+            up.send(up.client().get(format!("{url}hang")), "GET /hang")
+                .await
+        });
+        assert!(tokio::time::timeout(Duration::from_millis(300), poll)
+            .await
+            .is_err());
+        assert_eq!(calls.load(Ordering::Relaxed), 1, "the answered call");
+        up.send(up.client().get(&url), "outside").await.ok();
+        assert_eq!(
+            calls.load(Ordering::Relaxed),
+            1,
+            "outside the scope: not counted"
+        );
     }
 
     #[test]

@@ -6,9 +6,20 @@
 //!
 //! The [`AvevaSim`] handle controls it at run time: token lifetime and revocation, its
 //! [`SimClock`] ("today", the calendar billing cycles) and explicit billing cycles (for cycle
-//! rollover), a usage pipeline running days behind, one-shot 429/503 with `Retry-After`, vendor
-//! error answers, the generic [`Faults`], and counters of token requests, rejected tokens and
-//! API requests.
+//! rollover), a usage pipeline running days behind, days revised after the fact, one-shot
+//! 429/503 with `Retry-After`, vendor error answers, the generic [`Faults`], and counters of
+//! token requests, rejected tokens and API requests.
+//!
+//! **Usage ranges.** The vendor documents ("List Tenant Usage"): without `start`, the current
+//! billing cycle's summary; with `start` and no `end`, "a single day of usage data"; with both,
+//! "daily usage data is returned for the range provided"; "400 — Missing or invalid inputs". It
+//! does not say whether `end` is inclusive, nor what `start == end` is. The simulator reads a
+//! range as the half-open interval `[start, end)` of instants (a date alone is 00:00 UTC), the
+//! reading under which consecutive ranges never overlap: a day is served when its 24 UTC hours
+//! overlap the range, so `end = tomorrow 00:00` includes today (partial) and `end = today 00:00`
+//! does not. A range with `end <= start` holds no day and is rejected like any invalid input,
+//! 400 with the vendor's error body. So a client that needs an inclusive `end` misses today, and
+//! one that sends an empty range fails: the mistakes a test against the simulator must catch.
 
 use super::{serve, Faults, SimClock, SimHandler, SimRequest, SimResponse, SimServer};
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
@@ -122,7 +133,10 @@ struct Inner {
     body_override: Option<Value>,
     usage_lag_days: u32,
     entitled_stream_accesses: Option<u64>,
-    requests: Vec<(Instant, String)>,
+    /// Per (namespace, day): the factor its record is served with (a revision).
+    revised: HashMap<(String, NaiveDate), f64>,
+    /// Arrival, path and query of every API request.
+    requests: Vec<(Instant, String, String)>,
 }
 
 struct State {
@@ -215,6 +229,7 @@ impl AvevaSim {
                 body_override: None,
                 usage_lag_days: 0,
                 entitled_stream_accesses: None,
+                revised: HashMap::new(),
                 requests: Vec::new(),
             }),
             faults: Faults::default(),
@@ -261,8 +276,23 @@ impl AvevaSim {
         self.inner()
             .requests
             .iter()
-            .filter(|(_, p)| p.contains(path_contains))
-            .map(|(t, _)| *t)
+            .filter(|(_, p, _)| p.contains(path_contains))
+            .map(|(t, _, _)| *t)
+            .collect()
+    }
+
+    /// Query strings (decoded `name=value` pairs) of the API requests whose path contains
+    /// `path_contains`, in arrival order.
+    pub fn api_queries(&self, path_contains: &str) -> Vec<Vec<(String, String)>> {
+        self.inner()
+            .requests
+            .iter()
+            .filter(|(_, p, _)| p.contains(path_contains))
+            .map(|(_, _, q)| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
             .collect()
     }
 
@@ -357,6 +387,19 @@ impl AvevaSim {
     /// latest `days` days (0, the default: records up to today, today partial).
     pub fn set_usage_lag(&self, days: u32) {
         self.inner().usage_lag_days = days;
+    }
+
+    /// Revises the record of `namespace` on `day`: from now on every measure is served as
+    /// `factor` times its original value (rounded; `0.5` halves the day, `1.0` restores it),
+    /// in the namespace's records and in the tenant's `groupBy=None` sum. A revision after the
+    /// fact, as the vendor's billing pipeline makes them.
+    pub fn revise_day(&self, namespace: &str, day: NaiveDate, factor: f64) {
+        let mut inner = self.inner();
+        assert!(
+            inner.namespaces.iter().any(|n| n.id == namespace),
+            "unknown namespace {namespace}"
+        );
+        inner.revised.insert((namespace.to_string(), day), factor);
     }
 
     /// Sets the subscription's `EntitledStreamAccessCount` (average streams accessed per day);
@@ -468,11 +511,17 @@ impl Inner {
         let streams = |share: f64, what: &str| {
             ((ns.streams as f64 * share * noise(what)) * f.sqrt()).round() as u64
         };
+        let factor = self
+            .revised
+            .get(&(ns.id.clone(), day))
+            .copied()
+            .unwrap_or(1.0);
+        let revised = |v: u64| (v as f64 * factor).round().max(0.0) as u64;
         DayUsage {
-            ingress_events: events(2_000_000.0, "ie"),
-            ingress_streams_accessed: streams(0.9, "is"),
-            egress_events: events(400_000.0, "ee"),
-            egress_streams_accessed: streams(0.3, "es"),
+            ingress_events: revised(events(2_000_000.0, "ie")),
+            ingress_streams_accessed: revised(streams(0.9, "is")),
+            egress_events: revised(events(400_000.0, "ee")),
+            egress_streams_accessed: revised(streams(0.3, "es")),
         }
     }
 
@@ -613,7 +662,10 @@ impl Handler {
         if !path.starts_with("/api/v1/") {
             return SimResponse::empty(404);
         }
-        self.inner().requests.push((Instant::now(), path.clone()));
+        let query = request.query.clone().unwrap_or_default();
+        self.inner()
+            .requests
+            .push((Instant::now(), path.clone(), query));
         if !self.authorized(request) {
             self.state.rejected_tokens.fetch_add(1, Ordering::SeqCst);
             return SimResponse::empty(401)
@@ -741,18 +793,22 @@ impl Handler {
         f()
     }
 
-    /// `start`/`end` → days; `None` start means the current cycle as a summary.
+    /// `start`/`end` → the first and last day served (see the module docs: `[start, end)`, a
+    /// day when its hours overlap it; no `end`: the day of `start`); `None` start means the
+    /// current cycle as a summary.
     fn range(
         &self,
         request: &SimRequest,
         operation: &str,
     ) -> Result<Option<(NaiveDate, NaiveDate)>, SimResponse> {
-        let parse = |name: &str| -> Result<Option<NaiveDate>, SimResponse> {
+        let parse = |name: &str| -> Result<Option<DateTime<Utc>>, SimResponse> {
             match request.query_param(name) {
                 None => Ok(None),
                 Some(v) => DateTime::parse_from_rfc3339(&v)
-                    .map(|d| Some(d.with_timezone(&Utc).date_naive()))
-                    .or_else(|_| NaiveDate::parse_from_str(&v, "%Y-%m-%d").map(Some))
+                    .map(|d| Some(d.with_timezone(&Utc)))
+                    .or_else(|_| {
+                        NaiveDate::parse_from_str(&v, "%Y-%m-%d").map(|d| Some(midnight(d)))
+                    })
                     .map_err(|_| {
                         bad_request(operation, &format!("{name} is not a valid date: {v}"))
                     }),
@@ -761,14 +817,19 @@ impl Handler {
         let Some(start) = parse("start")? else {
             return Ok(None);
         };
-        let end = parse("end")?.unwrap_or(start);
-        if end < start {
+        let first = start.date_naive();
+        let Some(end) = parse("end")? else {
+            return Ok(Some((first, first)));
+        };
+        if end <= start {
             return Err(bad_request(
                 operation,
-                "The start date is after the end date.",
+                "The end date must be later than the start date.",
             ));
         }
-        Ok(Some((start, end)))
+        // The day holding the range's last instant (`end` itself is not in the range).
+        let last = (end - chrono::Duration::nanoseconds(1)).date_naive();
+        Ok(Some((first, last)))
     }
 
     fn tenant_usage(&self, request: &SimRequest, operation: &str) -> SimResponse {
@@ -1078,7 +1139,8 @@ mod tests {
         let today = sim.now().date_naive();
         assert_eq!(today, day(2026, 11, 17));
         let start = sim.current_cycle().0.format("%Y-%m-%dT%H:%M:%SZ");
-        let end = midnight(today).format("%Y-%m-%dT%H:%M:%SZ");
+        // `end` is exclusive: tomorrow 00:00 includes today.
+        let end = midnight(today + Days::days(1)).format("%Y-%m-%dT%H:%M:%SZ");
         let r = get(format!(
             "{url}/api/v1/tenants/{TENANT_ID}/usage?start={start}&end={end}&groupBy=Namespace"
         ))
@@ -1103,7 +1165,11 @@ mod tests {
         .await;
         assert_eq!(r.status(), 400);
         let body: Value = r.json().await.unwrap();
-        assert_eq!(body["Reason"], "The start date is after the end date.");
+        assert_eq!(
+            body["Reason"],
+            "The end date must be later than the start date."
+        );
+        assert!(body["OperationId"].as_str().unwrap().starts_with("sim-op-"));
 
         let r = get(format!("{url}/api/v1/tenants/other/resources/usage")).await;
         assert_eq!(r.status(), 403);
@@ -1159,17 +1225,40 @@ mod tests {
         assert_eq!(status, 200);
         assert_eq!(dates(&records), vec!["2026-12-01T00:00:00Z"]);
         assert_eq!(records.as_array().unwrap().len(), 3);
-        // start == end == today is one (partial) day; the day before belongs to the old cycle.
+        // `[start, end)`: up to today 00:00 is the old cycle's last day only; up to tomorrow
+        // 00:00 holds today (partial). The day before belongs to the old cycle.
         let (status, records) = get(&sim, "/usage?start=2026-11-30&end=2026-12-01").await;
+        assert_eq!(status, 200);
+        assert_eq!(dates(&records), vec!["2026-11-30T00:00:00Z"]);
+        let (status, records) = get(&sim, "/usage?start=2026-11-30&end=2026-12-02").await;
         assert_eq!(status, 200);
         assert_eq!(
             dates(&records),
             vec!["2026-11-30T00:00:00Z", "2026-12-01T00:00:00Z"]
         );
-        let (status, _) = get(&sim, "/usage?start=2026-12-01&end=2026-12-01").await;
+        let (status, records) = get(
+            &sim,
+            "/usage?start=2026-12-01T00:00:00Z&end=2026-12-02T00:00:00Z&groupBy=Namespace",
+        )
+        .await;
         assert_eq!(status, 200);
-        let (status, _) = get(&sim, "/usage?start=2026-12-02&end=2026-12-01").await;
-        assert_eq!(status, 400);
+        assert_eq!(dates(&records), vec!["2026-12-01T00:00:00Z"]);
+        // An empty range (start == end) and a backwards one are invalid inputs.
+        for query in [
+            "start=2026-12-01&end=2026-12-01",
+            "start=2026-12-01T00:00:00Z&end=2026-12-01T00:00:00Z",
+            "start=2026-12-02&end=2026-12-01",
+        ] {
+            let (status, body) = get(&sim, &format!("/usage?{query}")).await;
+            assert_eq!(status, 400, "{query}");
+            assert_eq!(
+                body["Reason"], "The end date must be later than the start date.",
+                "{query}"
+            );
+        }
+        // A range ending within today holds today too (its hours overlap the range).
+        let (_, records) = get(&sim, "/usage?start=2026-12-01&end=2026-12-01T09:00:00Z").await;
+        assert_eq!(dates(&records), vec!["2026-12-01T00:00:00Z"]);
         // Today is partial: 9 of 24 hours.
         let ns = sim.namespaces()[0].clone();
         let partial = sim.namespace_day(&ns.id, day(2026, 12, 1));
@@ -1182,6 +1271,65 @@ mod tests {
         sim.clock().set(at(2027, 1, 1, 0));
         assert_eq!(sim.current_cycle().0, at(2027, 1, 1, 0));
         assert_eq!(sim.namespace_day(&ns.id, day(2027, 1, 1)).ingress_events, 0);
+    }
+
+    #[tokio::test]
+    async fn revised_days_are_served_lower_or_higher_and_queries_are_recorded() {
+        let sim = sim_at(SimClock::fixed(at(2026, 11, 17, 10))).await;
+        let ns = sim.namespaces()[0].id.clone();
+        let yesterday = day(2026, 11, 16);
+        let original = sim.namespace_day(&ns, yesterday);
+        let query = "/usage?start=2026-11-16&end=2026-11-18&groupBy=Namespace";
+        let served = |records: &Value, date: &str| -> u64 {
+            records
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["NamespaceId"] == ns.as_str() && r["Date"] == date)
+                .unwrap()["IngressEvents"]
+                .as_u64()
+                .unwrap()
+        };
+        let (_, before) = get(&sim, query).await;
+        assert_eq!(
+            served(&before, "2026-11-16T00:00:00Z"),
+            original.ingress_events
+        );
+        sim.revise_day(&ns, yesterday, 0.5);
+        let revised = sim.namespace_day(&ns, yesterday);
+        assert_eq!(
+            revised.ingress_events,
+            (original.ingress_events as f64 * 0.5).round() as u64
+        );
+        assert!(revised.egress_streams_accessed < original.egress_streams_accessed);
+        let (_, after) = get(&sim, query).await;
+        assert_eq!(
+            served(&after, "2026-11-16T00:00:00Z"),
+            revised.ingress_events
+        );
+        // Other days and namespaces are untouched; the tenant's sum follows the revision.
+        assert_eq!(
+            served(&after, "2026-11-17T00:00:00Z"),
+            served(&before, "2026-11-17T00:00:00Z")
+        );
+        let (_, none) = get(&sim, "/usage?start=2026-11-16&groupBy=None").await;
+        let total: u64 = sim
+            .namespaces()
+            .iter()
+            .map(|n| sim.namespace_day(&n.id, yesterday).ingress_events)
+            .sum();
+        assert_eq!(none[0]["IngressEvents"], total);
+        sim.revise_day(&ns, yesterday, 1.5);
+        assert_eq!(
+            sim.namespace_day(&ns, yesterday).ingress_events,
+            (original.ingress_events as f64 * 1.5).round() as u64
+        );
+        sim.revise_day(&ns, yesterday, 1.0);
+        assert_eq!(sim.namespace_day(&ns, yesterday), original);
+        // Every query was recorded, decoded.
+        let queries = sim.api_queries("/usage");
+        assert_eq!(queries.len(), 3);
+        assert!(queries[0].contains(&("end".to_string(), "2026-11-18".to_string())));
     }
 
     #[tokio::test]
@@ -1233,20 +1381,24 @@ mod tests {
         sim.clock().advance(Days::days(1));
         assert_eq!(sim.now().date_naive(), day(2028, 3, 1));
         assert_eq!(sim.current_cycle(), (at(2028, 3, 1, 0), at(2028, 4, 1, 0)));
+        let (_, records) = get(&sim, "/usage?start=2028-02-01&end=2028-03-01").await;
+        assert_eq!(
+            dates(&records).len(),
+            29,
+            "March 1st has begun but is not in the range"
+        );
         let (_, records) = get(&sim, "/usage?start=2028-02-01&end=2028-02-29").await;
-        assert_eq!(dates(&records).len(), 29);
-        // A year later there is no 29 February: the range ends on the 28th.
+        assert_eq!(dates(&records).len(), 28);
+        // A year later there is no 29 February: the day after the 28th is March 1st.
         sim.clock().set(at(2029, 3, 10, 0));
         let (status, records) = get(&sim, "/usage?start=2029-02-27&end=2029-03-01").await;
         assert_eq!(status, 200);
         assert_eq!(
             dates(&records),
-            vec![
-                "2029-02-27T00:00:00Z",
-                "2029-02-28T00:00:00Z",
-                "2029-03-01T00:00:00Z"
-            ]
+            vec!["2029-02-27T00:00:00Z", "2029-02-28T00:00:00Z"]
         );
+        let (_, records) = get(&sim, "/usage?start=2029-02-27&end=2029-03-02").await;
+        assert_eq!(dates(&records).len(), 3);
         let (status, _) = get(&sim, "/usage?start=2029-02-29").await;
         assert_eq!(status, 400, "not a date");
     }
@@ -1272,8 +1424,9 @@ mod tests {
                 full.ingress_events
             );
             let prev = dst.pred_opt().unwrap();
-            let next = dst.succ_opt().unwrap();
-            let (status, records) = get(&sim, &format!("/usage?start={prev}&end={next}")).await;
+            let after_next = dst + Days::days(2);
+            let (status, records) =
+                get(&sim, &format!("/usage?start={prev}&end={after_next}")).await;
             assert_eq!(status, 200);
             let d = dates(&records);
             assert_eq!(d.len(), 3, "{dst}");

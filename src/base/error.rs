@@ -127,3 +127,33 @@ impl fmt::Display for PollError {
 }
 
 impl std::error::Error for PollError {}
+
+/// One unit of a poll that failed while the poll's other units delivered data (see
+/// `sources::PollOutcome::Partial`): a batch, a namespace, a page, a community.
+///
+/// The unit text is bounded and says which part of the endpoint is missing, in the source's
+/// words, e.g. `QCE/CVM CPUUsage instances 51-100`; it is shown on the landing page and logged,
+/// never used as a label. The scheduler removes secrets from it and from the error message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedUnit {
+    /// Which part of the endpoint failed.
+    pub unit: String,
+    /// Why it failed (its reason is counted in `usage_exporter_poll_unit_errors_total`).
+    pub error: PollError,
+}
+
+impl FailedUnit {
+    /// A failed unit.
+    pub fn new(unit: impl Into<String>, error: PollError) -> Self {
+        FailedUnit {
+            unit: unit.into(),
+            error,
+        }
+    }
+}
+
+impl fmt::Display for FailedUnit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.unit, self.error)
+    }
+}

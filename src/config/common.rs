@@ -66,6 +66,10 @@ pub trait TargetConfig: std::any::Any + Send + Sync + std::fmt::Debug {
     fn endpoints(&self) -> &EndpointOverrides;
     /// How long the last good data of an endpoint is kept after failures (default 3 × interval).
     fn stale_after(&self) -> Option<ConfigDuration>;
+    /// `max_calls_per_day`: the target's upstream call budget per UTC day.
+    fn max_calls_per_day(&self) -> Option<u64>;
+    /// `max_calls_per_month`: the target's upstream call budget per UTC calendar month.
+    fn max_calls_per_month(&self) -> Option<u64>;
     /// The secrets this kind carries, with their `*_file` forms.
     fn secret_slots(&mut self) -> Vec<SecretSlot<'_>>;
     /// The config as `Any`, for the kind's validation to downcast.
@@ -73,7 +77,7 @@ pub trait TargetConfig: std::any::Any + Send + Sync + std::fmt::Debug {
 }
 
 /// Declares a target config struct with the common fields (`name`, `url`, `timeout`,
-/// `stale_after`, `tls`, `endpoints`) followed by the kind's own fields, and implements the
+/// `stale_after`, `max_calls_per_day`, `max_calls_per_month`, `tls`, `endpoints`) followed by the kind's own fields, and implements the
 /// accessors of [`TargetConfig`] for them.
 #[macro_export]
 macro_rules! target_config {
@@ -95,6 +99,12 @@ macro_rules! target_config {
             pub timeout: Option<$crate::base::duration::ConfigDuration>,
             /// How long good data survives failing polls (default 3 × the endpoint's interval).
             pub stale_after: Option<$crate::base::duration::ConfigDuration>,
+            /// Upstream calls (logins included) allowed per UTC day; when the projected calls
+            /// exceed it, the target's intervals are stretched to fit.
+            pub max_calls_per_day: Option<u64>,
+            /// Upstream calls (logins included) allowed per UTC calendar month; when the
+            /// projected calls exceed it, the target's intervals are stretched to fit.
+            pub max_calls_per_month: Option<u64>,
             /// Upstream TLS options.
             #[serde(default)]
             pub tls: $crate::config::TlsConfig,
@@ -124,6 +134,12 @@ macro_rules! target_config_accessors {
         }
         fn stale_after(&self) -> Option<$crate::base::duration::ConfigDuration> {
             self.stale_after
+        }
+        fn max_calls_per_day(&self) -> Option<u64> {
+            self.max_calls_per_day
+        }
+        fn max_calls_per_month(&self) -> Option<u64> {
+            self.max_calls_per_month
         }
         fn as_any(&self) -> &dyn std::any::Any {
             self

@@ -17,6 +17,7 @@ pub use common::{
 pub use secret::{Secret, SecretSlot};
 pub use tls::UpstreamTls;
 
+use crate::base::budget::{BudgetPeriod, CallBudget};
 use crate::base::duration::ConfigDuration;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -59,6 +60,8 @@ pub struct TargetEntry {
     pub timeout: Option<Duration>,
     /// Data-retention override after failures.
     pub stale_after: Option<Duration>,
+    /// `max_calls_per_day` or `max_calls_per_month`, validated.
+    pub call_budget: Option<CallBudget>,
     /// Endpoint overrides.
     pub endpoints: EndpointOverrides,
     /// TLS material, already read and parsed.
@@ -367,6 +370,36 @@ fn validate_targets(
         if target.timeout().is_some_and(|t| t.get().is_zero()) {
             push("timeout", "must be greater than 0".into());
         }
+        let call_budget = match (target.max_calls_per_day(), target.max_calls_per_month()) {
+            (Some(_), Some(_)) => {
+                push(
+                    "max_calls_per_day",
+                    "set either max_calls_per_day or max_calls_per_month, not both".into(),
+                );
+                None
+            }
+            (Some(0), None) | (None, Some(0)) => {
+                let key = if target.max_calls_per_day().is_some() {
+                    "max_calls_per_day"
+                } else {
+                    "max_calls_per_month"
+                };
+                push(
+                    key,
+                    "must be at least 1 (leave it out for no call budget)".into(),
+                );
+                None
+            }
+            (Some(calls), None) => Some(CallBudget {
+                calls,
+                period: BudgetPeriod::Day,
+            }),
+            (None, Some(calls)) => Some(CallBudget {
+                calls,
+                period: BudgetPeriod::Month,
+            }),
+            (None, None) => None,
+        };
         let tls = match UpstreamTls::load(target.tls()) {
             Ok(tls) => Some(tls),
             Err(reason) => {
@@ -412,6 +445,7 @@ fn validate_targets(
                 name: Arc::from(name.as_str()),
                 timeout: target.timeout().map(ConfigDuration::get),
                 stale_after: target.stale_after().map(ConfigDuration::get),
+                call_budget,
                 endpoints: target.endpoints().clone(),
                 tls,
                 settings,

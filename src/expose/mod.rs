@@ -111,6 +111,7 @@ impl Exposition {
         // Poll states first, data second: the data is then never older than the poll results the
         // self-metrics report (the store bumps its generation under the same lock as a result).
         let states = self.store.states();
+        let targets = self.store.target_calls();
         let body = self.current().await;
         let mut tail = String::with_capacity(16 * 1024);
         let _ = prometheus_client::encoding::text::encode_registry(
@@ -121,7 +122,7 @@ impl Exposition {
             series: body.series,
             encode_time: body.encode_time,
         };
-        encode_families(&mut tail, self.telemetry.families(&states, facts));
+        encode_families(&mut tail, self.telemetry.families(&states, &targets, facts));
         tail.push_str("# EOF\n");
         if !gzip {
             return ScrapeBody {

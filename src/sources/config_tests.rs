@@ -165,3 +165,54 @@ fn unknown_source_kind_lists_the_known_ones() {
         "/etc/ue.yml: sources.sap: unknown source kind; known kinds: scc, akana, tr50, tencent, aveva"
     );
 }
+
+#[test]
+fn call_budget_is_validated_into_typed_config() {
+    use crate::base::budget::{BudgetPeriod, CallBudget};
+    let c = parse_text(&format!(
+        "{SCC}      password: x\n      max_calls_per_month: 1000000\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.targets[0].call_budget,
+        Some(CallBudget {
+            calls: 1_000_000,
+            period: BudgetPeriod::Month
+        })
+    );
+    let c = parse_text(&format!(
+        "{SCC}      password: x\n      max_calls_per_day: 500\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.targets[0].call_budget,
+        Some(CallBudget {
+            calls: 500,
+            period: BudgetPeriod::Day
+        })
+    );
+    assert_eq!(
+        parse_text(&format!("{SCC}      password: x\n"))
+            .unwrap()
+            .targets[0]
+            .call_budget,
+        None
+    );
+    assert_eq!(
+        error_of(&format!(
+            "{SCC}      password: x\n      max_calls_per_day: 10\n      max_calls_per_month: 300\n"
+        )),
+        "/etc/ue.yml: sources.scc[0].max_calls_per_day: set either max_calls_per_day or max_calls_per_month, not both"
+    );
+    assert_eq!(
+        error_of(&format!("{SCC}      password: x\n      max_calls_per_month: 0\n")),
+        "/etc/ue.yml: sources.scc[0].max_calls_per_month: must be at least 1 (leave it out for no call budget)"
+    );
+    let e = error_of(&format!(
+        "{SCC}      password: x\n      max_calls_per_day: lots\n"
+    ));
+    assert!(
+        e.starts_with("/etc/ue.yml: sources.scc[0]") && e.contains("max_calls_per_day"),
+        "{e}"
+    );
+}

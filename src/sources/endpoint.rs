@@ -4,7 +4,7 @@
 //! function, the config loader checks override names against it, `check-config --probe` and the
 //! generated docs read it, and the property tests and fuzz targets call its `parse` function.
 
-use crate::base::PollError;
+use crate::base::{FailedUnit, PollError};
 use crate::snapshot::Snapshot;
 use std::future::Future;
 use std::pin::Pin;
@@ -28,6 +28,42 @@ pub enum PollOutcome {
     /// The upstream's version does not offer the endpoint (e.g. "not offered by SCC 2.16"):
     /// previous series disappear, no failure is counted, and the text says why.
     Unsupported(String),
+    /// Some units of the poll (batches, namespaces, pages) failed, the others delivered
+    /// `data`. The scheduler stores `data` like [`PollOutcome::Data`] (series limit,
+    /// de-duplication and redaction apply; the poll counts as a success, so
+    /// `usage_exporter_poll_success` is 1 because data is served), keeps `failed` in the
+    /// endpoint's state (landing page, `usage_exporter_poll_failed_units`) and counts each
+    /// failed unit's reason in `usage_exporter_poll_unit_errors_total`.
+    ///
+    /// `units` is how many units the poll tried, failed ones included (for "2 of 5 units
+    /// failed"). A partial outcome without failed units is stored as plain data; one in which
+    /// every unit failed is a failed poll (the first unit's error). Build it with
+    /// [`PollOutcome::partial`].
+    Partial {
+        /// What the units that worked produced.
+        data: Snapshot,
+        /// The units that failed, in the order they were tried.
+        failed: Vec<FailedUnit>,
+        /// Units tried in all (at least `failed.len()`).
+        units: usize,
+    },
+}
+
+impl PollOutcome {
+    /// The outcome of a poll of `units` units of which `failed` failed: [`PollOutcome::Data`]
+    /// when none failed, otherwise [`PollOutcome::Partial`].
+    pub fn partial(data: Snapshot, units: usize, failed: Vec<FailedUnit>) -> Self {
+        if failed.is_empty() {
+            PollOutcome::Data(data)
+        } else {
+            let units = units.max(failed.len());
+            PollOutcome::Partial {
+                data,
+                failed,
+                units,
+            }
+        }
+    }
 }
 
 /// The boxed future of one poll.

@@ -32,6 +32,7 @@ registry! {
 #[cfg(test)]
 mod config_tests;
 
+pub use crate::base::FailedUnit;
 pub use endpoint::{
     Endpoint, EndpointInfo, Gates, ParseFn, PollContext, PollFn, PollFuture, PollOutcome,
 };
@@ -77,6 +78,9 @@ pub struct PollLimits {
     pub max_series: usize,
     /// Shared by the target's endpoints: how many of them may poll at once.
     pub concurrency: Arc<tokio::sync::Semaphore>,
+    /// The target's `max_calls_per_day`/`max_calls_per_month`: the scheduler stretches its
+    /// intervals when the projected calls exceed it.
+    pub call_budget: Option<crate::base::budget::CallBudget>,
 }
 
 impl PollLimits {
@@ -88,6 +92,7 @@ impl PollLimits {
             concurrency: Arc::new(tokio::sync::Semaphore::new(
                 global.max_concurrent_polls_per_target,
             )),
+            call_budget: None,
         }
     }
 }
@@ -188,7 +193,10 @@ fn instance(
         fingerprint: entry.fingerprint,
         // A poll may make several requests; it must end before it would overlap the next one.
         poll_timeout: timeout.max(max_interval.min(timeout * 6)),
-        limits: PollLimits::from_global(&config.global),
+        limits: PollLimits {
+            call_budget: entry.call_budget,
+            ..PollLimits::from_global(&config.global)
+        },
     })
 }
 

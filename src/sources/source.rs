@@ -47,6 +47,15 @@ pub trait Source: Sized + Send + Sync + 'static {
     fn wakeups(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         None
     }
+
+    /// An estimate of the upstream calls one poll of endpoint number `endpoint` of the table
+    /// makes, used by `check-config` for its projection and by the call budget until the first
+    /// polls were measured. The default is 1; a source that batches (one call per 100
+    /// instances, one per page) and knows its batches from its settings can say so here.
+    fn estimated_calls_per_poll(&self, endpoint: usize) -> f64 {
+        let _ = endpoint;
+        1.0
+    }
 }
 
 /// A built target as the scheduler sees it: something whose endpoints can be polled by
@@ -59,6 +68,12 @@ pub trait Target: Send + Sync + 'static {
     fn wakeups(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         None
     }
+
+    /// See [`Source::estimated_calls_per_poll`].
+    fn estimated_calls_per_poll(&self, endpoint: usize) -> f64 {
+        let _ = endpoint;
+        1.0
+    }
 }
 
 impl<S: Source> Target for S {
@@ -68,6 +83,10 @@ impl<S: Source> Target for S {
 
     fn wakeups(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         Source::wakeups(self)
+    }
+
+    fn estimated_calls_per_poll(&self, endpoint: usize) -> f64 {
+        Source::estimated_calls_per_poll(self, endpoint)
     }
 }
 

@@ -42,20 +42,29 @@ fn errors(body: &str, endpoint: &str, reason: &str) -> f64 {
 
 /// A simulator whose clock reads `at` now and runs on from there.
 async fn sim_at(at: DateTime<Utc>) -> AvevaSim {
+    sim_with(at, SimConfig::default()).await
+}
+
+/// Like [`sim_at`], started with `config` (its clock replaced).
+async fn sim_with(at: DateTime<Utc>, config: SimConfig) -> AvevaSim {
     let clock = SimClock::real();
     clock.set_offset(at - Utc::now());
-    AvevaSim::start(SimConfig {
-        clock,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap()
+    AvevaSim::start(SimConfig { clock, ..config })
+        .await
+        .unwrap()
+}
+
+/// An ordinary instant, mid-cycle and mid-day, for the tests that are about something else than
+/// dates: with both clocks running from here they never meet a cycle's first day or midnight,
+/// whatever the real date.
+fn ordinary() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 17, 10, 30, 0).unwrap()
 }
 
 #[tokio::test]
 async fn every_endpoint_translates_the_simulated_tenant() {
     // An ordinary day: a cycle that began five days ago, so past days are complete and exact.
-    translates_the_tenant_at(Utc.with_ymd_and_hms(2026, 11, 17, 10, 30, 0).unwrap(), 5).await;
+    translates_the_tenant_at(ordinary(), 5).await;
 }
 
 /// The date-sensitive suite at the calendar's edges, with the exporter's and the simulator's
@@ -235,13 +244,15 @@ async fn translates_the_tenant_at(at: DateTime<Utc>, days_into_cycle: i64) {
 
 #[tokio::test]
 async fn short_lived_tokens_are_refreshed_before_they_expire() {
-    let sim = AvevaSim::start(SimConfig {
-        token_lifetime: Duration::from_secs(2),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let d = support::start(&config(&sim, CLIENT_SECRET, ALL_FAST)).await;
+    let sim = sim_with(
+        ordinary(),
+        SimConfig {
+            token_lifetime: Duration::from_secs(2),
+            ..SimConfig::default()
+        },
+    )
+    .await;
+    let d = support::start_at(&config(&sim, CLIENT_SECRET, ALL_FAST), ordinary()).await;
     let started = Instant::now();
     while sim.token_requests() < 3 {
         assert!(started.elapsed() < WAIT, "no token refresh happened");
@@ -278,8 +289,8 @@ async fn short_lived_tokens_are_refreshed_before_they_expire() {
 
 #[tokio::test]
 async fn a_rejected_token_is_renewed_once_and_the_request_retried() {
-    let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
-    let d = support::start(&config(&sim, CLIENT_SECRET, ALL_FAST)).await;
+    let sim = sim_at(ordinary()).await;
+    let d = support::start_at(&config(&sim, CLIENT_SECRET, ALL_FAST), ordinary()).await;
     d.wait_for(WAIT, |b| b.contains("aveva_cds_ingress_events_total"))
         .await;
     assert_eq!(sim.token_requests(), 1);
@@ -308,12 +319,15 @@ async fn a_rejected_token_is_renewed_once_and_the_request_retried() {
 
 #[tokio::test]
 async fn rate_limit_waits_for_retry_after_and_shows_the_vendor_text() {
-    let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
-    let d = support::start(&config(
-        &sim,
-        CLIENT_SECRET,
-        "{tenant_usage: 200ms, community_usage: off, resource_usage: off, billing_cycles: off}",
-    ))
+    let sim = sim_at(ordinary()).await;
+    let d = support::start_at(
+        &config(
+            &sim,
+            CLIENT_SECRET,
+            "{tenant_usage: 200ms, community_usage: off, resource_usage: off, billing_cycles: off}",
+        ),
+        ordinary(),
+    )
     .await;
     d.wait_for(WAIT, |b| b.contains("aveva_cds_ingress_events_total"))
         .await;
@@ -357,9 +371,9 @@ async fn rate_limit_waits_for_retry_after_and_shows_the_vendor_text() {
 
 #[tokio::test]
 async fn wrong_client_secret_is_an_auth_error_with_backoff() {
-    let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
+    let sim = sim_at(ordinary()).await;
     let wrong = "not-the-secret-42";
-    let d = support::start(&config(&sim, wrong, ALL_FAST)).await;
+    let d = support::start_at(&config(&sim, wrong, ALL_FAST), ordinary()).await;
     let body = d
         .wait_for(WAIT, |b| {
             [
@@ -477,7 +491,7 @@ async fn billing_cycle_rollover_restarts_counters_and_drops_old_dates() {
 
 #[tokio::test]
 async fn vendor_errors_are_readable_and_name_the_operation() {
-    let sim = AvevaSim::start(SimConfig::default()).await.unwrap();
+    let sim = sim_at(ordinary()).await;
     sim.fail_with(
         403,
         "/resources/usage",
@@ -491,7 +505,7 @@ async fn vendor_errors_are_readable_and_name_the_operation() {
         sim.url(),
         sim.communities()[0].id
     );
-    let d = support::start(&yaml).await;
+    let d = support::start_at(&yaml, ordinary()).await;
     let body = d
         .wait_for(WAIT, |b| {
             errors(b, "resource_usage", "auth") >= 1.0
@@ -561,5 +575,347 @@ async fn latest_day_follows_the_newest_record_and_shows_a_lagging_pipeline() {
         Some(1.0)
     );
     assert!(samples(&body, "aveva_cds_daily_ingress_events", &[]).is_empty());
+    d.stop().await;
+}
+
+/// Tenant usage only, polled fast.
+const USAGE_ONLY: &str =
+    "{tenant_usage: 200ms, community_usage: off, resource_usage: off, billing_cycles: off}";
+
+/// `aveva_cds_ingress_events_total` of a namespace.
+fn ingress_total(body: &str, namespace: &str) -> Option<f64> {
+    sample(
+        body,
+        "aveva_cds_ingress_events_total",
+        &[("namespace_id", namespace)],
+    )
+}
+
+/// `aveva_cds_daily_ingress_events` of a namespace on a day.
+fn ingress_on(body: &str, namespace: &str, day: NaiveDate) -> Option<f64> {
+    let date = day.to_string();
+    sample(
+        body,
+        "aveva_cds_daily_ingress_events",
+        &[("namespace_id", namespace), ("date", &date)],
+    )
+}
+
+/// `aveva_cds_usage_downward_revisions_total{measure}`.
+fn revisions(body: &str, measure: &str) -> Option<f64> {
+    sample(
+        body,
+        "aveva_cds_usage_downward_revisions_total",
+        &[("tenant_id", TENANT_ID), ("measure", measure)],
+    )
+}
+
+const MEASURES: [&str; 4] = [
+    "ingress_events",
+    "ingress_streams_accessed",
+    "egress_events",
+    "egress_streams_accessed",
+];
+
+/// What the ingress counter of `namespace` must be in `body`: the simulator's past days of the
+/// cycle (with `yesterday_counted` for yesterday) plus today's record as the same answer holds it
+/// (today only grows, so its mark is the answer's value).
+fn expected_ingress(
+    sim: &AvevaSim,
+    body: &str,
+    namespace: &str,
+    today: NaiveDate,
+    days_into_cycle: i64,
+    yesterday_counted: f64,
+) -> f64 {
+    let mut sum = yesterday_counted;
+    for back in 2..=days_into_cycle {
+        sum += sim
+            .namespace_day(namespace, today - Days::days(back))
+            .ingress_events as f64;
+    }
+    sum + ingress_on(body, namespace, today).expect("today's record")
+}
+
+/// A simulated tenant at `at` in a 30-day cycle that began `days_into_cycle` days before.
+async fn mid_cycle(at: DateTime<Utc>, days_into_cycle: i64) -> AvevaSim {
+    let sim = sim_at(at).await;
+    let start = midnight(at.date_naive()) - Days::days(days_into_cycle);
+    sim.set_cycles(Some(vec![
+        (start - Days::days(30), start),
+        (start, start + Days::days(30)),
+    ]));
+    sim
+}
+
+#[tokio::test]
+async fn a_day_revised_down_keeps_the_counter_and_is_counted_once() {
+    let at = ordinary();
+    let (today, yesterday) = (at.date_naive(), at.date_naive() - Days::days(1));
+    let sim = mid_cycle(at, 5).await;
+    let d = support::start_at(&config(&sim, CLIENT_SECRET, USAGE_ONLY), at).await;
+    let ns = "production";
+    let original = sim.namespace_day(ns, yesterday);
+    let body = d
+        .wait_for(WAIT, |b| {
+            ingress_on(b, ns, yesterday) == Some(original.ingress_events as f64)
+        })
+        .await;
+    let before = ingress_total(&body, ns).unwrap();
+    let counted = original.ingress_events as f64;
+    assert_eq!(before, expected_ingress(&sim, &body, ns, today, 5, counted));
+    for measure in MEASURES {
+        assert_eq!(revisions(&body, measure), Some(0.0), "{measure}");
+    }
+
+    // The vendor halves yesterday's record: the gauge shows it, the counter keeps what it counted.
+    sim.revise_day(ns, yesterday, 0.5);
+    let halved = sim.namespace_day(ns, yesterday).ingress_events as f64;
+    assert!(halved < counted);
+    let last = std::cell::Cell::new(before);
+    let body = d
+        .wait_for(WAIT, |b| {
+            let total = ingress_total(b, ns).unwrap();
+            assert!(
+                total >= last.get(),
+                "the counter went down: {} → {total}",
+                last.get()
+            );
+            last.set(total);
+            ingress_on(b, ns, yesterday) == Some(halved)
+        })
+        .await;
+    let after = ingress_total(&body, ns).unwrap();
+    assert!(after >= before, "{before} → {after}");
+    assert_eq!(after, expected_ingress(&sim, &body, ns, today, 5, counted));
+    // Every measure of that one record went down: one revision each.
+    for measure in MEASURES {
+        assert_eq!(revisions(&body, measure), Some(1.0), "{measure}");
+    }
+    support::assert_valid_openmetrics(&body);
+
+    // Polls go on with the record still low: counted once, not once per poll.
+    let path = format!("/tenants/{TENANT_ID}/usage");
+    let polls = sim.api_requests(&path).len();
+    d.wait_for(WAIT, |_| sim.api_requests(&path).len() >= polls + 4)
+        .await;
+    let body = d.metrics().await;
+    assert_eq!(revisions(&body, "ingress_events"), Some(1.0));
+    assert!(ingress_total(&body, ns).unwrap() >= after);
+
+    // Revised up above what was counted: the counter adds the difference, no new revision.
+    sim.revise_day(ns, yesterday, 1.5);
+    let raised = sim.namespace_day(ns, yesterday).ingress_events as f64;
+    let body = d
+        .wait_for(WAIT, |b| ingress_on(b, ns, yesterday) == Some(raised))
+        .await;
+    assert_eq!(
+        ingress_total(&body, ns).unwrap(),
+        expected_ingress(&sim, &body, ns, today, 5, raised)
+    );
+    assert_eq!(revisions(&body, "ingress_events"), Some(1.0));
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn day_one_of_a_cycle_asks_a_one_day_range_and_counts_todays_partial_usage() {
+    // 09:00 UTC on a cycle's first day, on both clocks.
+    let at = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+    let today = at.date_naive();
+    let sim = mid_cycle(at, 0).await;
+    let endpoints =
+        "{tenant_usage: 200ms, community_usage: 200ms, resource_usage: off, billing_cycles: off}";
+    let d = support::start_at(&config(&sim, CLIENT_SECRET, endpoints), at).await;
+    let ns = "production";
+    let body = d
+        .wait_for(WAIT, |b| {
+            ingress_total(b, ns).is_some()
+                && !samples(b, "aveva_cds_community_daily_egress_events", &[]).is_empty()
+        })
+        .await;
+    // Every usage request asked for [cycle start, tomorrow 00:00): one day, today included.
+    let queries = sim.api_queries("/usage");
+    assert!(queries.len() >= 3, "{queries:?}");
+    for query in &queries {
+        let get = |name: &str| {
+            query
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("start"), Some("2026-12-01T00:00:00Z"), "{query:?}");
+        assert_eq!(get("end"), Some("2026-12-02T00:00:00Z"), "{query:?}");
+    }
+    // The counter holds today's nine partial hours, and nothing of the old cycle.
+    let total = ingress_total(&body, ns).unwrap();
+    assert!(total > 0.0);
+    assert_eq!(Some(total), ingress_on(&body, ns, today));
+    assert!(total <= sim.namespace_day(ns, today).ingress_events as f64);
+    assert_eq!(
+        sample(
+            &body,
+            "aveva_cds_ingress_events_created",
+            &[("namespace_id", ns)]
+        ),
+        Some(midnight(today).timestamp() as f64)
+    );
+    assert_eq!(
+        samples(
+            &body,
+            "aveva_cds_daily_ingress_events",
+            &[("namespace_id", ns)]
+        )
+        .len(),
+        1
+    );
+    for endpoint in ["tenant_usage", "community_usage"] {
+        assert_eq!(errors(&body, endpoint, "http_4xx"), 0.0, "{endpoint}");
+    }
+    // Through the day the counter grows with today's record.
+    let body = d
+        .wait_for(WAIT, |b| ingress_total(b, ns).is_some_and(|t| t > total))
+        .await;
+    assert_eq!(ingress_total(&body, ns), ingress_on(&body, ns, today));
+    d.stop().await;
+}
+
+/// The state file of the target's tenant usage marks in `dir`, decoded.
+fn usage_state(dir: &std::path::Path) -> serde_json::Value {
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            name.starts_with("aveva_cds_usage_") && name.ends_with(".json")
+        })
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let envelope: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+    assert_eq!(
+        envelope["slot"],
+        format!("aveva/cds/usage/{TENANT_ID}/Namespace")
+    );
+    envelope["data"].clone()
+}
+
+/// The dates with marks in a decoded state.
+fn marked_dates(state: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    state["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["days"].as_object().unwrap().keys().cloned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_revision_during_a_restart_does_not_lower_the_counter() {
+    let at = ordinary();
+    let (today, yesterday) = (at.date_naive(), at.date_naive() - Days::days(1));
+    let sim = mid_cycle(at, 5).await;
+    let state = tempfile::tempdir().unwrap();
+    let yaml = config(&sim, CLIENT_SECRET, USAGE_ONLY);
+    let ns = "production";
+    let counted = sim.namespace_day(ns, yesterday).ingress_events as f64;
+    let clock = TestClock::running_from(at.into());
+    let d = support::start_with_state(&yaml, clock.clone(), state.path()).await;
+    let body = d
+        .wait_for(WAIT, |b| ingress_on(b, ns, yesterday) == Some(counted))
+        .await;
+    let before = ingress_total(&body, ns).unwrap();
+    let counting_since = sample(
+        &body,
+        "aveva_cds_usage_downward_revisions_created",
+        &[("measure", "ingress_events")],
+    )
+    .unwrap();
+    assert_eq!(
+        sample(&body, "usage_exporter_state_persistent", &[]),
+        Some(1.0)
+    );
+    d.stop().await;
+    // What the scrape saw is on disk.
+    let saved = usage_state(state.path());
+    assert_eq!(saved["cycle_start"], "2026-11-12T00:00:00Z");
+    assert_eq!(marked_dates(&saved).len(), 6);
+
+    // While the exporter is down the vendor halves yesterday's record.
+    sim.revise_day(ns, yesterday, 0.5);
+    let halved = sim.namespace_day(ns, yesterday).ingress_events as f64;
+    let d = support::start_with_state(&yaml, clock.clone(), state.path()).await;
+    let body = d
+        .wait_for(WAIT, |b| ingress_on(b, ns, yesterday) == Some(halved))
+        .await;
+    let after = ingress_total(&body, ns).unwrap();
+    assert!(after >= before, "{before} → {after}");
+    assert_eq!(after, expected_ingress(&sim, &body, ns, today, 5, counted));
+    assert_eq!(revisions(&body, "ingress_events"), Some(1.0));
+    assert_eq!(
+        sample(
+            &body,
+            "aveva_cds_usage_downward_revisions_created",
+            &[("measure", "ingress_events")],
+        ),
+        Some(counting_since),
+        "counting continues from the first daemon's start"
+    );
+    d.stop().await;
+
+    // Without the state the same restart would have lowered the counter (a reset to Prometheus).
+    let d = support::start_with_clock(&yaml, clock.clone()).await;
+    let body = d
+        .wait_for(WAIT, |b| ingress_on(b, ns, yesterday) == Some(halved))
+        .await;
+    assert!(ingress_total(&body, ns).unwrap() < before);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_cycle_drops_the_old_cycles_marks_from_the_state() {
+    let next_month = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+    let sim = sim_at(next_month - Days::hours(1)).await;
+    let old_start = sim.current_cycle().0;
+    let state = tempfile::tempdir().unwrap();
+    let clock = TestClock::running_from((next_month - Days::hours(1)).into());
+    let yaml = config(&sim, CLIENT_SECRET, USAGE_ONLY);
+    let d = support::start_with_state(&yaml, clock.clone(), state.path()).await;
+    let ns = "production";
+    let created = |b: &str| {
+        sample(
+            b,
+            "aveva_cds_ingress_events_created",
+            &[("namespace_id", ns)],
+        )
+    };
+    let body = d
+        .wait_for(WAIT, |b| created(b) == Some(old_start.timestamp() as f64))
+        .await;
+    let old_total = ingress_total(&body, ns).unwrap();
+    let saved = usage_state(state.path());
+    assert_eq!(saved["cycle_start"], "2026-12-01T00:00:00Z");
+    assert_eq!(marked_dates(&saved).len(), 31, "every day of December");
+
+    sim.clock()
+        .set_offset(next_month + Days::hours(1) - Utc::now());
+    clock.set((next_month + Days::hours(1)).into());
+    let body = d
+        .wait_for(WAIT, |b| created(b) == Some(next_month.timestamp() as f64))
+        .await;
+    // The new cycle counts from its own first day; the old cycle's marks are gone.
+    let new_total = ingress_total(&body, ns).unwrap();
+    assert!(new_total < old_total, "{new_total} {old_total}");
+    assert_eq!(
+        Some(new_total),
+        ingress_on(&body, ns, next_month.date_naive())
+    );
+    let saved = usage_state(state.path());
+    assert_eq!(saved["cycle_start"], "2027-01-01T00:00:00Z");
+    assert_eq!(
+        marked_dates(&saved),
+        ["2027-01-01".to_string()].into_iter().collect()
+    );
+    // A new cycle is not a revision.
+    assert_eq!(revisions(&body, "ingress_events"), Some(0.0));
     d.stop().await;
 }

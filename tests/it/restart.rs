@@ -305,3 +305,95 @@ async fn a_wrong_tr50_password_in_a_crash_loop_stays_clear_of_the_lock_out_with_
     assert_eq!(sim.counters().login_attempts, 10);
     assert!(sim.state().is_locked("monitor@example.com"));
 }
+
+/// A damaged state file on the real binary: logged once, counted, set aside, and the counter
+/// starts fresh from a baseline; an unusable state directory is reported and the exporter runs on.
+#[tokio::test]
+async fn a_damaged_state_file_or_an_unusable_directory_means_a_fresh_start_never_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = sim_with_history().await;
+    let exporter = Exporter::new(dir.path(), &sim, "secret-pw", true);
+    let mut procs = Procs::new();
+    let mut seen = Vec::new();
+    exporter.start(&mut procs);
+    sim.state().add_calls("ACME", "thing", 0);
+    let body = exporter
+        .scrape_until(&mut procs, &mut seen, "the baseline", |b| {
+            sample(b, "tr50_api_calls_total", THING) == Some(0.0)
+        })
+        .await;
+    let first_created = created(&body).unwrap();
+    exporter.stop(&mut procs, "-TERM");
+    let state = dir.path().join("state");
+    let counters = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("api_calls"))
+        .expect("the counter's state file");
+    let good = std::fs::read(&counters).unwrap();
+
+    for (damage, reason) in [
+        (good[..good.len() / 2].to_vec(), "corrupt"),
+        (
+            br#"{"format":"usage_exporter state","version":7,"slot":"x","data":{}}"#.to_vec(),
+            "newer_version",
+        ),
+        (br#"{"some": "other program's file"}"#.to_vec(), "foreign"),
+    ] {
+        std::fs::write(&counters, &damage).unwrap();
+        std::thread::sleep(Duration::from_millis(1100)); // a new _created second
+        exporter.start(&mut procs);
+        let body = exporter
+            .scrape_until(&mut procs, &mut seen, "a fresh baseline", |b| {
+                sample(b, "tr50_api_calls_total", THING) == Some(0.0)
+                    && created(b).is_some_and(|c| c != first_created)
+            })
+            .await;
+        assert_eq!(
+            sample(
+                &body,
+                "usage_exporter_state_load_errors_total",
+                &[("reason", reason)]
+            ),
+            Some(1.0),
+            "{reason}"
+        );
+        assert!(
+            counters.with_extension("json.rejected").exists(),
+            "{reason}: set aside"
+        );
+        exporter.stop(&mut procs, "-TERM");
+        let log = std::fs::read_to_string(dir.path().join("exporter.log")).unwrap();
+        assert_eq!(
+            log.matches("state file not used").count(),
+            1,
+            "{reason}: logged once:\n{log}"
+        );
+        assert!(log.contains(reason), "{reason}: {log}");
+        assert!(!log.contains("panicked"), "{log}");
+        std::fs::remove_file(counters.with_extension("json.rejected")).unwrap();
+    }
+
+    // A state "directory" that is a file: reported, and the exporter serves on from memory.
+    let blocked = dir.path().join("not-a-directory");
+    std::fs::write(&blocked, b"").unwrap();
+    let broken = Exporter {
+        state_dir: Some(blocked),
+        ..Exporter::new(dir.path(), &sim, "secret-pw", false)
+    };
+    broken.start(&mut procs);
+    let body = broken
+        .scrape_until(
+            &mut procs,
+            &mut seen,
+            "counters without a usable state directory",
+            |b| sample(b, "tr50_api_calls_total", THING).is_some(),
+        )
+        .await;
+    assert!(
+        sample(&body, "usage_exporter_state_write_errors_total", &[]).is_some_and(|v| v >= 1.0),
+        "write errors counted"
+    );
+    let log = std::fs::read_to_string(dir.path().join("exporter.log")).unwrap();
+    assert!(log.contains("cannot write state"), "{log}");
+}

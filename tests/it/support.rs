@@ -31,19 +31,31 @@ pub async fn start_with_clock(
     yaml: &str,
     clock: usage_exporter::base::clock::TestClock,
 ) -> TestDaemon {
-    start_with_options(yaml, Vec::new(), std::sync::Arc::new(clock)).await
+    start_with_options(yaml, Vec::new(), std::sync::Arc::new(clock), None).await
+}
+
+/// Like [`start_with_clock`], with the state directory `state_dir` (`--storage.path`): a daemon
+/// started again on the same directory continues where the previous one stopped.
+pub async fn start_with_state(
+    yaml: &str,
+    clock: usage_exporter::base::clock::TestClock,
+    state_dir: &Path,
+) -> TestDaemon {
+    let clock = std::sync::Arc::new(clock);
+    start_with_options(yaml, Vec::new(), clock, Some(state_dir.to_path_buf())).await
 }
 
 /// Like [`start`], with extra programmatic targets.
 pub async fn start_with(yaml: &str, extra: Vec<TargetInstance>) -> TestDaemon {
     let clock = std::sync::Arc::new(usage_exporter::base::clock::SystemClock);
-    start_with_options(yaml, extra, clock).await
+    start_with_options(yaml, extra, clock, None).await
 }
 
 async fn start_with_options(
     yaml: &str,
     extra: Vec<TargetInstance>,
     clock: usage_exporter::base::clock::SharedClock,
+    state_dir: Option<std::path::PathBuf>,
 ) -> TestDaemon {
     let config = usage_exporter::sources::parse_config(yaml, Path::new("test.yml"), &|n| {
         std::env::var(n).ok()
@@ -52,6 +64,7 @@ async fn start_with_options(
     let running = daemon::start(Options {
         extra_targets: extra,
         clock,
+        state_dir,
         ..Options::new(ConfigSource::Fixed(config), "127.0.0.1:0")
     })
     .await

@@ -63,6 +63,11 @@ impl Client {
         }
     }
 
+    /// The target's name (for logs).
+    pub fn target(&self) -> &str {
+        self.upstream.target()
+    }
+
     /// A valid token and its generation: the cached one while it is fresh, otherwise a new one.
     /// Concurrent endpoints wait for one token request instead of sending their own.
     async fn token(&self) -> Result<(String, u64), PollError> {

@@ -9,6 +9,7 @@
 mod client;
 pub mod config;
 mod cycle;
+pub mod highwater;
 mod model;
 mod translate;
 
@@ -20,9 +21,11 @@ pub use translate::CommunitySource;
 use super::{BuildContext, Endpoint, EndpointInfo, PollContext, PollOutcome, Source};
 use crate::base::{ErrorReason, PollError};
 use crate::snapshot::Snapshot;
+use crate::state::StateSlot;
 use chrono::{DateTime, Utc};
 use client::Client;
 use futures::{StreamExt, TryStreamExt};
+use highwater::{HighWater, Update, MEASURE_NAMES};
 use model::UsageRecords;
 use std::time::Duration;
 use translate::{for_tenant, CommunityUsage};
@@ -43,6 +46,10 @@ pub struct Aveva {
     /// The current cycle and when it was learned (shared by the endpoints; held while
     /// fetching so that endpoints starting together send one billing cycles request).
     cycle: tokio::sync::Mutex<Option<(Cycle, DateTime<Utc>)>>,
+    /// What the tenant usage counters count (only the `tenant_usage` endpoint uses it, one poll
+    /// at a time), and where it is saved.
+    usage: std::sync::Mutex<HighWater>,
+    usage_slot: StateSlot,
 }
 
 impl Source for Aveva {
@@ -89,12 +96,23 @@ impl Source for Aveva {
     }
 
     fn build(settings: &Settings, ctx: BuildContext) -> Aveva {
+        // The marks count this tenant's usage in this grouping: another tenant or grouping
+        // counts other series and starts afresh.
+        let usage_slot = ctx.state.slot(format!(
+            "aveva/{}/usage/{}/{}",
+            ctx.upstream.target(),
+            settings.tenant_id,
+            settings.group_by.api_name()
+        ));
+        let usage = usage_slot.load::<HighWater>().unwrap_or_default();
         Aveva {
             client: Client::new(ctx.upstream, &settings.url, settings.client.clone()),
             tenant_id: settings.tenant_id.clone(),
             community_ids: settings.community_ids.clone(),
             group_by: settings.group_by,
             cycle: tokio::sync::Mutex::new(None),
+            usage: std::sync::Mutex::new(usage),
+            usage_slot,
         }
     }
 }
@@ -133,11 +151,77 @@ impl Aveva {
             ("end", end),
             ("groupBy", self.group_by.api_name().to_string()),
         ];
-        let snapshot = self
+        let records = self
             .client
-            .get_parsed(&path, &query, |body| parse::tenant_usage(body, cycle, ctx))
+            .get_parsed(&path, &query, model::decode::<UsageRecords>)
             .await?;
+        let snapshot = {
+            let mut marks = self.usage.lock().expect("usage marks lock");
+            let (snapshot, update) = translate::tenant_usage(&records.0, &cycle, now, &mut marks);
+            if update.changed {
+                // Saved before the snapshot is published: what a scrape saw is in the state.
+                self.usage_slot.save(&*marks);
+            }
+            self.log_update(&update, &cycle);
+            snapshot
+        };
         Ok(self.data(snapshot))
+    }
+
+    /// Logs what an answer changed in the marks: once per change of state, never per poll.
+    fn log_update(&self, update: &Update, cycle: &Cycle) {
+        let target = self.client.target();
+        if let Some(previous) = update.previous_cycle {
+            tracing::info!(
+                target,
+                tenant_id = %self.tenant_id,
+                previous_cycle_start = %iso(previous),
+                cycle_start = %iso(cycle.start),
+                "new billing cycle: the tenant usage counters start again"
+            );
+        }
+        if !update.lowered.is_empty() {
+            const SHOWN: usize = 8;
+            let mut lines: Vec<String> = update
+                .lowered
+                .iter()
+                .take(SHOWN)
+                .map(|l| {
+                    let series = [&l.key.0, &l.key.1, &l.key.2]
+                        .into_iter()
+                        .flatten()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    let seen = l.seen.map_or("missing".to_string(), |v| v.to_string());
+                    format!(
+                        "{} {} {}: counted {}, now {seen}",
+                        if series.is_empty() { "tenant" } else { &series },
+                        l.day,
+                        MEASURE_NAMES[l.measure],
+                        l.counted
+                    )
+                })
+                .collect();
+            if update.lowered.len() > SHOWN {
+                lines.push(format!("and {} more", update.lowered.len() - SHOWN));
+            }
+            tracing::warn!(
+                target,
+                tenant_id = %self.tenant_id,
+                values = update.lowered.len(),
+                revised = %lines.join("; "),
+                "tenant usage revised down or missing for days already counted; the counters keep the counted values (aveva_cds_usage_downward_revisions_total)"
+            );
+        }
+        if update.recovered > 0 {
+            tracing::debug!(
+                target,
+                tenant_id = %self.tenant_id,
+                values = update.recovered,
+                "tenant usage values back at their counted values"
+            );
+        }
     }
 
     async fn poll_community_usage(&self, ctx: &PollContext) -> Result<PollOutcome, PollError> {
@@ -248,15 +332,22 @@ impl Aveva {
     }
 }
 
-/// `start` = cycle start, `end` = today 00:00 UTC (never before the start, in case the clock
-/// is a little behind the vendor's at a cycle boundary).
+/// The query range of the usage endpoints: `start` = the cycle start, `end` = the next 00:00 UTC
+/// after today, meant as exclusive: `[cycle start, tomorrow 00:00)` holds every day of the
+/// cycle so far, today's partial one included, and is never empty (on a cycle's first day it is
+/// that one day). The vendor documents neither whether `end` is inclusive nor what `start ==
+/// end` means; with this range an inclusive `end` adds at most a record dated tomorrow, which
+/// the translation ignores until tomorrow has begun. "Today" is never before the cycle's first
+/// day (a clock a little behind the vendor's right after a cycle boundary).
 fn range(cycle: &Cycle, now: DateTime<Utc>) -> (String, String) {
-    let today = now
-        .date_naive()
+    let today = now.date_naive().max(cycle.start.date_naive());
+    let tomorrow = today
+        .succ_opt()
+        .expect("a date after today exists")
         .and_hms_opt(0, 0, 0)
         .expect("midnight exists")
         .and_utc();
-    (iso(cycle.start), iso(today.max(cycle.start)))
+    (iso(cycle.start), iso(tomorrow))
 }
 
 /// The body parsers: decode → model → translation of one response body, without HTTP. The
@@ -293,15 +384,18 @@ pub mod parse {
         Ok(translate::resource_usage(&usage))
     }
 
-    /// `tenant_usage` for the current `cycle`. Not a table row's parse fn: the cycle is the
-    /// target's state, which a `ParseFn` cannot be given.
+    /// `tenant_usage` for the current `cycle`, as the first poll of a target without saved
+    /// marks translates it (the poll feeds the target's [`HighWater`](super::HighWater)). Not a
+    /// table row's parse fn: the cycle and the marks are the target's state, which a `ParseFn`
+    /// cannot be given.
     pub fn tenant_usage(
         body: &[u8],
         cycle: Cycle,
         ctx: &PollContext,
     ) -> Result<Snapshot, PollError> {
         let records: UsageRecords = decode(body)?;
-        Ok(translate::tenant_usage(&records.0, &cycle, ctx.now.into()))
+        let mut marks = super::HighWater::default();
+        Ok(translate::tenant_usage(&records.0, &cycle, ctx.now.into(), &mut marks).0)
     }
 
     /// One body of `community_usage`: the records of one community and source. The endpoint
@@ -378,21 +472,96 @@ mod tests {
         );
     }
 
+    /// A target named `name` built from `extra` YAML lines with `state`.
+    fn built(name: &str, extra: &str, state: &std::sync::Arc<crate::state::StateStore>) -> Aveva {
+        let yaml = format!(
+            "name: {name}\nurl: http://127.0.0.1:9\ntenant_id: t-1\nclient_id: c\nclient_secret: s\n{extra}"
+        );
+        let file: FileConfig = serde_yaml_ng::from_str(&yaml).unwrap();
+        let settings = config::validate(&file).unwrap();
+        let upstream = crate::upstream::Upstream::build(
+            "aveva",
+            std::sync::Arc::from(name),
+            &Default::default(),
+            Duration::from_secs(5),
+            1 << 20,
+            Default::default(),
+        )
+        .unwrap();
+        Aveva::build(
+            &settings,
+            BuildContext {
+                global: &Default::default(),
+                upstream,
+                endpoints: &[],
+                state,
+            },
+        )
+    }
+
     #[test]
-    fn range_is_cycle_start_to_today() {
+    fn a_rebuilt_target_continues_from_its_saved_marks() {
+        let state = crate::state::StateStore::in_memory();
+        let target = built("cds", "", &state);
+        assert_eq!(target.usage_slot.name(), "aveva/cds/usage/t-1/Namespace");
+        assert_eq!(*target.usage.lock().unwrap(), HighWater::default());
+        let mut marks = HighWater::default();
+        let day = parse_date("2026-11-02").unwrap();
+        let key = (Some("production".to_string()), None, None);
+        let answer = [(
+            (key.clone(), day.date_naive()),
+            [Some(5.0), None, None, None],
+        )]
+        .into();
+        marks.update(parse_date("2026-11-01").unwrap(), &answer, day);
+        target.usage_slot.save(&marks);
+        // A reload rebuilds the target with the same store: it continues from the marks.
+        let again = built("cds", "", &state);
+        assert_eq!(*again.usage.lock().unwrap(), marks);
+        assert_eq!(again.usage.lock().unwrap().totals()[&key][0], Some(5.0));
+        // Counting something else starts afresh: another grouping, tenant or target.
+        let other = built("cds", "group_by: None\n", &state);
+        assert_eq!(other.usage_slot.name(), "aveva/cds/usage/t-1/None");
+        assert_eq!(*other.usage.lock().unwrap(), HighWater::default());
+        let renamed = built("cds-2", "", &state);
+        assert_eq!(*renamed.usage.lock().unwrap(), HighWater::default());
+    }
+
+    fn range_at(cycle: &Cycle, now: &str) -> (String, String) {
+        range(cycle, parse_date(now).unwrap())
+    }
+
+    #[test]
+    fn range_is_cycle_start_to_tomorrow_and_never_empty() {
         let cycle = Cycle {
             start: parse_date("2026-11-01").unwrap(),
             end: parse_date("2026-12-01"),
         };
-        let now = parse_date("2026-11-21T22:29:10Z").unwrap();
+        let range = |now| {
+            let (start, end) = range_at(&cycle, now);
+            assert!(start < end, "{now}: an empty range {start}..{end}");
+            assert_eq!(start, "2026-11-01T00:00:00Z");
+            end
+        };
+        assert_eq!(range("2026-11-21T22:29:10Z"), "2026-11-22T00:00:00Z");
+        // Day one of the cycle, from its first second to its last: that one day.
+        assert_eq!(range("2026-11-01T00:00:00Z"), "2026-11-02T00:00:00Z");
+        assert_eq!(range("2026-11-01T23:59:59Z"), "2026-11-02T00:00:00Z");
+        // The clock a little behind the vendor's at the boundary: still the cycle's first day.
+        assert_eq!(range("2026-10-31T23:59:58Z"), "2026-11-02T00:00:00Z");
+        // The cycle's last day: up to its end, not beyond.
+        assert_eq!(range("2026-11-30T23:59:59Z"), "2026-12-01T00:00:00Z");
+        // A cycle starting at another hour (never documented, but possible): still a range.
+        let odd = Cycle {
+            start: parse_date("2026-11-01T06:00:00Z").unwrap(),
+            end: None,
+        };
         assert_eq!(
-            range(&cycle, now),
+            range_at(&odd, "2026-11-01T06:00:00Z"),
             (
-                "2026-11-01T00:00:00Z".to_string(),
-                "2026-11-21T00:00:00Z".to_string()
+                "2026-11-01T06:00:00Z".to_string(),
+                "2026-11-02T00:00:00Z".to_string()
             )
         );
-        let early = parse_date("2026-10-31T23:59:58Z").unwrap();
-        assert_eq!(range(&cycle, early).1, "2026-11-01T00:00:00Z");
     }
 }

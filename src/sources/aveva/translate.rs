@@ -1,10 +1,12 @@
-//! Model → metric families. Pure functions of the payload, the current cycle and the poll time.
+//! Model → metric families. Pure functions of the payload, the current cycle and the poll time
+//! (and, for tenant usage, the high-water marks the answer updates).
 //!
 //! Every series carries the tenant as its first label. The translations leave it out and
 //! [`for_tenant`] adds it to the whole snapshot, so that a body's parse function needs nothing
 //! of the target (the way the exposition adds the `target` label).
 
 use super::cycle::Cycle;
+use super::highwater::{HighWater, SeriesKey, Update, Values, MEASURE_NAMES};
 use super::model::{ResourceUsage, UsageRecord};
 use crate::snapshot::{Family, Labels, Snapshot};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -28,7 +30,7 @@ const MEASURES: [Measure; 4] = [
     Measure {
         get: |r| r.ingress_events,
         total: "aveva_cds_ingress_events_total",
-        total_help: "Events written to CONNECT data services in the current billing cycle so far (tenant usage API, polled in the background).",
+        total_help: "Events written to CONNECT data services in the current billing cycle so far (tenant usage API, polled in the background): the sum over the days of the highest value seen for each, so a day revised down keeps its counted value.",
         daily: "aveva_cds_daily_ingress_events",
         daily_help: "Events written to CONNECT data services on the UTC day given by the date label, for the days of the current billing cycle (today is partial).",
         community: "aveva_cds_community_daily_ingress_events",
@@ -37,7 +39,7 @@ const MEASURES: [Measure; 4] = [
     Measure {
         get: |r| r.ingress_streams_accessed,
         total: "aveva_cds_ingress_streams_accessed_total",
-        total_help: "Sum over the days of the current billing cycle of the number of streams written to each day (tenant usage API).",
+        total_help: "Sum over the days of the current billing cycle of the number of streams written to each day (tenant usage API; the highest value seen per day).",
         daily: "aveva_cds_daily_ingress_streams_accessed",
         daily_help: "Streams written to on the UTC day given by the date label, for the days of the current billing cycle (today is partial).",
         community: "aveva_cds_community_daily_ingress_streams_accessed",
@@ -46,7 +48,7 @@ const MEASURES: [Measure; 4] = [
     Measure {
         get: |r| r.egress_events,
         total: "aveva_cds_egress_events_total",
-        total_help: "Events read from CONNECT data services in the current billing cycle so far (tenant usage API, polled in the background).",
+        total_help: "Events read from CONNECT data services in the current billing cycle so far (tenant usage API, polled in the background): the sum over the days of the highest value seen for each, so a day revised down keeps its counted value.",
         daily: "aveva_cds_daily_egress_events",
         daily_help: "Events read from CONNECT data services on the UTC day given by the date label, for the days of the current billing cycle (today is partial).",
         community: "aveva_cds_community_daily_egress_events",
@@ -55,7 +57,7 @@ const MEASURES: [Measure; 4] = [
     Measure {
         get: |r| r.egress_streams_accessed,
         total: "aveva_cds_egress_streams_accessed_total",
-        total_help: "Sum over the days of the current billing cycle of the number of streams read from each day (tenant usage API).",
+        total_help: "Sum over the days of the current billing cycle of the number of streams read from each day (tenant usage API; the highest value seen per day).",
         daily: "aveva_cds_daily_egress_streams_accessed",
         daily_help: "Streams read from on the UTC day given by the date label, for the days of the current billing cycle (today is partial).",
         community: "aveva_cds_community_daily_egress_streams_accessed",
@@ -104,29 +106,30 @@ pub struct CommunityUsage {
     pub records: Vec<UsageRecord>,
 }
 
-/// The days of `records` that belong to the cycle and are not in the future, keeping the latest
-/// [`MAX_DATES`]. "Future" allows the cycle's first day when the local clock is still a little
-/// behind the vendor's at a cycle boundary (the same allowance the query range makes).
+/// The days of `records` that belong to the cycle and are not in the future. "Future" allows
+/// the cycle's first day when the local clock is still a little behind the vendor's at a cycle
+/// boundary (the same allowance the query range makes).
 fn cycle_days<'a>(
     records: impl Iterator<Item = &'a UsageRecord>,
     cycle: &Cycle,
     now: DateTime<Utc>,
 ) -> BTreeSet<NaiveDate> {
     let today = now.date_naive().max(cycle.start.date_naive());
-    let mut days: BTreeSet<NaiveDate> = records
+    records
         .filter_map(|r| r.date.map(|d| d.date_naive()))
         .filter(|d| *d <= today && cycle.contains_day(*d))
-        .collect();
+        .collect()
+}
+
+/// The latest [`MAX_DATES`] of `days` (the per-day gauges).
+fn recent(mut days: BTreeSet<NaiveDate>) -> BTreeSet<NaiveDate> {
     while days.len() > MAX_DATES {
         days.pop_first();
     }
     days
 }
 
-/// The `C` label dimensions of a tenant usage record: namespace, community, cluster region.
-type UsageKey = (Option<String>, Option<String>, Option<String>);
-
-fn usage_labels(key: &UsageKey) -> Labels {
+fn usage_labels(key: &SeriesKey) -> Labels {
     let mut labels = Labels::new();
     if let Some(ns) = &key.0 {
         labels.push("namespace_id", ns.clone());
@@ -150,10 +153,18 @@ fn add(slot: &mut Option<f64>, value: Option<f64>) {
 
 /// Tenant usage of the current cycle: cycle-to-date counters (`_created` = cycle start) and one
 /// gauge per day of the cycle, per namespace / community / cluster region as present.
-pub fn tenant_usage(records: &[UsageRecord], cycle: &Cycle, now: DateTime<Utc>) -> Snapshot {
+///
+/// The counters are the sums of the high-water marks in `marks`, which this answer updates (a
+/// day revised down or missing keeps its counted value; see [`HighWater`]); the per-day gauges
+/// show the answer as it is. Also returns what the answer changed in `marks` (to save, to log).
+pub fn tenant_usage(
+    records: &[UsageRecord],
+    cycle: &Cycle,
+    now: DateTime<Utc>,
+    marks: &mut HighWater,
+) -> (Snapshot, Update) {
     let days = cycle_days(records.iter(), cycle, now);
-    let mut totals: BTreeMap<UsageKey, [Option<f64>; 4]> = BTreeMap::new();
-    let mut daily: BTreeMap<(UsageKey, NaiveDate), [Option<f64>; 4]> = BTreeMap::new();
+    let mut daily: BTreeMap<(SeriesKey, NaiveDate), Values> = BTreeMap::new();
     for record in records {
         let Some(day) = record.date.map(|d| d.date_naive()) else {
             continue;
@@ -161,20 +172,20 @@ pub fn tenant_usage(records: &[UsageRecord], cycle: &Cycle, now: DateTime<Utc>) 
         if !days.contains(&day) {
             continue;
         }
-        let key: UsageKey = (
+        let key: SeriesKey = (
             record.namespace_id.clone(),
             record.community_id.clone(),
             record.cluster_region.clone(),
         );
-        let total = totals.entry(key.clone()).or_default();
         let per_day = daily.entry((key, day)).or_default();
         for (i, m) in MEASURES.iter().enumerate() {
-            add(&mut total[i], (m.get)(record));
             add(&mut per_day[i], (m.get)(record));
         }
     }
-    let created = cycle.start.timestamp_millis() as f64 / 1000.0;
+    let update = marks.update(cycle.start, &daily, now);
+    let created = unix(cycle.start);
     let mut families = Vec::new();
+    let totals = marks.totals();
     for (i, m) in MEASURES.iter().enumerate() {
         let mut counter = Family::counter(m.total, m.total_help);
         for (key, values) in &totals {
@@ -184,9 +195,13 @@ pub fn tenant_usage(records: &[UsageRecord], cycle: &Cycle, now: DateTime<Utc>) 
         }
         families.push(counter);
     }
+    let shown = recent(days.clone());
     for (i, m) in MEASURES.iter().enumerate() {
         let mut gauge = Family::gauge(m.daily, m.daily_help);
         for ((key, day), values) in &daily {
+            if !shown.contains(day) {
+                continue;
+            }
             if let Some(v) = values[i] {
                 let labels = usage_labels(key).with("date", day.to_string());
                 gauge.push_gauge(labels, v);
@@ -195,7 +210,22 @@ pub fn tenant_usage(records: &[UsageRecord], cycle: &Cycle, now: DateTime<Utc>) 
         families.push(gauge);
     }
     families.push(latest_day(&days));
-    Snapshot::from_families(families)
+    families.push(downward_revisions(marks));
+    (Snapshot::from_families(families), update)
+}
+
+/// `aveva_cds_usage_downward_revisions_total{measure}`: daily values seen lower than counted
+/// (or missing), per measure, since counting began; `_created` = the first answer counted.
+fn downward_revisions(marks: &HighWater) -> Family {
+    let mut family = Family::counter(
+        "aveva_cds_usage_downward_revisions_total",
+        "Daily tenant usage values (per series, day and measure) seen lower than already counted, or missing from an answer, since counting began; the cycle-to-date counters keep the counted value. Counted once per change, again only after the value was back at its mark.",
+    );
+    let created = marks.counting_since().map(unix);
+    for (name, n) in MEASURE_NAMES.iter().zip(marks.revisions()) {
+        family.push_counter(Labels::new().with("measure", *name), n as f64, created);
+    }
+    family
 }
 
 /// `aveva_cds_usage_latest_day_timestamp_seconds`: 00:00 UTC of the newest day the tenant usage
@@ -226,7 +256,7 @@ pub fn community_usage(usage: &[CommunityUsage], cycle: &Cycle, now: DateTime<Ut
     );
     let mut daily: BTreeMap<Key, [Option<f64>; 4]> = BTreeMap::new();
     for part in usage {
-        let days = cycle_days(part.records.iter(), cycle, now);
+        let days = recent(cycle_days(part.records.iter(), cycle, now));
         for record in &part.records {
             let Some(day) = record.date.map(|d| d.date_naive()) else {
                 continue;
@@ -372,6 +402,11 @@ mod tests {
         .unwrap()
     }
 
+    /// Tenant usage of one answer, as the first poll of a target (no marks yet) translates it.
+    fn fresh(records: &[UsageRecord], cycle: &Cycle, now: DateTime<Utc>) -> Snapshot {
+        tenant_usage(records, cycle, now, &mut HighWater::default()).0
+    }
+
     fn november() -> Cycle {
         Cycle {
             start: parse_date("2026-11-01T00:00:00Z").unwrap(),
@@ -386,7 +421,7 @@ mod tests {
     #[test]
     fn tenant_usage_by_namespace_golden() {
         let records: UsageRecords = load("tenant_usage_namespace.json");
-        let snap = for_tenant(tenant_usage(&records.0, &november(), now()), TENANT);
+        let snap = for_tenant(fresh(&records.0, &november(), now()), TENANT);
         assert_golden(
             "tests/fixtures/aveva/golden/tenant_usage_namespace.txt",
             &snap.to_golden_text(),
@@ -399,7 +434,7 @@ mod tests {
     #[test]
     fn tenant_usage_odd_shapes_golden() {
         let records: UsageRecords = load("tenant_usage_odd.json");
-        let snap = for_tenant(tenant_usage(&records.0, &november(), now()), TENANT);
+        let snap = for_tenant(fresh(&records.0, &november(), now()), TENANT);
         assert_golden(
             "tests/fixtures/aveva/golden/tenant_usage_odd.txt",
             &snap.to_golden_text(),
@@ -409,7 +444,7 @@ mod tests {
     #[test]
     fn tenant_usage_all_grouping_golden() {
         let records: UsageRecords = load("tenant_usage_all.json");
-        let snap = for_tenant(tenant_usage(&records.0, &november(), now()), TENANT);
+        let snap = for_tenant(fresh(&records.0, &november(), now()), TENANT);
         assert_golden(
             "tests/fixtures/aveva/golden/tenant_usage_all.txt",
             &snap.to_golden_text(),
@@ -429,16 +464,165 @@ mod tests {
                 ..Default::default()
             })
             .collect();
-        let snap = tenant_usage(&records, &cycle, parse_date("2026-03-01").unwrap());
+        let snap = fresh(&records, &cycle, parse_date("2026-03-01").unwrap());
         let daily = snap.family("aveva_cds_daily_ingress_events").unwrap();
         assert_eq!(daily.samples.len(), MAX_DATES);
         assert_eq!(daily.samples[0].labels.get("date"), Some("2026-01-10"));
+        // The counter counts every day of the cycle, not only the days shown.
+        assert_eq!(
+            value(&snap, "aveva_cds_ingress_events_total", &[]),
+            Some(40.0)
+        );
         // Absent measures give absent series, not zeros.
         assert!(snap.family("aveva_cds_egress_events").is_none());
+        assert_eq!(value(&snap, "aveva_cds_egress_events_total", &[]), None);
+    }
+
+    /// The value of the one sample of `family` whose labels include `labels`.
+    fn value(snap: &Snapshot, family: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let family = snap.family(family)?;
+        let matching: Vec<_> = family
+            .samples
+            .iter()
+            .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .collect();
+        assert!(matching.len() <= 1, "{labels:?} matches {matching:?}");
+        matching.first().map(|s| match s.value {
+            crate::snapshot::Value::Gauge(v) => v,
+            crate::snapshot::Value::Counter { total, .. } => total,
+            ref other => panic!("{other:?}"),
+        })
+    }
+
+    #[test]
+    fn a_revised_day_lowers_its_gauge_but_never_the_counter() {
+        let record = |day: &str, ns: &str, events: f64| UsageRecord {
+            date: parse_date(day),
+            namespace_id: Some(ns.into()),
+            ingress_events: Some(events),
+            ..Default::default()
+        };
+        let mut marks = HighWater::default();
+        let first = [
+            record("2026-11-01", "a", 100.0),
+            record("2026-11-02", "a", 50.0),
+            record("2026-11-02", "b", 7.0),
+        ];
+        let (snap, update) = tenant_usage(&first, &november(), now(), &mut marks);
+        assert!(update.changed);
+        let a = [("namespace_id", "a")];
+        assert_eq!(
+            value(&snap, "aveva_cds_ingress_events_total", &a),
+            Some(150.0)
+        );
+        let revisions = |snap: &Snapshot| {
+            value(
+                snap,
+                "aveva_cds_usage_downward_revisions_total",
+                &[("measure", "ingress_events")],
+            )
+        };
+        assert_eq!(revisions(&snap), Some(0.0));
+        // November 1st revised down, namespace b's day missing, November 2nd grew.
+        let second = [
+            record("2026-11-01", "a", 60.0),
+            record("2026-11-02", "a", 55.0),
+        ];
+        let (snap, update) = tenant_usage(&second, &november(), now(), &mut marks);
+        assert_eq!(update.lowered.len(), 2);
+        assert_eq!(
+            value(&snap, "aveva_cds_ingress_events_total", &a),
+            Some(155.0)
+        );
+        let b = [("namespace_id", "b")];
+        assert_eq!(
+            value(&snap, "aveva_cds_ingress_events_total", &b),
+            Some(7.0)
+        );
+        // The gauges show the answer as it is.
+        let nov1 = [("namespace_id", "a"), ("date", "2026-11-01")];
+        assert_eq!(
+            value(&snap, "aveva_cds_daily_ingress_events", &nov1),
+            Some(60.0)
+        );
+        assert_eq!(
+            value(
+                &snap,
+                "aveva_cds_daily_ingress_events",
+                &[("namespace_id", "b")]
+            ),
+            None
+        );
+        assert_eq!(revisions(&snap), Some(2.0));
+        // One series per measure, there from the first answer (when counting began).
+        let family = snap
+            .family("aveva_cds_usage_downward_revisions_total")
+            .unwrap();
+        assert_eq!(family.samples.len(), 4);
+        let egress = family
+            .samples
+            .iter()
+            .find(|s| s.labels.get("measure") == Some("egress_events"))
+            .unwrap();
+        assert_eq!(
+            egress.value,
+            crate::snapshot::Value::Counter {
+                total: 0.0,
+                created: Some(now().timestamp() as f64)
+            }
+        );
+        // The same answer again: nothing to save, nothing counted twice.
+        let (snap, update) = tenant_usage(&second, &november(), now(), &mut marks);
+        assert!(!update.changed);
+        assert_eq!(revisions(&snap), Some(2.0));
+        assert_eq!(
+            value(&snap, "aveva_cds_ingress_events_total", &a),
+            Some(155.0)
+        );
+    }
+
+    #[test]
+    fn a_new_cycle_restarts_the_counters_from_its_days() {
+        let mut marks = HighWater::default();
+        let records = [on("2026-11-29"), on("2026-11-30"), on("2026-12-01")];
+        tenant_usage(
+            &records,
+            &november(),
+            parse_date("2026-11-30T20:00:00Z").unwrap(),
+            &mut marks,
+        );
+        assert_eq!(marks.days().len(), 2);
+        let december = Cycle {
+            start: parse_date("2026-12-01").unwrap(),
+            end: None,
+        };
+        let (snap, update) = tenant_usage(
+            &records,
+            &december,
+            parse_date("2026-12-01T00:10:00Z").unwrap(),
+            &mut marks,
+        );
+        assert_eq!(update.previous_cycle, Some(november().start));
+        assert!(update.lowered.is_empty());
+        assert_eq!(
+            marks.days(),
+            [parse_date("2026-12-01").unwrap().date_naive()].into()
+        );
+        let total = &snap
+            .family("aveva_cds_ingress_events_total")
+            .unwrap()
+            .samples[0];
+        assert_eq!(
+            total.value,
+            crate::snapshot::Value::Counter {
+                total: 1.0,
+                created: Some(december.start.timestamp() as f64)
+            }
+        );
     }
 
     fn latest_day(records: &[UsageRecord], cycle: &Cycle, now: &str) -> Option<f64> {
-        let snap = tenant_usage(records, cycle, parse_date(now).unwrap());
+        let snap = fresh(records, cycle, parse_date(now).unwrap());
         let family = snap.family("aveva_cds_usage_latest_day_timestamp_seconds")?;
         assert_eq!(family.samples.len(), 1);
         match family.samples[0].value {

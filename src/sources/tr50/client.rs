@@ -147,8 +147,10 @@ impl Client {
     /// A client for `url` (the full API URL, e.g. `https://api.devicewise.com/api`), resuming
     /// the login back-off kept in `backoff`.
     pub fn new(upstream: Upstream, url: Url, credentials: Credentials, backoff: StateSlot) -> Self {
+        // Restored at start-up only: a reload that rebuilds the target (its credentials may have
+        // been corrected) logs in afresh.
         let session = backoff
-            .load::<SavedBackoff>()
+            .load_at_start::<SavedBackoff>()
             .map(SessionState::restored)
             .unwrap_or_default();
         Client {
@@ -651,7 +653,7 @@ mod tests {
             c.backoff = crate::state::StateStore::in_dir(dir.path()).slot("tr50/t/login");
             c.session = Mutex::new(
                 c.backoff
-                    .load::<SavedBackoff>()
+                    .load_at_start::<SavedBackoff>()
                     .map(SessionState::restored)
                     .unwrap_or_default(),
             );
