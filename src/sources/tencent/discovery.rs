@@ -686,6 +686,42 @@ mod tests {
     }
 
     #[test]
+    fn describe_answers_of_any_shape_decode_or_fail_without_panicking() {
+        for product in products::PRODUCTS {
+            for body in [
+                &b""[..],
+                b"null",
+                b"[]",
+                b"{\"Response\": null}",
+                b"{\"Response\": {\"TotalCount\": \"x\", \"InstanceSet\": {}, \"Items\": 5}}",
+                b"{\"Response\": {\"Result\": [], \"LoadBalancerSet\": [null, 1, \"a\", {\"LoadBalancerVips\": {}}]}}",
+                b"{\"Response\": {\"TotalCount\": -1, \"DBInstanceSet\": [{\"DBInstanceId\": 7, \"TagList\": [{\"TagKey\": {}}]}]}}",
+                b"{\"Response\": {\"Error\": {\"Code\": \"AuthFailure.SignatureFailure\", \"Message\": \"no\"}, \"RequestId\": \"r\"}}",
+            ] {
+                match parse::page(product, body) {
+                    Ok((_, entries, page)) => assert!(page.len() as u64 <= entries),
+                    Err(e) => assert!(e.message.starts_with(product.action), "{}", e.message),
+                }
+            }
+        }
+        let cvm = products::for_namespace("QCE/CVM").unwrap();
+        let e = parse::page(
+            cvm,
+            br#"{"Response": {"Error": {"Code": "AuthFailure.SignatureFailure", "Message": "no"}, "RequestId": "r"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.reason, crate::base::ErrorReason::Auth);
+        // A numeric id is still an id (the SDK types say text; numbers are read as their text).
+        let pg = products::for_namespace("QCE/POSTGRES").unwrap();
+        let (_, entries, page) = parse::page(
+            pg,
+            br#"{"Response": {"TotalCount": 1, "DBInstanceSet": [{"DBInstanceId": 7}]}}"#,
+        )
+        .unwrap();
+        assert_eq!((entries, page[0].id.as_str()), (1, "7"));
+    }
+
+    #[test]
     fn globs() {
         assert!(glob("web-*", "web-1"));
         assert!(glob("*-1", "web-1"));
