@@ -506,14 +506,39 @@ async fn vendor_errors_are_readable_and_name_the_operation() {
         sim.communities()[0].id
     );
     let d = support::start_at(&yaml, ordinary()).await;
+    const COMMUNITY: [(&str, &str); 2] = [("source", "aveva"), ("endpoint", "community_usage")];
+    let failed_units = |b: &str| sample(b, "usage_exporter_poll_failed_units", &COMMUNITY);
+    let unit_errors = |b: &str| {
+        sample(
+            b,
+            "usage_exporter_poll_unit_errors_total",
+            &[COMMUNITY[0], COMMUNITY[1], ("reason", "http_4xx")],
+        )
+    };
     let body = d
         .wait_for(WAIT, |b| {
             errors(b, "resource_usage", "auth") >= 1.0
-                && errors(b, "community_usage", "http_4xx") >= 1.0
+                && unit_errors(b).is_some_and(|v| v >= 2.0)
                 && b.contains("aveva_cds_ingress_events_total")
         })
         .await;
-    assert!(!body.contains("aveva_cds_community_daily_"));
+    // The unknown community costs its own two units (internal and external usage) only: the
+    // known community's series are served and the poll counts as a success.
+    assert_eq!(failed_units(&body), Some(2.0));
+    assert_eq!(errors(&body, "community_usage", "http_4xx"), 0.0);
+    let known = sim.communities()[0].id.clone();
+    assert!(!samples(
+        &body,
+        "aveva_cds_community_daily_ingress_events",
+        &[("community_id", &known)]
+    )
+    .is_empty());
+    assert!(samples(
+        &body,
+        "aveva_cds_community_daily_ingress_events",
+        &[("community_id", unknown)]
+    )
+    .is_empty());
     let (_, landing) = d.get("/").await;
     for text in [
         "GET /api/v1/tenants/6c1ad4ba-6a49-4b33-a4a1-7e0f2d0b5c11/resources/usage: HTTP 403 Forbidden; Forbidden.; reason: The client does not have the required role.; resolution: Assign the Account Administrator role to the client. (operation id sim-op-",

@@ -152,6 +152,8 @@ async fn three_shards_poll_each_target_once_and_together_equal_one_exporter() {
         return;
     }
     let prometheus = find_tool("prometheus");
+    // 48 simulators in this process: not while RSS is measured.
+    let _alone = crate::support::memory_heavy().await;
     let dir = tempfile::tempdir().unwrap();
     let sims = simulators().await;
     let config = write_config(dir.path(), &sims);

@@ -1210,7 +1210,9 @@ async fn catalog_failures_are_backed_off_per_namespace_and_lose_no_other_catalog
         &[("target", "catalog"), ("namespace", "QCE/CDN")]
     )
     .is_empty());
-    // The CVM catalog call starts failing too: the catalog read before is still served.
+    // The CVM catalog call starts failing too: every unit fails, so the poll fails (and
+    // UsageExporterEndpointFailing can tell), but the catalog read before is still served
+    // until stale_after, like any failing endpoint's last good data.
     catalog_sim.with(|s| s.failing_catalogs.insert("qce/cvm".into()));
     let failing_from = catalog_calls(&catalog_sim, "QCE/CVM");
     let body = d
@@ -1218,7 +1220,7 @@ async fn catalog_failures_are_backed_off_per_namespace_and_lose_no_other_catalog
             catalog_calls(&catalog_sim, "QCE/CVM") >= failing_from + 3
         })
         .await;
-    assert_eq!(ok_polls(&body, "catalog", "metric_catalog"), Some(1.0));
+    assert_eq!(ok_polls(&body, "catalog", "metric_catalog"), Some(0.0));
     assert_eq!(
         sample(
             &body,

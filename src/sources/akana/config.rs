@@ -308,25 +308,43 @@ mod tests {
             ("UserAccountsCount", 40.0),
         ];
         assert_eq!(
-            limits.iter().map(|(k, v)| (k.as_str(), *v)).collect::<Vec<_>>(),
+            limits
+                .iter()
+                .map(|(k, v)| (k.as_str(), *v))
+                .collect::<Vec<_>>(),
             expected
         );
         // `${ENV}` expands to text, which reads as a number too; an empty map is no limit.
-        let yaml = format!("sources:\n  akana:\n    - {}\n      limits: {{ApiCount: '${{LIMIT}}'}}\n", MINIMAL.replace('\n', "\n      "));
-        let config = parse(&yaml, Path::new("t.yml"), &|n| (n == "LIMIT").then(|| "300".into())).unwrap();
+        let yaml = format!(
+            "sources:\n  akana:\n    - {}\n      limits: {{ApiCount: '${{LIMIT}}'}}\n",
+            MINIMAL.replace('\n', "\n      ")
+        );
+        let config = parse(&yaml, Path::new("t.yml"), &|n| {
+            (n == "LIMIT").then(|| "300".into())
+        })
+        .unwrap();
         assert_eq!(config.targets_of::<Settings>()[0].limits["ApiCount"], 300.0);
         for empty in ["limits: {}", "limits:", "limits: null"] {
             let config = load(&format!("{MINIMAL}\n{empty}")).unwrap();
-            assert!(config.targets_of::<Settings>()[0].limits.is_empty(), "{empty}");
+            assert!(
+                config.targets_of::<Settings>()[0].limits.is_empty(),
+                "{empty}"
+            );
         }
         // With a metric_ids filter, a limit's metric must be read.
         let item = format!("{MINIMAL}\nmetric_ids: [ApiCount]\nlimits: {{ApiCount: 200}}");
-        assert_eq!(load(&item).unwrap().targets_of::<Settings>()[0].limits.len(), 1);
+        assert_eq!(
+            load(&item).unwrap().targets_of::<Settings>()[0]
+                .limits
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn bad_limits_name_the_file_the_key_and_the_reason() {
-        let reason = "must be a number greater than 0 (the licensed or contracted amount, e.g. 200), got";
+        let reason =
+            "must be a number greater than 0 (the licensed or contracted amount, e.g. 200), got";
         for (value, got) in [
             ("lots", "\"lots\""),
             ("'200 apis'", "\"200 apis\""),
@@ -358,15 +376,29 @@ mod tests {
         let text = load(&item).unwrap_err().to_string();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4, "{text}");
-        assert!(lines.contains(&"t.yml: sources.akana[0].limits.: a MetricID must not be empty"), "{text}");
-        assert!(lines.contains(&"t.yml: sources.akana[0].limits. : a MetricID must not be empty"), "{text}");
-        assert!(text.contains(&format!("t.yml: sources.akana[0].limits.ApiCount: {reason} 0")), "{text}");
+        assert!(
+            lines.contains(&"t.yml: sources.akana[0].limits.: a MetricID must not be empty"),
+            "{text}"
+        );
+        assert!(
+            lines.contains(&"t.yml: sources.akana[0].limits. : a MetricID must not be empty"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "t.yml: sources.akana[0].limits.ApiCount: {reason} 0"
+            )),
+            "{text}"
+        );
         assert!(text.contains("t.yml: sources.akana[0].limits.AppCount: AppCount is not in metric_ids, so its usage is never read"), "{text}");
         // Not a map at all: the YAML reader names the key.
         let text = load(&format!("{MINIMAL}\nlimits: [ApiCount]"))
             .unwrap_err()
             .to_string();
-        assert!(text.starts_with("t.yml: sources.akana[0].limits: "), "{text}");
+        assert!(
+            text.starts_with("t.yml: sources.akana[0].limits: "),
+            "{text}"
+        );
     }
 
     #[test]

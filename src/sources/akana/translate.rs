@@ -292,9 +292,9 @@ pub fn report(usage: &PlatformUsage, item_info: bool) -> Snapshot {
         .filter(|m| !matches!(m.kind.as_deref(), Some("Aggregate" | "ListWithAggregate")))
         .flat_map(|m| &m.days)
         .filter(|d| {
-            d.date_label().is_some_and(|date| {
-                !matches!(&month_prefix, Some(p) if !date.starts_with(p.as_str()))
-            })
+            d.date_label().is_some_and(
+                |date| !matches!(&month_prefix, Some(p) if !date.starts_with(p.as_str())),
+            )
         })
         .filter_map(|d| d.day_start(zone))
         .reduce(f64::max);
@@ -892,7 +892,10 @@ mod tests {
             Some(unix("2026-04-02T18:30:00Z"))
         );
         assert_eq!(
-            day(J::from("2026-04-03T13:45:00+02:00"), "2026-04-01T00:00:00+02:00"),
+            day(
+                J::from("2026-04-03T13:45:00+02:00"),
+                "2026-04-01T00:00:00+02:00"
+            ),
             Some(unix("2026-04-02T22:00:00Z"))
         );
         // Epoch milliseconds are UTC days; a zone-less start means UTC.

@@ -19,12 +19,12 @@ pub use cycle::Cycle;
 pub use translate::CommunitySource;
 
 use super::{BuildContext, Endpoint, EndpointInfo, PollContext, PollOutcome, Source};
-use crate::base::{ErrorReason, PollError};
+use crate::base::{ErrorReason, FailedUnit, PollError};
 use crate::snapshot::Snapshot;
 use crate::state::StateSlot;
 use chrono::{DateTime, Utc};
 use client::Client;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use highwater::{HighWater, Update, MEASURE_NAMES};
 use model::UsageRecords;
 use std::time::Duration;
@@ -232,8 +232,26 @@ impl Aveva {
         }
         let now: DateTime<Utc> = ctx.now.into();
         let cycle = self.cycle(ctx).await?;
-        let usage = self.community_usage(&cycle, now).await?;
-        Ok(self.data(translate::community_usage(&usage, &cycle, now)))
+        let (usage, failed) = self.community_usage(&cycle, now).await;
+        let units = usage.len() + failed.len();
+        if usage.is_empty() {
+            // Nothing answered: the poll fails with the first unit's error.
+            let count = failed.len();
+            let first = failed.into_iter().next().expect("at least one community");
+            return Err(if count == 1 {
+                first.error
+            } else {
+                first.error.context(format!(
+                    "all {count} community usage requests failed; first"
+                ))
+            });
+        }
+        let data = translate::community_usage(&usage, &cycle, now);
+        Ok(PollOutcome::partial(
+            for_tenant(data, &self.tenant_id),
+            units,
+            failed,
+        ))
     }
 
     async fn poll_resource_usage(&self, ctx: &PollContext) -> Result<PollOutcome, PollError> {
@@ -283,11 +301,13 @@ impl Aveva {
     }
 
     /// Both sources of every configured community, a few requests at a time.
+    /// Each community × source is a unit: the usage of those that answered, and the units that
+    /// failed (one community the client lost access to costs only its own series).
     async fn community_usage(
         &self,
         cycle: &Cycle,
         now: DateTime<Utc>,
-    ) -> Result<Vec<CommunityUsage>, PollError> {
+    ) -> (Vec<CommunityUsage>, Vec<FailedUnit>) {
         let (start, end) = range(cycle, now);
         let jobs: Vec<(String, CommunitySource)> = self
             .community_ids
@@ -309,25 +329,32 @@ impl Aveva {
                         ("groupBy", "Tenant".to_string()),
                         ("source", source.api_name().to_string()),
                     ];
-                    let records = self
+                    let unit = format!("community {community_id} ({} usage)", source.api_name());
+                    match self
                         .client
                         .get_parsed(&path, &query, model::decode::<UsageRecords>)
                         .await
-                        .map_err(|e| {
-                            e.context(format!(
-                                "community {community_id} ({} usage)",
-                                source.api_name()
-                            ))
-                        })?;
-                    Ok::<_, PollError>(CommunityUsage {
-                        community_id,
-                        source,
-                        records: records.0,
-                    })
+                    {
+                        Ok(records) => Ok(CommunityUsage {
+                            community_id,
+                            source,
+                            records: records.0,
+                        }),
+                        Err(e) => Err(FailedUnit::new(unit.clone(), e.context(unit))),
+                    }
                 }
             })
             .buffered(COMMUNITY_CONCURRENCY)
-            .try_collect()
+            .fold(
+                (Vec::new(), Vec::new()),
+                |(mut ok, mut failed), result| async move {
+                    match result {
+                        Ok(usage) => ok.push(usage),
+                        Err(unit) => failed.push(unit),
+                    }
+                    (ok, failed)
+                },
+            )
             .await
     }
 }
@@ -450,7 +477,11 @@ mod tests {
             let row = Aveva::ENDPOINTS.iter().find(|e| e.info.name == name);
             row.and_then(|e| e.info.parse).unwrap()
         };
-        let body = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aveva/billing_cycles.json")).unwrap();
+        let body = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/aveva/billing_cycles.json"
+        ))
+        .unwrap();
         let snapshot = parse("billing_cycles")(&body, &ctx).unwrap();
         let (cycle, same) = parse::cycles(&body, &ctx).unwrap();
         assert_eq!(snapshot, same);
@@ -461,9 +492,17 @@ mod tests {
             .family("aveva_cds_billing_cycle_start_timestamp_seconds")
             .unwrap();
         assert_eq!(start.samples[0].labels.get("tenant_id"), Some("t"));
-        let body = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aveva/resource_usage.json")).unwrap();
+        let body = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/aveva/resource_usage.json"
+        ))
+        .unwrap();
         assert!(parse("resource_usage")(&body, &ctx).unwrap().series_count() > 0);
-        let body = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aveva/tenant_usage_namespace.json")).unwrap();
+        let body = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/aveva/tenant_usage_namespace.json"
+        ))
+        .unwrap();
         let usage = for_tenant(parse::tenant_usage(&body, cycle, &ctx).unwrap(), "t");
         let total = usage.family("aveva_cds_ingress_events_total").unwrap();
         assert_eq!(

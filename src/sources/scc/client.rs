@@ -8,7 +8,6 @@ use crate::upstream::{Response, Upstream};
 use reqwest::header::{ACCEPT, CONNECTION};
 use serde::de::DeserializeOwned;
 
-
 /// The requests of one target.
 pub struct Client {
     upstream: Upstream,

@@ -74,14 +74,11 @@ pub fn validate(file: &FileConfig) -> Result<Settings, Vec<TargetProblem>> {
             include_user: file.include_user,
             ha_group,
         }),
-        (url, username, password, ha_group) => Err([
-            url.err(),
-            username.err(),
-            password.err(),
-            ha_group.err(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()),
+        (url, username, password, ha_group) => {
+            Err([url.err(), username.err(), password.err(), ha_group.err()]
+                .into_iter()
+                .flatten()
+                .collect())
+        }
     }
 }

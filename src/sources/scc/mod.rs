@@ -18,8 +18,8 @@ use crate::base::{ErrorReason, PollError};
 use crate::snapshot::Snapshot;
 use crate::state::StateSlot;
 use crate::upstream::decode_json;
-use serde::{Deserialize, Serialize};
 use client::Client;
+use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -114,15 +114,16 @@ impl Source for Scc {
             ))
         }),
         json_api!(
-            EndpointInfo::every("memory", 60, "GET /api/monitoring/memory").master_only()
-            .since(2, 13),
+            EndpointInfo::every("memory", 60, "GET /api/monitoring/memory")
+                .master_only()
+                .since(2, 13),
             "/api/monitoring/memory",
             parse::memory
         ),
         json_api!(
             EndpointInfo::every("certificates", 3600, "GET /api/monitoring/certificates")
                 .master_only()
-            .since(2, 13),
+                .since(2, 13),
             "/api/monitoring/certificates",
             parse::certificates
         ),
@@ -149,13 +150,14 @@ impl Source for Scc {
         json_api!(
             EndpointInfo::off("certificates_ok", "GET /api/monitoring/certificates/ok")
                 .master_only()
-            .since(2, 13),
+                .since(2, 13),
             "/api/monitoring/certificates/ok",
             parse::certificates_ok
         ),
         json_api!(
-            EndpointInfo::every("usage", 300, "GET /api/monitoring/usage").master_only()
-            .since(2, 13),
+            EndpointInfo::every("usage", 300, "GET /api/monitoring/usage")
+                .master_only()
+                .since(2, 13),
             "/api/monitoring/usage",
             parse::usage
         ),
@@ -476,7 +478,10 @@ impl Scc {
                     return role;
                 }
             }
-            if state.role_failed.is_some_and(|at| at.elapsed() < ROLE_RETRY) {
+            if state
+                .role_failed
+                .is_some_and(|at| at.elapsed() < ROLE_RETRY)
+            {
                 return fallback(&state);
             }
         }
@@ -654,7 +659,9 @@ impl Scc {
         if let Some(since) = gates.since_version {
             let version = self.known_version().await;
             if version.is_some_and(|v| v < since) {
-                return Ok(PollOutcome::Unsupported(self.not_offered(version, Some(since))));
+                return Ok(PollOutcome::Unsupported(
+                    self.not_offered(version, Some(since)),
+                ));
             }
         }
         if gates.master_only && !self.gating_role(now).await.is_master() {
@@ -676,7 +683,8 @@ impl Scc {
             Err(e) => e,
         };
         let role_signal = gates.master_only
-            && (matches!(error.http_status, Some(400 | 409)) || error.reason == ErrorReason::Timeout);
+            && (matches!(error.http_status, Some(400 | 409))
+                || error.reason == ErrorReason::Timeout);
         let confirmed_master = if !role_signal {
             !gates.master_only
         } else if self.known_role() == Some(Role::NoHaApi) {

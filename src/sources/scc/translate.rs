@@ -287,7 +287,9 @@ pub fn cumulative_buckets(buckets: &[Bucket]) -> Option<Vec<(String, f64)>> {
             .unwrap_or(f64::INFINITY);
         out.push((format_le(le), total));
     }
-    out.iter().all(|(_, count)| count.is_finite()).then_some(out)
+    out.iter()
+        .all(|(_, count)| count.is_finite())
+        .then_some(out)
 }
 
 /// `/api/monitoring/performance/backends`.

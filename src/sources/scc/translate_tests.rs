@@ -21,8 +21,14 @@ fn golden_health_and_master_role() {
     golden("health_up", &health(true, None));
     golden("health_down", &health(false, None));
     golden("health_up_ha_group", &health(true, Some("prod-eu")));
-    golden("master_role_master", &master_role(true, 0, Some(1_764_547_200.0)));
-    golden("master_role_shadow", &master_role(false, 2, Some(1_764_547_200.0)));
+    golden(
+        "master_role_master",
+        &master_role(true, 0, Some(1_764_547_200.0)),
+    );
+    golden(
+        "master_role_shadow",
+        &master_role(false, 2, Some(1_764_547_200.0)),
+    );
 }
 
 #[test]

@@ -360,9 +360,16 @@ fn regions(file: &FileConfig) -> Result<Vec<String>, TargetProblem> {
             ))
         }
     };
-    let key = if file.regions.is_some() { "regions" } else { "region" };
+    let key = if file.regions.is_some() {
+        "regions"
+    } else {
+        "region"
+    };
     if list.is_empty() {
-        return Err(problem(key, "list at least one region, e.g. [ap-guangzhou]"));
+        return Err(problem(
+            key,
+            "list at least one region, e.g. [ap-guangzhou]",
+        ));
     }
     let mut out: Vec<String> = Vec::new();
     for (i, r) in list.iter().enumerate() {
@@ -556,11 +563,7 @@ mod tests {
         assert_eq!(t.url.as_str(), "https://monitor.api.qcloud.com/");
         assert_eq!(t.read_api, ReadApi::GetMetricStatistics);
         assert_eq!(t.signature_method, V2Method::HmacSha256);
-        assert_eq!(
-            t.utc_offset_secs,
-            8 * 3600,
-            "Beijing time in every region"
-        );
+        assert_eq!(t.utc_offset_secs, 8 * 3600, "Beijing time in every region");
         let c = load(
             "      api: v2\n      url: http://127.0.0.1:9/v2/x.php\n      utc_offset: \"-05:30\"\n",
         )

@@ -166,10 +166,7 @@ fn glob(pattern: &str, text: &str) -> bool {
         return pattern == text;
     }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first)
-        || !text.ends_with(last)
-        || text.len() < first.len() + last.len()
-    {
+    if !text.starts_with(first) || !text.ends_with(last) || text.len() < first.len() + last.len() {
         return false;
     }
     let mut rest = &text[first.len()..text.len() - last.len()];
@@ -209,8 +206,7 @@ impl Match {
     /// Exclude: any given criterion holds (none given: false).
     fn any(&self, i: &Described) -> bool {
         self.tags.iter().any(|(k, v)| has_tag(i, k, v))
-            || i
-                .name
+            || i.name
                 .as_ref()
                 .is_some_and(|n| self.names.iter().any(|p| glob(p, n)))
             || one_of(&self.zones, &i.zone)
@@ -245,7 +241,10 @@ fn problem(key: String, reason: impl Into<String>) -> TargetProblem {
 fn checked_match(key: &str, m: &MatchFile, problems: &mut Vec<TargetProblem>) -> Match {
     let mut list = |name: &str, values: &[String]| -> Vec<String> {
         if values.iter().any(|v| v.trim().is_empty()) {
-            problems.push(problem(format!("{key}.{name}"), "entries must not be empty"));
+            problems.push(problem(
+                format!("{key}.{name}"),
+                "entries must not be empty",
+            ));
         }
         values.iter().map(|v| v.trim().to_string()).collect()
     };
@@ -333,7 +332,13 @@ pub fn block(
 pub fn tag_label(key: &str) -> String {
     let clean: String = key
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("tag_{clean}")
 }
@@ -360,7 +365,9 @@ pub fn tag_labels(keys: &[String], problems: &mut Vec<TargetProblem>) -> Vec<(St
         if let Some((other, _)) = out.iter().find(|(_, l)| *l == label) {
             problems.push(problem(
                 format!("tag_labels[{j}]"),
-                format!("tag {key:?} gives the label {label}, as tag {other:?} does; list one of them"),
+                format!(
+                    "tag {key:?} gives the label {label}, as tag {other:?} does; list one of them"
+                ),
             ));
             continue;
         }
@@ -483,13 +490,12 @@ impl Discovery {
         let listing = self.list(client, clock, None).await;
         let units = (listing.units, listing.worked());
         let inventory = listing.inventory.clone();
-        super::settle(
-            client.target(),
-            "metric_data",
-            Snapshot::default(),
-            units,
-            listing.failed,
-        )?;
+        if units.1 {
+            for (unit, error) in &listing.failed {
+                tracing::warn!(target = client.target(), unit, error = %error, "instance listing failed for this unit; metric_data reads the others");
+            }
+        }
+        super::settle(Snapshot::default(), units, listing.failed)?;
         *slot = Some(inventory.clone());
         Ok(inventory)
     }
@@ -656,7 +662,10 @@ pub mod parse {
     use super::*;
 
     /// The total, the number of list entries and the instances of one Describe answer.
-    pub fn page(product: &Product, body: &[u8]) -> Result<(Option<u64>, u64, Vec<Described>), PollError> {
+    pub fn page(
+        product: &Product,
+        body: &[u8],
+    ) -> Result<(Option<u64>, u64, Vec<Described>), PollError> {
         let response: Value = super::super::parse::payload(TencentApi::V3, product.action, body)?;
         let entries = products::at(&response, product.list)
             .and_then(Value::as_array)
@@ -762,8 +771,18 @@ mod tests {
         assert!(d.selects(&described("a", "web-1", g3, &[("env", "prod")])));
         assert!(!d.selects(&described("b", "web-2", g3, &[("env", "dev")])));
         assert!(!d.selects(&described("c", "db-1", g3, &[("env", "prod")])));
-        assert!(!d.selects(&described("d", "web-3", "ap-guangzhou-4", &[("env", "prod")])));
-        assert!(!d.selects(&described("e", "web-4", g3, &[("env", "prod"), ("drain", "")])));
+        assert!(!d.selects(&described(
+            "d",
+            "web-3",
+            "ap-guangzhou-4",
+            &[("env", "prod")]
+        )));
+        assert!(!d.selects(&described(
+            "e",
+            "web-4",
+            g3,
+            &[("env", "prod"), ("drain", "")]
+        )));
         let all = BlockDiscovery {
             include: Match::default(),
             exclude: Match::default(),
@@ -776,7 +795,12 @@ mod tests {
     fn tag_labels_are_valid_bounded_and_distinct() {
         let mut p = Vec::new();
         let labels = tag_labels(
-            &["env".into(), "cost-center".into(), "cost_center".into(), " ".into()],
+            &[
+                "env".into(),
+                "cost-center".into(),
+                "cost_center".into(),
+                " ".into(),
+            ],
             &mut p,
         );
         assert_eq!(
@@ -789,7 +813,10 @@ mod tests {
         assert_eq!(p.len(), 2, "{p:?}");
         assert_eq!(p[0].0, "tag_labels[2]");
         assert!(p[0].1.contains("tag_cost_center"), "{p:?}");
-        assert_eq!(p[1], ("tag_labels[3]".to_string(), "must not be empty".to_string()));
+        assert_eq!(
+            p[1],
+            ("tag_labels[3]".to_string(), "must not be empty".to_string())
+        );
         let many: Vec<String> = (0..17).map(|i| format!("k{i}")).collect();
         let mut p = Vec::new();
         tag_labels(&many, &mut p);
@@ -805,7 +832,10 @@ mod tests {
                 include: Match::default(),
                 exclude: Match::default(),
             })],
-            vec![("env".into(), "tag_env".into()), ("team".into(), "tag_team".into())],
+            vec![
+                ("env".into(), "tag_env".into()),
+                ("team".into(), "tag_team".into()),
+            ],
             vec!["ap-guangzhou".into()],
         );
         let mut inventory = Inventory::default();
@@ -843,7 +873,8 @@ mod tests {
         use crate::sources::tencent::Settings;
         use std::path::Path;
 
-        const HEAD: &str = "sources:\n  tencent:\n    - name: t\n      secret_id: AKID\n      secret_key: key\n";
+        const HEAD: &str =
+            "sources:\n  tencent:\n    - name: t\n      secret_id: AKID\n      secret_key: key\n";
 
         fn load(text: &str) -> Result<Settings, Vec<(String, String)>> {
             parse(&format!("{HEAD}{text}"), Path::new("t.yml"), &|_| None)
@@ -890,25 +921,52 @@ mod tests {
             let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
             assert_eq!(
                 keys,
-                ["sources.tencent[0].regions", "sources.tencent[0].metrics[0].instances"]
+                [
+                    "sources.tencent[0].regions",
+                    "sources.tencent[0].metrics[0].instances"
+                ]
             );
-            assert!(p[1].1.contains("does not cover namespace \"QCE/CBS\""), "{p:?}");
+            assert!(
+                p[1].1.contains("does not cover namespace \"QCE/CBS\""),
+                "{p:?}"
+            );
             let p = load("      regions: [a, a]\n      metrics:\n        - namespace: QCE/CVM\n          names: [x]\n          instances: some\n").unwrap_err();
-            assert_eq!(p[0], ("sources.tencent[0].regions[1]".to_string(), "region a is listed twice".to_string()));
+            assert_eq!(
+                p[0],
+                (
+                    "sources.tencent[0].regions[1]".to_string(),
+                    "region a is listed twice".to_string()
+                )
+            );
             assert_eq!(p[1].0, "sources.tencent[0].metrics[0].instances");
             assert!(p[1].1.contains("unknown value \"some\""), "{p:?}");
             let p = load("      api: v2\n      regions: [gz, sh]\n      metrics:\n        - namespace: qce/cvm\n          names: [cpu_usage]\n          instances: all\n").unwrap_err();
-            assert!(p.iter().any(|(k, r)| k == "sources.tencent[0].regions" && r.contains("api: v3")), "{p:?}");
-            assert!(p.iter().any(|(k, r)| k == "sources.tencent[0].metrics[0].instances" && r.contains("api: v3")), "{p:?}");
+            assert!(
+                p.iter()
+                    .any(|(k, r)| k == "sources.tencent[0].regions" && r.contains("api: v3")),
+                "{p:?}"
+            );
+            assert!(
+                p.iter()
+                    .any(|(k, r)| k == "sources.tencent[0].metrics[0].instances"
+                        && r.contains("api: v3")),
+                "{p:?}"
+            );
             let p = load("      region: a\n      tag_labels: [env]\n      metrics:\n        - namespace: QCE/CVM\n          names: [x]\n          instances: [{InstanceId: i}]\n          filters: {include: {names: [\"\"]}}\n").unwrap_err();
             let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
             assert_eq!(
                 keys,
-                ["sources.tencent[0].metrics[0].filters", "sources.tencent[0].tag_labels"]
+                [
+                    "sources.tencent[0].metrics[0].filters",
+                    "sources.tencent[0].tag_labels"
+                ]
             );
             let p = load("      region: a\n      metrics:\n        - namespace: QCE/CVM\n          names: [x]\n          filters: {include: {names: [\" \"], colour: [red]}}\n").unwrap_err();
             assert_eq!(p.len(), 1, "{p:?}");
-            assert!(p[0].1.contains("colour"), "an unknown filter key is refused: {p:?}");
+            assert!(
+                p[0].1.contains("colour"),
+                "an unknown filter key is refused: {p:?}"
+            );
             let p = load("      region: a\n      metrics:\n        - namespace: QCE/CVM\n          names: [x]\n          filters: {exclude: {names: [\" \"]}}\n").unwrap_err();
             assert_eq!(
                 p,
@@ -917,7 +975,8 @@ mod tests {
                     "entries must not be empty".to_string()
                 )]
             );
-            let p = load("      metrics:\n        - namespace: QCE/CVM\n          names: [x]\n").unwrap_err();
+            let p = load("      metrics:\n        - namespace: QCE/CVM\n          names: [x]\n")
+                .unwrap_err();
             assert_eq!(p[0].0, "sources.tencent[0].region");
             assert!(p[1].1.contains("instances: all"), "{p:?}");
         }

@@ -180,7 +180,11 @@ fn step(
     let point = point.filter(|(t, _)| before.is_none() || *t >= window_start);
     match before {
         None => point.map_or(Memory::Nothing { after: None }, fresh),
-        Some(kept @ Memory::Kept { timestamp, seen, .. }) => match point {
+        Some(
+            kept @ Memory::Kept {
+                timestamp, seen, ..
+            },
+        ) => match point {
             Some(p) if p.0 >= timestamp => fresh(p),
             _ if now.duration_since(seen).unwrap_or(Duration::ZERO) <= stale_after => kept,
             _ => Memory::Nothing {
@@ -329,7 +333,9 @@ mod tests {
         let now = T0 + 60 + 601;
         let mut failed = asked(&["a"], now);
         failed[0].failed = true;
-        assert!(last.update(at(now), STALE, &failed, &answer(&[])).is_empty());
+        assert!(last
+            .update(at(now), STALE, &failed, &answer(&[]))
+            .is_empty());
     }
 
     #[test]
@@ -418,7 +424,12 @@ mod tests {
             &asked(&["a"], now),
             &answer(&[("a", T0, 1.0)]),
         );
-        let out = last.update(at(T0 - 3600), STALE, &asked(&["a"], T0 - 3600), &answer(&[]));
+        let out = last.update(
+            at(T0 - 3600),
+            STALE,
+            &asked(&["a"], T0 - 3600),
+            &answer(&[]),
+        );
         assert_eq!(served(&out), [("a".into(), T0 as f64, 1.0)]);
     }
 }

@@ -254,13 +254,7 @@ impl Tencent {
         if !worked && failed.is_empty() && !not_offered.is_empty() {
             return Ok(PollOutcome::Unsupported(not_offered.join("; ")));
         }
-        settle(
-            self.client.target(),
-            "metric_catalog",
-            translate::catalog(&all),
-            (namespaces, worked),
-            failed,
-        )
+        settle(translate::catalog(&all), (namespaces, worked), failed)
     }
 
     /// Reads a namespace's catalog from the API and caches what came of it: the catalog, that
@@ -415,7 +409,9 @@ impl Tencent {
                 });
                 let supported = match &entry {
                     // GetMetricStatistics reads 300 s whatever the catalog lists.
-                    Some(e) if !e.periods.is_empty() && self.read_api == ReadApi::GetMonitorData => {
+                    Some(e)
+                        if !e.periods.is_empty() && self.read_api == ReadApi::GetMonitorData =>
+                    {
                         timing::Supported::Listed(e.periods.clone(), parse::catalog_action(api))
                     }
                     _ => timing::documented_periods(api, self.read_api, &block.namespace),
@@ -519,8 +515,6 @@ impl Tencent {
             }));
         }
         settle(
-            self.client.target(),
-            "metric_data",
             crate::snapshot::Snapshot::from_families(families),
             (units, worked),
             failed,
@@ -539,8 +533,6 @@ impl Tencent {
         let listing = self.discovery.refresh(&self.client, &clock).await;
         let units = (listing.units, listing.worked());
         settle(
-            self.client.target(),
-            "instance_discovery",
             self.discovery.info(&listing.inventory),
             units,
             listing.failed,
@@ -588,7 +580,10 @@ impl Tencent {
                     }
                     TencentApi::V2 => {
                         let range = request.instances.clone();
-                        vec![(range.clone(), self.read_v2(&read, &instances[range.start]).await)]
+                        vec![(
+                            range.clone(),
+                            self.read_v2(&read, &instances[range.start]).await,
+                        )]
                     }
                 };
                 (request, answers)
@@ -710,9 +705,14 @@ impl Tencent {
             version: client::V3_VERSION,
         };
         self.client
-            .v3_at(service, read.region, "GetMonitorData", &body, read.clock, |body| {
-                parse::readings_v3(plan, chunk, body)
-            })
+            .v3_at(
+                service,
+                read.region,
+                "GetMonitorData",
+                &body,
+                read.clock,
+                |body| parse::readings_v3(plan, chunk, body),
+            )
             .await
             .map_err(|e| e.context(format!("{} {}", plan.namespace, plan.metric)))
     }
@@ -805,13 +805,10 @@ fn unit_name(index: usize, plan: &Plan, instances: &[Instance], range: &Range<us
     )
 }
 
-/// What a poll of `units` units comes to: `data` (what worked) when nothing failed, or when
-/// something worked and some units failed (each logged); the most telling error (auth first)
-/// when nothing worked. With the core's partial outcome, the middle case's last line becomes
-/// `Ok(PollOutcome::partial(data, units, failed.into_iter().map(|(u, e)| FailedUnit::new(u, e)).collect()))`.
+/// What a poll of `units` units comes to: `data` when nothing failed; a partial outcome (what
+/// worked, and the failed units) when something worked; the most telling error (auth first)
+/// when nothing worked.
 fn settle(
-    target: &str,
-    endpoint: &str,
     data: Snapshot,
     (units, worked): (usize, bool),
     failed: Vec<FailedUnit>,
@@ -837,17 +834,15 @@ fn settle(
             error.context(format!("{unit} (and {} more failing)", count - 1))
         });
     }
-    for (unit, error) in &failed {
-        tracing::warn!(target, endpoint, unit, reason = error.reason.as_str(), error = %error, "part of the poll failed; the rest is served");
-    }
-    tracing::warn!(
-        target,
-        endpoint,
-        failed = failed.len(),
+    // Logged and counted by the scheduler, once per change of the endpoint's state.
+    Ok(PollOutcome::partial(
+        data,
         units,
-        "poll partly failed; what worked is served"
-    );
-    Ok(PollOutcome::Data(data))
+        failed
+            .into_iter()
+            .map(|(unit, error)| crate::base::FailedUnit::new(unit, error))
+            .collect(),
+    ))
 }
 
 /// The requests of a `metric_data` poll at `now` over `plans` (position in `plans` → block
@@ -1377,29 +1372,45 @@ mod tests {
     #[test]
     fn a_poll_serves_what_worked_and_fails_only_when_nothing_did() {
         let data = || translate::metric_data("gz", &[]);
-        let unit = |name: &str, reason| (name.to_string(), PollError::new(reason, format!("{name} broke")));
+        let unit = |name: &str, reason| {
+            (
+                name.to_string(),
+                PollError::new(reason, format!("{name} broke")),
+            )
+        };
         assert!(matches!(
-            settle("t", "metric_data", data(), (1, true), vec![]),
+            settle(data(), (1, true), vec![]),
             Ok(PollOutcome::Data(_))
         ));
-        // Some units failed, some worked: the data is served.
+        // Some units failed, some worked: the data is served with the failed units.
         let failed = vec![unit("metrics[0] QCE/CVM Nope", ErrorReason::UpstreamError)];
-        assert!(matches!(
-            settle("t", "metric_data", data(), (2, true), failed),
-            Ok(PollOutcome::Data(_))
-        ));
+        match settle(data(), (2, true), failed) {
+            Ok(PollOutcome::Partial { failed, units, .. }) => {
+                assert_eq!(units, 2);
+                assert_eq!(failed[0].unit, "metrics[0] QCE/CVM Nope");
+                assert_eq!(failed[0].error.reason, ErrorReason::UpstreamError);
+            }
+            other => panic!("{other:?}"),
+        }
         // Nothing worked: the auth error is reported, naming how many more failed.
         let failed = vec![
             unit("a", ErrorReason::UpstreamError),
             unit("b", ErrorReason::Auth),
             unit("c", ErrorReason::Unsupported),
         ];
-        let e = settle("t", "metric_data", data(), (3, false), failed).unwrap_err();
+        let e = settle(data(), (3, false), failed).unwrap_err();
         assert_eq!(e.reason, ErrorReason::Auth);
         assert_eq!(e.message, "b (and 2 more failing): b broke");
-        let e = settle("t", "metric_data", data(), (1, false), vec![unit("a", ErrorReason::Unsupported)])
-            .unwrap_err();
-        assert_eq!((e.reason, e.message.as_str()), (ErrorReason::Unsupported, "a broke"));
+        let e = settle(
+            data(),
+            (1, false),
+            vec![unit("a", ErrorReason::Unsupported)],
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.reason, e.message.as_str()),
+            (ErrorReason::Unsupported, "a broke")
+        );
     }
 
     #[test]
@@ -1421,9 +1432,14 @@ mod tests {
         let windows: Vec<(i64, i64)> = reqs.iter().map(|r| r.window).collect();
         let cdn_end = window::window(now - 360, 60).1;
         let cvm_end = window::window(now, 60).1;
-        assert_eq!(windows.iter().map(|w| w.1).collect::<Vec<_>>(), [cdn_end, cdn_end, cvm_end]);
         assert_eq!(
-            reqs.iter().map(|r| (r.instances.clone(), r.asked_from)).collect::<Vec<_>>(),
+            windows.iter().map(|w| w.1).collect::<Vec<_>>(),
+            [cdn_end, cdn_end, cvm_end]
+        );
+        assert_eq!(
+            reqs.iter()
+                .map(|r| (r.instances.clone(), r.asked_from))
+                .collect::<Vec<_>>(),
             [(0..2, 0), (2..3, 0), (0..3, 3)]
         );
         assert_eq!(asked[0].window_start, cdn_end - 120);
@@ -1456,9 +1472,15 @@ mod tests {
         let ranges: Vec<_> = first.iter().map(|r| r.instances.clone()).collect();
         assert_eq!(ranges, [0..50, 50..100, 100..120]);
         assert_eq!(first[0].window, window::read_window(now, 60, 50, true));
-        assert_eq!(window::points_in(first[0].window.0, first[0].window.1, 60), 28);
+        assert_eq!(
+            window::points_in(first[0].window.0, first[0].window.1, 60),
+            28
+        );
         // 20 instances: 1440 / 20 = 72 ≥ 60 points, the full hour.
-        assert_eq!(window::points_in(first[2].window.0, first[2].window.1, 60), 60);
+        assert_eq!(
+            window::points_in(first[2].window.0, first[2].window.1, 60),
+            60
+        );
         last.update(
             std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(now as u64),
             Duration::from_secs(180),
@@ -1487,10 +1509,7 @@ mod tests {
             .map(|r| r.instances.start)
             .collect();
         assert_eq!(wide, [10]);
-        assert_eq!(
-            window::points_in(v2[10].window.0, v2[10].window.1, 60),
-            60
-        );
+        assert_eq!(window::points_in(v2[10].window.0, v2[10].window.1, 60), 60);
         // Another statistic or period of the same metric is another series: it reaches back.
         let max = vec![(0, plan("QCE/CVM", "CPUUsage", 60, "max"))];
         let (other, _) = requests(&max, &[block(ids(120))], &[50], &last, now);
@@ -1500,7 +1519,10 @@ mod tests {
     #[test]
     fn the_table_is_the_only_place_an_endpoint_exists() {
         let names: Vec<_> = Tencent::ENDPOINTS.iter().map(|e| e.info.name).collect();
-        assert_eq!(names, ["metric_data", "metric_catalog", "instance_discovery"]);
+        assert_eq!(
+            names,
+            ["metric_data", "metric_catalog", "instance_discovery"]
+        );
         // Every body needs its request's context: the parsers are in `parse`, not the rows.
         assert!(Tencent::ENDPOINTS.iter().all(|e| e.info.parse.is_none()));
         let intervals: Vec<_> = Tencent::ENDPOINTS

@@ -298,7 +298,9 @@ impl Product {
             .and_then(Value::as_array)
             .map(|tags| {
                 tags.iter()
-                    .filter_map(|t| Some((text(at(t, &[k]))?, text(at(t, &[v])).unwrap_or_default())))
+                    .filter_map(|t| {
+                        Some((text(at(t, &[k]))?, text(at(t, &[v])).unwrap_or_default()))
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -346,7 +348,10 @@ mod tests {
     fn every_namespace_once_and_pages_within_the_documented_maximum() {
         for p in PRODUCTS {
             assert_eq!(
-                PRODUCTS.iter().filter(|q| q.namespace == p.namespace).count(),
+                PRODUCTS
+                    .iter()
+                    .filter(|q| q.namespace == p.namespace)
+                    .count(),
                 1
             );
             assert!(p.page_size >= 1 && p.page_size <= 100, "{}", p.namespace);
@@ -408,8 +413,15 @@ mod tests {
     #[test]
     fn clb_vip_follows_the_vendor_exporter() {
         let private = for_namespace("QCE/LB_PRIVATE").unwrap();
-        let one = |item: Value| private.page(&json!({"LoadBalancerSet": [item]})).1.remove(0);
-        let lb = one(json!({"LoadBalancerId": "lb-1", "LoadBalancerVips": ["10.0.0.1"], "VpcId": "vpc-9"}));
+        let one = |item: Value| {
+            private
+                .page(&json!({"LoadBalancerSet": [item]}))
+                .1
+                .remove(0)
+        };
+        let lb = one(
+            json!({"LoadBalancerId": "lb-1", "LoadBalancerVips": ["10.0.0.1"], "VpcId": "vpc-9"}),
+        );
         assert_eq!(
             lb.dimensions,
             Some(vec![
@@ -417,9 +429,13 @@ mod tests {
                 ("vpcId".into(), "vpc-9".into())
             ])
         );
-        let v6 = one(json!({"LoadBalancerId": "lb-2", "LoadBalancerVips": [], "AddressIPv6": "2402::1", "VpcId": "vpc-9"}));
+        let v6 = one(
+            json!({"LoadBalancerId": "lb-2", "LoadBalancerVips": [], "AddressIPv6": "2402::1", "VpcId": "vpc-9"}),
+        );
         assert_eq!(v6.dimensions.unwrap()[0].1, "2402::1");
-        let none = one(json!({"LoadBalancerId": "lb-3", "LoadBalancerVips": ["1.1.1.1", "2.2.2.2"], "VpcId": "vpc-9"}));
+        let none = one(
+            json!({"LoadBalancerId": "lb-3", "LoadBalancerVips": ["1.1.1.1", "2.2.2.2"], "VpcId": "vpc-9"}),
+        );
         assert_eq!(none.dimensions, None, "no single VIP: listed, no data");
     }
 }

@@ -77,7 +77,9 @@ pub fn documented_periods(api: TencentApi, read_api: ReadApi, namespace: &str) -
         (TencentApi::V2, ReadApi::GetMetricStatistics) => {
             Supported::Listed(vec![300], "the v2 GetMetricStatistics reference: 300s only")
         }
-        (TencentApi::V2, ReadApi::GetMonitorData) if ns == "qce/cvm" || ns.starts_with("qce/lb") => {
+        (TencentApi::V2, ReadApi::GetMonitorData)
+            if ns == "qce/cvm" || ns.starts_with("qce/lb") =>
+        {
             Supported::Listed(
                 vec![60, 300],
                 "the v2 GetMonitorData reference: CVM and load balancers 60s or 300s",
@@ -174,7 +176,10 @@ mod tests {
             "does not support period 100000s or longer; supported periods: 10s, 60s, 300s, 3600s, 86400s (from DescribeBaseMetrics)"
         );
         // Unsorted lists are fine; an empty one says nothing.
-        assert_eq!(pick_period(60, &Supported::Listed(vec![300, 60], CATALOG)), Ok(60));
+        assert_eq!(
+            pick_period(60, &Supported::Listed(vec![300, 60], CATALOG)),
+            Ok(60)
+        );
         assert_eq!(pick_period(45, &Supported::Listed(vec![], CATALOG)), Ok(45));
         assert_eq!(pick_period(45, &Supported::Unknown), Ok(45));
         assert_eq!(pick_period(60, &Supported::AtLeast(300, "x")), Ok(300));
@@ -224,14 +229,23 @@ mod tests {
     #[test]
     fn batch_refusals_are_told_from_rate_limits_and_bad_names() {
         let e = |reason, code: &str| {
-            PollError::new(reason, format!("GetMonitorData: {code}: text (RequestId r); hint"))
+            PollError::new(
+                reason,
+                format!("GetMonitorData: {code}: text (RequestId r); hint"),
+            )
         };
         let up = ErrorReason::UpstreamError;
-        assert!(is_batch_refusal(&e(up, "InvalidParameterValue.LimitExceeded")));
+        assert!(is_batch_refusal(&e(
+            up,
+            "InvalidParameterValue.LimitExceeded"
+        )));
         assert!(is_batch_refusal(&e(up, "LimitExceeded")));
         assert!(is_batch_refusal(&e(up, "OperationDenied.ExceedLimit")));
         assert!(!is_batch_refusal(&e(up, "InvalidParameterValue")));
-        assert!(!is_batch_refusal(&e(up, "LimitExceeded.MetricQuotaExceeded")));
+        assert!(!is_batch_refusal(&e(
+            up,
+            "LimitExceeded.MetricQuotaExceeded"
+        )));
         assert!(!is_batch_refusal(&e(
             ErrorReason::RateLimited,
             "RequestLimitExceeded"

@@ -212,8 +212,11 @@ mod tests {
     #[test]
     fn a_delay_moves_the_window_back() {
         let now = 1_700_000_000; // 22:13:20 UTC
-        // CDN: six minutes of delay, window end 22:07 instead of 22:13.
-        assert_eq!(window(delayed(now, 360), 60), (1_699_999_500, 1_699_999_620));
+                                 // CDN: six minutes of delay, window end 22:07 instead of 22:13.
+        assert_eq!(
+            window(delayed(now, 360), 60),
+            (1_699_999_500, 1_699_999_620)
+        );
         assert_eq!(window(delayed(now, 0), 60), window(now, 60));
         assert_eq!(delayed(5, u64::MAX), 5 - i64::MAX);
     }

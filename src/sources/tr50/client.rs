@@ -611,7 +611,10 @@ mod tests {
                 -90008,
                 "Session is invalid".into(),
             ));
-        let e = c.call("usage.api.history", history(), t0()).await.unwrap_err();
+        let e = c
+            .call("usage.api.history", history(), t0())
+            .await
+            .unwrap_err();
         assert_eq!(e.reason, ErrorReason::Auth, "{e}");
         // Two requests: the reused session, then one login attempt (answered at the top level,
         // which counts as a rejected login, so further logins wait).
@@ -624,20 +627,29 @@ mod tests {
     async fn rejected_logins_block_all_callers_and_back_off_longer_each_time() {
         let sim = Tr50Sim::start(SimState::new()).await.unwrap();
         let c = client(&sim, "wrong");
-        let e = c.call("usage.api.history", history(), t0()).await.unwrap_err();
+        let e = c
+            .call("usage.api.history", history(), t0())
+            .await
+            .unwrap_err();
         assert_eq!(e.reason, ErrorReason::Auth);
         assert_eq!(e.retry_after, Some(Duration::from_secs(300)));
         assert!(e.message.contains("-90002: Authentication failed"), "{e}");
         assert!(e.message.contains("waits 300s"), "{e}");
         assert!(!e.message.contains("wrong\""), "{e}");
         // Blocked: no request reaches the platform.
-        let e = c.call("usage.thing.history", history(), t0()).await.unwrap_err();
+        let e = c
+            .call("usage.thing.history", history(), t0())
+            .await
+            .unwrap_err();
         assert!(e.message.contains("no login attempt for another"), "{e}");
         assert!(e.retry_after.unwrap() <= Duration::from_secs(300));
         assert_eq!(sim.counters().login_attempts, 1);
         // When the block has passed, the next rejection waits twice as long.
         let later = t0() + Duration::from_secs(300);
-        let e = c.call("usage.api.history", history(), later).await.unwrap_err();
+        let e = c
+            .call("usage.api.history", history(), later)
+            .await
+            .unwrap_err();
         assert_eq!(e.retry_after, Some(Duration::from_secs(600)));
         assert!(e.message.contains("rejected 2 time(s) in a row"), "{e}");
         assert_eq!(sim.counters().login_attempts, 2);
@@ -663,15 +675,32 @@ mod tests {
         let mut results = Vec::new();
         for minute in 0..10 {
             let (c, at) = restarted(t0() + Duration::from_secs(20 * minute));
-            results.push(c.call("usage.api.history", history(), at).await.unwrap_err());
+            results.push(
+                c.call("usage.api.history", history(), at)
+                    .await
+                    .unwrap_err(),
+            );
         }
         assert_eq!(sim.counters().login_attempts, 1);
-        assert!(results[9].message.contains("no login attempt for another 120s"), "{}", results[9]);
-        assert!(results[9].message.contains("check the credentials"), "{}", results[9]);
+        assert!(
+            results[9]
+                .message
+                .contains("no login attempt for another 120s"),
+            "{}",
+            results[9]
+        );
+        assert!(
+            results[9].message.contains("check the credentials"),
+            "{}",
+            results[9]
+        );
         assert_eq!(results[9].reason, ErrorReason::Auth);
         // After the block the next attempt is made and waits twice as long, across restarts too.
         let (c, at) = restarted(t0() + Duration::from_secs(300));
-        let e = c.call("usage.api.history", history(), at).await.unwrap_err();
+        let e = c
+            .call("usage.api.history", history(), at)
+            .await
+            .unwrap_err();
         assert_eq!(e.retry_after, Some(Duration::from_secs(600)), "{e}");
         assert_eq!(sim.counters().login_attempts, 2);
         // A successful login clears the saved back-off.
@@ -694,11 +723,17 @@ mod tests {
         let sim = Tr50Sim::start(SimState::new()).await.unwrap();
         sim.faults.set(usage_exporter_sim::Fault::Hang);
         let c = client_with_timeout(&sim, "secret-pw", Duration::from_millis(300));
-        let e = c.call("usage.api.history", history(), t0()).await.unwrap_err();
+        let e = c
+            .call("usage.api.history", history(), t0())
+            .await
+            .unwrap_err();
         assert_eq!(e.reason, ErrorReason::Timeout, "{e}");
         assert_eq!(e.retry_after, Some(LOGIN_BACKOFF_BASE));
         sim.faults.set(usage_exporter_sim::Fault::None);
-        let e = c.call("usage.api.history", history(), t0()).await.unwrap_err();
+        let e = c
+            .call("usage.api.history", history(), t0())
+            .await
+            .unwrap_err();
         assert!(e.message.contains("no login attempt for another"), "{e}");
         assert_eq!(sim.counters().requests, 1);
     }

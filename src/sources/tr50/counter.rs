@@ -204,10 +204,13 @@ mod tests {
     #[test]
     fn first_poll_is_the_baseline_counters_start_at_zero_created_then() {
         let mut c = CallCounter::new();
-        let v = c.observe(POLL, [
-            ("thing", w(&[(0, 1.0), (1, 2.0), (2, 3.0)])),
-            ("alarm", w(&[(0, 0.0), (1, 0.0), (2, 4.0)])),
-        ]);
+        let v = c.observe(
+            POLL,
+            [
+                ("thing", w(&[(0, 1.0), (1, 2.0), (2, 3.0)])),
+                ("alarm", w(&[(0, 0.0), (1, 0.0), (2, 4.0)])),
+            ],
+        );
         assert_eq!(
             v,
             vec![
@@ -225,10 +228,13 @@ mod tests {
         );
         assert_eq!(c.created(), Some(POLL));
         // The still-filling newest bucket counts its growth after the baseline.
-        let v = c.observe(POLL, [
-            ("thing", w(&[(0, 1.0), (1, 2.0), (2, 5.0)])),
-            ("alarm", w(&[(0, 0.0), (1, 0.0), (2, 4.0)])),
-        ]);
+        let v = c.observe(
+            POLL,
+            [
+                ("thing", w(&[(0, 1.0), (1, 2.0), (2, 5.0)])),
+                ("alarm", w(&[(0, 0.0), (1, 0.0), (2, 4.0)])),
+            ],
+        );
         assert_eq!((v[0].total, v[1].total), (0.0, 2.0));
     }
 
@@ -243,7 +249,10 @@ mod tests {
         assert_eq!(restored.created(), Some(POLL));
         // Down for two hours: bucket 2 grew by 6 and buckets 3 and 4 are new. All of it happened
         // after the last poll, so all of it counts; nothing already counted counts again.
-        let v = restored.observe(POLL + 2 * H, [("s", w(&[(1, 7.0), (2, 10.0), (3, 8.0), (4, 2.0)]))]);
+        let v = restored.observe(
+            POLL + 2 * H,
+            [("s", w(&[(1, 7.0), (2, 10.0), (3, 8.0), (4, 2.0)]))],
+        );
         assert_eq!(v[0].total, 3.0 + 6.0 + 8.0 + 2.0);
         assert_eq!(v[0].created, POLL);
     }
@@ -330,10 +339,13 @@ mod tests {
     fn new_series_later_counts_from_the_baseline_bucket_with_the_target_created_time() {
         let mut c = CallCounter::new();
         c.observe(POLL, [("a", w(&[(0, 1.0), (1, 1.0)]))]);
-        let v = c.observe(POLL, [
-            ("a", w(&[(0, 1.0), (1, 1.0)])),
-            ("b", w(&[(0, 2.0), (1, 3.0)])),
-        ]);
+        let v = c.observe(
+            POLL,
+            [
+                ("a", w(&[(0, 1.0), (1, 1.0)])),
+                ("b", w(&[(0, 2.0), (1, 3.0)])),
+            ],
+        );
         // Bucket 0 predates the baseline's newest bucket: baseline. Bucket 1 counts.
         assert_eq!(v[1].key, "b");
         assert_eq!(v[1].total, 3.0);
@@ -358,7 +370,13 @@ mod tests {
     fn an_overflowing_total_is_left_out() {
         let mut c = CallCounter::new();
         c.observe(POLL, [("a", w(&[(0, 1.0)])), ("b", w(&[(0, 1.0)]))]);
-        c.observe(POLL, [("a", w(&[(0, 1.0), (1, 1.7e308), (2, 1.7e308)])), ("b", w(&[(1, 2.0)]))]);
+        c.observe(
+            POLL,
+            [
+                ("a", w(&[(0, 1.0), (1, 1.7e308), (2, 1.7e308)])),
+                ("b", w(&[(1, 2.0)])),
+            ],
+        );
         let keys: Vec<_> = c.values().into_iter().map(|v| v.key).collect();
         assert_eq!(keys, vec!["b"], "an infinite total is no counter");
         assert_eq!(total(&c, "b"), 2.0);
@@ -383,7 +401,10 @@ mod tests {
     #[test]
     fn series_absent_for_longer_than_retention_are_dropped() {
         let mut c = CallCounter::new();
-        c.observe(POLL, [("gone", w(&[(0, 1.0), (1, 1.0)])), ("kept", w(&[(1, 1.0)]))]);
+        c.observe(
+            POLL,
+            [("gone", w(&[(0, 1.0), (1, 1.0)])), ("kept", w(&[(1, 1.0)]))],
+        );
         c.observe(POLL, [("kept", w(&[(2, 1.0), (3, 1.0)]))]);
         assert_eq!(
             c.values().len(),
@@ -402,10 +423,13 @@ mod tests {
             .observe(POLL, Vec::<(&str, Vec<(i64, f64)>)>::new())
             .is_empty());
         assert_eq!(c.created(), None);
-        c.observe(POLL, [
-            ("s", w(&[(0, f64::NAN), (1, -3.0), (2, 2.0)])),
-            ("nulls", Vec::new()),
-        ]);
+        c.observe(
+            POLL,
+            [
+                ("s", w(&[(0, f64::NAN), (1, -3.0), (2, 2.0)])),
+                ("nulls", Vec::new()),
+            ],
+        );
         assert_eq!(total(&c, "s"), 0.0);
         assert_eq!(
             c.values().len(),
@@ -413,7 +437,10 @@ mod tests {
             "a series without values is not exported"
         );
         assert_eq!(c.created(), Some(POLL));
-        c.observe(POLL, [("s", w(&[(1, -3.0), (2, 2.0), (3, f64::NAN), (4, 1.0)]))]);
+        c.observe(
+            POLL,
+            [("s", w(&[(1, -3.0), (2, 2.0), (3, f64::NAN), (4, 1.0)]))],
+        );
         assert_eq!(total(&c, "s"), 1.0);
     }
 }

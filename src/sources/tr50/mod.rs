@@ -19,12 +19,12 @@ pub use config::{FileConfig, Settings};
 use super::{BuildContext, Endpoint, EndpointInfo, PollContext, PollOutcome, Source};
 use crate::base::PollError;
 use crate::snapshot::Snapshot;
+use crate::state::StateSlot;
 use client::Client;
 use config::{Dimension, Period, Series};
 use counter::CallCounter;
 use model::{BucketHistory, History};
 use serde_json::{json, Value};
-use crate::state::StateSlot;
 use std::sync::Mutex;
 
 /// The command of `api_history`.
@@ -66,9 +66,7 @@ impl Source for Tr50 {
             "usage.thing.history: things and connected things in the newest bucket",
         )
         .parse(parse::thing_history)
-        .poll(|t: &Tr50, ctx| {
-            Box::pin(t.gauges(THING_HISTORY, translate::thing_history, ctx.now))
-        }),
+        .poll(|t: &Tr50, ctx| Box::pin(t.gauges(THING_HISTORY, translate::thing_history, ctx.now))),
         EndpointInfo::off(
             "connection_history",
             "usage.connection.history: connections in the newest bucket",

@@ -552,9 +552,15 @@ mod tests {
             }),
         )
         .unwrap();
-        assert_eq!(names(&h), ["activated", "hasRatePlan", "inSession", "total"]);
+        assert_eq!(
+            names(&h),
+            ["activated", "hasRatePlan", "inSession", "total"]
+        );
         assert_eq!(h.latest_bucket(), Some(1_391_058_000));
-        assert_eq!(h.fields["hasRatePlan"], vec![Some(0.0), Some(0.0), Some(1.0), Some(1.0), Some(1.0)]);
+        assert_eq!(
+            h.fields["hasRatePlan"],
+            vec![Some(0.0), Some(0.0), Some(1.0), Some(1.0), Some(1.0)]
+        );
         let newest: BTreeMap<_, _> = h.newest_values().into_iter().collect();
         assert_eq!(newest["activated"], 1.0);
         assert_eq!(newest["inSession"], 1.0);
@@ -650,7 +656,10 @@ mod tests {
         );
         // One timestamp alone is a list of one, like `usage.api.history`'s `ts`.
         let h = buckets(json!({"total": [4], "ts": 1_704_067_200}));
-        assert_eq!(h.series(), vec![("total".to_string(), vec![(1_704_067_200, 4.0)])]);
+        assert_eq!(
+            h.series(),
+            vec![("total".to_string(), vec![(1_704_067_200, 4.0)])]
+        );
         for odd in [json!([1]), json!("x"), json!(3), json!(true)] {
             let e = BucketHistory::from_params("usage.connection.history", odd).unwrap_err();
             assert!(

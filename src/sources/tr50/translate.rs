@@ -222,7 +222,10 @@ mod tests {
         assert_eq!(period(Series::Day), 86_400.0);
         // Known from the request, so present even when the reply holds no bucket (the latest
         // bucket gauge is absent then, and an alert on the pair stays quiet).
-        let snap = with_bucket_period(api_history(&History::default(), &[], "service"), Series::Hour);
+        let snap = with_bucket_period(
+            api_history(&History::default(), &[], "service"),
+            Series::Hour,
+        );
         assert_eq!(snap.series_count(), 1);
         assert!(snap
             .family("tr50_usage_latest_bucket_timestamp_seconds")
