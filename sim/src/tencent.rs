@@ -20,6 +20,7 @@
 //! ([`sign`]); "now" (signature timestamps, nonce ages, which points are ready) is the state's
 //! [`SimClock`].
 
+pub mod describe;
 pub mod sign;
 
 use crate::{serve, Faults, SimClock, SimHandler, SimRequest, SimResponse, SimServer};
@@ -128,6 +129,8 @@ pub struct TencentSimState {
     pub auth_failures: u64,
     /// Answer every request with this JSON (HTTP 200) instead (wrong-shape tests).
     pub reply_override: Option<Value>,
+    /// The products' Describe APIs: their instances per region, and the calls.
+    pub describe: describe::DescribeState,
     window: Option<(Instant, u32)>,
     nonces: HashMap<String, i64>,
 }
@@ -202,6 +205,7 @@ impl TencentSimState {
             rate_limited: 0,
             auth_failures: 0,
             reply_override: None,
+            describe: describe::DescribeState::default(),
             window: None,
             nonces: HashMap::new(),
         }
@@ -515,13 +519,15 @@ fn handle_v3(state: &mut TencentSimState, request: &SimRequest) -> SimResponse {
     ];
     let canonical = sign::tc3_canonical_request("POST", "/", "", &signed, &request.body);
     let date = sign::tc3_date(timestamp);
+    // The service of the credential scope: monitor, or one of the products' Describe APIs.
+    let service = auth.service.as_str();
     let expected = sign::tc3_sign(
         &state.secret_key,
         &date,
-        "monitor",
-        &sign::tc3_string_to_sign(timestamp, "monitor", &canonical),
+        service,
+        &sign::tc3_string_to_sign(timestamp, service, &canonical),
     );
-    if auth.service != "monitor"
+    if !(service == "monitor" || describe::known_service(service))
         || auth.date != date
         || auth.signed_headers != sign::tc3_headers(&signed).1
         || !sign::signatures_match(&auth.signature, &expected)
@@ -552,6 +558,12 @@ fn handle_v3(state: &mut TencentSimState, request: &SimRequest) -> SimResponse {
         );
     }
     *state.calls.entry(action.clone()).or_default() += 1;
+    let region = request.header("x-tc-region").unwrap_or_default();
+    if auth.service != "monitor" {
+        let version = request.header("x-tc-version").unwrap_or_default();
+        return describe::handle(state, &auth.service, version, region, &action, &body);
+    }
+    state.describe.region = region.to_string();
     let namespace = body["Namespace"].as_str().unwrap_or_default().to_string();
     state.count_namespace_call(&action, &namespace);
     match action.as_str() {
@@ -695,7 +707,7 @@ fn v3_get_monitor_data(state: &mut TencentSimState, body: &Value, now: i64) -> S
             let id = dims
                 .iter()
                 .filter_map(|d| d["Value"].as_str())
-                .find(|v| state.instances.contains(*v))
+                .find(|v| state.instances.contains(*v) && state.describe.serves(v))
                 .map(str::to_string);
             dims.shuffle(&mut rng);
             let ready: Vec<i64> = match &id {

@@ -27,6 +27,7 @@ mod secrets;
 mod sharding;
 mod sim_demo;
 mod tencent;
+mod tencent_discovery;
 mod tr50;
 mod web_and_reload;
 mod web_limits;

@@ -413,7 +413,11 @@ async fn clock_skew_is_explained() {
         sample(
             b,
             "usage_exporter_poll_errors_total",
-            &[("target", "skew"), ("reason", "auth")],
+            &[
+                ("target", "skew"),
+                ("endpoint", "metric_data"),
+                ("reason", "auth"),
+            ],
         )
         .is_some_and(|v| v >= 1.0)
     })

@@ -140,6 +140,16 @@ impl CallClock {
     }
 }
 
+/// An API 3.0 service as a call names it: the name in the credential scope (`monitor`, `cvm`)
+/// and the API version (`X-TC-Version`).
+#[derive(Debug, Clone, Copy)]
+pub struct V3Service<'a> {
+    /// Service name, e.g. `cvm`.
+    pub name: &'a str,
+    /// API version, e.g. `2017-03-12`.
+    pub version: &'a str,
+}
+
 /// The signed client of one target.
 pub struct Client {
     upstream: Upstream,
@@ -249,7 +259,8 @@ impl Client {
         }
     }
 
-    /// An API 3.0 call (`POST /`, TC3-HMAC-SHA256); the answer is read by `parse`.
+    /// An API 3.0 call (`POST /`, TC3-HMAC-SHA256) to the monitor service in the target's
+    /// first region; the answer is read by `parse`.
     pub async fn v3<T>(
         &self,
         action: &str,
@@ -257,14 +268,55 @@ impl Client {
         clock: &CallClock,
         parse: impl Fn(&[u8]) -> Result<T, PollError>,
     ) -> Result<T, PollError> {
+        let service = V3Service {
+            name: V3_SERVICE,
+            version: V3_VERSION,
+        };
+        self.v3_at(service, &self.region, action, body, clock, parse)
+            .await
+    }
+
+    /// The URL and signed host an API 3.0 call to `service` goes to: for a configured host
+    /// `monitor.<rest>` (the default `monitor.tencentcloudapi.com`, or a regional
+    /// `monitor.<region>.tencentcloudapi.com`) the service's own host `<service>.<rest>`, else
+    /// the configured URL as it is (a proxy or a simulator answering every service).
+    pub fn service_url(&self, service: &str) -> (url::Url, String) {
+        let mut url = self.url.clone();
+        if service != V3_SERVICE {
+            if let Some(rest) = url
+                .host_str()
+                .and_then(|h| h.strip_prefix("monitor."))
+                .map(str::to_string)
+            {
+                if url.set_host(Some(&format!("{service}.{rest}"))).is_ok() {
+                    return (url.clone(), signing_host(&url));
+                }
+            }
+        }
+        (url, self.host.clone())
+    }
+
+    /// An API 3.0 call (`POST /`, TC3-HMAC-SHA256) to `service` (its name in the credential
+    /// scope and its API version) in `region`, through the target's bucket and concurrency
+    /// bound like every other call; the answer is read by `parse`.
+    pub async fn v3_at<T>(
+        &self,
+        service: V3Service<'_>,
+        region: &str,
+        action: &str,
+        body: &serde_json::Value,
+        clock: &CallClock,
+        parse: impl Fn(&[u8]) -> Result<T, PollError>,
+    ) -> Result<T, PollError> {
         let payload = serde_json::to_vec(body).expect("JSON values serialise");
+        let (url, host) = self.service_url(service.name);
         self.call(
             action,
             clock,
             |now| {
                 let authorization = Tc3Request {
-                    service: V3_SERVICE,
-                    host: &self.host,
+                    service: service.name,
+                    host: &host,
                     content_type: V3_CONTENT_TYPE,
                     payload: &payload,
                     timestamp: now,
@@ -272,13 +324,13 @@ impl Client {
                 .authorization(self.secret_id.expose(), self.secret_key.expose());
                 self.upstream
                     .client()
-                    .post(self.url.clone())
+                    .post(url.clone())
                     .header("Content-Type", V3_CONTENT_TYPE)
                     .header("Authorization", authorization)
                     .header("X-TC-Action", action)
-                    .header("X-TC-Version", V3_VERSION)
+                    .header("X-TC-Version", service.version)
                     .header("X-TC-Timestamp", now.to_string())
-                    .header("X-TC-Region", &self.region)
+                    .header("X-TC-Region", region)
                     .body(payload.clone())
             },
             parse,

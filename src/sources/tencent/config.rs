@@ -1,5 +1,6 @@
 //! Config of a Tencent Cloud Monitor target: as written in the file, and validated.
 
+use super::discovery::{self, BlockDiscovery, FiltersFile, InstancesFile};
 use super::sign::V2Method;
 use super::window::BEIJING_OFFSET_SECS;
 use super::{parse_utc_offset, DEFAULT_URL_V2, DEFAULT_URL_V3};
@@ -7,7 +8,6 @@ use crate::base::duration::ConfigDuration;
 use crate::config::{http_url, required, TargetConfig, TargetProblem};
 use crate::config::{Secret, SecretSlot};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
@@ -39,40 +39,11 @@ pub struct TencentMetrics {
     /// product, e.g. 6 minutes for `QCE/CDN`, else none).
     pub delay: Option<ConfigDuration>,
     /// Instances, each a map of dimension name → value (numbers and booleans are taken as
-    /// text, so `loadBalancerPort: 443` works).
-    #[serde(default, deserialize_with = "scalar_maps")]
-    pub instances: Vec<BTreeMap<String, String>>,
-}
-
-fn scalar_maps<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Vec<BTreeMap<String, String>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Scalar {
-        Text(String),
-        Int(i64),
-        Float(f64),
-        Bool(bool),
-    }
-    let raw: Option<Vec<BTreeMap<String, Scalar>>> = Option::deserialize(d)?;
-    Ok(raw
-        .unwrap_or_default()
-        .into_iter()
-        .map(|m| {
-            m.into_iter()
-                .map(|(k, v)| {
-                    let v = match v {
-                        Scalar::Text(s) => s,
-                        Scalar::Int(i) => i.to_string(),
-                        Scalar::Float(f) => f.to_string(),
-                        Scalar::Bool(b) => b.to_string(),
-                    };
-                    (k, v)
-                })
-                .collect()
-        })
-        .collect())
+    /// text, so `loadBalancerPort: 443` works), or `all` to discover them.
+    #[serde(default)]
+    pub instances: InstancesFile,
+    /// Which discovered instances to read (implies discovery).
+    pub filters: Option<FiltersFile>,
 }
 
 /// Most instances one v3 `GetMonitorData` request is configured to carry.
@@ -98,6 +69,11 @@ crate::target_config! {
         pub api: TencentApi,
         /// Region, e.g. `ap-guangzhou`.
         pub region: Option<String>,
+        /// Several regions read with the one credential (instead of `region`).
+        pub regions: Option<Vec<String>>,
+        /// Tags of discovered instances exported as `tag_<key>` labels of `qce_instance_info`.
+        #[serde(default)]
+        pub tag_labels: Vec<String>,
         /// API key id.
         pub secret_id: Option<Secret>,
         /// File holding the key id.
@@ -202,8 +178,14 @@ pub struct Settings {
     pub api: TencentApi,
     /// URL called: the configured one, else the default of the API generation.
     pub url: Url,
-    /// Region sent with every call.
+    /// Region sent with every call: the first of `regions`.
     pub region: String,
+    /// Every region read (`region` alone: that one), none twice.
+    pub regions: Vec<String>,
+    /// Per metrics block (same order): how it discovers its instances, `None` when listed.
+    pub discovery: Vec<Option<BlockDiscovery>>,
+    /// (tag key, label name) of `tag_labels`.
+    pub tag_labels: Vec<(String, String)>,
     /// API key id.
     pub secret_id: Secret,
     /// API key secret.
@@ -237,10 +219,8 @@ fn problem(key: impl Into<String>, reason: impl Into<String>) -> TargetProblem {
 pub fn validate(file: &FileConfig) -> Result<Settings, Vec<TargetProblem>> {
     let mut problems = Vec::new();
     let p = &mut problems;
-    let region = keep(
-        required(&file.region, "region", "set the region, e.g. ap-guangzhou"),
-        p,
-    );
+    let regions = keep(regions(file), p);
+    let region = regions.as_ref().map(|r| r[0].clone());
     let secret_id = keep(
         required(
             &file.secret_id,
@@ -301,12 +281,21 @@ pub fn validate(file: &FileConfig) -> Result<Settings, Vec<TargetProblem>> {
             "missing; list at least one block of namespace, names and instances",
         ));
     }
-    let metrics: Vec<Option<MetricBlock>> = file
+    let blocks: Vec<Option<(MetricBlock, Option<BlockDiscovery>)>> = file
         .metrics
         .iter()
         .enumerate()
-        .map(|(i, block)| metric_block(i, block, p))
+        .map(|(i, block)| metric_block(i, file.api, block, p))
         .collect();
+    let (metrics, discovery): (Vec<MetricBlock>, Vec<Option<BlockDiscovery>>) =
+        blocks.into_iter().flatten().unzip();
+    let tag_labels = discovery::tag_labels(&file.tag_labels, p);
+    if !file.tag_labels.is_empty() && discovery.iter().all(Option::is_none) {
+        p.push(problem(
+            "tag_labels",
+            "only discovered instances have tags; use instances: all (or filters) in a metrics block, or remove tag_labels",
+        ));
+    }
     // Infinity is refused too: the token bucket has no "unlimited" and would fall back to 1/s.
     if !(file.rate_limit.is_finite() && file.rate_limit > 0.0) {
         p.push(problem(
@@ -336,6 +325,9 @@ pub fn validate(file: &FileConfig) -> Result<Settings, Vec<TargetProblem>> {
             url,
             utc_offset_secs: utc_offset.unwrap_or(BEIJING_OFFSET_SECS),
             region,
+            regions: regions.unwrap_or_default(),
+            discovery,
+            tag_labels,
             secret_id,
             secret_key,
             read_api,
@@ -343,10 +335,65 @@ pub fn validate(file: &FileConfig) -> Result<Settings, Vec<TargetProblem>> {
             batch_size: file.batch_size,
             rate_limit: file.rate_limit,
             max_concurrency: file.max_concurrency,
-            metrics: metrics.into_iter().flatten().collect(),
+            metrics,
         }),
         _ => Err(problems),
     }
+}
+
+/// `region`, or `regions` (not both): at least one, none empty, none twice; more than one only
+/// with API 3.0 (v2 times are in the region's time zone, one per target).
+fn regions(file: &FileConfig) -> Result<Vec<String>, TargetProblem> {
+    let list = match (&file.region, &file.regions) {
+        (Some(_), Some(_)) => {
+            return Err(problem(
+                "regions",
+                "set region or regions, not both (region: x is regions: [x])",
+            ))
+        }
+        (Some(one), None) => vec![one.clone()],
+        (None, Some(list)) => list.clone(),
+        (None, None) => {
+            return Err(problem(
+                "region",
+                "set the region, e.g. ap-guangzhou (or regions: [ap-guangzhou, ap-shanghai])",
+            ))
+        }
+    };
+    let key = if file.regions.is_some() {
+        "regions"
+    } else {
+        "region"
+    };
+    if list.is_empty() {
+        return Err(problem(
+            key,
+            "list at least one region, e.g. [ap-guangzhou]",
+        ));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, r) in list.iter().enumerate() {
+        let r = r.trim();
+        let at = if file.regions.is_some() {
+            format!("regions[{i}]")
+        } else {
+            "region".to_string()
+        };
+        if r.is_empty() {
+            return Err(problem(at, "must not be empty, e.g. ap-guangzhou"));
+        }
+        if out.iter().any(|o| o == r) {
+            return Err(problem(at, format!("region {r} is listed twice")));
+        }
+        out.push(r.to_string());
+    }
+    if out.len() > 1 && file.api == TencentApi::V2 {
+        return Err(problem(
+            "regions",
+            "several regions need api: v3 (v2 times are in one region's time zone); use one target per region",
+        ));
+    }
+    Ok(out)
 }
 
 fn read_api(file: &FileConfig) -> Result<ReadApi, TargetProblem> {
@@ -386,9 +433,10 @@ fn signature_method(file: &FileConfig) -> Result<V2Method, TargetProblem> {
 /// Checks block `i`; `None` (with the problems recorded) when it is wrong.
 fn metric_block(
     i: usize,
+    api: TencentApi,
     block: &TencentMetrics,
     problems: &mut Vec<TargetProblem>,
-) -> Option<MetricBlock> {
+) -> Option<(MetricBlock, Option<BlockDiscovery>)> {
     let before = problems.len();
     let key = |k: &str| format!("metrics[{i}].{k}");
     let namespace = block.namespace.trim();
@@ -415,13 +463,23 @@ fn metric_block(
             "must be a whole number of seconds up to a day, e.g. 0s or 6m",
         ));
     }
-    if block.instances.is_empty() {
+    let before_discovery = problems.len();
+    let discovers = discovery::block(
+        i,
+        api,
+        namespace,
+        &block.instances,
+        &block.filters,
+        problems,
+    );
+    let listed = block.instances.list();
+    if discovers.is_none() && listed.is_empty() && problems.len() == before_discovery {
         problems.push(problem(
             key("instances"),
-            "list at least one instance as a map of dimensions, e.g. {InstanceId: ins-1a2b3c4d}",
+            "list at least one instance as a map of dimensions, e.g. {InstanceId: ins-1a2b3c4d}, or write instances: all to discover them",
         ));
     }
-    for (j, instance) in block.instances.iter().enumerate() {
+    for (j, instance) in listed.iter().enumerate() {
         if instance.is_empty() {
             problems.push(problem(
                 format!("metrics[{i}].instances[{j}]"),
@@ -429,16 +487,18 @@ fn metric_block(
             ));
         }
     }
-    (problems.len() == before).then(|| MetricBlock {
-        namespace: namespace.to_string(),
-        names: block.names.iter().map(|n| n.trim().to_string()).collect(),
-        period,
-        delay,
-        instances: block
-            .instances
-            .iter()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .collect(),
+    (problems.len() == before).then(|| {
+        let block = MetricBlock {
+            namespace: namespace.to_string(),
+            names: block.names.iter().map(|n| n.trim().to_string()).collect(),
+            period,
+            delay,
+            instances: listed
+                .iter()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .collect(),
+        };
+        (block, discovers)
     })
 }
 

@@ -5,8 +5,10 @@
 
 pub mod client;
 pub mod config;
+pub mod discovery;
 pub mod keep;
 pub mod model;
+pub mod products;
 pub mod sign;
 pub mod timing;
 pub mod translate;
@@ -72,7 +74,10 @@ pub struct Plan {
 /// A configured Tencent target.
 pub struct Tencent {
     client: Client,
-    region: String,
+    /// The regions read (`region` alone: that one).
+    regions: Vec<String>,
+    /// Instance discovery: settings and the last listing (shared by the endpoints).
+    discovery: discovery::Discovery,
     offset_secs: i32,
     read_api: ReadApi,
     batch_size: usize,
@@ -84,8 +89,8 @@ pub struct Tencent {
     /// How long `metric_data` keeps serving a series' last point after the answers stopped
     /// carrying it: the endpoint's `stale_after`, at least [`MIN_KEEP_STALLED`].
     keep_for: Duration,
-    /// The last point of every series (keep-last).
-    last: std::sync::Mutex<LastPoints>,
+    /// The last point of every series (keep-last), per region.
+    last: std::sync::Mutex<HashMap<String, LastPoints>>,
 }
 
 /// What is known of a namespace's catalog.
@@ -133,6 +138,12 @@ impl Source for Tencent {
             "DescribeBaseMetrics (v3) / DescribeMetrics (v2): metrics, units and periods of the configured namespaces",
         )
         .poll(|t: &Tencent, ctx| Box::pin(t.metric_catalog(ctx))),
+        EndpointInfo::every(
+            "instance_discovery",
+            600,
+            "Describe APIs of the discovering blocks' products (cvm DescribeInstances, cdb DescribeDBInstances, …), paginated, per region: the instances metric_data reads, and qce_instance_info",
+        )
+        .poll(|t: &Tencent, ctx| Box::pin(t.instance_discovery(ctx))),
     ];
 
     fn validate(file: &FileConfig) -> Result<Settings, Vec<(String, String)>> {
@@ -142,7 +153,12 @@ impl Source for Tencent {
     fn build(settings: &Settings, ctx: BuildContext) -> Tencent {
         Tencent {
             client: Client::new(ctx.upstream, settings),
-            region: settings.region.clone(),
+            regions: settings.regions.clone(),
+            discovery: discovery::Discovery::new(
+                settings.discovery.clone(),
+                settings.tag_labels.clone(),
+                settings.regions.clone(),
+            ),
             offset_secs: settings.utc_offset_secs,
             read_api: settings.read_api,
             batch_size: settings.batch_size,
@@ -155,7 +171,7 @@ impl Source for Tencent {
                 .find(|e| e.name == "metric_data")
                 .map_or(DEFAULT_STALE_AFTER, |e| e.stale_after)
                 .max(MIN_KEEP_STALLED),
-            last: std::sync::Mutex::new(LastPoints::new()),
+            last: std::sync::Mutex::new(HashMap::new()),
         }
     }
 }
@@ -473,6 +489,64 @@ impl Tencent {
     /// Failures are per unit (a metric's period, one request: metric × batch × namespace):
     /// what worked is served, what failed is listed (see [`settle`]).
     async fn metric_data(&self, ctx: &PollContext) -> Result<PollOutcome, PollError> {
+        let clock = CallClock::starting_at(ctx.now);
+        let inventory = if self.discovery.is_used() {
+            Some(self.discovery.current(&self.client, &clock).await?)
+        } else {
+            None
+        };
+        let mut families = Vec::new();
+        let (mut units, mut worked, mut failed) = (0, false, Vec::new());
+        for region in &self.regions {
+            let blocks = self
+                .discovery
+                .blocks_in(region, &self.blocks, inventory.as_deref());
+            let read = self.metric_data_in(ctx, region, &blocks).await?;
+            families.extend(read.data.families);
+            units += read.units;
+            worked |= read.worked;
+            // With several regions a failed unit names its region.
+            failed.extend(read.failed.into_iter().map(|(unit, e)| {
+                if self.regions.len() > 1 {
+                    (format!("{region} {unit}"), e)
+                } else {
+                    (unit, e)
+                }
+            }));
+        }
+        settle(
+            crate::snapshot::Snapshot::from_families(families),
+            (units, worked),
+            failed,
+        )
+    }
+
+    /// `instance_discovery`: lists the discovering blocks' products in every region (the
+    /// instances `metric_data` reads from now on) and exports `qce_instance_info`.
+    async fn instance_discovery(&self, ctx: &PollContext) -> Result<PollOutcome, PollError> {
+        if !self.discovery.is_used() {
+            return Ok(PollOutcome::Skipped(
+                "no metrics block discovers instances (instances: all or filters)".into(),
+            ));
+        }
+        let clock = CallClock::starting_at(ctx.now);
+        let listing = self.discovery.refresh(&self.client, &clock).await;
+        let units = (listing.units, listing.worked());
+        settle(
+            self.discovery.info(&listing.inventory),
+            units,
+            listing.failed,
+        )
+    }
+
+    /// `metric_data` in one region over `blocks` (the configured ones with the discovered
+    /// instances of that region).
+    async fn metric_data_in(
+        &self,
+        ctx: &PollContext,
+        region: &str,
+        blocks: &[MetricBlock],
+    ) -> Result<RegionRead, PollError> {
         let now = ctx
             .now
             .duration_since(UNIX_EPOCH)
@@ -485,13 +559,15 @@ impl Tencent {
             .map(|(_, p)| self.batch_for(&p.namespace))
             .collect();
         let (requests, mut asked) = {
-            let last = self.last.lock().expect("keep-last lock");
-            requests(&plans, &self.blocks, &batches, &last, now)
+            let mut last = self.last.lock().expect("keep-last lock");
+            let last = last.entry(region.to_string()).or_default();
+            requests(&plans, blocks, &batches, last, now)
         };
         let jobs = requests.iter().map(|request| {
             let (index, plan) = &plans[request.position];
-            let instances = &self.blocks[*index].instances;
+            let instances = &blocks[*index].instances;
             let read = ReadRequest {
+                region,
                 plan,
                 window: request.window,
                 clock: &clock,
@@ -521,7 +597,7 @@ impl Tencent {
         for (request, answers) in results {
             units += answers.len();
             let (index, plan) = &plans[request.position];
-            let instances = &self.blocks[*index].instances;
+            let instances = &blocks[*index].instances;
             for (range, answer) in answers {
                 match answer {
                     Ok(readings) => {
@@ -549,18 +625,22 @@ impl Tencent {
                 }
             }
         }
-        let readings = self.last.lock().expect("keep-last lock").update(
-            ctx.now,
-            self.keep_for,
-            &asked,
-            &answered,
-        );
+        let readings = {
+            let mut last = self.last.lock().expect("keep-last lock");
+            let last = last.entry(region.to_string()).or_default();
+            last.update(ctx.now, self.keep_for, &asked, &answered)
+        };
         let periods: Vec<(String, String, u64)> = plans
             .iter()
             .map(|(_, p)| (p.namespace.clone(), p.metric.clone(), p.period))
             .collect();
-        let data = translate::metric_data_with_periods(&self.region, &readings, &periods);
-        settle(data, (units, worked), failed)
+        let data = translate::metric_data_with_periods(region, &readings, &periods);
+        Ok(RegionRead {
+            data,
+            units,
+            worked,
+            failed,
+        })
     }
 
     /// v3 reads of `range` of a block's instances: one `GetMonitorData`, split into smaller
@@ -620,10 +700,19 @@ impl Tencent {
         if let Some(bit) = stat_bit(&plan.stat) {
             body["SpecifyStatistics"] = json!(bit);
         }
+        let service = client::V3Service {
+            name: client::V3_SERVICE,
+            version: client::V3_VERSION,
+        };
         self.client
-            .v3("GetMonitorData", &body, read.clock, |body| {
-                parse::readings_v3(plan, chunk, body)
-            })
+            .v3_at(
+                service,
+                read.region,
+                "GetMonitorData",
+                &body,
+                read.clock,
+                |body| parse::readings_v3(plan, chunk, body),
+            )
             .await
             .map_err(|e| e.context(format!("{} {}", plan.namespace, plan.metric)))
     }
@@ -796,8 +885,18 @@ fn requests(
     (requests, asked)
 }
 
+/// What `metric_data` read in one region: the data, the units tried, whether any worked, and
+/// the failed ones.
+struct RegionRead {
+    data: crate::snapshot::Snapshot,
+    units: usize,
+    worked: bool,
+    failed: Vec<FailedUnit>,
+}
+
 /// One read of one plan: its window (3 periods, or the look-back) and the request clock.
 struct ReadRequest<'a> {
+    region: &'a str,
     plan: &'a Plan,
     window: (i64, i64),
     clock: &'a CallClock,
@@ -1420,7 +1519,10 @@ mod tests {
     #[test]
     fn the_table_is_the_only_place_an_endpoint_exists() {
         let names: Vec<_> = Tencent::ENDPOINTS.iter().map(|e| e.info.name).collect();
-        assert_eq!(names, ["metric_data", "metric_catalog"]);
+        assert_eq!(
+            names,
+            ["metric_data", "metric_catalog", "instance_discovery"]
+        );
         // Every body needs its request's context: the parsers are in `parse`, not the rows.
         assert!(Tencent::ENDPOINTS.iter().all(|e| e.info.parse.is_none()));
         let intervals: Vec<_> = Tencent::ENDPOINTS
@@ -1431,7 +1533,8 @@ mod tests {
             intervals,
             [
                 Some(Duration::from_secs(60)),
-                Some(Duration::from_secs(3600))
+                Some(Duration::from_secs(3600)),
+                Some(Duration::from_secs(600))
             ]
         );
     }
