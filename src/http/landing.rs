@@ -66,12 +66,7 @@ pub async fn render(state: &AppState) -> String {
                 html.push_str("<details><summary>Targets of other shards</summary><ul>");
                 for (kind, name) in &view.others {
                     let owner = crate::shard::owner(kind, name, view.shard.total);
-                    let _ = write!(
-                        html,
-                        "<li>{} {} (shard {owner})</li>",
-                        esc(kind),
-                        esc(name)
-                    );
+                    let _ = write!(html, "<li>{} {} (shard {owner})</li>", esc(kind), esc(name));
                 }
                 html.push_str("</ul></details>");
             }
@@ -92,15 +87,12 @@ pub async fn render(state: &AppState) -> String {
         let errors: u64 = s.errors_total.values().sum();
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+            "<tr><td>{}</td><td>{}</td><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td>\
              <td class=\"{class}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{units_html}</td></tr>",
             esc(key.source),
             esc(&key.target),
-            format!(
-                "<a href=\"{}\">{}</a>",
-                esc(&detail_link(key)),
-                esc(key.endpoint)
-            ),
+            esc(&detail_link(key)),
+            esc(key.endpoint),
             format_duration(s.interval),
             ago(s.last_poll),
             match (s.last_duration, s.last_phases) {
@@ -283,9 +275,10 @@ pub fn render_detail(state: &AppState, query: &str) -> Option<String> {
             _ => {}
         }
     }
-    let (key, s) = state.store.states().into_iter().find(|(k, _)| {
-        k.source == wanted.0 && *k.target == *wanted.1 && k.endpoint == wanted.2
-    })?;
+    let (key, s) =
+        state.store.states().into_iter().find(|(k, _)| {
+            k.source == wanted.0 && *k.target == *wanted.1 && k.endpoint == wanted.2
+        })?;
     let title = format!("{} {} {}", key.source, key.target, key.endpoint);
     let mut html = page_head(&format!("usage_exporter: {title}"));
     let (class, result, message) = outcome(s.last_result.as_ref(), s.stale);
