@@ -4,11 +4,12 @@
 # tests/it/e2e_prometheus.rs and tests/it/e2e_alerts.rs. Never leaves a Prometheus or
 # Alertmanager service running: the tests start their own on 127.0.0.1 with temporary data dirs.
 # Also `systemd-socket-activate` (Debian's systemd package), for the socket-activation test in
-# tests/it/web_limits.rs.
+# tests/it/web_limits.rs, and headless Chromium (Debian's chromium) for tests/it/pages.rs.
 set -eu
 if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 \
     && command -v prometheus-alertmanager >/dev/null 2>&1 \
-    && command -v systemd-socket-activate >/dev/null 2>&1; then
+    && command -v systemd-socket-activate >/dev/null 2>&1 \
+    && command -v chromium >/dev/null 2>&1; then
     exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
@@ -26,7 +27,7 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
     policy_created=1
 fi
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    prometheus prometheus-alertmanager systemd >/dev/null
+    prometheus prometheus-alertmanager systemd chromium fonts-dejavu-core >/dev/null
 [ -z "$policy_created" ] || $SUDO rm -f /usr/sbin/policy-rc.d
 for service in prometheus prometheus-alertmanager; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then

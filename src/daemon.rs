@@ -363,6 +363,7 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         config_file: daemon.config_name(),
         telemetry_path: options.serve.telemetry_path.clone(),
         telemetry: telemetry.clone(),
+        clock: options.clock.clone(),
     };
     tasks.push(tokio::spawn(http::serve(
         listeners,

@@ -19,8 +19,8 @@ fn esc(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-fn ago(t: Option<SystemTime>) -> String {
-    match t.and_then(|t| SystemTime::now().duration_since(t).ok()) {
+fn ago(now: SystemTime, t: Option<SystemTime>) -> String {
+    match t.and_then(|t| now.duration_since(t).ok()) {
         Some(d) => format!(
             "{} ago",
             format_duration(std::time::Duration::from_secs(d.as_secs()))
@@ -33,6 +33,8 @@ fn ago(t: Option<SystemTime>) -> String {
 pub async fn render(state: &AppState) -> String {
     let body = state.exposition.current().await;
     let states = state.store.states();
+    // Poll times come from the daemon's clock (a demo may run on another date).
+    let now = state.clock.now();
     let mut html = String::with_capacity(4096 + states.len() * 300);
     html.push_str(&page_head("usage_exporter"));
     let _ = write!(
@@ -45,7 +47,7 @@ pub async fn render(state: &AppState) -> String {
         crate::telemetry::VERSION,
         crate::telemetry::REVISION,
         esc(&state.config_file),
-        ago(Some(state.started)).trim_end_matches(" ago"),
+        ago(SystemTime::now(), Some(state.started)).trim_end_matches(" ago"),
         esc(&state.telemetry_path),
         body.series,
         states.len(),
@@ -94,7 +96,7 @@ pub async fn render(state: &AppState) -> String {
             esc(&detail_link(key)),
             esc(key.endpoint),
             format_duration(s.interval),
-            ago(s.last_poll),
+            ago(now, s.last_poll),
             match (s.last_duration, s.last_phases) {
                 (Some(d), Some(p)) => format!(
                     "{} ms (upstream {} ms, decode {} ms)",
@@ -106,7 +108,7 @@ pub async fn render(state: &AppState) -> String {
                 _ => String::new(),
             },
             esc(&result),
-            ago(s.last_success),
+            ago(now, s.last_success),
             s.polls_total,
             errors,
             esc(&message),
@@ -275,10 +277,15 @@ pub fn render_detail(state: &AppState, query: &str) -> Option<String> {
             _ => {}
         }
     }
-    let (key, s) =
-        state.store.states().into_iter().find(|(k, _)| {
-            k.source == wanted.0 && *k.target == *wanted.1 && k.endpoint == wanted.2
-        })?;
+    let key = state
+        .store
+        .states()
+        .into_iter()
+        .map(|(k, _)| k)
+        .find(|k| k.source == wanted.0 && *k.target == *wanted.1 && k.endpoint == wanted.2)?;
+    // `state` (not `states`) carries the data, for the families it produced.
+    let s = state.store.state(&key)?;
+    let now = state.clock.now();
     let title = format!("{} {} {}", key.source, key.target, key.endpoint);
     let mut html = page_head(&format!("usage_exporter: {title}"));
     let (class, result, message) = outcome(s.last_result.as_ref(), s.stale);
@@ -311,7 +318,7 @@ pub fn render_detail(state: &AppState, query: &str) -> Option<String> {
             html,
             "<tr><td>{} ({})</td><td>{} ms</td><td class=\"{class}\">{}</td><td>{}</td></tr>",
             wall(poll.started),
-            ago(Some(poll.started)),
+            ago(now, Some(poll.started)),
             poll.duration.as_millis(),
             esc(&result),
             esc(&message)

@@ -79,6 +79,8 @@ pub struct AppState {
     pub telemetry_path: String,
     /// Self-metrics and facts such as this replica's shard, for the landing page.
     pub telemetry: Arc<crate::telemetry::Telemetry>,
+    /// The daemon's clock, which the poll times on the landing page come from.
+    pub clock: crate::base::clock::SharedClock,
 }
 
 /// Accepts on every listener until `shutdown` is cancelled (each listener in its own task,

@@ -17,6 +17,7 @@ mod e2e_prometheus;
 mod faults;
 mod fuzz_props;
 mod metrics_doc;
+mod pages;
 mod partial_budget;
 mod redirects;
 mod reliability;
