@@ -16,6 +16,7 @@ pub async fn run(
     web: WebConfig,
     scale: u32,
     at: Option<chrono::DateTime<chrono::Utc>>,
+    openmetrics_created: bool,
 ) -> Result<(), String> {
     let scale = scale.max(1);
     let sims = usage_exporter_sim::demo::start(scale)
@@ -37,6 +38,7 @@ pub async fn run(
     let running = daemon::start(Options {
         web,
         clock,
+        openmetrics_created,
         ..Options::new(ConfigSource::Fixed(config), listen)
     })
     .await

@@ -36,6 +36,11 @@ struct Cli {
     /// StatefulSet pod name (e.g. usage-exporter-2): the shard is its ordinal.
     #[arg(long = "pod", global = true, conflicts_with = "shard")]
     pod: Option<String>,
+    /// Write OpenMetrics `_created` lines for counters whose start is known. Off by default:
+    /// each is one more series in a Prometheus without created-timestamp-zero-ingestion. The
+    /// protobuf format always carries start times (at no series cost); text 0.0.4 never does.
+    #[arg(long = "web.enable-openmetrics-created-samples", global = true)]
+    openmetrics_created: bool,
     /// Web config file (exporter-toolkit format: TLS and basic auth).
     #[arg(long = "web.config.file", global = true)]
     web_config_file: Option<PathBuf>,
@@ -111,7 +116,14 @@ fn main() -> ExitCode {
             #[cfg(feature = "demo")]
             Some(Command::Demo { scale, time }) => {
                 let web = web_config(&cli)?;
-                usage_exporter::demo::run(&cli.listen_address, web, scale, time).await
+                usage_exporter::demo::run(
+                    &cli.listen_address,
+                    web,
+                    scale,
+                    time,
+                    cli.openmetrics_created,
+                )
+                .await
             }
         }
     });
@@ -145,6 +157,7 @@ async fn run(cli: &Cli) -> Result<(), String> {
         web,
         shard: shard(cli)?,
         state_dir: cli.storage_path.clone(),
+        openmetrics_created: cli.openmetrics_created,
         ..Options::new(
             ConfigSource::File(cli.config_file.clone()),
             cli.listen_address.clone(),
