@@ -14,6 +14,27 @@ pub struct TestDaemon {
     pub client: reqwest::Client,
 }
 
+/// The `Accept` header Prometheus 2.42 (Debian's, which the end-to-end tests run) sends: the
+/// test client asks for OpenMetrics 1.0 the way Prometheus does.
+pub const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// Prometheus 2.42 with `--enable-feature=native-histograms`: protobuf first.
+pub const PROMETHEUS_PROTO_ACCEPT: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// A client that sends Prometheus' `Accept` header (and no gzip unless asked).
+pub fn openmetrics_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::ACCEPT,
+        reqwest::header::HeaderValue::from_static(PROMETHEUS_ACCEPT),
+    );
+    reqwest::Client::builder()
+        .no_gzip()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 /// Starts the daemon with a config given as YAML text (parsed by the real config code).
 pub async fn start(yaml: &str) -> TestDaemon {
     start_with(yaml, Vec::new()).await
@@ -31,19 +52,41 @@ pub async fn start_with_clock(
     yaml: &str,
     clock: usage_exporter::base::clock::TestClock,
 ) -> TestDaemon {
-    start_with_options(yaml, Vec::new(), std::sync::Arc::new(clock)).await
+    start_with_options(yaml, Vec::new(), std::sync::Arc::new(clock), false).await
+}
+
+/// Like [`start`], with OpenMetrics `_created` lines on
+/// (`--web.enable-openmetrics-created-samples`).
+pub async fn start_created(yaml: &str) -> TestDaemon {
+    let clock = std::sync::Arc::new(usage_exporter::base::clock::SystemClock);
+    start_with_options(yaml, Vec::new(), clock, true).await
+}
+
+/// [`start_at`] with OpenMetrics `_created` lines on.
+pub async fn start_at_created(yaml: &str, at: chrono::DateTime<chrono::Utc>) -> TestDaemon {
+    let clock = usage_exporter::base::clock::TestClock::running_from(at.into());
+    start_with_options(yaml, Vec::new(), std::sync::Arc::new(clock), true).await
+}
+
+/// [`start_with_clock`] with OpenMetrics `_created` lines on.
+pub async fn start_with_clock_created(
+    yaml: &str,
+    clock: usage_exporter::base::clock::TestClock,
+) -> TestDaemon {
+    start_with_options(yaml, Vec::new(), std::sync::Arc::new(clock), true).await
 }
 
 /// Like [`start`], with extra programmatic targets.
 pub async fn start_with(yaml: &str, extra: Vec<TargetInstance>) -> TestDaemon {
     let clock = std::sync::Arc::new(usage_exporter::base::clock::SystemClock);
-    start_with_options(yaml, extra, clock).await
+    start_with_options(yaml, extra, clock, false).await
 }
 
 async fn start_with_options(
     yaml: &str,
     extra: Vec<TargetInstance>,
     clock: usage_exporter::base::clock::SharedClock,
+    openmetrics_created: bool,
 ) -> TestDaemon {
     let config = usage_exporter::sources::parse_config(yaml, Path::new("test.yml"), &|n| {
         std::env::var(n).ok()
@@ -52,13 +95,14 @@ async fn start_with_options(
     let running = daemon::start(Options {
         extra_targets: extra,
         clock,
+        openmetrics_created,
         ..Options::new(ConfigSource::Fixed(config), "127.0.0.1:0")
     })
     .await
     .expect("daemon starts");
     TestDaemon {
         running,
-        client: reqwest::Client::builder().no_gzip().build().unwrap(),
+        client: openmetrics_client(),
     }
 }
 
