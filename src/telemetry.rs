@@ -144,8 +144,16 @@ impl Telemetry {
         for (format, time) in &exposition.encode_times {
             encode.push_gauge(Labels::new().with("format", *format), time.as_secs_f64());
         }
+        let mut scrapes = Family::counter(
+            "usage_exporter_exposition_scrapes_total",
+            "Scrapes of /metrics by the format negotiated from Accept (openmetrics, text, protobuf).",
+        );
+        for (format, n) in &exposition.scrapes {
+            scrapes.push_counter(Labels::new().with("format", *format), *n as f64, None);
+        }
         families.push(series);
         families.push(encode);
+        families.push(scrapes);
         families.extend(self.state.families());
         families.extend(self.shard_families());
         families.extend(self.process.lock().expect("process probe").families());
@@ -194,6 +202,8 @@ pub struct ExpositionFacts {
     /// How long the last encode of each format that has a cached body took (`format` label
     /// value, duration).
     pub encode_times: Vec<(&'static str, std::time::Duration)>,
+    /// Scrapes served so far, by format (`format` label value, count).
+    pub scrapes: Vec<(&'static str, u64)>,
 }
 
 fn unix_now() -> f64 {

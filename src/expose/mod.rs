@@ -104,6 +104,7 @@ pub struct Exposition {
     epoch: tokio::time::Instant,
     background: AtomicBool,
     encodes: AtomicU64,
+    scrapes: [AtomicU64; 3],
 }
 
 impl Exposition {
@@ -128,6 +129,7 @@ impl Exposition {
             epoch: tokio::time::Instant::now(),
             background: AtomicBool::new(false),
             encodes: AtomicU64::new(0),
+            scrapes: Default::default(),
         }
     }
 
@@ -220,6 +222,7 @@ impl Exposition {
     /// The full `/metrics` body in the negotiated encoding: cached source part, fresh
     /// self-metrics, and `# EOF` for OpenMetrics.
     pub async fn scrape(&self, encoding: Encoding, gzip: bool) -> ScrapeBody {
+        self.scrapes[encoding.index()].fetch_add(1, Ordering::Relaxed);
         let mark = self.now_mark();
         let before = self.wanted[encoding.index()][usize::from(gzip)].swap(mark, Ordering::Relaxed);
         // Poll states first, data second: when the data is encoded here, it is never older
@@ -242,6 +245,10 @@ impl Exposition {
                     let b = self.cached[e.index()].load_full()?;
                     Some((e.label(), b.encode_time))
                 })
+                .collect(),
+            scrapes: Encoding::ALL
+                .iter()
+                .map(|e| (e.label(), self.scrapes[e.index()].load(Ordering::Relaxed)))
                 .collect(),
         };
         let mut registry_text = String::with_capacity(4 * 1024);
