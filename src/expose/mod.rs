@@ -20,7 +20,7 @@ pub use negotiate::{
 };
 
 use crate::snapshot::Snapshot;
-use crate::store::Store;
+use crate::store::{EndpointKey, EndpointState, Store};
 use crate::telemetry::{ExpositionFacts, Telemetry};
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
@@ -66,6 +66,9 @@ pub struct EncodedBody {
     pub series: usize,
     /// Time the encoding took (compression not included).
     pub encode_time: Duration,
+    /// The poll states read just before the data: served with this body when it is older than
+    /// the store's generation, so self-metrics never report a poll whose data is not in it.
+    states: Vec<(EndpointKey, EndpointState)>,
     gzip: tokio::sync::OnceCell<Arc<GzipPrefix>>,
 }
 
@@ -225,17 +228,22 @@ impl Exposition {
         self.scrapes[encoding.index()].fetch_add(1, Ordering::Relaxed);
         let mark = self.now_mark();
         let before = self.wanted[encoding.index()][usize::from(gzip)].swap(mark, Ordering::Relaxed);
-        // Poll states first, data second: when the data is encoded here, it is never older
-        // than the poll results the self-metrics report (the store bumps its generation under
-        // the same lock as a result). When the background encoder keeps this format current,
-        // a scrape in the moment between a data change and the end of its encode gets the
-        // previous data instead of waiting.
+        // Poll states first, data second: the data is then never older than the poll results
+        // the self-metrics report (the store bumps its generation under the same lock as a
+        // result). When the background encoder keeps this format current, a scrape in the
+        // moment between a data change and the end of its encode gets the previous data, with
+        // the poll states read when that data was (so the two still agree), instead of waiting.
         let states = self.store.states();
         let generation = self.store.generation();
         let kept_current = self.background.load(Ordering::Acquire) && self.recently(before);
         let body = match self.cached[encoding.index()].load_full() {
             Some(body) if body.generation >= generation || kept_current => body,
             _ => self.body(encoding, generation).await,
+        };
+        let states = if body.generation >= generation {
+            states
+        } else {
+            body.states.clone()
         };
         let facts = ExpositionFacts {
             series: body.series,
@@ -319,6 +327,7 @@ pub fn encode_store(
     openmetrics_created: bool,
 ) -> EncodedBody {
     let started = Instant::now();
+    let states = store.states();
     let snapshots = store.snapshots();
     let series = snapshots.iter().map(|(_, s)| s.series_count()).sum();
     let groups = merge(
@@ -352,6 +361,7 @@ pub fn encode_store(
         plain,
         series,
         encode_time: started.elapsed(),
+        states,
         gzip: tokio::sync::OnceCell::new(),
     }
 }
