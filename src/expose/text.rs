@@ -74,21 +74,11 @@ fn line<'a>(
 ) {
     out.push_str(name);
     let mut open = false;
-    let le = le.map(|le| ("le", le));
-    for (n, v) in labels.map(|(n, v)| (n, v)).chain(le) {
-        out.push(if open { ',' } else { '{' });
-        open = true;
-        out.push_str(n);
-        out.push_str("=\"");
-        for c in v.chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '"' => out.push_str("\\\""),
-                '\n' => out.push_str("\\n"),
-                c => out.push(c),
-            }
-        }
-        out.push('"');
+    for (n, v) in labels {
+        label(out, &mut open, n, v);
+    }
+    if let Some(le) = le {
+        label(out, &mut open, "le", le);
     }
     if open {
         out.push('}');
@@ -96,6 +86,22 @@ fn line<'a>(
     out.push(' ');
     out.push_str(&format_float(value));
     out.push('\n');
+}
+
+fn label(out: &mut String, open: &mut bool, name: &str, value: &str) {
+    out.push(if *open { ',' } else { '{' });
+    *open = true;
+    out.push_str(name);
+    out.push_str("=\"");
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Shortest round-trip decimal; `+Inf`, `-Inf` and `NaN` as the format spells them.
