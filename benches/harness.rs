@@ -136,9 +136,27 @@ async fn wait_ready(client: &reqwest::Client, url: &str, timeout: Duration) {
     }
 }
 
+/// The formats a scraper can negotiate: (row name, Accept header).
+const FORMATS: [(&str, &str); 3] = [
+    ("OpenMetrics", "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"),
+    ("text 0.0.4", "text/plain;version=0.0.4"),
+    ("protobuf", "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,*/*;q=0.1"),
+];
+
 async fn fetch(client: &reqwest::Client, url: &str, gzip: bool) -> (usize, Duration) {
+    fetch_as(client, url, FORMATS[0].1, gzip).await
+}
+
+async fn fetch_as(
+    client: &reqwest::Client,
+    url: &str,
+    accept: &str,
+    gzip: bool,
+) -> (usize, Duration) {
     let started = Instant::now();
-    let mut req = client.get(format!("{url}/metrics"));
+    let mut req = client
+        .get(format!("{url}/metrics"))
+        .header("accept", accept);
     if gzip {
         req = req.header("accept-encoding", "gzip");
     }
@@ -154,6 +172,7 @@ async fn fetch(client: &reqwest::Client, url: &str, gzip: bool) -> (usize, Durat
 async fn metrics_text(client: &reqwest::Client, url: &str) -> String {
     client
         .get(format!("{url}/metrics"))
+        .header("accept", FORMATS[0].1)
         .send()
         .await
         .unwrap()
@@ -216,7 +235,13 @@ struct LoadResult {
     cpu_per_100: f64,
 }
 
-async fn load(exporter: &Exporter, concurrency: usize, gzip: bool, seconds: u64) -> LoadResult {
+async fn load(
+    exporter: &Exporter,
+    concurrency: usize,
+    accept: &'static str,
+    gzip: bool,
+    seconds: u64,
+) -> LoadResult {
     let cpu_before = exporter.cpu_seconds();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
@@ -227,7 +252,7 @@ async fn load(exporter: &Exporter, concurrency: usize, gzip: bool, seconds: u64)
             let client = reqwest::Client::builder().no_gzip().build().unwrap();
             let mut latencies = Vec::new();
             while Instant::now() < deadline {
-                latencies.push(fetch(&client, &url, gzip).await.1);
+                latencies.push(fetch_as(&client, &url, accept, gzip).await.1);
             }
             latencies
         }));
@@ -398,6 +423,30 @@ async fn main() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // Scrapes issued right after a data change: scrape back to back for 20 s; a scrape whose
+    // source part differs from the previous one is the first after a change (the background
+    // encoder had at most one scrape's time to finish).
+    let mut after_change = Vec::new();
+    let mut steady = Vec::new();
+    let mut previous = String::new();
+    let window = Instant::now();
+    while window.elapsed() < Duration::from_secs(20) {
+        let started = Instant::now();
+        let body = metrics_text(&client, &fast.url).await;
+        let took = started.elapsed();
+        let source: String = body
+            .lines()
+            .filter(|l| !l.starts_with("usage_exporter_") && !l.starts_with("process_"))
+            .collect();
+        if !previous.is_empty() && source != previous {
+            after_change.push(took);
+        } else {
+            steady.push(took);
+        }
+        previous = source;
+    }
+    after_change.sort();
+    steady.sort();
     drop(fast);
 
     let exporter = Exporter::start(&sims.config_yaml());
@@ -411,13 +460,38 @@ async fn main() {
         .unwrap_or(0);
     let (plain_size, _) = fetch(&client, &exporter.url, false).await;
     let (gzip_size, _) = fetch(&client, &exporter.url, true).await;
+    let mut sizes = Vec::new();
+    for (name, accept) in FORMATS {
+        let (plain, _) = fetch_as(&client, &exporter.url, accept, false).await;
+        let (gzip, _) = fetch_as(&client, &exporter.url, accept, true).await;
+        sizes.push((name, plain, gzip));
+    }
     let mut loads = Vec::new();
-    for (concurrency, gzip) in [(1, false), (4, false), (1, true), (4, true)] {
+    for (format, concurrency, gzip) in [
+        (0, 1, false),
+        (0, 4, false),
+        (0, 1, true),
+        (0, 4, true),
+        (1, 1, false),
+        (1, 1, true),
+        (2, 1, false),
+        (2, 1, true),
+    ] {
+        let (name, accept) = FORMATS[format];
         loads.push((
+            name,
             concurrency,
             gzip,
-            load(&exporter, concurrency, gzip, args.seconds).await,
+            load(&exporter, concurrency, accept, gzip, args.seconds).await,
         ));
+    }
+    let exposition_body = metrics_text(&client, &exporter.url).await;
+    let mut encode_by_format = Vec::new();
+    for (labels, v) in samples(
+        &exposition_body,
+        "usage_exporter_exposition_encode_duration_seconds",
+    ) {
+        encode_by_format.push((labels.get("format").cloned().unwrap_or_default(), v));
     }
     let rss_after_load = exporter.rss_bytes();
     drop(exporter);
@@ -432,9 +506,34 @@ async fn main() {
     line("| measure | value |\n|---|---|".into());
     line(format!("| series (source) | {series} |"));
     line(format!(
-        "| /metrics body plain / gzip | {} / {} |",
+        "| /metrics body plain / gzip (OpenMetrics) | {} / {} |",
         mb(plain_size),
         mb(gzip_size)
+    ));
+    for (name, plain, gzip) in &sizes {
+        line(format!(
+            "| /metrics body plain / gzip, {name} | {} / {} |",
+            mb(*plain),
+            mb(*gzip)
+        ));
+    }
+    for (format, v) in &encode_by_format {
+        line(format!(
+            "| last encode of the {format} body (background, once per data change) | {:.1} ms |",
+            v * 1e3
+        ));
+    }
+    line(format!(
+        "| scrape right after a data change, p50 / max of {} (10 s polling, OpenMetrics) | {} / {} |",
+        after_change.len(),
+        ms(percentile(&after_change, 0.5)),
+        ms(after_change.last().copied().unwrap_or_default())
+    ));
+    line(format!(
+        "| scrape with unchanged data, p50 / p99 of {} (same run) | {} / {} |",
+        steady.len(),
+        ms(percentile(&steady, 0.5)),
+        ms(percentile(&steady, 0.99))
     ));
     line(format!(
         "| time to ready (all first polls) | {:.1} s |",
@@ -442,7 +541,7 @@ async fn main() {
     ));
     let mut enc = encode_times.clone();
     line(format!(
-        "| re-encode after a data change (median of {}) | {:.1} ms |",
+        "| re-encode after a data change, OpenMetrics, 10 s polling (median of {}) | {:.1} ms |",
         enc.len(),
         median(&mut enc) * 1e3
     ));
@@ -468,9 +567,9 @@ async fn main() {
     ));
     line(String::new());
     line("| /metrics load | requests | req/s | p50 | p99 | CPU s per 100 scrapes |\n|---|---|---|---|---|---|".into());
-    for (concurrency, gzip, r) in &loads {
+    for (name, concurrency, gzip, r) in &loads {
         line(format!(
-            "| {} scraper{}, {} | {} | {:.1} | {} | {} | {:.3} |",
+            "| {name}, {} scraper{}, {} | {} | {:.1} | {} | {} | {:.3} |",
             concurrency,
             if *concurrency == 1 { "" } else { "s" },
             if *gzip { "gzip" } else { "plain" },
@@ -502,7 +601,9 @@ async fn main() {
     line("Reading the table: `process` is the poll time not spent waiting for the upstream or decoding JSON; \
           for Tencent it is mostly the per-target token bucket (15 requests/s by default; at scale 50 one \
           `metric_data` poll makes 60 GetMonitorData calls), not CPU. \"RSS after first polls\" is taken before \
-          the first scrape (the body is encoded lazily); \"after load\" includes the cached body and its gzip prefix.".into());
+          the first scrape (a format is encoded once first asked for, then in the background after each data change \
+          while scrapers keep asking for it within 10 minutes); \"after load\" includes the cached bodies of all three \
+          formats and their gzip prefixes.".into());
     drop(sims);
     if let Some(out) = args.out {
         let mut file = std::fs::File::create(&out).expect("write benchmarks.md");

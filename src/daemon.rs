@@ -3,7 +3,7 @@
 
 use crate::base::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigError};
-use crate::expose::Exposition;
+use crate::expose::{Exposition, ExpositionOptions};
 use crate::http::{self, AppState, ServeOptions, WebConfig, WebConfigError, WebHandle};
 use crate::schedule::Scheduler;
 use crate::shard::Shard;
@@ -74,6 +74,9 @@ pub struct Options {
     pub state_dir: Option<PathBuf>,
     /// Which targets this replica owns (`--shard`/`--total-shards`); the default owns all.
     pub shard: Shard,
+    /// OpenMetrics `_created` lines (`--web.enable-openmetrics-created-samples`); off by
+    /// default.
+    pub openmetrics_created: bool,
 }
 
 impl Options {
@@ -92,6 +95,7 @@ impl Options {
             clock: Arc::new(SystemClock),
             state_dir: None,
             shard: Shard::default(),
+            openmetrics_created: false,
         }
     }
 }
@@ -319,7 +323,14 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         None => StateStore::in_memory(),
     };
     let telemetry = Arc::new(Telemetry::new().with_state(state.clone()));
-    let exposition = Arc::new(Exposition::new(store.clone(), telemetry.clone()));
+    let exposition = Arc::new(Exposition::with_options(
+        store.clone(),
+        telemetry.clone(),
+        ExpositionOptions {
+            openmetrics_created: options.openmetrics_created,
+            ..ExpositionOptions::default()
+        },
+    ));
     let daemon = Arc::new(Daemon {
         store: store.clone(),
         telemetry: telemetry.clone(),
@@ -335,6 +346,9 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
     tracing::info!(%addr, %applied, "usage_exporter started");
 
     let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(
+        exposition.clone().run_encoder(shutdown.clone()),
+    ));
     let sweeper_store = store.clone();
     let sweeper_shutdown = shutdown.clone();
     tasks.push(tokio::spawn(async move {

@@ -45,6 +45,11 @@ struct Cli {
     /// StatefulSet pod name (e.g. usage-exporter-2): the shard is its ordinal.
     #[arg(long = "pod", global = true, conflicts_with = "shard")]
     pod: Option<String>,
+    /// Write OpenMetrics `_created` lines for counters whose start is known. Off by default:
+    /// each is one more series in a Prometheus without created-timestamp-zero-ingestion. The
+    /// protobuf format always carries start times (at no series cost); text 0.0.4 never does.
+    #[arg(long = "web.enable-openmetrics-created-samples", global = true)]
+    openmetrics_created: bool,
     /// Web config file (exporter-toolkit format: TLS, client certificates, headers, basic auth,
     /// rate limit); re-read on reload (SIGHUP, POST /-/reload).
     #[arg(long = "web.config.file", global = true)]
@@ -163,6 +168,7 @@ fn options(cli: &Cli) -> Result<Options, String> {
             max_requests: cli.max_requests,
             telemetry_path: cli.telemetry_path.clone(),
         },
+        openmetrics_created: cli.openmetrics_created,
         ..Options::new(
             ConfigSource::File(cli.config_file.clone()),
             cli.listen_address[0].clone(),

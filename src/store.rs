@@ -186,11 +186,24 @@ pub struct TargetCalls {
 }
 
 /// The store; cheap to share behind an `Arc`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Store {
     entries: RwLock<BTreeMap<EndpointKey, EndpointState>>,
     targets: RwLock<BTreeMap<(&'static str, Arc<str>), TargetCalls>>,
     generation: AtomicU64,
+    /// Tells waiters (the exposition's background encoder) that the generation changed.
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            entries: RwLock::default(),
+            targets: RwLock::default(),
+            generation: AtomicU64::new(0),
+            changes: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 impl Store {
@@ -205,7 +218,13 @@ impl Store {
     }
 
     fn bump(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        self.changes.send_replace(generation);
+    }
+
+    /// A receiver that is marked changed whenever the generation changes.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Declares an endpoint (before its first poll), keeping existing data on reload.

@@ -163,11 +163,21 @@ impl Telemetry {
         series.push_gauge(Labels::new(), exposition.series as f64);
         let mut encode = Family::gauge(
             "usage_exporter_exposition_encode_duration_seconds",
-            "Time the last re-encoding of the source series took; it happens once per data change, not per scrape.",
+            "Time the last encoding of the source series took, by format (openmetrics, text, protobuf); each format asked for recently is encoded once per data change in the background, not per scrape.",
         );
-        encode.push_gauge(Labels::new(), exposition.encode_time.as_secs_f64());
+        for (format, time) in &exposition.encode_times {
+            encode.push_gauge(Labels::new().with("format", *format), time.as_secs_f64());
+        }
+        let mut scrapes = Family::counter(
+            "usage_exporter_exposition_scrapes_total",
+            "Scrapes of /metrics by the format negotiated from Accept (openmetrics, text, protobuf).",
+        );
+        for (format, n) in &exposition.scrapes {
+            scrapes.push_counter(Labels::new().with("format", *format), *n as f64, None);
+        }
         families.push(series);
         families.push(encode);
+        families.push(scrapes);
         families.extend(self.state.families());
         families.extend(self.shard_families());
         families.extend(self.process.lock().expect("process probe").families());
@@ -214,12 +224,15 @@ impl Telemetry {
 }
 
 /// What the exposition tells telemetry about the cached source part.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ExpositionFacts {
     /// Source series in the cached body.
     pub series: usize,
-    /// How long its last encode took.
-    pub encode_time: std::time::Duration,
+    /// How long the last encode of each format that has a cached body took (`format` label
+    /// value, duration).
+    pub encode_times: Vec<(&'static str, std::time::Duration)>,
+    /// Scrapes served so far, by format (`format` label value, count).
+    pub scrapes: Vec<(&'static str, u64)>,
 }
 
 fn unix_now() -> f64 {

@@ -2,7 +2,8 @@
 //!
 //! Families of the same name from several snapshots (targets) are merged so every family
 //! appears exactly once. prometheus-client writes every sample line, escaping label values.
-//! It has no `_created` support (0.25), so for counters with a start time we add the
+//! It has no `_created` support (0.25), so when `_created` lines are enabled
+//! (`--web.enable-openmetrics-created-samples`), for counters with a start time we add the
 //! `<name>_created{...}` twin of each line, copying the label text the encoder wrote.
 
 use crate::snapshot::{Family, Labels, MetricKind, Sample, SharedSnapshot, Value};
@@ -28,7 +29,7 @@ pub struct Part {
 }
 
 impl Part {
-    fn family(&self) -> &Family {
+    pub(super) fn family(&self) -> &Family {
         &self.snapshot.families[self.family]
     }
 }
@@ -58,10 +59,17 @@ pub fn merge(
     groups.into_values().collect()
 }
 
-/// Encodes merged families (without the trailing `# EOF`) into `out`.
+/// Encodes merged families as OpenMetrics text without `_created` lines (the default) and
+/// without the trailing `# EOF` into `out`.
 pub fn encode_groups(out: &mut String, groups: &[Vec<Part>]) {
+    encode_groups_with(out, groups, false);
+}
+
+/// Like [`encode_groups`]; `created` adds a `_created` line after each counter sample that has
+/// a start time (one more series per such counter for a scraper that does not fold them).
+pub fn encode_groups_with(out: &mut String, groups: &[Vec<Part>], created: bool) {
     for group in groups {
-        encode_group(out, group);
+        encode_group(out, group, created);
     }
 }
 
@@ -72,7 +80,7 @@ pub fn encode_families(out: &mut String, families: Vec<Family>) {
     encode_groups(out, &groups);
 }
 
-fn encode_group(out: &mut String, group: &[Part]) {
+fn encode_group(out: &mut String, group: &[Part], created_lines: bool) {
     let Some(first) = group.first() else { return };
     let family = first.family();
     let start = out.len();
@@ -83,7 +91,7 @@ fn encode_group(out: &mut String, group: &[Part]) {
         out.truncate(start);
         return;
     }
-    if family.kind == MetricKind::Counter {
+    if created_lines && family.kind == MetricKind::Counter {
         let created: Vec<Option<f64>> = samples_in_order(group)
             .map(|(_, s)| match s.value {
                 Value::Counter { created, .. } => created,
@@ -98,7 +106,7 @@ fn encode_group(out: &mut String, group: &[Part]) {
 
 /// The samples of a group in encoding order, skipping duplicates when one target contributes
 /// the same family from two endpoints.
-fn samples_in_order(group: &[Part]) -> impl Iterator<Item = (Option<&str>, &Sample)> {
+pub(super) fn samples_in_order(group: &[Part]) -> impl Iterator<Item = (Option<&str>, &Sample)> {
     let mut targets: Vec<Option<&str>> = group.iter().map(|p| p.target.as_deref()).collect();
     targets.sort();
     let repeated = targets.windows(2).any(|w| w[0] == w[1]);
@@ -131,6 +139,92 @@ fn add_created_lines(out: &mut String, start: usize, name: &str, created: &[Opti
         }
         index += 1;
     }
+}
+
+/// Reads OpenMetrics text of gauges and counters (what prometheus-client writes for the
+/// exporter's event-driven self-metrics registry) back into families, so the text 0.0.4 and
+/// protobuf formats can carry them too. Lines it does not understand are skipped.
+pub fn families_from_openmetrics(text: &str) -> Vec<Family> {
+    let mut families: Vec<Family> = Vec::new();
+    let mut help = String::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            help = rest
+                .split_once(' ')
+                .map(|(_, h)| unescape(h))
+                .unwrap_or_default();
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let Some((name, kind)) = rest.split_once(' ') else {
+                continue;
+            };
+            let help = std::mem::take(&mut help);
+            families.push(match kind {
+                "counter" => Family::counter(name.to_string(), help),
+                _ => Family::gauge(name.to_string(), help),
+            });
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let (Some(family), Some((series, value))) =
+                (families.last_mut(), line.rsplit_once(' '))
+            else {
+                continue;
+            };
+            let Ok(value) = value.parse::<f64>() else {
+                continue;
+            };
+            let labels = match series.split_once('{') {
+                Some((_, rest)) => parse_labels(rest.strip_suffix('}').unwrap_or(rest)),
+                None => Labels::new(),
+            };
+            match family.kind {
+                MetricKind::Counter => family.push_counter(labels, value, None),
+                _ => family.push_gauge(labels, value),
+            }
+        }
+    }
+    families
+}
+
+fn parse_labels(text: &str) -> Labels {
+    let mut labels = Labels::new();
+    let mut rest = text;
+    while let Some((name, after)) = rest.split_once("=\"") {
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let mut end = after.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, c)) => value.push(c),
+                    None => {}
+                },
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        labels.push(name.trim_start_matches(',').to_string(), value);
+        rest = &after[end..];
+    }
+    labels
+}
+
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (c, c == '\\') {
+            (_, true) => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(c) => out.push(c),
+                None => {}
+            },
+            (c, false) => out.push(c),
+        }
+    }
+    out
 }
 
 fn format_float(v: f64) -> String {
@@ -246,14 +340,52 @@ mod tests {
     use crate::snapshot::Snapshot;
 
     fn encode(snapshots: Vec<(Option<&str>, Snapshot)>) -> String {
+        encode_created(snapshots, true)
+    }
+
+    fn encode_created(snapshots: Vec<(Option<&str>, Snapshot)>, created: bool) -> String {
         let mut out = String::new();
         let groups = merge(
             snapshots
                 .into_iter()
                 .map(|(t, s)| (t.map(Arc::from), Arc::new(s))),
         );
-        encode_groups(&mut out, &groups);
+        encode_groups_with(&mut out, &groups, created);
         out
+    }
+
+    #[test]
+    fn created_lines_are_opt_in() {
+        let mut c = Family::counter("c_total", "C.");
+        c.push_counter(Labels::new(), 5.0, Some(1700000000.0));
+        let snap = || vec![(None, Snapshot::from_families(vec![c.clone()]))];
+        let off = encode_created(snap(), false);
+        assert_eq!(off, "# HELP c C.\n# TYPE c counter\nc_total 5.0\n");
+        let on = encode_created(snap(), true);
+        assert_eq!(on, format!("{off}c_created 1700000000.0\n"));
+    }
+
+    #[test]
+    fn registry_text_reads_back_as_families() {
+        let text = "# HELP a_info Build.\n# TYPE a_info gauge\na_info{v=\"1\\\"x\"} 1\n\
+                    # HELP r Requests.\n# TYPE r counter\nr_total{s=\"200\"} 3\nr_total{s=\"5\\nxx\"} 4\n\
+                    # HELP t_seconds Time.\n# TYPE t_seconds gauge\n# UNIT t_seconds seconds\nt_seconds 1.5\n# EOF\n";
+        let families = families_from_openmetrics(text);
+        assert_eq!(families.len(), 3, "{families:?}");
+        assert_eq!(families[0].name, "a_info");
+        assert_eq!(families[0].samples[0].labels.get("v"), Some("1\"x"));
+        assert_eq!(families[1].kind, MetricKind::Counter);
+        assert_eq!(families[1].name, "r");
+        assert_eq!(families[1].help, "Requests.");
+        assert_eq!(families[1].samples[1].labels.get("s"), Some("5\nxx"));
+        assert_eq!(
+            families[1].samples[1].value,
+            Value::Counter {
+                total: 4.0,
+                created: None
+            }
+        );
+        assert_eq!(families[2].samples[0].value, Value::Gauge(1.5));
     }
 
     #[test]

@@ -1,35 +1,74 @@
-//! The `/metrics` body: all snapshots merged family by family, encoded once per store
-//! generation (plain and, on first demand, gzip), plus the small self-metrics part encoded per
-//! scrape. A scrape never triggers an upstream call and never waits for a poll.
+//! The `/metrics` body: all snapshots merged family by family and encoded in the format the
+//! scraper negotiated (OpenMetrics 1.0, text 0.0.4 or delimited protobuf), plus the small
+//! self-metrics part encoded per scrape. A scrape never triggers an upstream call, never waits
+//! for a poll and, for a format that was asked for in the last [`ExpositionOptions::idle_after`],
+//! never waits for an encode: a background task woken by the store's generation change encodes
+//! (and compresses) each such format once per data change. A format nobody asked for recently
+//! is not encoded until a scrape asks for it; that scrape encodes it once.
 
 mod encode;
 mod gzip;
+mod negotiate;
+pub mod proto;
+mod text;
 
-pub use encode::{encode_families, encode_groups, merge};
+pub use encode::{encode_families, encode_groups, encode_groups_with, merge};
 pub use gzip::GzipPrefix;
+pub use negotiate::{
+    negotiate, Encoding, Negotiated, OPENMETRICS_0_TYPE, OPENMETRICS_1_TYPE, PROTOBUF_TYPE,
+    TEXT_TYPE,
+};
 
-use crate::store::Store;
+use crate::snapshot::Snapshot;
+use crate::store::{EndpointKey, EndpointState, Store};
 use crate::telemetry::{ExpositionFacts, Telemetry};
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use flate2::Compression;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
-/// Content type of the exposition (what prometheus-client writes).
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// Content type of the OpenMetrics exposition (what prometheus-client writes).
+pub const CONTENT_TYPE: &str = OPENMETRICS_1_TYPE;
 
-/// The encoded source metrics of one store generation.
+/// How the exposition encodes.
+#[derive(Debug, Clone)]
+pub struct ExpositionOptions {
+    /// Write OpenMetrics `_created` lines for counters with a start time
+    /// (`--web.enable-openmetrics-created-samples`). Off by default: each is one more series
+    /// in a Prometheus that does not fold them into created timestamps.
+    pub openmetrics_created: bool,
+    /// A format not asked for within this long is no longer encoded in the background.
+    pub idle_after: Duration,
+}
+
+impl Default for ExpositionOptions {
+    fn default() -> Self {
+        ExpositionOptions {
+            openmetrics_created: false,
+            idle_after: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The encoded source metrics of one store generation in one format.
 #[derive(Debug)]
 pub struct EncodedBody {
+    /// The format.
+    pub encoding: Encoding,
     /// Store generation this body reflects.
     pub generation: u64,
-    /// OpenMetrics text of all source families, without self-metrics and `# EOF`.
+    /// All source families, without self-metrics (and without `# EOF`).
     pub plain: Bytes,
-    /// Number of source series in the body.
+    /// Number of source series in the body (samples; `_created` lines not counted).
     pub series: usize,
-    /// Time the encoding took.
+    /// Time the encoding took (compression not included).
     pub encode_time: Duration,
+    /// The poll states read just before the data: served with this body when it is older than
+    /// the store's generation, so self-metrics never report a poll whose data is not in it.
+    states: Vec<(EndpointKey, EndpointState)>,
     gzip: tokio::sync::OnceCell<Arc<GzipPrefix>>,
 }
 
@@ -59,81 +98,217 @@ impl ScrapeBody {
 pub struct Exposition {
     store: Arc<Store>,
     telemetry: Arc<Telemetry>,
-    cached: ArcSwapOption<EncodedBody>,
-    encoding: tokio::sync::Mutex<()>,
+    options: ExpositionOptions,
+    cached: [ArcSwapOption<EncodedBody>; 3],
+    locks: [tokio::sync::Mutex<()>; 3],
+    /// Per encoding, plain and gzip: when it was last asked for, in ms since `epoch` + 1
+    /// (0 = never).
+    wanted: [[AtomicU64; 2]; 3],
+    epoch: tokio::time::Instant,
+    background: AtomicBool,
+    encodes: AtomicU64,
+    scrapes: [AtomicU64; 3],
 }
 
 impl Exposition {
-    /// An exposition over a store.
+    /// An exposition over a store with default options.
     pub fn new(store: Arc<Store>, telemetry: Arc<Telemetry>) -> Self {
+        Self::with_options(store, telemetry, ExpositionOptions::default())
+    }
+
+    /// An exposition over a store.
+    pub fn with_options(
+        store: Arc<Store>,
+        telemetry: Arc<Telemetry>,
+        options: ExpositionOptions,
+    ) -> Self {
         Exposition {
             store,
             telemetry,
-            cached: ArcSwapOption::empty(),
-            encoding: tokio::sync::Mutex::new(()),
+            options,
+            cached: Default::default(),
+            locks: Default::default(),
+            wanted: Default::default(),
+            epoch: tokio::time::Instant::now(),
+            background: AtomicBool::new(false),
+            encodes: AtomicU64::new(0),
+            scrapes: Default::default(),
         }
     }
 
-    /// The encoded source part for the current store generation, re-encoding it (once, off the
-    /// async runtime threads) if the data changed since the last scrape.
+    /// How many source encodes ran since start (all formats); tests use it to check that each
+    /// format is encoded once per data change.
+    pub fn encodes(&self) -> u64 {
+        self.encodes.load(Ordering::Relaxed)
+    }
+
+    fn now_mark(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
+
+    fn recently(&self, mark: u64) -> bool {
+        mark != 0
+            && self.now_mark().saturating_sub(mark) <= self.options.idle_after.as_millis() as u64
+    }
+
+    fn wanted_recently(&self, encoding: Encoding, gzip: bool) -> bool {
+        self.recently(self.wanted[encoding.index()][usize::from(gzip)].load(Ordering::Relaxed))
+    }
+
+    /// Runs the background encoder until `shutdown`: whenever the store's generation changes,
+    /// every format asked for within `idle_after` is encoded (and gzipped, if asked for
+    /// gzipped) once, off the scrape path.
+    pub async fn run_encoder(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut changes = self.store.subscribe();
+        self.background.store(true, Ordering::Release);
+        loop {
+            for encoding in Encoding::ALL {
+                let gzip = self.wanted_recently(encoding, true);
+                if gzip || self.wanted_recently(encoding, false) {
+                    let body = self.body(encoding, self.store.generation()).await;
+                    if gzip {
+                        body.gzip_prefix().await;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                changed = changes.changed() => if changed.is_err() { break },
+            }
+        }
+        self.background.store(false, Ordering::Release);
+    }
+
+    /// The OpenMetrics source part for the current store generation, encoding it now if it is
+    /// not (used by the landing page and the demo; not a scrape, so it marks no demand).
     pub async fn current(&self) -> Arc<EncodedBody> {
-        let generation = self.store.generation();
-        if let Some(body) = self.cached.load_full() {
-            if body.generation == generation {
+        self.body(Encoding::OpenMetrics, self.store.generation())
+            .await
+    }
+
+    /// The cached body of `encoding` for `generation` or newer, encoding it (once, off the
+    /// async runtime threads) if there is none.
+    async fn body(&self, encoding: Encoding, generation: u64) -> Arc<EncodedBody> {
+        let slot = &self.cached[encoding.index()];
+        if let Some(body) = slot.load_full() {
+            if body.generation >= generation {
                 return body;
             }
         }
-        let _guard = self.encoding.lock().await;
+        let _guard = self.locks[encoding.index()].lock().await;
         let generation = self.store.generation();
-        if let Some(body) = self.cached.load_full() {
-            if body.generation == generation {
+        if let Some(body) = slot.load_full() {
+            if body.generation >= generation {
                 return body;
             }
         }
         let store = self.store.clone();
+        let created = self.options.openmetrics_created;
         let task_store = store.clone();
         let body = match tokio::task::spawn_blocking(move || {
-            Arc::new(encode_store(&task_store, generation))
+            Arc::new(encode_store(&task_store, generation, encoding, created))
         })
         .await
         {
             Ok(body) => body,
             // The runtime is shutting down and dropped the task: encode here instead.
-            Err(e) if e.is_cancelled() => Arc::new(encode_store(&store, generation)),
+            Err(e) if e.is_cancelled() => {
+                Arc::new(encode_store(&store, generation, encoding, created))
+            }
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         };
-        self.cached.store(Some(body.clone()));
+        self.encodes.fetch_add(1, Ordering::Relaxed);
+        slot.store(Some(body.clone()));
         body
     }
 
-    /// The full `/metrics` body: cached source part, fresh self-metrics, `# EOF`.
-    pub async fn scrape(&self, gzip: bool) -> ScrapeBody {
-        // Poll states first, data second: the data is then never older than the poll results the
-        // self-metrics report (the store bumps its generation under the same lock as a result).
+    /// The full `/metrics` body in the negotiated encoding: cached source part, fresh
+    /// self-metrics, and `# EOF` for OpenMetrics.
+    pub async fn scrape(&self, encoding: Encoding, gzip: bool) -> ScrapeBody {
+        self.scrapes[encoding.index()].fetch_add(1, Ordering::Relaxed);
+        let mark = self.now_mark();
+        let before = self.wanted[encoding.index()][usize::from(gzip)].swap(mark, Ordering::Relaxed);
+        // Poll states first, data second: the data is then never older than the poll results
+        // the self-metrics report (the store bumps its generation under the same lock as a
+        // result). When the background encoder keeps this format current, a scrape in the
+        // moment between a data change and the end of its encode gets the previous data, with
+        // the poll states read when that data was (so the two still agree), instead of waiting.
         let states = self.store.states();
+        let generation = self.store.generation();
+        let kept_current = self.background.load(Ordering::Acquire) && self.recently(before);
+        let body = match self.cached[encoding.index()].load_full() {
+            Some(body) if body.generation >= generation || kept_current => body,
+            _ => self.body(encoding, generation).await,
+        };
         let targets = self.store.target_calls();
-        let body = self.current().await;
-        let mut tail = String::with_capacity(16 * 1024);
-        let _ = prometheus_client::encoding::text::encode_registry(
-            &mut tail,
-            self.telemetry.registry(),
-        );
+        let states = if body.generation >= generation {
+            states
+        } else {
+            body.states.clone()
+        };
         let facts = ExpositionFacts {
             series: body.series,
-            encode_time: body.encode_time,
+            encode_times: Encoding::ALL
+                .iter()
+                .filter_map(|e| {
+                    let b = self.cached[e.index()].load_full()?;
+                    Some((e.label(), b.encode_time))
+                })
+                .collect(),
+            scrapes: Encoding::ALL
+                .iter()
+                .map(|e| (e.label(), self.scrapes[e.index()].load(Ordering::Relaxed)))
+                .collect(),
         };
-        encode_families(&mut tail, self.telemetry.families(&states, &targets, facts));
-        tail.push_str("# EOF\n");
+        let mut registry_text = String::with_capacity(4 * 1024);
+        let _ = prometheus_client::encoding::text::encode_registry(
+            &mut registry_text,
+            self.telemetry.registry(),
+        );
+        let families = self.telemetry.families(&states, &targets, facts);
+        let tail: Vec<u8> = match encoding {
+            Encoding::OpenMetrics => {
+                let mut tail = registry_text;
+                encode_families(&mut tail, families);
+                tail.push_str("# EOF\n");
+                tail.into_bytes()
+            }
+            Encoding::Text | Encoding::Protobuf => {
+                let mut all = encode::families_from_openmetrics(&registry_text);
+                all.extend(families);
+                let groups = merge([(None, Arc::new(Snapshot::from_families(all)))]);
+                if encoding == Encoding::Text {
+                    let mut tail = String::with_capacity(16 * 1024);
+                    text::encode_groups(&mut tail, &groups);
+                    tail.into_bytes()
+                } else {
+                    let mut tail = Vec::with_capacity(8 * 1024);
+                    proto::encode_groups(&mut tail, &groups);
+                    tail
+                }
+            }
+        };
         if !gzip {
             return ScrapeBody {
                 chunks: vec![body.plain.clone(), Bytes::from(tail)],
                 gzip: false,
             };
         }
-        let prefix = body
-            .gzip
+        let prefix = body.gzip_prefix().await;
+        ScrapeBody {
+            chunks: vec![prefix.bytes(), prefix.finish(&tail)],
+            gzip: true,
+        }
+    }
+}
+
+impl EncodedBody {
+    /// The gzip stream prefix of the body, compressed (once, off the runtime threads) on first
+    /// use.
+    async fn gzip_prefix(&self) -> Arc<GzipPrefix> {
+        self.gzip
             .get_or_init(|| async {
-                let plain = body.plain.clone();
+                let plain = self.plain.clone();
                 tokio::task::spawn_blocking(move || {
                     Arc::new(GzipPrefix::new(&plain, Compression::fast()))
                 })
@@ -141,17 +316,19 @@ impl Exposition {
                 .expect("gzip task panicked")
             })
             .await
-            .clone();
-        ScrapeBody {
-            chunks: vec![prefix.bytes(), prefix.finish(tail.as_bytes())],
-            gzip: true,
-        }
+            .clone()
     }
 }
 
-/// Encodes every snapshot of the store.
-pub fn encode_store(store: &Store, generation: u64) -> EncodedBody {
+/// Encodes every snapshot of the store in one format.
+pub fn encode_store(
+    store: &Store,
+    generation: u64,
+    encoding: Encoding,
+    openmetrics_created: bool,
+) -> EncodedBody {
     let started = Instant::now();
+    let states = store.states();
     let snapshots = store.snapshots();
     let series = snapshots.iter().map(|(_, s)| s.series_count()).sum();
     let groups = merge(
@@ -159,16 +336,133 @@ pub fn encode_store(store: &Store, generation: u64) -> EncodedBody {
             .into_iter()
             .map(|(key, snapshot)| (Some(key.target), snapshot)),
     );
-    // Series with long label sets and `_created` twins take ~300 bytes; the body is kept for a
-    // whole generation, so spare capacity is trimmed rather than carried along.
-    let mut out = String::with_capacity(series * 330 + 4096);
-    encode_groups(&mut out, &groups);
-    out.shrink_to_fit();
+    let plain = match encoding {
+        Encoding::OpenMetrics | Encoding::Text => {
+            // Series with long label sets take ~250 bytes (~330 with `_created` twins); the
+            // body is kept for a whole generation, so spare capacity is trimmed.
+            let mut out = String::with_capacity(series * 330 + 4096);
+            if encoding == Encoding::OpenMetrics {
+                encode_groups_with(&mut out, &groups, openmetrics_created);
+            } else {
+                text::encode_groups(&mut out, &groups);
+            }
+            out.shrink_to_fit();
+            Bytes::from(out)
+        }
+        Encoding::Protobuf => {
+            let mut out = Vec::with_capacity(series * 200 + 4096);
+            proto::encode_groups(&mut out, &groups);
+            out.shrink_to_fit();
+            Bytes::from(out)
+        }
+    };
     EncodedBody {
+        encoding,
         generation,
-        plain: Bytes::from(out),
+        plain,
         series,
         encode_time: started.elapsed(),
+        states,
         gzip: tokio::sync::OnceCell::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{Family, Labels};
+    use crate::store::{EndpointKey, PollResult};
+
+    fn key() -> EndpointKey {
+        EndpointKey {
+            source: "scc",
+            target: Arc::from("t"),
+            endpoint: "memory",
+        }
+    }
+
+    fn record(store: &Store, value: f64) {
+        let mut c = Family::counter("x_requests_total", "Requests.");
+        c.push_counter(Labels::new(), value, Some(1_700_000_000.0));
+        store.record(
+            &key(),
+            std::time::SystemTime::now(),
+            Duration::from_millis(1),
+            PollResult::Success,
+            Some(Arc::new(Snapshot::from_families(vec![c]))),
+        );
+    }
+
+    fn text_of(body: &ScrapeBody) -> String {
+        String::from_utf8(body.chunks.concat()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn background_encoder_keeps_asked_formats_current_and_skips_idle_ones() {
+        let store = Arc::new(Store::new());
+        store.register(
+            key(),
+            &crate::store::EndpointSchedule {
+                name: "memory",
+                index: 0,
+                interval: Duration::from_secs(60),
+                stale_after: Duration::from_secs(180),
+            },
+        );
+        record(&store, 1.0);
+        let exposition = Arc::new(Exposition::new(store.clone(), Arc::new(Telemetry::new())));
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(exposition.clone().run_encoder(shutdown.clone()));
+        // Nothing asked yet: the first scrape of a format encodes it once.
+        let body = exposition.scrape(Encoding::Text, false).await;
+        assert!(text_of(&body).contains("x_requests_total{target=\"t\"} 1\n"));
+        assert_eq!(exposition.encodes(), 1);
+        // A data change: the background encodes text (asked) and nothing else.
+        record(&store, 2.0);
+        let generation = store.generation();
+        for _ in 0..500 {
+            if exposition.cached[Encoding::Text.index()]
+                .load_full()
+                .is_some_and(|b| b.generation == generation)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert_eq!(exposition.encodes(), 2);
+        assert!(exposition.cached[Encoding::Protobuf.index()]
+            .load_full()
+            .is_none());
+        // The scrape finds it ready and does not encode again.
+        let body = exposition.scrape(Encoding::Text, false).await;
+        assert!(text_of(&body).contains("x_requests_total{target=\"t\"} 2\n"));
+        assert_eq!(exposition.encodes(), 2);
+        // OpenMetrics without `_created` by default.
+        let om = text_of(&exposition.scrape(Encoding::OpenMetrics, false).await);
+        assert!(om.contains("x_requests_total{target=\"t\"} 2.0\n") && !om.contains("_created"));
+        assert!(om.ends_with("# EOF\n"));
+        shutdown.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn formats_not_asked_for_within_idle_after_are_not_encoded() {
+        let store = Arc::new(Store::new());
+        store.register(
+            key(),
+            &crate::store::EndpointSchedule {
+                name: "memory",
+                index: 0,
+                interval: Duration::from_secs(60),
+                stale_after: Duration::from_secs(180),
+            },
+        );
+        record(&store, 1.0);
+        let exposition = Arc::new(Exposition::new(store.clone(), Arc::new(Telemetry::new())));
+        exposition.scrape(Encoding::Protobuf, true).await;
+        assert!(exposition.wanted_recently(Encoding::Protobuf, true));
+        assert!(!exposition.wanted_recently(Encoding::Protobuf, false));
+        tokio::time::advance(Duration::from_secs(601)).await;
+        assert!(!exposition.wanted_recently(Encoding::Protobuf, true));
     }
 }

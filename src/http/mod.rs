@@ -10,12 +10,12 @@ mod webconfig;
 pub use headers::ExtraHeaders;
 pub use webconfig::{web_handle, BasicAuth, WebConfig, WebConfigError, WebHandle};
 
-use crate::expose::{Exposition, ScrapeBody, CONTENT_TYPE};
+use crate::expose::{negotiate, Exposition, ScrapeBody};
 use crate::store::Store;
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper::header::{HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING};
+use hyper::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::convert::Infallible;
@@ -330,7 +330,13 @@ pub fn accepts_gzip(headers: &hyper::HeaderMap) -> bool {
 
 async fn metrics(req: &Request<Incoming>, state: &AppState) -> Response<Body> {
     let gzip = accepts_gzip(req.headers());
-    let body: ScrapeBody = state.exposition.scrape(gzip).await;
+    let format = negotiate(
+        req.headers()
+            .get_all(ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    );
+    let body: ScrapeBody = state.exposition.scrape(format.encoding, gzip).await;
     let len = body.len();
     let head_only = req.method() == Method::HEAD;
     let stream = futures::stream::iter(
@@ -343,12 +349,12 @@ async fn metrics(req: &Request<Incoming>, state: &AppState) -> Response<Body> {
     let headers = resp.headers_mut();
     headers.insert(
         hyper::header::CONTENT_TYPE,
-        HeaderValue::from_static(CONTENT_TYPE),
+        HeaderValue::from_str(&format.content_type).expect("negotiated content types are ASCII"),
     );
     headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(len));
     headers.insert(
         hyper::header::VARY,
-        HeaderValue::from_static("Accept-Encoding"),
+        HeaderValue::from_static("Accept, Accept-Encoding"),
     );
     if gzip {
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));

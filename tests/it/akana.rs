@@ -59,7 +59,7 @@ fn auth_errors(body: &str) -> f64 {
 #[tokio::test]
 async fn login_and_vendor_sample_over_http() {
     let sim = AkanaSim::start(State::default()).await.unwrap();
-    let d = support::start(&config(&sim, "")).await;
+    let d = support::start_created(&config(&sim, "")).await;
     let calls = |b: &str| {
         sample(
             b,
@@ -363,7 +363,7 @@ async fn month_rollover_resets_counters_and_moves_created() {
     }))
     .await
     .unwrap();
-    let d = support::start(&config(&sim, "")).await;
+    let d = support::start_created(&config(&sim, "")).await;
     let platform = [("metric_id", "PlatformApiUsage")];
     let created = |b: &str| sample(b, "akana_api_calls_created", &platform);
     let body = d.wait_for(WAIT, |b| created(b) == Some(FEB_1_2026)).await;

@@ -97,7 +97,7 @@ async fn translates_the_tenant_at(at: DateTime<Utc>, days_into_cycle: i64) {
         (start - Days::days(30), start),
         (start, start + Days::days(30)),
     ]));
-    let d = support::start_at(&config(&sim, CLIENT_SECRET, ALL_FAST), at).await;
+    let d = support::start_at_created(&config(&sim, CLIENT_SECRET, ALL_FAST), at).await;
     let body = d
         .wait_for(WAIT, |b| {
             b.contains("aveva_cds_ingress_events_total")
@@ -418,7 +418,9 @@ async fn billing_cycle_rollover_restarts_counters_and_drops_old_dates() {
     let sim = sim_at(next_month - Days::hours(1)).await;
     let old_start = sim.current_cycle().0;
     let clock = TestClock::running_from((next_month - Days::hours(1)).into());
-    let d = support::start_with_clock(&config(&sim, CLIENT_SECRET, ALL_FAST), clock.clone()).await;
+    let d =
+        support::start_with_clock_created(&config(&sim, CLIENT_SECRET, ALL_FAST), clock.clone())
+            .await;
     let ns = [("namespace_id", "production")];
     let created = |b: &str| sample(b, "aveva_cds_ingress_events_created", &ns);
     let body = d

@@ -27,7 +27,7 @@ async fn empty_config_serves_valid_openmetrics_with_self_and_process_metrics() {
     assert_eq!(resp.status(), 200);
     assert_eq!(
         resp.headers()["content-type"],
-        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores"
     );
     let body = resp.text().await.unwrap();
     assert!(body.ends_with("# EOF\n"), "{body}");
@@ -146,7 +146,7 @@ async fn gzip_is_negotiated_and_decodes_to_the_plain_body() {
         .await
         .unwrap();
     assert_eq!(resp.headers()["content-encoding"], "gzip");
-    assert_eq!(resp.headers()["vary"], "Accept-Encoding");
+    assert_eq!(resp.headers()["vary"], "Accept, Accept-Encoding");
     let compressed = resp.bytes().await.unwrap();
     let mut text = String::new();
     flate2::read::GzDecoder::new(&compressed[..])

@@ -487,6 +487,39 @@ async fn dashboards_and_rules_work_against_real_prometheus() {
         assert!(n > 0.0, "{what} is {n}");
     }
 
+    // With defaults Prometheus negotiates OpenMetrics and stores no `_created` series (they
+    // are opt-in), and the scrapes are counted under that format.
+    let created = get_json(
+        &client,
+        &query_url,
+        &[(
+            "query",
+            "count({job=\"usage_exporter\",__name__=~\".+_created\"})",
+        )],
+    )
+    .await
+    .expect("query");
+    assert_eq!(
+        created["data"]["result"].as_array().map(Vec::len),
+        Some(0),
+        "no _created series by default: {created}"
+    );
+    let om = get_json(
+        &client,
+        &query_url,
+        &[(
+            "query",
+            "usage_exporter_exposition_scrapes_total{format=\"openmetrics\"}",
+        )],
+    )
+    .await
+    .expect("query");
+    let n: f64 = om["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0);
+    assert!(n >= 2.0, "Prometheus scraped OpenMetrics: {om}");
+
     // No sample was rejected (duplicates, out of order, out of bounds, limits).
     let prom_metrics = client
         .get(format!("{prom}/metrics"))
@@ -636,4 +669,190 @@ async fn dashboards_and_rules_work_against_real_prometheus() {
         problems.len(),
         problems.join("\n")
     );
+}
+
+/// Starts a Prometheus scraping `exporter` every second, with `extra` flags; returns its URL.
+async fn start_prometheus(
+    procs: &mut Procs,
+    client: &reqwest::Client,
+    dir: &Path,
+    name: &str,
+    exporter: &str,
+    extra: &[&str],
+) -> String {
+    let port = free_port();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+         scrape_configs:\n  - job_name: usage_exporter\n    static_configs:\n      - targets: [\"{exporter}\"]\n"
+    );
+    let config_path = dir.join(format!("{name}.yml"));
+    std::fs::write(&config_path, config).expect("write prometheus config");
+    procs.spawn(
+        name,
+        Command::new(find_tool("prometheus"))
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join(name).display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=warn")
+            .args(extra),
+        dir,
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    wait_ok(
+        procs,
+        client,
+        &format!("{url}/-/ready"),
+        Duration::from_secs(60),
+        name,
+    )
+    .await;
+    url
+}
+
+/// The source series of the job at `time` (self-metrics and Prometheus' own left out):
+/// label set (with `__name__`) -> value.
+async fn source_samples(
+    client: &reqwest::Client,
+    prom: &str,
+    time: &str,
+) -> Option<std::collections::BTreeMap<String, String>> {
+    let v = get_json(
+        client,
+        &format!("{prom}/api/v1/query"),
+        &[
+            (
+                "query",
+                "{job=\"usage_exporter\",__name__!~\"usage_exporter_.*|process_.*|up|scrape_.*\"}",
+            ),
+            ("time", time),
+        ],
+    )
+    .await?;
+    let result = v["data"]["result"].as_array()?;
+    Some(
+        result
+            .iter()
+            .map(|r| (r["metric"].to_string(), r["value"][1].to_string()))
+            .collect(),
+    )
+}
+
+#[tokio::test]
+async fn prometheus_stores_the_same_samples_from_protobuf_as_from_text() {
+    if skip() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut procs = Procs::new();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let exporter = format!("127.0.0.1:{}", free_port());
+    procs.spawn(
+        "usage_exporter demo",
+        Command::new(env!("CARGO_BIN_EXE_usage_exporter"))
+            .arg("demo")
+            .arg("--demo.time=2026-06-16T12:00:00Z")
+            .arg(format!("--web.listen-address={exporter}")),
+        tmp.path(),
+    );
+    wait_ok(
+        &mut procs,
+        &client,
+        &format!("http://{exporter}/-/ready"),
+        Duration::from_secs(90),
+        "the demo's /-/ready",
+    )
+    .await;
+    let text = start_prometheus(&mut procs, &client, tmp.path(), "prom-text", &exporter, &[]).await;
+    // 2.42 asks for protobuf first when native histograms are enabled.
+    let proto = start_prometheus(
+        &mut procs,
+        &client,
+        tmp.path(),
+        "prom-proto",
+        &exporter,
+        &["--enable-feature=native-histograms"],
+    )
+    .await;
+    // Both scraped, and the exporter served protobuf.
+    let served = wait_for(
+        Duration::from_secs(60),
+        "protobuf scrapes counted",
+        &mut procs,
+        || {
+            let (client, url) = (client.clone(), format!("{text}/api/v1/query"));
+            async move {
+                let v = get_json(
+                    &client,
+                    &url,
+                    &[(
+                        "query",
+                        "usage_exporter_exposition_scrapes_total{format=\"protobuf\"}",
+                    )],
+                )
+                .await?;
+                let n: f64 = v["data"]["result"][0]["value"][1].as_str()?.parse().ok()?;
+                (n >= 3.0).then_some(n)
+            }
+        },
+    )
+    .await;
+    assert!(served >= 3.0);
+    // The same series with the same values at one instant; polls land now and then, so retry
+    // until both Prometheus servers have scraped the same data generation.
+    let mut last = String::from("no answers");
+    let mut agreed = false;
+    for _ in 0..120 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        procs.assert_running();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let at = format!("{:.3}", now - 1.5);
+        let (Some(a), Some(b)) = (
+            source_samples(&client, &text, &at).await,
+            source_samples(&client, &proto, &at).await,
+        ) else {
+            continue;
+        };
+        if a.len() > 500 && a == b {
+            agreed = true;
+            break;
+        }
+        let only_a: Vec<_> = a
+            .iter()
+            .filter(|(k, v)| b.get(*k) != Some(v))
+            .take(5)
+            .collect();
+        let only_b: Vec<_> = b
+            .iter()
+            .filter(|(k, v)| a.get(*k) != Some(v))
+            .take(5)
+            .collect();
+        last = format!(
+            "{} vs {} series; text-only/different {only_a:?}; protobuf-only/different {only_b:?}",
+            a.len(),
+            b.len()
+        );
+    }
+    assert!(agreed, "protobuf and text disagree: {last}");
+    // Start times travel in protobuf without becoming series.
+    for prom in [&text, &proto] {
+        let created = get_json(
+            &client,
+            &format!("{prom}/api/v1/query"),
+            &[("query", "count({__name__=~\".+_created\"})")],
+        )
+        .await
+        .expect("query");
+        assert_eq!(
+            created["data"]["result"].as_array().map(Vec::len),
+            Some(0),
+            "{prom}: {created}"
+        );
+    }
+    procs.assert_running();
 }

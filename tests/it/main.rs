@@ -15,6 +15,7 @@ mod core;
 mod e2e_alerts;
 mod e2e_prometheus;
 mod faults;
+mod formats;
 mod fuzz_props;
 mod metrics_doc;
 mod pages;

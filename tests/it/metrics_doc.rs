@@ -142,7 +142,8 @@ fn render(families: &BTreeMap<String, FamilyDoc>, origins: &[(String, String)]) 
          Generated from what `usage_exporter demo` exposes with every endpoint enabled; the upstream \
          field comes from the tables in [docs/sources/](sources/). Do not edit by hand: run \
          `UPDATE_GOLDEN=1 cargo test --test it metrics_doc::`. Counters \
-         (counters also carry a `_created` sample where the start of the count is known). \
+         carry their start time where it is known: in the protobuf format always (`created_timestamp`), \
+         in OpenMetrics text as a `_created` sample only with `--web.enable-openmetrics-created-samples`. \
          Tencent families are named after the configured metrics (`qce_<product>_<metric>_<statistic>`); \
          the ones below are the demo's.\n\n\
          Additions to the catalogue in `METRICS.md`, and why:\n\n\

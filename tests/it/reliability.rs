@@ -60,7 +60,7 @@ async fn scrapes_under_load_while_endpoints_fail_and_recover() {
     for n in 0..8 {
         let url = format!("{}/metrics", d.url());
         scrapers.push(tokio::spawn(async move {
-            let client = reqwest::Client::builder().no_gzip().build().unwrap();
+            let client = support::openmetrics_client();
             let mut latencies = Vec::new();
             while Instant::now() < deadline {
                 let started = Instant::now();

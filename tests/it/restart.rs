@@ -41,7 +41,7 @@ impl Exporter {
             state_dir: with_state.then(|| dir.join("state")),
             logs: dir.to_path_buf(),
             port: crate::e2e_support::free_port(),
-            client: reqwest::Client::new(),
+            client: crate::support::openmetrics_client(),
         }
     }
 
@@ -49,7 +49,9 @@ impl Exporter {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_usage_exporter"));
         cmd.arg("--config.file")
             .arg(&self.config)
-            .arg(format!("--web.listen-address=127.0.0.1:{}", self.port));
+            .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
+            // The test follows `_created` across restarts.
+            .arg("--web.enable-openmetrics-created-samples");
         if let Some(dir) = &self.state_dir {
             cmd.arg("--storage.path").arg(dir);
         }

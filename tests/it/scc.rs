@@ -98,7 +98,7 @@ async fn every_endpoint_translates_simulator_data() {
         .filter(|e| !e.name.starts_with("certificates_"))
         .map(|e| (e.name, "300ms"))
         .collect();
-    let d = support::start(&config(&sim, &only(&endpoints), "")).await;
+    let d = support::start_created(&config(&sim, &only(&endpoints), "")).await;
     let body = d
         .wait_for(WAIT, |b| endpoints.iter().all(|(e, _)| poll_ok(b, e)))
         .await;

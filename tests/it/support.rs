@@ -14,6 +14,27 @@ pub struct TestDaemon {
     pub client: reqwest::Client,
 }
 
+/// The `Accept` header Prometheus 2.42 (Debian's, which the end-to-end tests run) sends: the
+/// test client asks for OpenMetrics 1.0 the way Prometheus does.
+pub const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// Prometheus 2.42 with `--enable-feature=native-histograms`: protobuf first.
+pub const PROMETHEUS_PROTO_ACCEPT: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// A client that sends Prometheus' `Accept` header (and no gzip unless asked).
+pub fn openmetrics_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::ACCEPT,
+        reqwest::header::HeaderValue::from_static(PROMETHEUS_ACCEPT),
+    );
+    reqwest::Client::builder()
+        .no_gzip()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 /// Starts the daemon with a config given as YAML text (parsed by the real config code).
 pub async fn start(yaml: &str) -> TestDaemon {
     start_with(yaml, Vec::new()).await
@@ -31,7 +52,7 @@ pub async fn start_with_clock(
     yaml: &str,
     clock: usage_exporter::base::clock::TestClock,
 ) -> TestDaemon {
-    start_with_options(yaml, Vec::new(), std::sync::Arc::new(clock), None).await
+    start_with_options(yaml, Vec::new(), std::sync::Arc::new(clock), None, false).await
 }
 
 /// Like [`start_with_clock`], with the state directory `state_dir` (`--storage.path`): a daemon
@@ -42,13 +63,41 @@ pub async fn start_with_state(
     state_dir: &Path,
 ) -> TestDaemon {
     let clock = std::sync::Arc::new(clock);
-    start_with_options(yaml, Vec::new(), clock, Some(state_dir.to_path_buf())).await
+    start_with_options(
+        yaml,
+        Vec::new(),
+        clock,
+        Some(state_dir.to_path_buf()),
+        false,
+    )
+    .await
+}
+
+/// Like [`start`], with OpenMetrics `_created` lines on
+/// (`--web.enable-openmetrics-created-samples`).
+pub async fn start_created(yaml: &str) -> TestDaemon {
+    let clock = std::sync::Arc::new(usage_exporter::base::clock::SystemClock);
+    start_with_options(yaml, Vec::new(), clock, None, true).await
+}
+
+/// [`start_at`] with OpenMetrics `_created` lines on.
+pub async fn start_at_created(yaml: &str, at: chrono::DateTime<chrono::Utc>) -> TestDaemon {
+    let clock = usage_exporter::base::clock::TestClock::running_from(at.into());
+    start_with_options(yaml, Vec::new(), std::sync::Arc::new(clock), None, true).await
+}
+
+/// [`start_with_clock`] with OpenMetrics `_created` lines on.
+pub async fn start_with_clock_created(
+    yaml: &str,
+    clock: usage_exporter::base::clock::TestClock,
+) -> TestDaemon {
+    start_with_options(yaml, Vec::new(), std::sync::Arc::new(clock), None, true).await
 }
 
 /// Like [`start`], with extra programmatic targets.
 pub async fn start_with(yaml: &str, extra: Vec<TargetInstance>) -> TestDaemon {
     let clock = std::sync::Arc::new(usage_exporter::base::clock::SystemClock);
-    start_with_options(yaml, extra, clock, None).await
+    start_with_options(yaml, extra, clock, None, false).await
 }
 
 async fn start_with_options(
@@ -56,6 +105,7 @@ async fn start_with_options(
     extra: Vec<TargetInstance>,
     clock: usage_exporter::base::clock::SharedClock,
     state_dir: Option<std::path::PathBuf>,
+    openmetrics_created: bool,
 ) -> TestDaemon {
     let config = usage_exporter::sources::parse_config(yaml, Path::new("test.yml"), &|n| {
         std::env::var(n).ok()
@@ -65,13 +115,14 @@ async fn start_with_options(
         extra_targets: extra,
         clock,
         state_dir,
+        openmetrics_created,
         ..Options::new(ConfigSource::Fixed(config), "127.0.0.1:0")
     })
     .await
     .expect("daemon starts");
     TestDaemon {
         running,
-        client: reqwest::Client::builder().no_gzip().build().unwrap(),
+        client: openmetrics_client(),
     }
 }
 

@@ -61,7 +61,7 @@ async fn counters_follow_the_buckets_as_they_fill_and_the_window_slides() {
         s.add_calls("ACME", "thing", 5);
         s.add_calls("ACME", "alarm", 2);
     }
-    let d = support::start(&config(&sim, &user("secret-pw", "api_history: 200ms"))).await;
+    let d = support::start_created(&config(&sim, &user("secret-pw", "api_history: 200ms"))).await;
     let started = now_unix();
     let thing = &[("target", "t"), ("service", "thing")];
     let body = d
@@ -174,7 +174,7 @@ async fn dimension_org_with_sub_orgs_and_an_offset_of_half_an_hour() {
             user("secret-pw", "api_history: 200ms")
         ),
     );
-    let d = support::start(&yaml).await;
+    let d = support::start_created(&yaml).await;
     let started = now_unix();
     let body = d
         .wait_for(
