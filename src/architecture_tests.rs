@@ -26,7 +26,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["base", "shard", "snapshot", "state", "store", "upstream"],
     ),
     ("expose", &["base", "snapshot", "store", "telemetry"]),
-    ("http", &["base", "expose", "store", "telemetry"]),
+    ("http", &["base", "expose", "shard", "store", "telemetry"]),
     (
         "check",
         &[

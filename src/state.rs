@@ -191,7 +191,14 @@ impl StateStore {
             }
         };
         match decode_envelope(&bytes, name) {
-            Ok(v) => Some(v),
+            Ok(v) => {
+                // Kept, so a target rebuilt before its first save still finds it.
+                self.memory
+                    .lock()
+                    .expect("state lock")
+                    .insert(name.to_string(), v.clone());
+                Some(v)
+            }
             Err((reason, why)) => {
                 self.rejected(&path, reason, &why, true);
                 None
