@@ -77,6 +77,8 @@ pub struct Options {
     /// OpenMetrics `_created` lines (`--web.enable-openmetrics-created-samples`); off by
     /// default.
     pub openmetrics_created: bool,
+    /// Export the process and exposition metrics (`--web.disable-exporter-metrics` turns it off).
+    pub exporter_metrics: bool,
 }
 
 impl Options {
@@ -96,6 +98,7 @@ impl Options {
             state_dir: None,
             shard: Shard::default(),
             openmetrics_created: false,
+            exporter_metrics: true,
         }
     }
 }
@@ -322,7 +325,11 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         Some(dir) => StateStore::in_dir(dir),
         None => StateStore::in_memory(),
     };
-    let telemetry = Arc::new(Telemetry::new().with_state(state.clone()));
+    let telemetry = Arc::new(
+        Telemetry::new()
+            .with_state(state.clone())
+            .with_exporter_metrics(options.exporter_metrics),
+    );
     let exposition = Arc::new(Exposition::with_options(
         store.clone(),
         telemetry.clone(),

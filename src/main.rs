@@ -50,6 +50,10 @@ struct Cli {
     /// protobuf format always carries start times (at no series cost); text 0.0.4 never does.
     #[arg(long = "web.enable-openmetrics-created-samples", global = true)]
     openmetrics_created: bool,
+    /// Leave out the metrics about the exporter process and its exposition (process_*,
+    /// usage_exporter_exposition_*); poll health, state and shard metrics stay.
+    #[arg(long = "web.disable-exporter-metrics", global = true)]
+    disable_exporter_metrics: bool,
     /// Web config file (exporter-toolkit format: TLS, client certificates, headers, basic auth,
     /// rate limit); re-read on reload (SIGHUP, POST /-/reload).
     #[arg(long = "web.config.file", global = true)]
@@ -169,6 +173,7 @@ fn options(cli: &Cli) -> Result<Options, String> {
             telemetry_path: cli.telemetry_path.clone(),
         },
         openmetrics_created: cli.openmetrics_created,
+        exporter_metrics: !cli.disable_exporter_metrics,
         ..Options::new(
             ConfigSource::File(cli.config_file.clone()),
             cli.listen_address[0].clone(),

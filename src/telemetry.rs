@@ -45,6 +45,8 @@ pub struct Telemetry {
     state: Arc<StateStore>,
     /// This replica's shard and its targets.
     shard: Mutex<Option<ShardView>>,
+    /// Whether the process and exposition metrics are exported (`--web.disable-exporter-metrics`).
+    exporter_metrics: bool,
 }
 
 /// This replica's shard and which configured targets it owns.
@@ -108,6 +110,7 @@ impl Telemetry {
             process: Mutex::new(ProcessProbe::new()),
             state: StateStore::in_memory(),
             shard: Mutex::new(None),
+            exporter_metrics: true,
         }
     }
 
@@ -132,6 +135,15 @@ impl Telemetry {
         if ok {
             self.reload_timestamp.set(unix_now());
         }
+    }
+
+    /// Leaves out the metrics about the exporter process and its exposition (`process_*`,
+    /// `usage_exporter_exposed_series`, `usage_exporter_exposition_*`), as node_exporter's
+    /// `--web.disable-exporter-metrics` does. The poll, state and shard metrics the shipped alerts
+    /// read stay.
+    pub fn with_exporter_metrics(mut self, on: bool) -> Self {
+        self.exporter_metrics = on;
+        self
     }
 
     /// Reports the health of `state` among the self-metrics.
@@ -175,12 +187,14 @@ impl Telemetry {
         for (format, n) in &exposition.scrapes {
             scrapes.push_counter(Labels::new().with("format", *format), *n as f64, None);
         }
-        families.push(series);
-        families.push(encode);
-        families.push(scrapes);
         families.extend(self.state.families());
         families.extend(self.shard_families());
-        families.extend(self.process.lock().expect("process probe").families());
+        if self.exporter_metrics {
+            families.push(series);
+            families.push(encode);
+            families.push(scrapes);
+            families.extend(self.process.lock().expect("process probe").families());
+        }
         families
     }
 }

@@ -1,10 +1,11 @@
 //! The `/metrics` body: all snapshots merged family by family and encoded in the format the
 //! scraper negotiated (OpenMetrics 1.0, text 0.0.4 or delimited protobuf), plus the small
-//! self-metrics part encoded per scrape. A scrape never triggers an upstream call, never waits
-//! for a poll and, for a format that was asked for in the last [`ExpositionOptions::idle_after`],
-//! never waits for an encode: a background task woken by the store's generation change encodes
-//! (and compresses) each such format once per data change. A format nobody asked for recently
-//! is not encoded until a scrape asks for it; that scrape encodes it once.
+//! self-metrics part encoded per scrape. A scrape never triggers an upstream call and never waits
+//! for a poll. For a format that was asked for in the last [`ExpositionOptions::idle_after`], a
+//! background task woken by the store's generation change encodes (and compresses) it once per
+//! data change; a scrape arriving meanwhile waits for that encode rather than serve older data
+//! with newer self-metrics or newer data with older ones. A format nobody asked for recently is
+//! not encoded until a scrape asks for it; that scrape encodes it once.
 
 mod encode;
 mod gzip;
@@ -20,7 +21,7 @@ pub use negotiate::{
 };
 
 use crate::snapshot::Snapshot;
-use crate::store::{EndpointKey, EndpointState, Store};
+use crate::store::Store;
 use crate::telemetry::{ExpositionFacts, Telemetry};
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
@@ -66,9 +67,6 @@ pub struct EncodedBody {
     pub series: usize,
     /// Time the encoding took (compression not included).
     pub encode_time: Duration,
-    /// The poll states read just before the data: served with this body when it is older than
-    /// the store's generation, so self-metrics never report a poll whose data is not in it.
-    states: Vec<(EndpointKey, EndpointState)>,
     gzip: tokio::sync::OnceCell<Arc<GzipPrefix>>,
 }
 
@@ -227,25 +225,17 @@ impl Exposition {
     pub async fn scrape(&self, encoding: Encoding, gzip: bool) -> ScrapeBody {
         self.scrapes[encoding.index()].fetch_add(1, Ordering::Relaxed);
         let mark = self.now_mark();
-        let before = self.wanted[encoding.index()][usize::from(gzip)].swap(mark, Ordering::Relaxed);
+        self.wanted[encoding.index()][usize::from(gzip)].store(mark, Ordering::Relaxed);
         // Poll states first, data second: the data is then never older than the poll results
         // the self-metrics report (the store bumps its generation under the same lock as a
-        // result). When the background encoder keeps this format current, a scrape in the
-        // moment between a data change and the end of its encode gets the previous data, with
-        // the poll states read when that data was (so the two still agree), instead of waiting.
+        // result). A scrape that arrives while the background encoder is encoding new data
+        // waits for that encode (it never starts a second one): serving the previous data with
+        // the poll states of its time would step the self-metric counters back, and Prometheus
+        // would read a reset.
         let states = self.store.states();
         let generation = self.store.generation();
-        let kept_current = self.background.load(Ordering::Acquire) && self.recently(before);
-        let body = match self.cached[encoding.index()].load_full() {
-            Some(body) if body.generation >= generation || kept_current => body,
-            _ => self.body(encoding, generation).await,
-        };
+        let body = self.body(encoding, generation).await;
         let targets = self.store.target_calls();
-        let states = if body.generation >= generation {
-            states
-        } else {
-            body.states.clone()
-        };
         let facts = ExpositionFacts {
             series: body.series,
             encode_times: Encoding::ALL
@@ -328,7 +318,6 @@ pub fn encode_store(
     openmetrics_created: bool,
 ) -> EncodedBody {
     let started = Instant::now();
-    let states = store.states();
     let snapshots = store.snapshots();
     let series = snapshots.iter().map(|(_, s)| s.series_count()).sum();
     let groups = merge(
@@ -362,7 +351,6 @@ pub fn encode_store(
         plain,
         series,
         encode_time: started.elapsed(),
-        states,
         gzip: tokio::sync::OnceCell::new(),
     }
 }

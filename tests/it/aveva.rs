@@ -752,7 +752,7 @@ async fn day_one_of_a_cycle_asks_a_one_day_range_and_counts_todays_partial_usage
     let sim = mid_cycle(at, 0).await;
     let endpoints =
         "{tenant_usage: 200ms, community_usage: 200ms, resource_usage: off, billing_cycles: off}";
-    let d = support::start_at(&config(&sim, CLIENT_SECRET, endpoints), at).await;
+    let d = support::start_at_created(&config(&sim, CLIENT_SECRET, endpoints), at).await;
     let ns = "production";
     let body = d
         .wait_for(WAIT, |b| {

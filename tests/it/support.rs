@@ -56,21 +56,15 @@ pub async fn start_with_clock(
 }
 
 /// Like [`start_with_clock`], with the state directory `state_dir` (`--storage.path`): a daemon
-/// started again on the same directory continues where the previous one stopped.
+/// started again on the same directory continues where the previous one stopped. `_created`
+/// lines are on, since what continues is what the state tests look at.
 pub async fn start_with_state(
     yaml: &str,
     clock: usage_exporter::base::clock::TestClock,
     state_dir: &Path,
 ) -> TestDaemon {
     let clock = std::sync::Arc::new(clock);
-    start_with_options(
-        yaml,
-        Vec::new(),
-        clock,
-        Some(state_dir.to_path_buf()),
-        false,
-    )
-    .await
+    start_with_options(yaml, Vec::new(), clock, Some(state_dir.to_path_buf()), true).await
 }
 
 /// Like [`start`], with OpenMetrics `_created` lines on

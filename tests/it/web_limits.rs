@@ -1,6 +1,7 @@
 //! The front door on the real binary: slow and abusive clients cannot starve a scrape, the
 //! request cap answers 503 beyond it, several listen addresses and systemd socket activation
-//! serve the same pages, and the exposition path can be moved.
+//! serve the same pages, the exposition path can be moved and the exporter's own process
+//! metrics left out.
 
 use crate::e2e_support::{find_tool, free_port, Procs};
 use std::path::Path;
@@ -194,6 +195,7 @@ async fn two_listen_addresses_socket_activation_and_a_moved_telemetry_path() {
         &[
             &format!("--web.listen-address=127.0.0.1:{b}"),
             "--web.telemetry-path=/probe/metrics",
+            "--web.disable-exporter-metrics",
         ],
     )
     .await;
@@ -205,7 +207,12 @@ async fn two_listen_addresses_socket_activation_and_a_moved_telemetry_path() {
             .await
             .unwrap();
         assert_eq!(resp.status(), 200, "port {port}");
-        assert!(resp.text().await.unwrap().contains("# TYPE scc_"));
+        let body = resp.text().await.unwrap();
+        assert!(body.contains("# TYPE scc_"));
+        // --web.disable-exporter-metrics: no process or exposition metrics; poll health stays.
+        assert!(!body.contains("process_"), "process metrics exported");
+        assert!(!body.contains("usage_exporter_exposition_"));
+        assert!(body.contains("usage_exporter_poll_success"));
     }
     let resp = client.get(format!("{url}/metrics")).send().await.unwrap();
     assert_eq!(resp.status(), 404);
