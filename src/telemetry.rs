@@ -220,7 +220,7 @@ impl Telemetry {
             1.0,
         );
         let mut count = Family::gauge(
-            "usage_exporter_shard_count",
+            "usage_exporter_shards",
             "Number of shards (replicas) sharing the configured targets, as this replica was told (--total-shards).",
         );
         count.push_gauge(Labels::new(), shard.total as f64);
