@@ -167,7 +167,28 @@ fn render(families: &BTreeMap<String, FamilyDoc>, origins: &[(String, String)]) 
          freshness that can be alerted on — the lag of data that arrives late by design is compared \
          with its period (docs/runbooks.md).\n\
          - `akana_metric_limit`: Akana reports usage but no limits; the target's `limits:` config \
-         gives them, for `AkanaUsageNearLimit`.\n\n\
+         gives them, for `AkanaUsageNearLimit`.\n\
+         - `aveva_cds_usage_downward_revisions_total{measure}`: the vendor revises daily records; \
+         the cycle-to-date counters keep their high-water marks (they never go down), and this \
+         counts the downward revisions they absorbed, so a revision is visible instead of silent.\n\
+         - `tr50_things_billable`: the `billable` array the vendor documents for \
+         `usage.thing.history`, named like `tr50_things_connected`.\n\
+         - `usage_exporter_poll_failed_units`, `usage_exporter_poll_unit_errors_total{reason}`: a poll \
+         may succeed partly (one Tencent metric or AVEVA community failing); what failed is counted \
+         instead of discarding what worked.\n\
+         - `usage_exporter_target_projected_calls`, `usage_exporter_target_call_budget`, \
+         `usage_exporter_target_interval_stretch_factor`: vendors bill API calls; the optional \
+         per-target budget and its effect are visible.\n\
+         - `usage_exporter_shard_info`, `usage_exporter_shards`, `usage_exporter_targets{owner}`: \
+         which targets a sharded replica polls, for `UsageExporterShardCountMismatch` and \
+         `UsageExporterShardsMissing`.\n\
+         - `usage_exporter_state_persistent` (and, with `--storage.path`, \
+         `usage_exporter_state_writes_total`, `..._write_errors_total`, `..._load_errors_total{reason}`): \
+         whether counters and back-off survive a restart, and whether the state files are healthy.\n\
+         - `usage_exporter_exposition_scrapes_total{format}` and the `format` label of the encode \
+         duration: which exposition format scrapers negotiate. `qce_instance_info` (not in the demo, \
+         which lists its instances): names, zones and tags of discovered Tencent instances to join \
+         onto `qce_*` series.\n\n\
          How each counter counts (`increase()` over any window is the real usage in it; \
          `docs/operations.md` \"State across restarts\" has the restart table):\n\n\
          | counter | counts | `_created` | restart without `--storage.path` | with it |\n\
