@@ -4,18 +4,25 @@
 //!
 //! ```sh
 //! cargo bench --bench harness -- --scale 50 --seconds 10
+//! cargo bench --bench harness -- --scale 100 --serve-sims /tmp/sims.yml   # simulators only
 //! ```
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "harness/process.rs"]
+mod process;
+
+use process::Exporter;
 
 struct Args {
     scale: u32,
     seconds: u64,
     out: Option<PathBuf>,
+    /// Only start the simulators, write their configuration here and wait (for manual runs).
+    serve: Option<PathBuf>,
 }
 
 fn parse_args() -> Args {
@@ -26,6 +33,7 @@ fn parse_args() -> Args {
             env!("CARGO_MANIFEST_DIR"),
             "/docs/benchmarks.md"
         ))),
+        serve: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -35,89 +43,12 @@ fn parse_args() -> Args {
                 args.seconds = it.next().and_then(|v| v.parse().ok()).expect("--seconds S")
             }
             "--no-write" => args.out = None,
+            "--serve-sims" => args.serve = it.next().map(PathBuf::from),
             "--bench" => {}
             other => eprintln!("ignoring argument {other}"),
         }
     }
     args
-}
-
-/// The exporter under test, in its own process so RSS and CPU are its own.
-struct Exporter {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Exporter {
-    fn start(yaml: &str) -> Exporter {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("bench.yml");
-        std::fs::write(&config, yaml).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_usage_exporter"))
-            .arg("--config.file")
-            .arg(&config)
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--log.level=error")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start the exporter binary");
-        Exporter {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            _dir: dir,
-        }
-    }
-
-    fn proc_file(&self, name: &str) -> String {
-        std::fs::read_to_string(format!("/proc/{}/{name}", self.child.id())).unwrap_or_default()
-    }
-
-    fn rss_bytes(&self) -> u64 {
-        self.proc_file("status")
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-            .map(|kb| kb * 1024)
-            .unwrap_or(0)
-    }
-
-    fn cpu_seconds(&self) -> f64 {
-        let stat = self.proc_file("stat");
-        let after_comm = stat.rsplit(')').next().unwrap_or("");
-        let fields: Vec<&str> = after_comm.split_whitespace().collect();
-        let ticks: f64 = fields
-            .get(11)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            + fields
-                .get(12)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0);
-        ticks / clock_ticks()
-    }
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
 }
 
 async fn wait_ready(client: &reqwest::Client, url: &str, timeout: Duration) {
@@ -350,6 +281,18 @@ fn scc_subaccounts_cost(n: usize) -> (usize, Duration) {
 #[tokio::main]
 async fn main() {
     let args = parse_args();
+    if let Some(path) = &args.serve {
+        let sims = usage_exporter_sim::demo::start(args.scale)
+            .await
+            .expect("simulators");
+        std::fs::write(path, sims.config_yaml()).expect("write the configuration");
+        eprintln!(
+            "simulators at scale {} serving; configuration in {}",
+            args.scale,
+            path.display()
+        );
+        std::future::pending::<()>().await;
+    }
     let client = reqwest::Client::builder().no_gzip().build().unwrap();
     let mut report = String::new();
     let mut line = |s: String| {
