@@ -50,12 +50,10 @@ pub async fn run(
         // Print the size of the landscape once every endpoint has been polled.
         for _ in 0..600 {
             if daemon.store.ready() {
-                let body = daemon.exposition.current().await;
+                let summary = daemon.exposition.summary();
                 println!(
-                    "# all endpoints polled: {} series exposed ({:.1} MB), encoded in {} ms",
-                    body.series,
-                    body.plain.len() as f64 / 1e6,
-                    body.encode_time.as_millis()
+                    "# all endpoints polled: {} series exposed (encoded in the background once a scraper asks)",
+                    summary.series
                 );
                 return;
             }

@@ -497,13 +497,7 @@ async fn run_endpoint(
                 if report.duplicates_dropped > 0 {
                     tracing::warn!(source = key.source, target = %key.target, endpoint = key.endpoint, dropped = report.duplicates_dropped, "upstream data held duplicate series; kept the first of each");
                 }
-                store.record(
-                    &key,
-                    wall,
-                    duration,
-                    PollResult::Success,
-                    Some(Arc::new(snapshot)),
-                );
+                store.record(&key, wall, duration, PollResult::Success, Some(snapshot));
                 if let Some(reason) = last_error.take() {
                     tracing::info!(source = key.source, target = %key.target, endpoint = key.endpoint, previous_reason = %reason, "endpoint recovered");
                 }
@@ -534,7 +528,7 @@ async fn run_endpoint(
                     wall,
                     duration,
                     PollResult::Partial(FailedUnits::new(units, failed)),
-                    Some(Arc::new(data)),
+                    Some(data),
                 );
                 if let Some(reason) = last_error.take() {
                     tracing::info!(source = key.source, target = %key.target, endpoint = key.endpoint, previous_reason = %reason, "endpoint recovered (partially)");
@@ -991,8 +985,8 @@ mod tests {
             "a partial poll is no failed poll"
         );
         assert_eq!(
-            store.snapshots()[0].1.as_ref(),
-            &data(2.0),
+            store.snapshots()[0].1.thaw(),
+            data(2.0),
             "the data is served"
         );
         // The next poll answers fully: no failed units any more, the counter stays.

@@ -4,7 +4,7 @@
 
 use crate::base::budget::BudgetPeriod;
 use crate::base::{ErrorReason, FailedUnit};
-use crate::snapshot::SharedSnapshot;
+use crate::snapshot::{Frozen, SharedSnapshot, Snapshot};
 use crate::upstream::{PhaseTimes, RequestLog};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -250,15 +250,18 @@ impl Store {
         }
     }
 
-    /// Records a finished poll. `snapshot` is the new data for a success, `None` otherwise.
+    /// Records a finished poll. `snapshot` is the new data for a success, `None` otherwise;
+    /// the store keeps it frozen (compact, immutable).
     pub fn record(
         &self,
         key: &EndpointKey,
         started: SystemTime,
         duration: Duration,
         result: PollResult,
-        snapshot: Option<SharedSnapshot>,
+        snapshot: Option<Snapshot>,
     ) {
+        // Frozen before the lock is taken: freezing a large snapshot takes milliseconds.
+        let snapshot = snapshot.map(|s| Arc::new(Frozen::new(&s)));
         let now = Instant::now();
         let mut entries = self.entries.write().expect("store lock");
         let Some(entry) = entries.get_mut(key) else {
@@ -447,10 +450,10 @@ mod tests {
         }
     }
 
-    fn snap(v: f64) -> SharedSnapshot {
+    fn snap(v: f64) -> Snapshot {
         let mut f = Family::gauge("g", "G.");
         f.push_gauge(Labels::new(), v);
-        Arc::new(Snapshot::from_families(vec![f]))
+        Snapshot::from_families(vec![f])
     }
 
     #[tokio::test(start_paused = true)]

@@ -6,7 +6,9 @@
 //! (`--web.enable-openmetrics-created-samples`), for counters with a start time we add the
 //! `<name>_created{...}` twin of each line, copying the label text the encoder wrote.
 
-use crate::snapshot::{Family, Labels, MetricKind, Sample, SharedSnapshot, Value};
+use crate::snapshot::{
+    Family, FrozenFamily, Labels, LabelsRef, MetricKind, SampleRef, SharedSnapshot, ValueRef,
+};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
     DescriptorEncoder, EncodeLabelSet, LabelSetEncoder, MetricEncoder, NoLabelSet,
@@ -29,8 +31,12 @@ pub struct Part {
 }
 
 impl Part {
-    pub(super) fn family(&self) -> &Family {
-        &self.snapshot.families[self.family]
+    pub(super) fn family(&self) -> &FrozenFamily {
+        &self.snapshot.families()[self.family]
+    }
+
+    pub(super) fn samples(&self) -> impl Iterator<Item = SampleRef<'_>> {
+        self.snapshot.samples(self.family)
     }
 }
 
@@ -41,7 +47,7 @@ pub fn merge(
 ) -> Vec<Vec<Part>> {
     let mut groups: BTreeMap<String, Vec<Part>> = BTreeMap::new();
     for (target, snapshot) in snapshots {
-        for (index, family) in snapshot.families.iter().enumerate() {
+        for (index, family) in snapshot.families().iter().enumerate() {
             let group = groups.entry(family.name.to_string()).or_default();
             if let Some(first) = group.first() {
                 if first.family().kind != family.kind {
@@ -75,12 +81,13 @@ pub fn encode_groups_with(out: &mut String, groups: &[Vec<Part>], created: bool)
 
 /// Encodes plain families (no target label) into `out`; used for self-metrics.
 pub fn encode_families(out: &mut String, families: Vec<Family>) {
-    let snapshot = Arc::new(crate::snapshot::Snapshot::from_families(families));
-    let groups = merge([(None, snapshot)]);
+    let snapshot = crate::snapshot::Snapshot::from_families(families);
+    let groups = merge([(None, Arc::new(crate::snapshot::Frozen::new(&snapshot)))]);
     encode_groups(out, &groups);
 }
 
-fn encode_group(out: &mut String, group: &[Part], created_lines: bool) {
+/// Encodes one merged family as OpenMetrics text into `out`.
+pub(super) fn encode_group(out: &mut String, group: &[Part], created_lines: bool) {
     let Some(first) = group.first() else { return };
     let family = first.family();
     let start = out.len();
@@ -94,7 +101,7 @@ fn encode_group(out: &mut String, group: &[Part], created_lines: bool) {
     if created_lines && family.kind == MetricKind::Counter {
         let created: Vec<Option<f64>> = samples_in_order(group)
             .map(|(_, s)| match s.value {
-                Value::Counter { created, .. } => created,
+                ValueRef::Counter { created, .. } => created,
                 _ => None,
             })
             .collect();
@@ -106,18 +113,20 @@ fn encode_group(out: &mut String, group: &[Part], created_lines: bool) {
 
 /// The samples of a group in encoding order, skipping duplicates when one target contributes
 /// the same family from two endpoints.
-pub(super) fn samples_in_order(group: &[Part]) -> impl Iterator<Item = (Option<&str>, &Sample)> {
+pub(super) fn samples_in_order(
+    group: &[Part],
+) -> impl Iterator<Item = (Option<&str>, SampleRef<'_>)> {
     let mut targets: Vec<Option<&str>> = group.iter().map(|p| p.target.as_deref()).collect();
     targets.sort();
     let repeated = targets.windows(2).any(|w| w[0] == w[1]);
-    let mut seen: HashSet<(Option<&str>, &Labels)> = HashSet::new();
+    let mut seen: HashSet<(Option<&str>, LabelsRef<'_>)> = HashSet::new();
     group
         .iter()
         .flat_map(|p| {
             let target = p.target.as_deref();
-            p.family().samples.iter().map(move |s| (target, s))
+            p.samples().map(move |s| (target, s))
         })
-        .filter(move |(t, s)| !repeated || seen.insert((*t, &s.labels)))
+        .filter(move |(t, s)| !repeated || seen.insert((*t, s.labels)))
 }
 
 /// Inserts `name_created{labels} t` after each `name_total{labels} v` line that has a start time.
@@ -290,27 +299,29 @@ impl Collector for GroupCollector {
         for (target, sample) in samples_in_order(&self.0) {
             let labels = SampleLabels {
                 target,
-                labels: &sample.labels,
+                labels: sample.labels,
             };
-            if target.is_none() && sample.labels.0.is_empty() {
-                encode_value(&mut metric, &sample.value)?;
+            if target.is_none() && sample.labels.is_empty() {
+                encode_value(&mut metric, sample.value)?;
             } else {
-                encode_value(&mut metric.encode_family(&labels)?, &sample.value)?;
+                encode_value(&mut metric.encode_family(&labels)?, sample.value)?;
             }
         }
         Ok(())
     }
 }
 
-fn encode_value(series: &mut MetricEncoder, value: &Value) -> Result<(), std::fmt::Error> {
+fn encode_value(series: &mut MetricEncoder, value: ValueRef<'_>) -> Result<(), std::fmt::Error> {
     match value {
-        Value::Gauge(v) => series.encode_gauge(v),
-        Value::Counter { total, .. } => series.encode_counter::<NoLabelSet, f64, f64>(total, None),
-        Value::Histogram {
+        ValueRef::Gauge(v) => series.encode_gauge(&v),
+        ValueRef::Counter { total, .. } => {
+            series.encode_counter::<NoLabelSet, f64, f64>(&total, None)
+        }
+        ValueRef::Histogram {
             buckets,
             sum,
             count,
-        } => series.encode_histogram::<NoLabelSet>(*sum, *count, buckets, None),
+        } => series.encode_histogram::<NoLabelSet>(sum, count, buckets, None),
     }
 }
 
@@ -318,7 +329,7 @@ fn encode_value(series: &mut MetricEncoder, value: &Value) -> Result<(), std::fm
 #[derive(Debug)]
 struct SampleLabels<'a> {
     target: Option<&'a str>,
-    labels: &'a Labels,
+    labels: LabelsRef<'a>,
 }
 
 impl EncodeLabelSet for SampleLabels<'_> {
@@ -337,7 +348,7 @@ impl EncodeLabelSet for SampleLabels<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::Snapshot;
+    use crate::snapshot::{Snapshot, Value};
 
     fn encode(snapshots: Vec<(Option<&str>, Snapshot)>) -> String {
         encode_created(snapshots, true)
@@ -348,7 +359,7 @@ mod tests {
         let groups = merge(
             snapshots
                 .into_iter()
-                .map(|(t, s)| (t.map(Arc::from), Arc::new(s))),
+                .map(|(t, s)| (t.map(Arc::from), Arc::new(crate::snapshot::Frozen::new(&s)))),
         );
         encode_groups_with(&mut out, &groups, created);
         out

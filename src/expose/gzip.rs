@@ -12,32 +12,66 @@ use std::io::Write;
 
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
-/// Header plus raw deflate of `data`, ending in a complete sync flush (byte-aligned, no final
-/// block). `write::DeflateEncoder::flush` is not used: when its 32 KiB buffer happens to be full
-/// it asks for the sync flush only once and continues without it, which can leave the stream
-/// mid-block (seen as "incomplete deflate stream" under load). zlib's contract is to repeat the
-/// same flush until it ends with output space to spare, which is what this does.
-fn deflate_with_sync_flush(data: &[u8], level: Compression) -> Vec<u8> {
+/// Builds a [`GzipPrefix`] from data written in pieces, so the plain text never has to exist
+/// whole (at a million series it is ~250 MB).
+pub struct GzipPrefixWriter {
+    compress: Compress,
+    out: Vec<u8>,
+    crc: crc32fast::Hasher,
+    len: u64,
+}
+
+impl GzipPrefixWriter {
     const ROOM: usize = 64 * 1024;
-    let mut compress = Compress::new(level, false);
-    let mut out = Vec::with_capacity(HEADER.len() + data.len() / 4 + ROOM);
-    out.extend_from_slice(&HEADER);
-    while (compress.total_in() as usize) < data.len() {
-        out.reserve(ROOM);
-        let consumed = compress.total_in() as usize;
-        compress
-            .compress_vec(&data[consumed..], &mut out, FlushCompress::None)
-            .expect("deflate into a Vec cannot fail");
+
+    /// A writer compressing at `level`.
+    pub fn new(level: Compression) -> Self {
+        let mut out = Vec::with_capacity(Self::ROOM);
+        out.extend_from_slice(&HEADER);
+        GzipPrefixWriter {
+            compress: Compress::new(level, false),
+            out,
+            crc: crc32fast::Hasher::new(),
+            len: 0,
+        }
     }
-    loop {
-        out.reserve(ROOM);
-        let spare = out.capacity() - out.len();
-        let before = out.len();
-        compress
-            .compress_vec(&[], &mut out, FlushCompress::Sync)
-            .expect("deflate into a Vec cannot fail");
-        if out.len() - before < spare {
-            return out;
+
+    /// Compresses the next piece.
+    pub fn write(&mut self, data: &[u8]) {
+        self.crc.update(data);
+        self.len += data.len() as u64;
+        let start = self.compress.total_in();
+        while ((self.compress.total_in() - start) as usize) < data.len() {
+            self.out.reserve(Self::ROOM);
+            let consumed = (self.compress.total_in() - start) as usize;
+            self.compress
+                .compress_vec(&data[consumed..], &mut self.out, FlushCompress::None)
+                .expect("deflate into a Vec cannot fail");
+        }
+    }
+
+    /// Ends the prefix with a complete sync flush (byte-aligned, no final block).
+    /// `write::DeflateEncoder::flush` is not used: when its 32 KiB buffer happens to be full it
+    /// asks for the sync flush only once and continues without it, which can leave the stream
+    /// mid-block (seen as "incomplete deflate stream" under load). zlib's contract is to repeat
+    /// the same flush until it ends with output space to spare, which is what this does.
+    pub fn finish(mut self) -> GzipPrefix {
+        loop {
+            self.out.reserve(Self::ROOM);
+            let spare = self.out.capacity() - self.out.len();
+            let before = self.out.len();
+            self.compress
+                .compress_vec(&[], &mut self.out, FlushCompress::Sync)
+                .expect("deflate into a Vec cannot fail");
+            if self.out.len() - before < spare {
+                break;
+            }
+        }
+        self.out.shrink_to_fit();
+        GzipPrefix {
+            bytes: Bytes::from(self.out),
+            crc: self.crc,
+            len: self.len,
         }
     }
 }
@@ -53,14 +87,19 @@ pub struct GzipPrefix {
 impl GzipPrefix {
     /// Compresses `data` as the start of a gzip stream.
     pub fn new(data: &[u8], level: Compression) -> GzipPrefix {
-        let bytes = deflate_with_sync_flush(data, level);
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(data);
-        GzipPrefix {
-            bytes: Bytes::from(bytes),
-            crc,
-            len: data.len() as u64,
-        }
+        let mut writer = GzipPrefixWriter::new(level);
+        writer.write(data);
+        writer.finish()
+    }
+
+    /// Size of the compressed prefix.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// True when nothing was compressed yet (never: the header is there).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
     }
 
     /// The cached compressed bytes (send these first).
@@ -197,6 +236,24 @@ mod tests {
                 "round {round}, {} bytes: {result:?}",
                 text.len()
             );
+        }
+    }
+
+    #[test]
+    fn written_in_pieces_equals_written_at_once() {
+        let text: String = (0..20000)
+            .map(|i| format!("m{{i=\"{i}\"}} {}\n", i * 7))
+            .collect();
+        let whole = GzipPrefix::new(text.as_bytes(), Compression::fast());
+        let mut writer = GzipPrefixWriter::new(Compression::fast());
+        for piece in text.as_bytes().chunks(4093) {
+            writer.write(piece);
+        }
+        let pieces = writer.finish();
+        for prefix in [whole, pieces] {
+            let mut stream = prefix.bytes().to_vec();
+            stream.extend_from_slice(&prefix.finish(b"# EOF\n"));
+            assert_eq!(gunzip(&stream), format!("{text}# EOF\n").into_bytes());
         }
     }
 

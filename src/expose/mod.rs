@@ -1,11 +1,14 @@
 //! The `/metrics` body: all snapshots merged family by family and encoded in the format the
 //! scraper negotiated (OpenMetrics 1.0, text 0.0.4 or delimited protobuf), plus the small
-//! self-metrics part encoded per scrape. A scrape never triggers an upstream call and never waits
-//! for a poll. For a format that was asked for in the last [`ExpositionOptions::idle_after`], a
-//! background task woken by the store's generation change encodes (and compresses) it once per
-//! data change; a scrape arriving meanwhile waits for that encode rather than serve older data
-//! with newer self-metrics or newer data with older ones. A format nobody asked for recently is
-//! not encoded until a scrape asks for it; that scrape encodes it once.
+//! self-metrics part encoded per scrape. A scrape never triggers an upstream call, never waits
+//! for a poll and never waits for an encode once its format has been asked for: for every
+//! format (and, separately, its plain and gzip variants) asked for in the last
+//! [`ExpositionOptions::idle_after`], a background task woken by the store's generation change
+//! encodes it once per data change, streaming the text into the compressor so the plain body
+//! is only kept when plain scrapes want it. A scrape meanwhile serves the newest finished body
+//! (data at most one encode older than the store). Bodies only ever get newer, so a counter
+//! never steps back between scrapes. A variant nobody asked for recently is not encoded until
+//! a scrape asks for it; that first scrape encodes it.
 
 mod encode;
 mod gzip;
@@ -14,13 +17,13 @@ pub mod proto;
 mod text;
 
 pub use encode::{encode_families, encode_groups, encode_groups_with, merge};
-pub use gzip::GzipPrefix;
+pub use gzip::{GzipPrefix, GzipPrefixWriter};
 pub use negotiate::{
     negotiate, Encoding, Negotiated, OPENMETRICS_0_TYPE, OPENMETRICS_1_TYPE, PROTOBUF_TYPE,
     TEXT_TYPE,
 };
 
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Frozen, Snapshot};
 use crate::store::Store;
 use crate::telemetry::{ExpositionFacts, Telemetry};
 use arc_swap::ArcSwapOption;
@@ -61,13 +64,43 @@ pub struct EncodedBody {
     pub encoding: Encoding,
     /// Store generation this body reflects.
     pub generation: u64,
-    /// All source families, without self-metrics (and without `# EOF`).
-    pub plain: Bytes,
+    /// All source families, without self-metrics (and without `# EOF`); kept only while plain
+    /// scrapes of this format are asked for.
+    pub plain: Option<Bytes>,
+    /// The same, as the start of a gzip stream; kept only while gzip scrapes are asked for.
+    pub gzip: Option<GzipPrefix>,
+    /// Length of the plain body in bytes (also when it is not kept).
+    pub plain_len: usize,
     /// Number of source series in the body (samples; `_created` lines not counted).
     pub series: usize,
-    /// Time the encoding took (compression not included).
+    /// Time the encoding took, compression included.
     pub encode_time: Duration,
-    gzip: tokio::sync::OnceCell<Arc<GzipPrefix>>,
+}
+
+/// Which variants of a format to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variants {
+    /// Keep the plain body.
+    pub plain: bool,
+    /// Compress into a gzip prefix.
+    pub gzip: bool,
+}
+
+impl EncodedBody {
+    fn has(&self, variants: Variants) -> bool {
+        (!variants.plain || self.plain.is_some()) && (!variants.gzip || self.gzip.is_some())
+    }
+}
+
+/// What the landing page and the demo show about the exposition, without encoding anything.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExpositionSummary {
+    /// Source series stored now.
+    pub series: usize,
+    /// Plain size of the newest OpenMetrics body, once one was encoded.
+    pub openmetrics_bytes: Option<usize>,
+    /// How long the newest encode of any format took.
+    pub last_encode: Option<Duration>,
 }
 
 /// A response body as a list of chunks (sent without copying the cached part).
@@ -153,20 +186,23 @@ impl Exposition {
         self.recently(self.wanted[encoding.index()][usize::from(gzip)].load(Ordering::Relaxed))
     }
 
+    fn wanted_variants(&self, encoding: Encoding) -> Variants {
+        Variants {
+            plain: self.wanted_recently(encoding, false),
+            gzip: self.wanted_recently(encoding, true),
+        }
+    }
+
     /// Runs the background encoder until `shutdown`: whenever the store's generation changes,
-    /// every format asked for within `idle_after` is encoded (and gzipped, if asked for
-    /// gzipped) once, off the scrape path.
+    /// every format variant asked for within `idle_after` is encoded once, off the scrape path.
     pub async fn run_encoder(self: Arc<Self>, shutdown: CancellationToken) {
         let mut changes = self.store.subscribe();
         self.background.store(true, Ordering::Release);
         loop {
             for encoding in Encoding::ALL {
-                let gzip = self.wanted_recently(encoding, true);
-                if gzip || self.wanted_recently(encoding, false) {
-                    let body = self.body(encoding, self.store.generation()).await;
-                    if gzip {
-                        body.gzip_prefix().await;
-                    }
+                let variants = self.wanted_variants(encoding);
+                if variants.plain || variants.gzip {
+                    self.refresh(encoding, variants).await;
                 }
             }
             tokio::select! {
@@ -177,42 +213,79 @@ impl Exposition {
         self.background.store(false, Ordering::Release);
     }
 
-    /// The OpenMetrics source part for the current store generation, encoding it now if it is
-    /// not (used by the landing page and the demo; not a scrape, so it marks no demand).
-    pub async fn current(&self) -> Arc<EncodedBody> {
-        self.body(Encoding::OpenMetrics, self.store.generation())
-            .await
+    /// Sizes and the last encode time as they stand (the landing page must not encode a
+    /// million series to say how many there are).
+    pub fn summary(&self) -> ExpositionSummary {
+        let series = self
+            .store
+            .snapshots()
+            .iter()
+            .map(|(_, s)| s.series_count())
+            .sum();
+        let bodies: Vec<Arc<EncodedBody>> = self
+            .cached
+            .iter()
+            .filter_map(|slot| slot.load_full())
+            .collect();
+        ExpositionSummary {
+            series,
+            openmetrics_bytes: self.cached[Encoding::OpenMetrics.index()]
+                .load_full()
+                .map(|b| b.plain_len),
+            last_encode: bodies
+                .iter()
+                .max_by_key(|b| b.generation)
+                .map(|b| b.encode_time),
+        }
     }
 
-    /// The cached body of `encoding` for `generation` or newer, encoding it (once, off the
-    /// async runtime threads) if there is none.
-    async fn body(&self, encoding: Encoding, generation: u64) -> Arc<EncodedBody> {
-        let slot = &self.cached[encoding.index()];
-        if let Some(body) = slot.load_full() {
-            if body.generation >= generation {
+    /// The cached body of `encoding` if it has `variants`, however old (the background encoder
+    /// is bringing it up to date); otherwise one encoded now, with every variant wanted.
+    async fn body(&self, encoding: Encoding, variants: Variants) -> Arc<EncodedBody> {
+        if let Some(body) = self.cached[encoding.index()].load_full() {
+            if body.has(variants) {
                 return body;
             }
         }
+        self.refresh(encoding, variants).await
+    }
+
+    /// Encodes `encoding` for the current generation unless the cached body already is that
+    /// new and has `variants` (one encode at a time per format; off the async runtime threads).
+    async fn refresh(&self, encoding: Encoding, variants: Variants) -> Arc<EncodedBody> {
+        let slot = &self.cached[encoding.index()];
         let _guard = self.locks[encoding.index()].lock().await;
         let generation = self.store.generation();
         if let Some(body) = slot.load_full() {
-            if body.generation >= generation {
+            if body.generation >= generation && body.has(variants) {
                 return body;
             }
         }
+        // Whatever else is wanted now is built in the same pass.
+        let wanted = self.wanted_variants(encoding);
+        let variants = Variants {
+            plain: variants.plain || wanted.plain,
+            gzip: variants.gzip || wanted.gzip,
+        };
         let store = self.store.clone();
         let created = self.options.openmetrics_created;
         let task_store = store.clone();
         let body = match tokio::task::spawn_blocking(move || {
-            Arc::new(encode_store(&task_store, generation, encoding, created))
+            Arc::new(encode_store(
+                &task_store,
+                generation,
+                encoding,
+                variants,
+                created,
+            ))
         })
         .await
         {
             Ok(body) => body,
             // The runtime is shutting down and dropped the task: encode here instead.
-            Err(e) if e.is_cancelled() => {
-                Arc::new(encode_store(&store, generation, encoding, created))
-            }
+            Err(e) if e.is_cancelled() => Arc::new(encode_store(
+                &store, generation, encoding, variants, created,
+            )),
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         };
         self.encodes.fetch_add(1, Ordering::Relaxed);
@@ -226,15 +299,11 @@ impl Exposition {
         self.scrapes[encoding.index()].fetch_add(1, Ordering::Relaxed);
         let mark = self.now_mark();
         self.wanted[encoding.index()][usize::from(gzip)].store(mark, Ordering::Relaxed);
-        // Poll states first, data second: the data is then never older than the poll results
-        // the self-metrics report (the store bumps its generation under the same lock as a
-        // result). A scrape that arrives while the background encoder is encoding new data
-        // waits for that encode (it never starts a second one): serving the previous data with
-        // the poll states of its time would step the self-metric counters back, and Prometheus
-        // would read a reset.
+        let variants = Variants { plain: !gzip, gzip };
+        // Data first, poll states second: the self-metrics are then never older than the data
+        // (a served body may lag the newest poll by one background encode).
+        let body = self.body(encoding, variants).await;
         let states = self.store.states();
-        let generation = self.store.generation();
-        let body = self.body(encoding, generation).await;
         let targets = self.store.target_calls();
         let facts = ExpositionFacts {
             series: body.series,
@@ -266,7 +335,7 @@ impl Exposition {
             Encoding::Text | Encoding::Protobuf => {
                 let mut all = encode::families_from_openmetrics(&registry_text);
                 all.extend(families);
-                let groups = merge([(None, Arc::new(Snapshot::from_families(all)))]);
+                let groups = merge([(None, Arc::new(Frozen::new(&Snapshot::from_families(all))))]);
                 if encoding == Encoding::Text {
                     let mut tail = String::with_capacity(16 * 1024);
                     text::encode_groups(&mut tail, &groups);
@@ -278,43 +347,48 @@ impl Exposition {
                 }
             }
         };
-        if !gzip {
-            return ScrapeBody {
-                chunks: vec![body.plain.clone(), Bytes::from(tail)],
+        match (gzip, &body.plain, &body.gzip) {
+            (true, _, Some(prefix)) => ScrapeBody {
+                chunks: vec![prefix.bytes(), prefix.finish(&tail)],
+                gzip: true,
+            },
+            (false, Some(plain), _) => ScrapeBody {
+                chunks: vec![plain.clone(), Bytes::from(tail)],
                 gzip: false,
-            };
-        }
-        let prefix = body.gzip_prefix().await;
-        ScrapeBody {
-            chunks: vec![prefix.bytes(), prefix.finish(&tail)],
-            gzip: true,
+            },
+            _ => unreachable!("body() returns a body with the asked variant"),
         }
     }
 }
 
-impl EncodedBody {
-    /// The gzip stream prefix of the body, compressed (once, off the runtime threads) on first
-    /// use.
-    async fn gzip_prefix(&self) -> Arc<GzipPrefix> {
-        self.gzip
-            .get_or_init(|| async {
-                let plain = self.plain.clone();
-                tokio::task::spawn_blocking(move || {
-                    Arc::new(GzipPrefix::new(&plain, Compression::fast()))
-                })
-                .await
-                .expect("gzip task panicked")
-            })
-            .await
-            .clone()
+/// Where an encode writes: pieces of text go to the plain body and/or the compressor.
+struct Sink {
+    plain: Option<Vec<u8>>,
+    gzip: Option<GzipPrefixWriter>,
+    len: usize,
+}
+
+impl Sink {
+    /// Pieces are handed on at about this size, so neither side sees a whole body at once.
+    const PIECE: usize = 256 * 1024;
+
+    fn write(&mut self, piece: &[u8]) {
+        self.len += piece.len();
+        if let Some(plain) = &mut self.plain {
+            plain.extend_from_slice(piece);
+        }
+        if let Some(gzip) = &mut self.gzip {
+            gzip.write(piece);
+        }
     }
 }
 
-/// Encodes every snapshot of the store in one format.
+/// Encodes every snapshot of the store in one format, into the asked variants.
 pub fn encode_store(
     store: &Store,
     generation: u64,
     encoding: Encoding,
+    variants: Variants,
     openmetrics_created: bool,
 ) -> EncodedBody {
     let started = Instant::now();
@@ -325,33 +399,46 @@ pub fn encode_store(
             .into_iter()
             .map(|(key, snapshot)| (Some(key.target), snapshot)),
     );
-    let plain = match encoding {
-        Encoding::OpenMetrics | Encoding::Text => {
-            // Series with long label sets take ~250 bytes (~330 with `_created` twins); the
-            // body is kept for a whole generation, so spare capacity is trimmed.
-            let mut out = String::with_capacity(series * 330 + 4096);
-            if encoding == Encoding::OpenMetrics {
-                encode_groups_with(&mut out, &groups, openmetrics_created);
-            } else {
-                text::encode_groups(&mut out, &groups);
-            }
-            out.shrink_to_fit();
-            Bytes::from(out)
-        }
-        Encoding::Protobuf => {
-            let mut out = Vec::with_capacity(series * 200 + 4096);
-            proto::encode_groups(&mut out, &groups);
-            out.shrink_to_fit();
-            Bytes::from(out)
-        }
+    let mut sink = Sink {
+        // Series with long label sets take ~250 bytes; spare capacity is trimmed at the end.
+        plain: variants
+            .plain
+            .then(|| Vec::with_capacity(series * 250 + 4096)),
+        gzip: variants
+            .gzip
+            .then(|| GzipPrefixWriter::new(Compression::fast())),
+        len: 0,
     };
+    let mut text = String::with_capacity(Sink::PIECE * 2);
+    let mut bytes = Vec::with_capacity(Sink::PIECE * 2);
+    for group in &groups {
+        match encoding {
+            Encoding::OpenMetrics => encode::encode_group(&mut text, group, openmetrics_created),
+            Encoding::Text => text::encode_group(&mut text, group),
+            Encoding::Protobuf => proto::encode_group(&mut bytes, group),
+        }
+        if text.len() >= Sink::PIECE {
+            sink.write(text.as_bytes());
+            text.clear();
+        }
+        if bytes.len() >= Sink::PIECE {
+            sink.write(&bytes);
+            bytes.clear();
+        }
+    }
+    sink.write(text.as_bytes());
+    sink.write(&bytes);
     EncodedBody {
         encoding,
         generation,
-        plain,
+        plain: sink.plain.map(|mut p| {
+            p.shrink_to_fit();
+            Bytes::from(p)
+        }),
+        gzip: sink.gzip.map(GzipPrefixWriter::finish),
+        plain_len: sink.len,
         series,
         encode_time: started.elapsed(),
-        gzip: tokio::sync::OnceCell::new(),
     }
 }
 
@@ -377,7 +464,7 @@ mod tests {
             std::time::SystemTime::now(),
             Duration::from_millis(1),
             PollResult::Success,
-            Some(Arc::new(Snapshot::from_families(vec![c]))),
+            Some(Snapshot::from_families(vec![c])),
         );
     }
 

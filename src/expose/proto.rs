@@ -7,7 +7,7 @@
 //! fields this exporter fills are declared, with metrics.proto's field numbers and types.
 
 use super::encode::{samples_in_order, Part};
-use crate::snapshot::{MetricKind, Value};
+use crate::snapshot::{MetricKind, ValueRef};
 use prost::Message;
 
 /// `io.prometheus.client.LabelPair`.
@@ -165,23 +165,23 @@ pub fn family_message(group: &[Part]) -> Option<MetricFamily> {
                 label,
                 ..Metric::default()
             };
-            match &sample.value {
-                Value::Gauge(v) => m.gauge = Some(Gauge { value: Some(*v) }),
-                Value::Counter { total, created } => {
+            match sample.value {
+                ValueRef::Gauge(v) => m.gauge = Some(Gauge { value: Some(v) }),
+                ValueRef::Counter { total, created } => {
                     m.counter = Some(Counter {
-                        value: Some(*total),
+                        value: Some(total),
                         created_timestamp: created.map(timestamp),
                     })
                 }
-                Value::Histogram {
+                ValueRef::Histogram {
                     buckets,
                     sum,
                     count,
                 } => {
                     let mut cumulative = 0;
                     m.histogram = Some(Histogram {
-                        sample_count: Some(*count),
-                        sample_sum: Some(*sum),
+                        sample_count: Some(count),
+                        sample_sum: Some(sum),
                         bucket: buckets
                             .iter()
                             .map(|(upper, n)| {
@@ -210,11 +210,16 @@ pub fn family_message(group: &[Part]) -> Option<MetricFamily> {
 /// Encodes merged families as length-delimited MetricFamily messages into `out`.
 pub fn encode_groups(out: &mut Vec<u8>, groups: &[Vec<Part>]) {
     for group in groups {
-        if let Some(message) = family_message(group) {
-            message
-                .encode_length_delimited(out)
-                .expect("encoding into a Vec cannot run out of room");
-        }
+        encode_group(out, group);
+    }
+}
+
+/// Encodes one merged family as a length-delimited MetricFamily message into `out`.
+pub(super) fn encode_group(out: &mut Vec<u8>, group: &[Part]) {
+    if let Some(message) = family_message(group) {
+        message
+            .encode_length_delimited(out)
+            .expect("encoding into a Vec cannot run out of room");
     }
 }
 
@@ -222,7 +227,7 @@ pub fn encode_groups(out: &mut Vec<u8>, groups: &[Vec<Part>]) {
 mod tests {
     use super::*;
     use crate::expose::encode::merge;
-    use crate::snapshot::{Family, Labels, Snapshot};
+    use crate::snapshot::{Family, Frozen, Labels, Snapshot};
     use std::sync::Arc;
 
     #[test]
@@ -231,7 +236,7 @@ mod tests {
         c.push_counter(Labels::new().with("vh", "a"), 5.0, Some(1_700_000_000.25));
         let groups = merge([(
             Some(Arc::from("t")),
-            Arc::new(Snapshot::from_families(vec![c])),
+            Arc::new(Frozen::new(&Snapshot::from_families(vec![c]))),
         )]);
         let mut out = Vec::new();
         encode_groups(&mut out, &groups);

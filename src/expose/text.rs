@@ -4,7 +4,7 @@
 //! newline. (prometheus-client writes only OpenMetrics, so this encoder is ours.)
 
 use super::encode::{samples_in_order, Part};
-use crate::snapshot::{MetricKind, Value};
+use crate::snapshot::{MetricKind, ValueRef};
 use std::fmt::Write as _;
 
 /// Encodes merged families as text 0.0.4 into `out`.
@@ -14,7 +14,8 @@ pub fn encode_groups(out: &mut String, groups: &[Vec<Part>]) {
     }
 }
 
-fn encode_group(out: &mut String, group: &[Part]) {
+/// Encodes one merged family as text 0.0.4 into `out`.
+pub(super) fn encode_group(out: &mut String, group: &[Part]) {
     let Some(first) = group.first() else { return };
     let family = first.family();
     let name = family.sample_name();
@@ -41,11 +42,11 @@ fn encode_group(out: &mut String, group: &[Part]) {
                 .into_iter()
                 .chain(sample.labels.iter())
         };
-        match &sample.value {
-            Value::Gauge(v) | Value::Counter { total: v, .. } => {
-                line(out, &name, labels(), None, *v);
+        match sample.value {
+            ValueRef::Gauge(v) | ValueRef::Counter { total: v, .. } => {
+                line(out, &name, labels(), None, v);
             }
-            Value::Histogram {
+            ValueRef::Histogram {
                 buckets,
                 sum,
                 count,
@@ -58,8 +59,8 @@ fn encode_group(out: &mut String, group: &[Part]) {
                     let le = format_float(*upper);
                     line(out, &bucket, labels(), Some(&le), cumulative as f64);
                 }
-                line(out, &format!("{base}_sum"), labels(), None, *sum);
-                line(out, &format!("{base}_count"), labels(), None, *count as f64);
+                line(out, &format!("{base}_sum"), labels(), None, sum);
+                line(out, &format!("{base}_count"), labels(), None, count as f64);
             }
         }
     }
@@ -84,7 +85,7 @@ fn line<'a>(
         out.push('}');
     }
     out.push(' ');
-    out.push_str(&format_float(value));
+    write_float(out, value);
     out.push('\n');
 }
 
@@ -93,15 +94,28 @@ fn label(out: &mut String, open: &mut bool, name: &str, value: &str) {
     *open = true;
     out.push_str(name);
     out.push_str("=\"");
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
+    if !value.contains(['\\', '"', '\n']) {
+        out.push_str(value);
+    } else {
+        for c in value.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
         }
     }
     out.push('"');
+}
+
+/// [`format_float`] written straight into `out` (no allocation per sample).
+fn write_float(out: &mut String, v: f64) {
+    if v.is_finite() {
+        let _ = write!(out, "{v}");
+    } else {
+        out.push_str(&format_float(v));
+    }
 }
 
 /// Shortest round-trip decimal; `+Inf`, `-Inf` and `NaN` as the format spells them.
@@ -119,13 +133,13 @@ pub fn format_float(v: f64) -> String {
 mod tests {
     use super::*;
     use crate::expose::encode::merge;
-    use crate::snapshot::{Family, Labels, Snapshot};
+    use crate::snapshot::{Family, Frozen, Labels, Snapshot};
     use std::sync::Arc;
 
     fn encode(families: Vec<Family>) -> String {
         let groups = merge([(
             Some(Arc::from("t")),
-            Arc::new(Snapshot::from_families(families)),
+            Arc::new(Frozen::new(&Snapshot::from_families(families))),
         )]);
         let mut out = String::new();
         encode_groups(&mut out, &groups);

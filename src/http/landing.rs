@@ -31,7 +31,7 @@ fn ago(now: SystemTime, t: Option<SystemTime>) -> String {
 
 /// Renders the page.
 pub async fn render(state: &AppState) -> String {
-    let body = state.exposition.current().await;
+    let exposition = state.exposition.summary();
     let states = state.store.states();
     // Poll times come from the daemon's clock (a demo may run on another date).
     let now = state.clock.now();
@@ -43,15 +43,18 @@ pub async fn render(state: &AppState) -> String {
          <p>Version {} (revision {}). Config file: <code>{}</code>. Up for {}.</p>\
          <p><a href=\"{}\">Metrics</a> · <a href=\"/-/healthy\">Health</a> · <a href=\"/-/ready\">Readiness</a></p>\
          <p>Upstream APIs are polled in the background; a scrape never calls them. \
-         {} series from {} endpoints; last encode took {} ms.</p>",
+         {} series from {} endpoints; {}.</p>",
         crate::telemetry::VERSION,
         crate::telemetry::REVISION,
         esc(&state.config_file),
         ago(SystemTime::now(), Some(state.started)).trim_end_matches(" ago"),
         esc(&state.telemetry_path),
-        body.series,
+        exposition.series,
         states.len(),
-        body.encode_time.as_millis(),
+        match exposition.last_encode {
+            Some(took) => format!("last encode took {} ms", took.as_millis()),
+            None => "not encoded yet (the first scrape encodes)".into(),
+        },
     );
     html.push_str(&summary(&states));
     if let Some(view) = state.telemetry.shard_view() {
@@ -364,15 +367,15 @@ pub fn render_detail(state: &AppState, query: &str) -> Option<String> {
                 "<p>{} series in {} families.</p><div class=\"wide\"><table>\
                  <tr><th>Family</th><th>Type</th><th>Series</th></tr>",
                 snapshot.series_count(),
-                snapshot.families.len()
+                snapshot.families().len()
             );
-            for f in &snapshot.families {
+            for f in snapshot.families() {
                 let _ = write!(
                     html,
                     "<tr><td><code>{}</code></td><td>{:?}</td><td>{}</td></tr>",
                     esc(&f.name),
                     f.kind,
-                    f.samples.len()
+                    f.len()
                 );
             }
             html.push_str("</table></div>");

@@ -1128,7 +1128,10 @@ fn exposition(texts: &[String], mask: &[bool]) -> (String, usize) {
     snapshots.push((target(), Arc::new(akana::translate(&usage, &subscription))));
     let series = snapshots.iter().map(|(_, s)| s.series_count()).sum();
     let mut out = String::new();
-    usage_exporter::expose::encode_groups(&mut out, &usage_exporter::expose::merge(snapshots));
+    let frozen = snapshots
+        .into_iter()
+        .map(|(t, s)| (t, Arc::new(usage_exporter::snapshot::Frozen::new(&s))));
+    usage_exporter::expose::encode_groups(&mut out, &usage_exporter::expose::merge(frozen));
     out.push_str("# EOF\n");
     (out, series)
 }

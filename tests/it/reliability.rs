@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use usage_exporter::base::{ErrorReason, PollError};
-use usage_exporter::snapshot::{Family, Labels, Snapshot};
+use usage_exporter::snapshot::{Family, Frozen, Labels, Snapshot};
 
 const EMPTY: &str = "global:\n  timeout: 5s\nsources: {}\n";
 
@@ -196,7 +196,7 @@ proptest! {
             g.push_gauge(Labels::new().with("value", v.clone()).with("i", i.to_string()), i as f64);
             c.push_counter(Labels::new().with("value", v.clone()).with("i", i.to_string()), 1.0, Some(1.7e9));
         }
-        let snapshot = Arc::new(Snapshot::from_families(vec![g, c]));
+        let snapshot = Arc::new(Frozen::new(&Snapshot::from_families(vec![g, c])));
         let groups = usage_exporter::expose::merge([(Some(Arc::from("t\"1\\\n")), snapshot)]);
         let mut text = String::new();
         usage_exporter::expose::encode_groups(&mut text, &groups);

@@ -9,6 +9,10 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
+mod frozen;
+
+pub use frozen::{Frozen, FrozenFamily, LabelsRef, SampleRef, ValueRef};
+
 /// A label name, mostly static.
 pub type LabelName = Cow<'static, str>;
 
@@ -176,8 +180,8 @@ pub struct Snapshot {
     pub families: Vec<Family>,
 }
 
-/// Shared snapshot handle as kept in the store.
-pub type SharedSnapshot = Arc<Snapshot>;
+/// A snapshot as the store keeps and shares it: frozen (see [`Frozen`]).
+pub type SharedSnapshot = Arc<Frozen>;
 
 impl Snapshot {
     /// Builds a snapshot, dropping empty families, merging families that share a name, and
