@@ -15,7 +15,11 @@ use std::time::{Duration, Instant};
 #[path = "harness/process.rs"]
 mod process;
 
-use process::Exporter;
+#[path = "harness/golang.rs"]
+mod golang;
+
+use golang::GoExporter;
+use process::{Exporter, Measured};
 
 struct Args {
     scale: u32,
@@ -101,15 +105,44 @@ async fn fetch_as(
 }
 
 async fn metrics_text(client: &reqwest::Client, url: &str) -> String {
+    metrics_text_as(client, url, FORMATS[0].1).await
+}
+
+async fn metrics_text_as(client: &reqwest::Client, url: &str, accept: &str) -> String {
     client
         .get(format!("{url}/metrics"))
-        .header("accept", FORMATS[0].1)
+        .header("accept", accept)
         .send()
         .await
         .unwrap()
         .text()
         .await
         .unwrap()
+}
+
+/// The data families of a text 0.0.4 body: all but the exporter's own `usage_exporter_*` and
+/// `process_*` families.
+fn data_families(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    for line in body.lines() {
+        let name = match line.strip_prefix("# ") {
+            // "# HELP name …" / "# TYPE name …"
+            Some(comment) => comment.split_whitespace().nth(1).unwrap_or(""),
+            None => line.split(['{', ' ']).next().unwrap_or(""),
+        };
+        if !name.starts_with("usage_exporter_") && !name.starts_with("process_") {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Sample lines (series, counting each histogram bucket, _sum and _count) of a text body.
+fn series_lines(body: &str) -> usize {
+    body.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .count()
 }
 
 /// Samples of `name` as (labels, value).
@@ -167,7 +200,7 @@ struct LoadResult {
 }
 
 async fn load(
-    exporter: &Exporter,
+    exporter: &impl Measured,
     concurrency: usize,
     accept: &'static str,
     gzip: bool,
@@ -178,7 +211,7 @@ async fn load(
     let deadline = started + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let url = exporter.url.clone();
+        let url = exporter.url().to_string();
         tasks.push(tokio::spawn(async move {
             let client = reqwest::Client::builder().no_gzip().build().unwrap();
             let mut latencies = Vec::new();
@@ -422,7 +455,7 @@ async fn main() {
     ] {
         let (name, accept) = FORMATS[format];
         loads.push((
-            name,
+            name.to_string(),
             concurrency,
             gzip,
             load(&exporter, concurrency, accept, gzip, args.seconds).await,
@@ -437,7 +470,42 @@ async fn main() {
         encode_by_format.push((labels.get("format").cloned().unwrap_or_default(), v));
     }
     let rss_after_load = exporter.rss_bytes();
+    let data_text = data_families(&metrics_text_as(&client, &exporter.url, FORMATS[1].1).await);
     drop(exporter);
+
+    // The same data families served by client_golang, loaded the same way (our exporter stopped,
+    // so the two never share the cores). OpenMetrics and text 0.0.4 only: Prometheus asks for
+    // OpenMetrics first and text 0.0.4 as the fallback; protobuf only with native histograms on.
+    let ours_series = series_lines(&data_text);
+    let mut go_rows = Vec::new();
+    let go = match tokio::task::block_in_place(|| GoExporter::start(&data_text)) {
+        Ok(go) => {
+            let go_text = metrics_text_as(&client, &go.url, FORMATS[1].1).await;
+            let go_series = series_lines(&go_text);
+            eprintln!(
+                "series lines, text 0.0.4: usage_exporter (data families) {ours_series}, client_golang {go_series}"
+            );
+            assert!(
+                ours_series.abs_diff(go_series) <= 5,
+                "client_golang serves {go_series} series lines, usage_exporter {ours_series}: not the same series"
+            );
+            for (format, gzip) in [(0, false), (0, true), (1, false), (1, true)] {
+                let (name, accept) = FORMATS[format];
+                go_rows.push((
+                    format!("client_golang (Go), {name}"),
+                    1,
+                    gzip,
+                    load(&go, 1, accept, gzip, args.seconds).await,
+                ));
+            }
+            Ok((go_series, go.rss_bytes(), go.versions.clone()))
+        }
+        Err(reason) => {
+            eprintln!("client_golang: not measured: {reason}");
+            Err(reason)
+        }
+    };
+    loads.extend(go_rows);
 
     line(format!("# Benchmarks\n\nMachine: {}. Scale {} ({} source series). Load phases of {} s each; \
                   the exporter runs as its own process (release build), the simulators and the load \
@@ -508,6 +576,15 @@ async fn main() {
         args.scale,
         mb(rss_after_load as usize)
     ));
+    if let Ok((go_series, go_rss, _)) = &go {
+        line(format!(
+            "| series lines, text 0.0.4, data families: usage_exporter / client_golang | {ours_series} / {go_series} |"
+        ));
+        line(format!(
+            "| RSS of the client_golang exporter serving the same series (after its load) | {} |",
+            mb(*go_rss as usize)
+        ));
+    }
     line(String::new());
     line("| /metrics load | requests | req/s | p50 | p99 | CPU s per 100 scrapes |\n|---|---|---|---|---|---|".into());
     for (name, concurrency, gzip, r) in &loads {
@@ -547,6 +624,19 @@ async fn main() {
           the first scrape (a format is encoded once first asked for, then in the background after each data change \
           while scrapers keep asking for it within 10 minutes); \"after load\" includes the cached bodies of all three \
           formats and their gzip prefixes.".into());
+    match &go {
+        Ok((_, _, versions)) => line(format!(
+            "\nThe client_golang rows: benches/golang/main.go ({versions}, Debian's packages) serving \
+             usage_exporter's data families (its text 0.0.4 body without the `usage_exporter_*` and \
+             `process_*` families) from a fresh registry through `promhttp.HandlerFor` with OpenMetrics \
+             enabled, as GaugeVec/CounterVec set once (const metrics where a family's samples differ \
+             in label names or carry timestamps). It gathers and encodes on every scrape, where \
+             usage_exporter serves a body encoded once per data change; its OpenMetrics is version \
+             0.0.1 (the newest this client_golang knows), and neither serves `_created` lines \
+             (usage_exporter's are off by default)."
+        )),
+        Err(reason) => line(format!("\nclient_golang: not measured: {reason}")),
+    }
     drop(sims);
     if let Some(out) = args.out {
         let mut file = std::fs::File::create(&out).expect("write benchmarks.md");

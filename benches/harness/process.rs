@@ -41,10 +41,6 @@ impl Exporter {
         }
     }
 
-    fn proc_file(&self, name: &str) -> String {
-        std::fs::read_to_string(format!("/proc/{}/{name}", self.child.id())).unwrap_or_default()
-    }
-
     /// Resident set size now.
     pub fn rss_bytes(&self) -> u64 {
         rss_of(self.child.id())
@@ -52,18 +48,24 @@ impl Exporter {
 
     /// User + system CPU seconds so far.
     pub fn cpu_seconds(&self) -> f64 {
-        let stat = self.proc_file("stat");
-        let after_comm = stat.rsplit(')').next().unwrap_or("");
-        let fields: Vec<&str> = after_comm.split_whitespace().collect();
-        let ticks: f64 = fields
-            .get(11)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            + fields
-                .get(12)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0);
-        ticks / clock_ticks()
+        cpu_seconds_of(self.child.id())
+    }
+}
+
+/// What the load phases need of an exporter under test, ours or another.
+pub trait Measured {
+    /// Base URL, e.g. `http://127.0.0.1:9300`.
+    fn url(&self) -> &str;
+    /// User + system CPU seconds of its process so far.
+    fn cpu_seconds(&self) -> f64;
+}
+
+impl Measured for Exporter {
+    fn url(&self) -> &str {
+        &self.url
+    }
+    fn cpu_seconds(&self) -> f64 {
+        Exporter::cpu_seconds(self)
     }
 }
 
@@ -74,6 +76,7 @@ impl Drop for Exporter {
     }
 }
 
+/// Clock ticks per second (the unit of the CPU times in /proc/PID/stat).
 pub fn clock_ticks() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
@@ -93,4 +96,20 @@ pub fn rss_of(pid: u32) -> u64 {
         .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
         .map(|kb| kb * 1024)
         .unwrap_or(0)
+}
+
+/// User + system CPU seconds of any process so far (0 when it is gone).
+pub fn cpu_seconds_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name may hold spaces and parentheses: the fields start after its last ')'.
+    let after_comm = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime, fields 14 and 15 of stat(5), counted here from the state field (3).
+    (ticks(11) + ticks(12)) / clock_ticks()
 }
