@@ -361,10 +361,10 @@ impl Exposition {
     }
 }
 
-/// Where an encode writes: pieces of text go to the plain body and/or the compressor.
+/// Where an encode writes: pieces go to the plain body and/or the compressor thread.
 struct Sink {
     plain: Option<Vec<u8>>,
-    gzip: Option<GzipPrefixWriter>,
+    to_gzip: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
     len: usize,
 }
 
@@ -372,13 +372,14 @@ impl Sink {
     /// Pieces are handed on at about this size, so neither side sees a whole body at once.
     const PIECE: usize = 256 * 1024;
 
-    fn write(&mut self, piece: &[u8]) {
+    fn write(&mut self, piece: Vec<u8>) {
         self.len += piece.len();
         if let Some(plain) = &mut self.plain {
-            plain.extend_from_slice(piece);
+            plain.extend_from_slice(&piece);
         }
-        if let Some(gzip) = &mut self.gzip {
-            gzip.write(piece);
+        if let Some(to_gzip) = &self.to_gzip {
+            // The compressor only stops early if it panicked, which `join` reports.
+            let _ = to_gzip.send(piece);
         }
     }
 }
@@ -399,47 +400,73 @@ pub fn encode_store(
             .into_iter()
             .map(|(key, snapshot)| (Some(key.target), snapshot)),
     );
-    let mut sink = Sink {
-        // Series with long label sets take ~250 bytes; spare capacity is trimmed at the end.
-        plain: variants
-            .plain
-            .then(|| Vec::with_capacity(series * 250 + 4096)),
-        gzip: variants
-            .gzip
-            .then(|| GzipPrefixWriter::new(Compression::fast())),
-        len: 0,
-    };
-    let mut text = String::with_capacity(Sink::PIECE * 2);
-    let mut bytes = Vec::with_capacity(Sink::PIECE * 2);
-    for group in &groups {
-        match encoding {
-            Encoding::OpenMetrics => encode::encode_group(&mut text, group, openmetrics_created),
-            Encoding::Text => text::encode_group(&mut text, group),
-            Encoding::Protobuf => proto::encode_group(&mut bytes, group),
+    // Encoding and compressing take about as long each; on their own threads they overlap
+    // (a million series: ~0.6 s each), and the compressor sees the text in pieces.
+    std::thread::scope(|scope| {
+        let (to_gzip, compressor) = if variants.gzip {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+            let compressor = scope.spawn(move || {
+                let mut writer = GzipPrefixWriter::new(Compression::fast());
+                for piece in rx {
+                    writer.write(&piece);
+                }
+                writer.finish()
+            });
+            (Some(tx), Some(compressor))
+        } else {
+            (None, None)
+        };
+        let mut sink = Sink {
+            // Series with long label sets take ~250 bytes; spare capacity is trimmed below.
+            plain: variants
+                .plain
+                .then(|| Vec::with_capacity(series * 250 + 4096)),
+            to_gzip,
+            len: 0,
+        };
+        let mut text = String::with_capacity(Sink::PIECE * 2);
+        let mut bytes = Vec::with_capacity(Sink::PIECE * 2);
+        for group in &groups {
+            match encoding {
+                Encoding::OpenMetrics => {
+                    encode::encode_group(&mut text, group, openmetrics_created)
+                }
+                Encoding::Text => text::encode_group(&mut text, group),
+                Encoding::Protobuf => proto::encode_group(&mut bytes, group),
+            }
+            if text.len() >= Sink::PIECE {
+                let piece = std::mem::replace(&mut text, String::with_capacity(Sink::PIECE * 2));
+                sink.write(piece.into_bytes());
+            }
+            if bytes.len() >= Sink::PIECE {
+                sink.write(std::mem::replace(
+                    &mut bytes,
+                    Vec::with_capacity(Sink::PIECE * 2),
+                ));
+            }
         }
-        if text.len() >= Sink::PIECE {
-            sink.write(text.as_bytes());
-            text.clear();
+        sink.write(text.into_bytes());
+        sink.write(bytes);
+        let Sink {
+            plain,
+            to_gzip,
+            len,
+        } = sink;
+        drop(to_gzip);
+        let gzip = compressor.map(|c| c.join().expect("the gzip compressor panicked"));
+        EncodedBody {
+            encoding,
+            generation,
+            plain: plain.map(|mut p| {
+                p.shrink_to_fit();
+                Bytes::from(p)
+            }),
+            gzip,
+            plain_len: len,
+            series,
+            encode_time: started.elapsed(),
         }
-        if bytes.len() >= Sink::PIECE {
-            sink.write(&bytes);
-            bytes.clear();
-        }
-    }
-    sink.write(text.as_bytes());
-    sink.write(&bytes);
-    EncodedBody {
-        encoding,
-        generation,
-        plain: sink.plain.map(|mut p| {
-            p.shrink_to_fit();
-            Bytes::from(p)
-        }),
-        gzip: sink.gzip.map(GzipPrefixWriter::finish),
-        plain_len: sink.len,
-        series,
-        encode_time: started.elapsed(),
-    }
+    })
 }
 
 #[cfg(test)]
