@@ -17,6 +17,8 @@ mod process;
 
 #[path = "harness/golang.rs"]
 mod golang;
+#[path = "harness/million.rs"]
+mod million;
 
 use golang::GoExporter;
 use process::{Exporter, Measured};
@@ -27,6 +29,8 @@ struct Args {
     out: Option<PathBuf>,
     /// Only start the simulators, write their configuration here and wait (for manual runs).
     serve: Option<PathBuf>,
+    /// Demo scale of the million-series row (0 skips it).
+    million_scale: u32,
 }
 
 fn parse_args() -> Args {
@@ -38,6 +42,7 @@ fn parse_args() -> Args {
             "/docs/benchmarks.md"
         ))),
         serve: None,
+        million_scale: 820,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -48,6 +53,12 @@ fn parse_args() -> Args {
             }
             "--no-write" => args.out = None,
             "--serve-sims" => args.serve = it.next().map(PathBuf::from),
+            "--million-scale" => {
+                args.million_scale = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--million-scale N")
+            }
             "--bench" => {}
             other => eprintln!("ignoring argument {other}"),
         }
@@ -429,6 +440,9 @@ async fn main() {
     wait_ready(&client, &exporter.url, Duration::from_secs(600)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_after_polls = exporter.rss_bytes();
+    // A Prometheus-like load first (OpenMetrics, gzip): what a Prometheus-only deployment holds.
+    let _ = load(&exporter, 1, FORMATS[0].1, true, 3).await;
+    let rss_prometheus_like = exporter.rss_bytes();
     let body = metrics_text(&client, &exporter.url).await;
     let series = samples(&body, "usage_exporter_exposed_series")
         .first()
@@ -572,7 +586,16 @@ async fn main() {
         mb(rss_after_polls as usize)
     ));
     line(format!(
-        "| RSS after load (scale {}) | {} |",
+        "| RSS after a Prometheus-like load (OpenMetrics gzip only, scale {}) | {} |",
+        args.scale,
+        mb(rss_prometheus_like as usize)
+    ));
+    line(format!(
+        "| RSS per series, Prometheus-like load (above minus idle, per series) | {:.2} KB |",
+        (rss_prometheus_like.saturating_sub(idle_rss)) as f64 / series.max(1) as f64 / 1e3
+    ));
+    line(format!(
+        "| RSS after load of every format, plain and gzip (scale {}) | {} |",
         args.scale,
         mb(rss_after_load as usize)
     ));
@@ -638,6 +661,54 @@ async fn main() {
         Err(reason) => line(format!("\nclient_golang: not measured: {reason}")),
     }
     drop(sims);
+    if args.million_scale > 0 {
+        let m = million::run(&client, args.million_scale, args.seconds * 6).await;
+        line(format!(
+            "\n## A million series\n\nDemo scale {} at default poll intervals, one scraper asking \
+             for OpenMetrics with gzip back to back for {} s while the polls run (raised for this \
+             row: {}).\n",
+            m.scale,
+            args.seconds * 6,
+            million::RAISED
+        ));
+        line("| measure | value |\n|---|---|".into());
+        line(format!("| series (source) | {} |", m.series));
+        line(format!(
+            "| time to ready (all first polls) | {:.1} s |",
+            m.ready.as_secs_f64()
+        ));
+        line(format!(
+            "| RSS after first polls | {} |",
+            mb(m.rss_after_polls as usize)
+        ));
+        line(format!(
+            "| RSS after the scrape load | {} |",
+            mb(m.rss_after_load as usize)
+        ));
+        line(format!(
+            "| peak RSS of the run (VmHWM; during the first polls' JSON decoding) | {} |",
+            mb(m.peak_rss as usize)
+        ));
+        line(format!(
+            "| re-encode of OpenMetrics + gzip (background, last one) | {:.2} s |",
+            m.encode_seconds
+        ));
+        line(format!("| /metrics body, gzip | {} |", mb(m.gzip_bytes)));
+        line(format!(
+            "| gzip scrapes while polls run: requests, p50 / p99 | {} , {} / {} |",
+            m.load.requests,
+            ms(m.load.p50),
+            ms(m.load.p99)
+        ));
+        line(format!(
+            "| RSS growth per additional series, scale {} → {} (Prometheus-like load) | {:.2} KB |",
+            args.scale,
+            m.scale,
+            (m.rss_after_load as f64 - rss_prometheus_like as f64)
+                / (m.series as f64 - series as f64).max(1.0)
+                / 1e3
+        ));
+    }
     if let Some(out) = args.out {
         let mut file = std::fs::File::create(&out).expect("write benchmarks.md");
         file.write_all(report.as_bytes()).unwrap();

@@ -89,12 +89,21 @@ pub fn clock_ticks() -> f64 {
 
 /// Resident set size of any process (0 when it is gone).
 pub fn rss_of(pid: u32) -> u64 {
+    status_kb(pid, "VmRSS:") * 1024
+}
+
+/// Highest resident set size a process reached (VmHWM; 0 when it is gone).
+pub fn peak_rss_of(pid: u32) -> u64 {
+    status_kb(pid, "VmHWM:") * 1024
+}
+
+/// A kB field of /proc/PID/status.
+fn status_kb(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .map(|kb| kb * 1024)
         .unwrap_or(0)
 }
 

@@ -1,0 +1,101 @@
+//! The million-series row: the demo landscape at a scale that yields about a million series,
+//! the exporter at default poll intervals, one Prometheus-like scraper (OpenMetrics, gzip)
+//! while polls run. The demo puts a whole scale's subaccounts into one SCC target, whose
+//! payloads then exceed the per-endpoint guards meant for real instances, so those guards are
+//! raised for this row only (and said so in the table).
+
+use super::process::{peak_rss_of, Exporter};
+use super::{load, samples, wait_ready, LoadResult, FORMATS};
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+/// What the row reports.
+pub struct MillionRow {
+    /// Demo scale used.
+    pub scale: u32,
+    /// Source series exposed.
+    pub series: usize,
+    /// From start to `/-/ready` (every first poll done).
+    pub ready: Duration,
+    /// RSS after the first polls, before any scrape.
+    pub rss_after_polls: u64,
+    /// RSS after the scrape load.
+    pub rss_after_load: u64,
+    /// Highest RSS of the whole run (VmHWM).
+    pub peak_rss: u64,
+    /// Last OpenMetrics encode (background, compression included), seconds.
+    pub encode_seconds: f64,
+    /// gzip body size.
+    pub gzip_bytes: usize,
+    /// The scrape load.
+    pub load: LoadResult,
+}
+
+/// The guards the row raises, as YAML keys of `global`.
+pub const RAISED: &str = "timeout 120s, body_limit_bytes 1 GiB, max_series_per_endpoint 2,000,000";
+
+fn raise_limits(yaml: &str) -> String {
+    let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap();
+    let global = doc
+        .as_mapping_mut()
+        .unwrap()
+        .entry("global".into())
+        .or_insert_with(|| serde_yaml_ng::Value::Mapping(Default::default()));
+    let global = global.as_mapping_mut().unwrap();
+    global.insert("timeout".into(), "120s".into());
+    global.insert("body_limit_bytes".into(), (1u64 << 30).into());
+    global.insert("max_series_per_endpoint".into(), 2_000_000u64.into());
+    serde_yaml_ng::to_string(&doc).unwrap()
+}
+
+/// Runs the row at `scale` with a `seconds` long scrape load.
+pub async fn run(client: &reqwest::Client, scale: u32, seconds: u64) -> MillionRow {
+    let sims = usage_exporter_sim::demo::start(scale)
+        .await
+        .expect("simulators");
+    let exporter = Exporter::start(&raise_limits(&sims.config_yaml()));
+    let started = Instant::now();
+    wait_ready(client, &exporter.url, Duration::from_secs(1200)).await;
+    let ready = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rss_after_polls = exporter.rss_bytes();
+    let load = load(&exporter, 1, FORMATS[0].1, true, seconds).await;
+    let rss_after_load = exporter.rss_bytes();
+    // Read the self-metrics from a gzip scrape: a plain one would make the exporter keep a
+    // plain body from then on, which is not what a Prometheus-only deployment holds.
+    let gzip = client
+        .get(format!("{}/metrics", exporter.url))
+        .header("accept", FORMATS[0].1)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let mut body = String::new();
+    flate2::read::GzDecoder::new(&gzip[..])
+        .read_to_string(&mut body)
+        .expect("gzip body");
+    let one = |name: &str| samples(&body, name).first().map(|(_, v)| *v);
+    let series = one("usage_exporter_exposed_series").unwrap_or(0.0) as usize;
+    let encode_seconds = samples(&body, "usage_exporter_exposition_encode_duration_seconds")
+        .into_iter()
+        .find(|(l, _)| l.get("format").map(String::as_str) == Some("openmetrics"))
+        .map(|(_, v)| v)
+        .unwrap_or(f64::NAN);
+    let peak_rss = peak_rss_of(exporter.child.id());
+    drop(exporter);
+    drop(sims);
+    MillionRow {
+        scale,
+        series,
+        ready,
+        rss_after_polls,
+        rss_after_load,
+        peak_rss,
+        encode_seconds,
+        gzip_bytes: gzip.len(),
+        load,
+    }
+}
