@@ -517,18 +517,25 @@ async fn vendor_errors_are_readable_and_name_the_operation() {
             &[COMMUNITY[0], COMMUNITY[1], ("reason", "http_4xx")],
         )
     };
+    let known = sim.communities()[0].id.clone();
+    // The data may lag the poll states by one background encode: wait for both.
     let body = d
         .wait_for(WAIT, |b| {
             errors(b, "resource_usage", "auth") >= 1.0
                 && unit_errors(b).is_some_and(|v| v >= 2.0)
                 && b.contains("aveva_cds_ingress_events_total")
+                && !samples(
+                    b,
+                    "aveva_cds_community_daily_ingress_events",
+                    &[("community_id", &known)],
+                )
+                .is_empty()
         })
         .await;
     // The unknown community costs its own two units (internal and external usage) only: the
     // known community's series are served and the poll counts as a success.
     assert_eq!(failed_units(&body), Some(2.0));
     assert_eq!(errors(&body, "community_usage", "http_4xx"), 0.0);
-    let known = sim.communities()[0].id.clone();
     assert!(!samples(
         &body,
         "aveva_cds_community_daily_ingress_events",
