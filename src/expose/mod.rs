@@ -260,6 +260,28 @@ impl Exposition {
             if body.generation >= generation && body.has(variants) {
                 return body;
             }
+            // Current plain text, gzip asked for the first time: compressing it is enough.
+            if body.generation >= generation && !variants.plain && body.gzip.is_none() {
+                if let Some(plain) = body.plain.clone() {
+                    let text = plain.clone();
+                    let prefix = tokio::task::spawn_blocking(move || {
+                        GzipPrefix::new(&text, Compression::fast())
+                    })
+                    .await
+                    .expect("the gzip compressor panicked");
+                    let body = Arc::new(EncodedBody {
+                        encoding: body.encoding,
+                        generation: body.generation,
+                        plain: Some(plain),
+                        gzip: Some(prefix),
+                        plain_len: body.plain_len,
+                        series: body.series,
+                        encode_time: body.encode_time,
+                    });
+                    slot.store(Some(body.clone()));
+                    return body;
+                }
+            }
         }
         // Whatever else is wanted now is built in the same pass.
         let wanted = self.wanted_variants(encoding);
