@@ -264,8 +264,11 @@ pub fn listen_address(address: &str) -> String {
     }
 }
 
+/// Sockets bound for serving, before anything else starts (see [`start_on`]).
+pub struct Listeners(Vec<TcpListener>);
+
 /// The listeners: systemd's sockets with `--web.systemd-socket`, else every listen address bound.
-async fn bind(options: &Options) -> Result<Vec<TcpListener>, StartError> {
+pub async fn bind(options: &Options) -> Result<Listeners, StartError> {
     let failed = |address: &str, e: &dyn std::fmt::Display| StartError::Listen {
         address: address.to_string(),
         reason: e.to_string(),
@@ -290,7 +293,7 @@ async fn bind(options: &Options) -> Result<Vec<TcpListener>, StartError> {
                 &"none were passed (LISTEN_FDS/LISTEN_PID unset): start the exporter from a systemd .socket unit, or drop --web.systemd-socket",
             ));
         }
-        return Ok(listeners);
+        return Ok(Listeners(listeners));
     }
     let mut listeners = Vec::new();
     for address in std::iter::once(&options.listen).chain(&options.also_listen) {
@@ -300,11 +303,19 @@ async fn bind(options: &Options) -> Result<Vec<TcpListener>, StartError> {
             .map_err(|e| failed(&address, &e))?;
         listeners.push(listener);
     }
-    Ok(listeners)
+    Ok(Listeners(listeners))
 }
 
 /// Loads the config, binds the listener and starts polling and serving.
 pub async fn start(options: Options) -> Result<Running, StartError> {
+    let listeners = bind(&options).await?;
+    start_on(options, listeners).await
+}
+
+/// Like [`start`] on listeners bound earlier: the demo binds its address before its simulators
+/// take ports, so a simulator can never be handed the port the exporter was asked to listen on.
+pub async fn start_on(options: Options, listeners: Listeners) -> Result<Running, StartError> {
+    let Listeners(listeners) = listeners;
     let config = match &options.config {
         ConfigSource::File(path) => sources::load_config(path)?,
         ConfigSource::Fixed(c) => c.clone(),
@@ -313,7 +324,6 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         Some(path) => WebConfig::load(path)?,
         None => options.web.clone(),
     };
-    let listeners = bind(&options).await?;
     let addrs: Vec<SocketAddr> = listeners
         .iter()
         .filter_map(|l| l.local_addr().ok())

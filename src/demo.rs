@@ -17,6 +17,7 @@ pub async fn run(
     at: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<(), String> {
     let scale = scale.max(1);
+    let listeners = daemon::bind(&options).await.map_err(|e| e.to_string())?;
     let sims = usage_exporter_sim::demo::start(scale)
         .await
         .map_err(|e| format!("cannot start simulators: {e}"))?;
@@ -33,11 +34,14 @@ pub async fn run(
     let config =
         sources::parse_config(&yaml, Path::new("<demo>"), &|name| std::env::var(name).ok())
             .map_err(|e| e.to_string())?;
-    let running = daemon::start(Options {
-        config: ConfigSource::Fixed(config),
-        clock,
-        ..options
-    })
+    let running = daemon::start_on(
+        Options {
+            config: ConfigSource::Fixed(config),
+            clock,
+            ..options
+        },
+        listeners,
+    )
     .await
     .map_err(|e| e.to_string())?;
     println!(

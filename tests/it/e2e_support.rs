@@ -41,12 +41,31 @@ pub fn find_tool(name: &str) -> PathBuf {
         })
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
+/// A port on 127.0.0.1 that is free and that no `bind(port 0)` can be handed meanwhile.
+///
+/// Ports come from below the kernel's ephemeral range: the simulators, Prometheus' outgoing
+/// connections and everything else bound to port 0 take ports inside it, so a port handed out
+/// here cannot be taken by another test between this call and the child process binding it
+/// (the race that once made an exporter fail with "Address already in use"). A counter keeps
+/// the tests of this binary, which run in parallel threads, from being handed the same port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port on 127.0.0.1")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let low = 10_000u32;
+    let span = ephemeral_low.saturating_sub(low).max(1000);
+    // Start somewhere different per process so two test runs on one machine rarely meet.
+    let offset = std::process::id() % span;
+    for _ in 0..span {
+        let port = low + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        if TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+            return port as u16;
+        }
+    }
+    panic!("no free port on 127.0.0.1 between {low} and {}", low + span)
 }
 
 /// Child processes that are killed when the test ends, passed or failed.

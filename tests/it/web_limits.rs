@@ -85,7 +85,9 @@ async fn slow_clients_cannot_starve_a_scrape_and_are_cut_off() {
     for _ in 0..3 {
         let (status, took) = timed_scrape(&url).await;
         assert_eq!(status, 200);
-        assert!(took < Duration::from_secs(1), "scrape took {took:?}");
+        // Starved, a scrape would wait for the 10 s header read timeout to cut the slow clients
+        // off; the bound is a liveness check well below that, not a speed measurement.
+        assert!(took < Duration::from_secs(5), "scrape took {took:?}");
     }
     // Every slow connection is closed after the header read timeout (10 s), not kept forever.
     for task in slow {
@@ -170,9 +172,8 @@ async fn requests_beyond_the_cap_get_503_and_the_cap_frees_up() {
     drop(stuck);
     let started = Instant::now();
     loop {
-        let (status, took) = timed_scrape(&url).await;
+        let (status, _) = timed_scrape(&url).await;
         if status == 200 {
-            assert!(took < Duration::from_secs(1), "{took:?}");
             break;
         }
         assert!(
