@@ -1,22 +1,16 @@
-//! Encoding merged families with prometheus-client's OpenMetrics text encoder.
+//! Merging the families of many snapshots, and the OpenMetrics entry points.
 //!
 //! Families of the same name from several snapshots (targets) are merged so every family
-//! appears exactly once. prometheus-client writes every sample line, escaping label values.
-//! It has no `_created` support (0.25), so when `_created` lines are enabled
-//! (`--web.enable-openmetrics-created-samples`), for counters with a start time we add the
-//! `<name>_created{...}` twin of each line, copying the label text the encoder wrote.
+//! appears exactly once, with each sample's `target` label first. The lines themselves are
+//! written by [`super::text`]. The exporter's self-metrics registry is encoded by
+//! prometheus-client; [`families_from_openmetrics`] reads that text back so the text 0.0.4 and
+//! protobuf formats can carry the self-metrics too.
 
+use super::text::{self, Dialect};
 use crate::snapshot::{
-    Family, FrozenFamily, Labels, LabelsRef, MetricKind, SampleRef, SharedSnapshot, ValueRef,
+    Family, FrozenFamily, Labels, LabelsRef, MetricKind, SampleRef, SharedSnapshot,
 };
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{
-    DescriptorEncoder, EncodeLabelSet, LabelSetEncoder, MetricEncoder, NoLabelSet,
-};
-use prometheus_client::metrics::MetricType;
-use prometheus_client::registry::{Registry, Unit};
 use std::collections::{BTreeMap, HashSet};
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 /// One contribution to a merged family: a snapshot's family, with the target it belongs to.
@@ -74,9 +68,7 @@ pub fn encode_groups(out: &mut String, groups: &[Vec<Part>]) {
 /// Like [`encode_groups`]; `created` adds a `_created` line after each counter sample that has
 /// a start time (one more series per such counter for a scraper that does not fold them).
 pub fn encode_groups_with(out: &mut String, groups: &[Vec<Part>], created: bool) {
-    for group in groups {
-        encode_group(out, group, created);
-    }
+    text::encode_groups(out, groups, Dialect::OpenMetrics { created });
 }
 
 /// Encodes plain families (no target label) into `out`; used for self-metrics.
@@ -84,31 +76,6 @@ pub fn encode_families(out: &mut String, families: Vec<Family>) {
     let snapshot = crate::snapshot::Snapshot::from_families(families);
     let groups = merge([(None, Arc::new(crate::snapshot::Frozen::new(&snapshot)))]);
     encode_groups(out, &groups);
-}
-
-/// Encodes one merged family as OpenMetrics text into `out`.
-pub(super) fn encode_group(out: &mut String, group: &[Part], created_lines: bool) {
-    let Some(first) = group.first() else { return };
-    let family = first.family();
-    let start = out.len();
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(GroupCollector(group.to_vec())));
-    if prometheus_client::encoding::text::encode_registry(out, &registry).is_err() {
-        tracing::error!(family = %family.name, "encoding failed; family left out");
-        out.truncate(start);
-        return;
-    }
-    if created_lines && family.kind == MetricKind::Counter {
-        let created: Vec<Option<f64>> = samples_in_order(group)
-            .map(|(_, s)| match s.value {
-                ValueRef::Counter { created, .. } => created,
-                _ => None,
-            })
-            .collect();
-        if created.iter().any(Option::is_some) {
-            add_created_lines(out, start, &family.name, &created);
-        }
-    }
 }
 
 /// The samples of a group in encoding order, skipping duplicates when one target contributes
@@ -127,27 +94,6 @@ pub(super) fn samples_in_order(
             p.samples().map(move |s| (target, s))
         })
         .filter(move |(t, s)| !repeated || seen.insert((*t, s.labels)))
-}
-
-/// Inserts `name_created{labels} t` after each `name_total{labels} v` line that has a start time.
-fn add_created_lines(out: &mut String, start: usize, name: &str, created: &[Option<f64>]) {
-    let encoded = out.split_off(start);
-    let total_prefix = format!("{name}_total");
-    let mut index = 0;
-    for line in encoded.split_inclusive('\n') {
-        out.push_str(line);
-        if line.starts_with('#') || !line.starts_with(&total_prefix) {
-            continue;
-        }
-        if let Some(Some(t)) = created.get(index) {
-            let line = line.trim_end_matches('\n');
-            if let Some(value_at) = line.rfind(' ') {
-                let labels = &line[total_prefix.len()..value_at];
-                let _ = writeln!(out, "{name}_created{labels} {}", format_float(*t));
-            }
-        }
-        index += 1;
-    }
 }
 
 /// Reads OpenMetrics text of gauges and counters (what prometheus-client writes for the
@@ -234,115 +180,6 @@ fn unescape(text: &str) -> String {
         }
     }
     out
-}
-
-fn format_float(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.1}")
-    } else {
-        format!("{v}")
-    }
-}
-
-/// A HELP text escaped the OpenMetrics way (backslash, newline, double quote).
-fn escape_help(help: &str) -> std::borrow::Cow<'_, str> {
-    if !help.contains(['\\', '\n', '\r', '"']) {
-        return help.into();
-    }
-    let mut out = String::with_capacity(help.len() + 8);
-    for c in help.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push(' '),
-            '"' => out.push_str("\\\""),
-            c => out.push(c),
-        }
-    }
-    out.into()
-}
-
-/// The unit OpenMetrics should declare for a family name, from its suffix.
-fn unit_of(name: &str) -> Option<(&str, Unit)> {
-    for (suffix, unit) in [
-        ("_seconds", Unit::Seconds),
-        ("_bytes", Unit::Bytes),
-        ("_ratio", Unit::Other("ratio".into())),
-    ] {
-        if let Some(base) = name.strip_suffix(suffix) {
-            return Some((base, unit));
-        }
-    }
-    None
-}
-
-#[derive(Debug)]
-struct GroupCollector(Vec<Part>);
-
-impl Collector for GroupCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let family = self.0[0].family();
-        let unit = unit_of(&family.name);
-        let (name, unit) = match &unit {
-            Some((base, unit)) => (*base, Some(unit)),
-            None => (family.name.as_ref(), None),
-        };
-        let metric_type = match family.kind {
-            MetricKind::Gauge => MetricType::Gauge,
-            MetricKind::Counter => MetricType::Counter,
-            MetricKind::Histogram => MetricType::Histogram,
-        };
-        // prometheus-client writes HELP verbatim; OpenMetrics needs `\\`, `\n` and `\"` escaped
-        // (help texts may quote config or upstream names).
-        let help = escape_help(&family.help);
-        let mut metric = encoder.encode_descriptor(name, &help, unit, metric_type)?;
-        for (target, sample) in samples_in_order(&self.0) {
-            let labels = SampleLabels {
-                target,
-                labels: sample.labels,
-            };
-            if target.is_none() && sample.labels.is_empty() {
-                encode_value(&mut metric, sample.value)?;
-            } else {
-                encode_value(&mut metric.encode_family(&labels)?, sample.value)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-fn encode_value(series: &mut MetricEncoder, value: ValueRef<'_>) -> Result<(), std::fmt::Error> {
-    match value {
-        ValueRef::Gauge(v) => series.encode_gauge(&v),
-        ValueRef::Counter { total, .. } => {
-            series.encode_counter::<NoLabelSet, f64, f64>(&total, None)
-        }
-        ValueRef::Histogram {
-            buckets,
-            sum,
-            count,
-        } => series.encode_histogram::<NoLabelSet>(sum, count, buckets, None),
-    }
-}
-
-/// `target` (when present) followed by the sample's own labels.
-#[derive(Debug)]
-struct SampleLabels<'a> {
-    target: Option<&'a str>,
-    labels: LabelsRef<'a>,
-}
-
-impl EncodeLabelSet for SampleLabels<'_> {
-    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
-        use prometheus_client::encoding::EncodeLabel;
-        if let Some(target) = self.target {
-            ("target", target).encode(encoder.encode_label())?;
-        }
-        for (name, value) in self.labels.iter() {
-            (name, value).encode(encoder.encode_label())?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -360,7 +360,7 @@ impl Exposition {
                 let groups = merge([(None, Arc::new(Frozen::new(&Snapshot::from_families(all))))]);
                 if encoding == Encoding::Text {
                     let mut tail = String::with_capacity(16 * 1024);
-                    text::encode_groups(&mut tail, &groups);
+                    text::encode_groups(&mut tail, &groups, text::Dialect::Text);
                     tail.into_bytes()
                 } else {
                     let mut tail = Vec::with_capacity(8 * 1024);
@@ -448,13 +448,18 @@ pub fn encode_store(
         };
         let mut text = String::with_capacity(Sink::PIECE * 2);
         let mut bytes = Vec::with_capacity(Sink::PIECE * 2);
+        let mut scratch = Vec::new();
         for group in &groups {
             match encoding {
-                Encoding::OpenMetrics => {
-                    encode::encode_group(&mut text, group, openmetrics_created)
-                }
-                Encoding::Text => text::encode_group(&mut text, group),
-                Encoding::Protobuf => proto::encode_group(&mut bytes, group),
+                Encoding::OpenMetrics => text::encode_group(
+                    &mut text,
+                    group,
+                    text::Dialect::OpenMetrics {
+                        created: openmetrics_created,
+                    },
+                ),
+                Encoding::Text => text::encode_group(&mut text, group, text::Dialect::Text),
+                Encoding::Protobuf => proto::encode_group(&mut bytes, group, &mut scratch),
             }
             if text.len() >= Sink::PIECE {
                 let piece = std::mem::replace(&mut text, String::with_capacity(Sink::PIECE * 2));

@@ -98,8 +98,11 @@ async fn partial_polls_serve_their_data_and_list_count_and_reset_their_failed_un
     instance.target = batches.clone();
     let d = support::start_with(EMPTY, vec![instance]).await;
     let body = d
+        // The data as well as the poll state: a served body may lag the newest poll by one
+        // background encode, while the self-metrics are read per scrape.
         .wait_for(Duration::from_secs(10), |b| {
             sample(b, "usage_exporter_poll_failed_units", &ep()) == Some(25.0)
+                && !support::samples(b, "test_batch_value", &[("target", "batches")]).is_empty()
         })
         .await;
     support::assert_valid_openmetrics(&body);
@@ -165,6 +168,7 @@ async fn partial_polls_serve_their_data_and_list_count_and_reset_their_failed_un
     let body = d
         .wait_for(Duration::from_secs(10), |b| {
             sample(b, "usage_exporter_poll_failed_units", &ep()) == Some(0.0)
+                && support::samples(b, "test_batch_value", &[]).len() == 30
         })
         .await;
     assert!(unit_errors(&body, "http_5xx").unwrap() >= http_5xx);
