@@ -1,10 +1,12 @@
 //! Performance harness: simulators at a given scale, the release exporter as its own process,
 //! and a table of what matters (series, body sizes, per-endpoint poll phases, encode time,
-//! /metrics throughput and latency, CPU per scrape, RSS). Writes `docs/benchmarks.md`.
+//! /metrics throughput and latency, CPU per scrape, RSS; with 50 to 500 targets, idle CPU, RSS
+//! per target, connection reuse and reload time). Writes `docs/benchmarks.md`.
 //!
 //! ```sh
 //! cargo bench --bench harness -- --scale 50 --seconds 10
 //! cargo bench --bench harness -- --scale 100 --serve-sims /tmp/sims.yml   # simulators only
+//! cargo bench --bench harness -- --many-targets-only --no-write           # that table only
 //! ```
 
 use std::collections::BTreeMap;
@@ -15,6 +17,9 @@ use std::time::{Duration, Instant};
 #[path = "harness/process.rs"]
 mod process;
 
+#[path = "harness/many_targets.rs"]
+mod many_targets;
+
 use process::Exporter;
 
 struct Args {
@@ -23,6 +28,8 @@ struct Args {
     out: Option<PathBuf>,
     /// Only start the simulators, write their configuration here and wait (for manual runs).
     serve: Option<PathBuf>,
+    /// Only measure the many-targets table and print it.
+    many_targets_only: bool,
 }
 
 fn parse_args() -> Args {
@@ -34,6 +41,7 @@ fn parse_args() -> Args {
             "/docs/benchmarks.md"
         ))),
         serve: None,
+        many_targets_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -44,6 +52,7 @@ fn parse_args() -> Args {
             }
             "--no-write" => args.out = None,
             "--serve-sims" => args.serve = it.next().map(PathBuf::from),
+            "--many-targets-only" => args.many_targets_only = true,
             "--bench" => {}
             other => eprintln!("ignoring argument {other}"),
         }
@@ -292,6 +301,12 @@ async fn main() {
             path.display()
         );
         std::future::pending::<()>().await;
+    }
+    if args.many_targets_only {
+        for l in many_targets::table(&many_targets::run(args.seconds).await) {
+            println!("{l}");
+        }
+        return;
     }
     let client = reqwest::Client::builder().no_gzip().build().unwrap();
     let mut report = String::new();
@@ -548,6 +563,10 @@ async fn main() {
           while scrapers keep asking for it within 10 minutes); \"after load\" includes the cached bodies of all three \
           formats and their gzip prefixes.".into());
     drop(sims);
+    line(String::new());
+    for l in many_targets::table(&many_targets::run(args.seconds).await) {
+        line(l);
+    }
     if let Some(out) = args.out {
         let mut file = std::fs::File::create(&out).expect("write benchmarks.md");
         file.write_all(report.as_bytes()).unwrap();
