@@ -1,10 +1,13 @@
 //! Performance harness: simulators at a given scale, the release exporter as its own process,
 //! and a table of what matters (series, body sizes, per-endpoint poll phases, encode time,
-//! /metrics throughput and latency, CPU per scrape, RSS). Writes `docs/benchmarks.md`.
+//! /metrics throughput and latency, CPU per scrape, RSS; with 50 to 500 targets, idle CPU, RSS
+//! per target, connection reuse and reload time). Writes `docs/benchmarks.md`.
 //!
 //! ```sh
 //! cargo bench --bench harness -- --scale 50 --seconds 10
 //! cargo bench --bench harness -- --scale 100 --serve-sims /tmp/sims.yml   # simulators only
+//! cargo bench --bench harness -- --only many-targets                       # that table only
+//! cargo bench --bench harness -- --only million --million-scale 820        # that table only
 //! ```
 
 use std::collections::BTreeMap;
@@ -17,6 +20,8 @@ mod process;
 
 #[path = "harness/golang.rs"]
 mod golang;
+#[path = "harness/many_targets.rs"]
+mod many_targets;
 #[path = "harness/million.rs"]
 mod million;
 
@@ -31,6 +36,8 @@ struct Args {
     serve: Option<PathBuf>,
     /// Demo scale of the million-series row (0 skips it).
     million_scale: u32,
+    /// Only measure this table and print it: `million` or `many-targets`.
+    only: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -43,6 +50,7 @@ fn parse_args() -> Args {
         ))),
         serve: None,
         million_scale: 820,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -59,6 +67,7 @@ fn parse_args() -> Args {
                     .and_then(|v| v.parse().ok())
                     .expect("--million-scale N")
             }
+            "--only" => args.only = it.next(),
             "--bench" => {}
             other => eprintln!("ignoring argument {other}"),
         }
@@ -295,11 +304,11 @@ fn machine() -> String {
     )
 }
 
-fn mb(bytes: usize) -> String {
+pub(crate) fn mb(bytes: usize) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
 }
 
-fn ms(d: Duration) -> String {
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
 
@@ -336,6 +345,24 @@ async fn main() {
             path.display()
         );
         std::future::pending::<()>().await;
+    }
+    match args.only.as_deref() {
+        Some("many-targets") => {
+            for l in many_targets::table(&many_targets::run(args.seconds).await) {
+                println!("{l}");
+            }
+            return;
+        }
+        Some("million") => {
+            let client = reqwest::Client::builder().no_gzip().build().unwrap();
+            let m = million::run(&client, args.million_scale, args.seconds * 6).await;
+            for l in million::table(&m, args.seconds * 6, None) {
+                println!("{l}");
+            }
+            return;
+        }
+        Some(other) => panic!("--only {other}: expected `million` or `many-targets`"),
+        None => {}
     }
     let client = reqwest::Client::builder().no_gzip().build().unwrap();
     let mut report = String::new();
@@ -663,51 +690,17 @@ async fn main() {
     drop(sims);
     if args.million_scale > 0 {
         let m = million::run(&client, args.million_scale, args.seconds * 6).await;
-        line(format!(
-            "\n## A million series\n\nDemo scale {} at default poll intervals, one scraper asking \
-             for OpenMetrics with gzip back to back for {} s while the polls run (raised for this \
-             row: {}).\n",
-            m.scale,
+        for l in million::table(
+            &m,
             args.seconds * 6,
-            million::RAISED
-        ));
-        line("| measure | value |\n|---|---|".into());
-        line(format!("| series (source) | {} |", m.series));
-        line(format!(
-            "| time to ready (all first polls) | {:.1} s |",
-            m.ready.as_secs_f64()
-        ));
-        line(format!(
-            "| RSS after first polls | {} |",
-            mb(m.rss_after_polls as usize)
-        ));
-        line(format!(
-            "| RSS after the scrape load | {} |",
-            mb(m.rss_after_load as usize)
-        ));
-        line(format!(
-            "| peak RSS of the run (VmHWM; during the first polls' JSON decoding) | {} |",
-            mb(m.peak_rss as usize)
-        ));
-        line(format!(
-            "| re-encode of OpenMetrics + gzip (background, last one) | {:.2} s |",
-            m.encode_seconds
-        ));
-        line(format!("| /metrics body, gzip | {} |", mb(m.gzip_bytes)));
-        line(format!(
-            "| gzip scrapes while polls run: requests, p50 / p99 | {} , {} / {} |",
-            m.load.requests,
-            ms(m.load.p50),
-            ms(m.load.p99)
-        ));
-        line(format!(
-            "| RSS growth per additional series, scale {} → {} (Prometheus-like load) | {:.2} KB |",
-            args.scale,
-            m.scale,
-            (m.rss_after_load as f64 - rss_prometheus_like as f64)
-                / (m.series as f64 - series as f64).max(1.0)
-                / 1e3
-        ));
+            Some((args.scale, series, rss_prometheus_like)),
+        ) {
+            line(l);
+        }
+    }
+    line(String::new());
+    for l in many_targets::table(&many_targets::run(args.seconds).await) {
+        line(l);
     }
     if let Some(out) = args.out {
         let mut file = std::fs::File::create(&out).expect("write benchmarks.md");

@@ -5,7 +5,7 @@
 //! raised for this row only (and said so in the table).
 
 use super::process::{peak_rss_of, Exporter};
-use super::{load, samples, wait_ready, LoadResult, FORMATS};
+use super::{load, mb, ms, samples, wait_ready, LoadResult, FORMATS};
 use std::io::Read;
 use std::time::{Duration, Instant};
 
@@ -98,4 +98,55 @@ pub async fn run(client: &reqwest::Client, scale: u32, seconds: u64) -> MillionR
         gzip_bytes: gzip.len(),
         load,
     }
+}
+
+/// The row's table; `base` is the main table's (scale, series, RSS after load), for the growth
+/// per additional series.
+pub fn table(m: &MillionRow, seconds: u64, base: Option<(u32, usize, u64)>) -> Vec<String> {
+    let mut out = Vec::new();
+    out.push(format!(
+        "\n## A million series\n\nDemo scale {} at default poll intervals, one scraper asking \
+         for OpenMetrics with gzip back to back for {} s while the polls run (raised for this \
+         row: {}).\n",
+        m.scale, seconds, RAISED
+    ));
+    out.push("| measure | value |\n|---|---|".into());
+    out.push(format!("| series (source) | {} |", m.series));
+    out.push(format!(
+        "| time to ready (all first polls) | {:.1} s |",
+        m.ready.as_secs_f64()
+    ));
+    out.push(format!(
+        "| RSS after first polls | {} |",
+        mb(m.rss_after_polls as usize)
+    ));
+    out.push(format!(
+        "| RSS after the scrape load | {} |",
+        mb(m.rss_after_load as usize)
+    ));
+    out.push(format!(
+        "| peak RSS of the run (VmHWM; during the first polls' JSON decoding) | {} |",
+        mb(m.peak_rss as usize)
+    ));
+    out.push(format!(
+        "| re-encode of OpenMetrics + gzip (background, last one) | {:.2} s |",
+        m.encode_seconds
+    ));
+    out.push(format!("| /metrics body, gzip | {} |", mb(m.gzip_bytes)));
+    out.push(format!(
+        "| gzip scrapes while polls run: requests, p50 / p99 | {} , {} / {} |",
+        m.load.requests,
+        ms(m.load.p50),
+        ms(m.load.p99)
+    ));
+    if let Some((scale, series, rss)) = base {
+        let growth =
+            (m.rss_after_load as f64 - rss as f64) / (m.series as f64 - series as f64).max(1.0);
+        out.push(format!(
+            "| RSS growth per additional series, scale {scale} → {} (Prometheus-like load) | {:.2} KB |",
+            m.scale,
+            growth / 1e3
+        ));
+    }
+    out
 }

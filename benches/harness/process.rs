@@ -1,11 +1,15 @@
-//! The exporter (or any exporter) under test as its own process: start, RSS, CPU seconds.
+//! The exporter (or any exporter) under test as its own process: start, RSS, CPU seconds,
+//! outgoing TCP connections.
 
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// The exporter under test, in its own process so RSS and CPU are its own.
 pub struct Exporter {
     pub child: Child,
     pub url: String,
+    port: u16,
+    config: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -37,8 +41,19 @@ impl Exporter {
         Exporter {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            port,
+            config,
             _dir: dir,
         }
+    }
+
+    /// The configuration file the exporter reads, to rewrite before a reload.
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    fn proc_file(&self, name: &str) -> String {
+        std::fs::read_to_string(format!("/proc/{}/{name}", self.child.id())).unwrap_or_default()
     }
 
     /// Resident set size now.
@@ -49,6 +64,45 @@ impl Exporter {
     /// User + system CPU seconds so far.
     pub fn cpu_seconds(&self) -> f64 {
         cpu_seconds_of(self.child.id())
+    }
+
+    /// ESTABLISHED TCP connections the exporter opened itself (its upstream connections):
+    /// its sockets from /proc/PID/fd matched in /proc/net/tcp{,6}, less those on its listening
+    /// port (scrapers connecting to it).
+    pub fn outgoing_connections(&self) -> usize {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", self.child.id())) else {
+            return 0;
+        };
+        let inodes: std::collections::HashSet<String> = fds
+            .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .filter_map(|target| {
+                let target = target.to_string_lossy().into_owned();
+                Some(
+                    target
+                        .strip_prefix("socket:[")?
+                        .strip_suffix(']')?
+                        .to_string(),
+                )
+            })
+            .collect();
+        let listen = format!(":{:04X}", self.port);
+        ["tcp", "tcp6"]
+            .iter()
+            .map(|table| self.proc_file(&format!("net/{table}")))
+            .map(|text| {
+                text.lines()
+                    .skip(1)
+                    .filter(|l| {
+                        let f: Vec<&str> = l.split_whitespace().collect();
+                        // local address, remote address, state (01 = ESTABLISHED), …, inode.
+                        f.len() > 9
+                            && f[3] == "01"
+                            && !f[1].ends_with(&listen)
+                            && inodes.contains(f[9])
+                    })
+                    .count()
+            })
+            .sum()
     }
 }
 
