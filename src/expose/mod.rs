@@ -16,7 +16,7 @@ mod negotiate;
 pub mod proto;
 mod text;
 
-pub use encode::{encode_families, encode_groups, encode_groups_with, merge};
+pub use encode::{encode_families, encode_groups, encode_groups_with, merge, Part};
 pub use gzip::{GzipPrefix, GzipPrefixWriter};
 pub use negotiate::{
     negotiate, Encoding, Negotiated, OPENMETRICS_0_TYPE, OPENMETRICS_1_TYPE, PROTOBUF_TYPE,
@@ -64,9 +64,10 @@ pub struct EncodedBody {
     pub encoding: Encoding,
     /// Store generation this body reflects.
     pub generation: u64,
-    /// All source families, without self-metrics (and without `# EOF`); kept only while plain
-    /// scrapes of this format are asked for.
-    pub plain: Option<Bytes>,
+    /// All source families, without self-metrics (and without `# EOF`), as the pieces the
+    /// encode threads wrote (sent one after another); kept only while plain scrapes of this
+    /// format are asked for.
+    pub plain: Option<Vec<Bytes>>,
     /// The same, as the start of a gzip stream; kept only while gzip scrapes are asked for.
     pub gzip: Option<GzipPrefix>,
     /// Length of the plain body in bytes (also when it is not kept).
@@ -265,7 +266,9 @@ impl Exposition {
                 if let Some(plain) = body.plain.clone() {
                     let text = plain.clone();
                     let prefix = tokio::task::spawn_blocking(move || {
-                        GzipPrefix::new(&text, Compression::fast())
+                        let mut writer = GzipPrefixWriter::new(Compression::fast());
+                        text.iter().for_each(|piece| writer.write(piece));
+                        writer.finish()
                     })
                     .await
                     .expect("the gzip compressor panicked");
@@ -375,7 +378,7 @@ impl Exposition {
                 gzip: true,
             },
             (false, Some(plain), _) => ScrapeBody {
-                chunks: vec![plain.clone(), Bytes::from(tail)],
+                chunks: plain.iter().cloned().chain([Bytes::from(tail)]).collect(),
                 gzip: false,
             },
             _ => unreachable!("body() returns a body with the asked variant"),
@@ -383,10 +386,10 @@ impl Exposition {
     }
 }
 
-/// Where an encode writes: pieces go to the plain body and/or the compressor thread.
+/// Where an encode writes: pieces go to the plain body and/or the gzip writer's workers.
 struct Sink {
     plain: Option<Vec<u8>>,
-    to_gzip: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    gzip: Option<GzipPrefixWriter>,
     len: usize,
 }
 
@@ -394,14 +397,13 @@ impl Sink {
     /// Pieces are handed on at about this size, so neither side sees a whole body at once.
     const PIECE: usize = 256 * 1024;
 
-    fn write(&mut self, piece: Vec<u8>) {
+    fn write(&mut self, piece: &[u8]) {
         self.len += piece.len();
         if let Some(plain) = &mut self.plain {
-            plain.extend_from_slice(&piece);
+            plain.extend_from_slice(piece);
         }
-        if let Some(to_gzip) = &self.to_gzip {
-            // The compressor only stops early if it panicked, which `join` reports.
-            let _ = to_gzip.send(piece);
+        if let Some(gzip) = &mut self.gzip {
+            gzip.write(piece);
         }
     }
 }
@@ -422,78 +424,128 @@ pub fn encode_store(
             .into_iter()
             .map(|(key, snapshot)| (Some(key.target), snapshot)),
     );
-    // Encoding and compressing take about as long each; on their own threads they overlap
-    // (a million series: ~0.6 s each), and the compressor sees the text in pieces.
-    std::thread::scope(|scope| {
-        let (to_gzip, compressor) = if variants.gzip {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
-            let compressor = scope.spawn(move || {
-                let mut writer = GzipPrefixWriter::new(Compression::fast());
-                for piece in rx {
-                    writer.write(&piece);
-                }
-                writer.finish()
-            });
-            (Some(tx), Some(compressor))
-        } else {
-            (None, None)
-        };
-        let mut sink = Sink {
-            // Series with long label sets take ~250 bytes; spare capacity is trimmed below.
-            plain: variants
-                .plain
-                .then(|| Vec::with_capacity(series * 250 + 4096)),
-            to_gzip,
-            len: 0,
-        };
-        let mut text = String::with_capacity(Sink::PIECE * 2);
-        let mut bytes = Vec::with_capacity(Sink::PIECE * 2);
-        let mut scratch = Vec::new();
-        for group in &groups {
-            match encoding {
-                Encoding::OpenMetrics => text::encode_group(
-                    &mut text,
-                    group,
-                    text::Dialect::OpenMetrics {
-                        created: openmetrics_created,
-                    },
-                ),
-                Encoding::Text => text::encode_group(&mut text, group, text::Dialect::Text),
-                Encoding::Protobuf => proto::encode_group(&mut bytes, group, &mut scratch),
-            }
-            if text.len() >= Sink::PIECE {
-                let piece = std::mem::replace(&mut text, String::with_capacity(Sink::PIECE * 2));
-                sink.write(piece.into_bytes());
-            }
-            if bytes.len() >= Sink::PIECE {
-                sink.write(std::mem::replace(
-                    &mut bytes,
-                    Vec::with_capacity(Sink::PIECE * 2),
-                ));
-            }
+    let ranges = split_by_series(&groups, encode_threads(series));
+    let one_range = ranges.len() == 1;
+    let outputs: Vec<Sink> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ranges
+            .iter()
+            .map(|range| {
+                scope.spawn(move || {
+                    encode_range(range, encoding, variants, openmetrics_created, one_range)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let len = outputs.iter().map(|o| o.len).sum();
+    let mut plain = Vec::new();
+    let mut gzip = Vec::new();
+    for output in outputs {
+        plain.extend(output.plain.map(|mut part| {
+            part.shrink_to_fit();
+            Bytes::from(part)
+        }));
+        gzip.extend(output.gzip.map(GzipPrefixWriter::finish));
+    }
+    EncodedBody {
+        encoding,
+        generation,
+        plain: variants.plain.then_some(plain),
+        gzip: variants.gzip.then(|| GzipPrefix::concat(gzip)),
+        plain_len: len,
+        series,
+        encode_time: started.elapsed(),
+    }
+}
+
+/// Below this many series one thread encodes (the body is small, a split gains nothing).
+const SPLIT_ABOVE: usize = 50_000;
+
+/// Threads to encode `series` series on: one per core (at most 4) for large bodies.
+fn encode_threads(series: usize) -> usize {
+    if series < SPLIT_ABOVE {
+        return 1;
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
+/// Splits the merged families into up to `parts` contiguous ranges of about equal series.
+fn split_by_series(groups: &[Vec<Part>], parts: usize) -> Vec<&[Vec<Part>]> {
+    let size = |group: &Vec<Part>| group.iter().map(|p| p.family().len()).sum::<usize>();
+    let total: usize = groups.iter().map(size).sum();
+    let target = total.div_ceil(parts.max(1)).max(1);
+    let mut ranges = Vec::with_capacity(parts);
+    let (mut start, mut in_range) = (0, 0);
+    for (i, group) in groups.iter().enumerate() {
+        in_range += size(group);
+        if in_range >= target && ranges.len() + 1 < parts {
+            ranges.push(&groups[start..=i]);
+            (start, in_range) = (i + 1, 0);
         }
-        sink.write(text.into_bytes());
-        sink.write(bytes);
-        let Sink {
-            plain,
-            to_gzip,
-            len,
-        } = sink;
-        drop(to_gzip);
-        let gzip = compressor.map(|c| c.join().expect("the gzip compressor panicked"));
-        EncodedBody {
-            encoding,
-            generation,
-            plain: plain.map(|mut p| {
-                p.shrink_to_fit();
-                Bytes::from(p)
-            }),
-            gzip,
-            plain_len: len,
-            series,
-            encode_time: started.elapsed(),
+    }
+    ranges.push(&groups[start..]);
+    ranges
+}
+
+/// Encodes a contiguous range of merged families into the asked variants. With several ranges
+/// encoding at once each compresses on one worker of its own; a lone range uses them all.
+fn encode_range(
+    groups: &[Vec<Part>],
+    encoding: Encoding,
+    variants: Variants,
+    openmetrics_created: bool,
+    alone: bool,
+) -> Sink {
+    let series: usize = groups
+        .iter()
+        .flat_map(|g| g.iter().map(|p| p.family().len()))
+        .sum();
+    let level = Compression::fast();
+    let mut sink = Sink {
+        // Series with long label sets take ~250 bytes; spare capacity is trimmed at the end.
+        plain: variants
+            .plain
+            .then(|| Vec::with_capacity(series * 250 + 4096)),
+        gzip: variants.gzip.then(|| {
+            if alone {
+                GzipPrefixWriter::new(level)
+            } else {
+                GzipPrefixWriter::with_workers(level, 1)
+            }
+        }),
+        len: 0,
+    };
+    let mut text = String::with_capacity(Sink::PIECE * 2);
+    let mut bytes = Vec::with_capacity(Sink::PIECE * 2);
+    let mut scratch = Vec::new();
+    for group in groups {
+        match encoding {
+            Encoding::OpenMetrics => text::encode_group(
+                &mut text,
+                group,
+                text::Dialect::OpenMetrics {
+                    created: openmetrics_created,
+                },
+            ),
+            Encoding::Text => text::encode_group(&mut text, group, text::Dialect::Text),
+            Encoding::Protobuf => proto::encode_group(&mut bytes, group, &mut scratch),
         }
-    })
+        // The piece buffers are reused: a fresh allocation per piece cost a page fault per 4 KiB.
+        if text.len() >= Sink::PIECE {
+            sink.write(text.as_bytes());
+            text.clear();
+        }
+        if bytes.len() >= Sink::PIECE {
+            sink.write(&bytes);
+            bytes.clear();
+        }
+    }
+    sink.write(text.as_bytes());
+    sink.write(&bytes);
+    sink
 }
 
 #[cfg(test)]
@@ -572,6 +624,91 @@ mod tests {
         assert!(om.ends_with("# EOF\n"));
         shutdown.cancel();
         task.await.unwrap();
+    }
+
+    #[test]
+    fn a_large_body_encoded_in_ranges_equals_one_encoded_whole() {
+        use std::io::Read;
+        let store = Store::new();
+        for t in 0..6 {
+            let key = EndpointKey {
+                source: "scc",
+                target: Arc::from(format!("t{t}")),
+                endpoint: "memory",
+            };
+            store.register(
+                key.clone(),
+                &crate::store::EndpointSchedule {
+                    name: "memory",
+                    index: 0,
+                    interval: Duration::from_secs(60),
+                    stale_after: Duration::from_secs(180),
+                },
+            );
+            let families = (0..9)
+                .map(|f| {
+                    let mut family = Family::counter(format!("f{f}_total"), "F.");
+                    for i in 0..(SPLIT_ABOVE / 40 + f * 13) {
+                        let labels = Labels::new().with("i", i.to_string());
+                        family.push_counter(labels, (i * t) as f64, Some(1.7e9));
+                    }
+                    family
+                })
+                .collect();
+            store.record(
+                &key,
+                std::time::SystemTime::now(),
+                Duration::from_millis(1),
+                PollResult::Success,
+                Some(Snapshot::from_families(families)),
+            );
+        }
+        let groups = merge(
+            store
+                .snapshots()
+                .into_iter()
+                .map(|(k, s)| (Some(k.target), s)),
+        );
+        assert!(split_by_series(&groups, 2).len() == 2 && split_by_series(&groups, 3).len() == 3);
+        for encoding in Encoding::ALL {
+            let mut whole = Vec::new();
+            for group in &groups {
+                match encoding {
+                    Encoding::Protobuf => {
+                        proto::encode_groups(&mut whole, std::slice::from_ref(group))
+                    }
+                    Encoding::Text => {
+                        let mut text = String::new();
+                        text::encode_groups(
+                            &mut text,
+                            std::slice::from_ref(group),
+                            text::Dialect::Text,
+                        );
+                        whole.extend_from_slice(text.as_bytes());
+                    }
+                    Encoding::OpenMetrics => {
+                        let mut text = String::new();
+                        encode_groups(&mut text, std::slice::from_ref(group));
+                        whole.extend_from_slice(text.as_bytes());
+                    }
+                }
+            }
+            let both = Variants {
+                plain: true,
+                gzip: true,
+            };
+            let body = encode_store(&store, store.generation(), encoding, both, false);
+            assert!(body.series > SPLIT_ABOVE);
+            assert_eq!(body.plain.unwrap().concat(), whole, "{encoding:?}");
+            let prefix = body.gzip.unwrap();
+            let mut stream = prefix.bytes().to_vec();
+            stream.extend_from_slice(&prefix.finish(b""));
+            let mut gunzipped = Vec::new();
+            flate2::read::GzDecoder::new(&stream[..])
+                .read_to_end(&mut gunzipped)
+                .unwrap();
+            assert!(gunzipped == whole, "{encoding:?}: the gzip body differs");
+        }
     }
 
     #[tokio::test(start_paused = true)]
