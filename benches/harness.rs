@@ -6,7 +6,7 @@
 //! ```sh
 //! cargo bench --bench harness -- --scale 50 --seconds 10
 //! cargo bench --bench harness -- --scale 100 --serve-sims /tmp/sims.yml   # simulators only
-//! cargo bench --bench harness -- --only many-targets                       # that table only
+//! cargo bench --bench harness -- --only many-targets --many-targets 500     # that table only
 //! cargo bench --bench harness -- --only million --million-scale 820        # that table only
 //! ```
 
@@ -38,6 +38,8 @@ struct Args {
     million_scale: u32,
     /// Only measure this table and print it: `million` or `many-targets`.
     only: Option<String>,
+    /// SCC target counts of the many-targets table.
+    many_targets: Vec<usize>,
 }
 
 fn parse_args() -> Args {
@@ -51,6 +53,7 @@ fn parse_args() -> Args {
         serve: None,
         million_scale: 820,
         only: None,
+        many_targets: many_targets::COUNTS.to_vec(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -68,6 +71,12 @@ fn parse_args() -> Args {
                     .expect("--million-scale N")
             }
             "--only" => args.only = it.next(),
+            "--many-targets" => {
+                args.many_targets = it
+                    .next()
+                    .map(|v| v.split(',').filter_map(|n| n.parse().ok()).collect())
+                    .expect("--many-targets N,N,…")
+            }
             "--bench" => {}
             other => eprintln!("ignoring argument {other}"),
         }
@@ -348,7 +357,8 @@ async fn main() {
     }
     match args.only.as_deref() {
         Some("many-targets") => {
-            for l in many_targets::table(&many_targets::run(args.seconds).await) {
+            for l in many_targets::table(&many_targets::run(args.seconds, &args.many_targets).await)
+            {
                 println!("{l}");
             }
             return;
@@ -699,7 +709,7 @@ async fn main() {
         }
     }
     line(String::new());
-    for l in many_targets::table(&many_targets::run(args.seconds).await) {
+    for l in many_targets::table(&many_targets::run(args.seconds, &args.many_targets).await) {
         line(l);
     }
     if let Some(out) = args.out {

@@ -14,7 +14,7 @@ use crate::telemetry::Telemetry;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -133,6 +133,7 @@ impl Daemon {
     }
 
     fn apply(&self, config: Config) -> Result<String, ConfigError> {
+        let started = Instant::now();
         // Another replica's targets are validated (a bad config is bad for every shard) but
         // neither built nor polled here.
         let shard = self.options.shard;
@@ -155,8 +156,11 @@ impl Daemon {
         let summary = self.scheduler.apply(instances);
         *self.config.lock().expect("config lock") = config;
         Ok(format!(
-            "config applied: {} targets started, {} unchanged, {} stopped",
-            summary.started, summary.kept, summary.stopped
+            "config applied in {:.1} ms: {} targets started, {} unchanged, {} stopped",
+            started.elapsed().as_secs_f64() * 1e3,
+            summary.started,
+            summary.kept,
+            summary.stopped
         ))
     }
 
