@@ -108,13 +108,16 @@ pub(super) fn encode_group(out: &mut String, group: &[Part], dialect: Dialect) {
                 sum: total,
                 count: n,
             } => {
-                if om {
+                let sum_and_count = |out: &mut String| {
                     series(out, &sum, labels(), None);
                     number(out, total);
                     out.push('\n');
                     series(out, &count, labels(), None);
                     out.push_str(itoa::Buffer::new().format(n));
                     out.push('\n');
+                };
+                if om {
+                    sum_and_count(out);
                 }
                 let mut cumulative = 0u64;
                 for (upper, k) in buckets {
@@ -126,12 +129,7 @@ pub(super) fn encode_group(out: &mut String, group: &[Part], dialect: Dialect) {
                     out.push('\n');
                 }
                 if !om {
-                    series(out, &sum, labels(), None);
-                    number(out, total);
-                    out.push('\n');
-                    series(out, &count, labels(), None);
-                    out.push_str(itoa::Buffer::new().format(n));
-                    out.push('\n');
+                    sum_and_count(out);
                 }
             }
         }
