@@ -16,7 +16,7 @@ mod negotiate;
 pub mod proto;
 mod text;
 
-pub use encode::{encode_families, encode_groups, encode_groups_with, merge, Part};
+pub use encode::{encode_families, encode_groups, encode_groups_with, merge};
 pub use gzip::{GzipPrefix, GzipPrefixWriter};
 pub use negotiate::{
     negotiate, Encoding, Negotiated, OPENMETRICS_0_TYPE, OPENMETRICS_1_TYPE, PROTOBUF_TYPE,
@@ -28,6 +28,7 @@ use crate::store::Store;
 use crate::telemetry::{ExpositionFacts, Telemetry};
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
+use encode::Part;
 use flate2::Compression;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
