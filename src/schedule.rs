@@ -1,5 +1,5 @@
-//! One task per (target, endpoint): first poll promptly with a small random spread, then every
-//! interval; a poll never overlaps itself; failures back off exponentially with jitter (capped
+//! One task per (target, endpoint): first poll promptly with a small random spread (wider when
+//! a reload restarts many endpoints at once, see [`first_poll_spread`]), then every interval; a poll never overlaps itself; failures back off exponentially with jitter (capped
 //! at `max_backoff_factor` × interval) and honour the error's `retry_after` hint. Results go to
 //! the store; state changes (ok → failing, failing → ok, full → partial → full) are logged
 //! once, not every retry.
@@ -23,7 +23,7 @@ use crate::sources::{PollContext, PollOutcome, TargetInstance};
 use crate::store::{EndpointKey, EndpointSchedule, FailedUnits, PollResult, Store, TargetCalls};
 use crate::upstream::{PhaseTimes, RequestLog};
 use rand::Rng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -37,8 +37,25 @@ const BACKOFF_BASE_CAP: Duration = Duration::from_secs(60);
 /// An endpoint the upstream does not offer is retried at most this often.
 const UNSUPPORTED_RETRY: Duration = Duration::from_secs(3600);
 
-/// The largest random delay before a target's first polls.
+/// The largest random delay before a target's first polls, when few endpoints start at once.
 const FIRST_POLL_SPREAD: Duration = Duration::from_secs(2);
+
+/// The first polls of endpoints one reload restarts are spread so that about this many begin
+/// per second: each poll costs CPU (an SCC poll is a TLS handshake and a JSON decode), so a
+/// reload restarting 500 targets would otherwise put thousands of polls into two seconds,
+/// saturate the cores and delay scrapes, the reload's own answer and the upstreams alike.
+/// Restarted targets keep serving their data meanwhile. New targets (all of them at start-up)
+/// have nothing to serve yet and poll as promptly as the cores allow.
+const FIRST_POLLS_PER_SECOND: f64 = 250.0;
+
+/// The window an endpoint's first poll is spread over when `restarting` endpoints restart at
+/// once: `FIRST_POLL_SPREAD` (at most a tenth of the interval) for a few, widened to keep to
+/// `FIRST_POLLS_PER_SECOND` for many, never beyond half the interval.
+pub fn first_poll_spread(interval: Duration, restarting: usize) -> Duration {
+    let few = FIRST_POLL_SPREAD.min(interval / 10);
+    let many = Duration::from_secs_f64(restarting as f64 / FIRST_POLLS_PER_SECOND);
+    few.max(many.min(interval / 2))
+}
 
 /// Each measured poll moves an endpoint's average calls per poll this share of the way (an
 /// exponential moving average over roughly the last ten polls).
@@ -229,13 +246,13 @@ impl Scheduler {
     pub fn apply(&self, instances: Vec<TargetInstance>) -> ApplySummary {
         let mut running = self.running.lock().expect("scheduler lock");
         let mut summary = ApplySummary::default();
-        let wanted: Vec<(&'static str, Arc<str>)> = instances
+        let wanted: BTreeSet<(&'static str, Arc<str>)> = instances
             .iter()
             .map(|i| (i.source, i.name.clone()))
             .collect();
         let gone: Vec<_> = running
             .keys()
-            .filter(|k| !wanted.contains(k))
+            .filter(|k| !wanted.contains(*k))
             .cloned()
             .collect();
         for key in gone {
@@ -246,8 +263,19 @@ impl Scheduler {
                 summary.stopped += 1;
             }
         }
+        let restarting: usize = instances
+            .iter()
+            .filter(|i| {
+                running
+                    .get(&(i.source, i.name.clone()))
+                    .is_some_and(|r| r.fingerprint != i.fingerprint)
+            })
+            .map(|i| i.endpoints.len())
+            .sum();
         for instance in instances {
             let key = (instance.source, instance.name.clone());
+            // Endpoints restarted together pace their first polls; a new target's count is 0.
+            let mut paced_with = 0;
             if let Some(existing) = running.get(&key) {
                 if existing.fingerprint == instance.fingerprint {
                     summary.kept += 1;
@@ -255,6 +283,7 @@ impl Scheduler {
                 }
                 existing.cancel.cancel();
                 summary.stopped += 1;
+                paced_with = restarting;
             }
             let names: Vec<&str> = instance.endpoints.iter().map(|e| e.name).collect();
             self.store
@@ -281,7 +310,11 @@ impl Scheduler {
                     },
                     self.store.clone(),
                     self.clock.clone(),
-                    cancel.clone(),
+                    Start {
+                        first_poll: first_poll_spread(schedule.interval, paced_with)
+                            .mul_f64(rand::rng().random_range(0.0..1.0)),
+                        cancel: cancel.clone(),
+                    },
                 )));
             }
             running.insert(
@@ -447,6 +480,13 @@ struct TrackedCalls {
     position: usize,
 }
 
+/// When an endpoint's task polls first, and what stops it.
+struct Start {
+    /// The random delay before the first poll (within [`first_poll_spread`]).
+    first_poll: Duration,
+    cancel: CancellationToken,
+}
+
 /// The life of one endpoint's poller.
 async fn run_endpoint(
     instance: TargetInstance,
@@ -455,13 +495,12 @@ async fn run_endpoint(
     tracked: TrackedCalls,
     store: Arc<Store>,
     clock: SharedClock,
-    cancel: CancellationToken,
+    start: Start,
 ) {
-    let spread = FIRST_POLL_SPREAD.min(schedule.interval / 10);
-    let first = spread.mul_f64(rand::rng().random_range(0.0..1.0));
+    let cancel = start.cancel;
     tokio::select! {
         _ = cancel.cancelled() => return,
-        _ = tokio::time::sleep(first) => {}
+        _ = tokio::time::sleep(start.first_poll) => {}
     }
     let mut failures: u32 = 0;
     let mut last_error: Option<ErrorReason> = None;
@@ -757,6 +796,93 @@ mod tests {
             assert!((pair[1] - pair[0] - 10.0).abs() < 0.01, "{calls:?}");
         }
         assert_eq!(store.snapshots().len(), 1);
+    }
+
+    #[test]
+    fn first_polls_spread_wider_when_many_start() {
+        let secs = Duration::from_secs;
+        assert_eq!(first_poll_spread(secs(30), 9), secs(2), "a few: 2 s");
+        assert_eq!(
+            first_poll_spread(secs(5), 9),
+            Duration::from_millis(500),
+            "a short interval: a tenth of it"
+        );
+        assert_eq!(first_poll_spread(secs(30), 1000), secs(4), "1,000 at 250/s");
+        assert_eq!(first_poll_spread(secs(60), 4500), secs(18));
+        assert_eq!(
+            first_poll_spread(secs(30), 4500),
+            secs(15),
+            "never beyond half the interval"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn many_restarted_at_once_poll_first_at_a_bounded_rate() {
+        let target = Scripted::new(Duration::from_millis(10), vec![]);
+        let named = |i: usize| TargetInstance {
+            name: Arc::from(format!("t{i}")),
+            ..instance(target.clone(), 60, 10)
+        };
+        let store = Arc::new(Store::new());
+        let scheduler = Scheduler::new(
+            store.clone(),
+            Arc::new(crate::base::clock::SystemClock),
+            CancellationToken::new(),
+        );
+        // New targets have nothing to serve yet: all first polls within the 2 s spread.
+        let t0 = Instant::now();
+        let summary = scheduler.apply((0..1000).map(named).collect());
+        assert_eq!(summary.started, 1000);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let calls = target.call_offsets(t0);
+        assert_eq!(calls.len(), 1000);
+        let last = calls.iter().fold(0.0f64, |a, &b| a.max(b));
+        assert!(
+            last <= 2.0,
+            "new targets poll promptly, the last at {last} s"
+        );
+
+        // A reload restarting all 1,000 paces their first polls at about 250 a second.
+        let restarted: Vec<TargetInstance> = (0..1000)
+            .map(|i| TargetInstance {
+                fingerprint: [1; 32],
+                ..named(i)
+            })
+            .collect();
+        let t0 = Instant::now();
+        let summary = scheduler.apply(restarted.clone());
+        assert_eq!((summary.started, summary.stopped), (1000, 1000));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let calls = target.call_offsets(t0).split_off(1000);
+        assert_eq!(calls.len(), 1000, "every first poll within the 4 s spread");
+        let last = calls.iter().fold(0.0f64, |a, &b| a.max(b));
+        assert!(last <= 4.0, "the last first poll came at {last} s");
+        for second in 0..4 {
+            let in_it = calls
+                .iter()
+                .filter(|&&t| t >= second as f64 && t < second as f64 + 1.0)
+                .count();
+            assert!(
+                (150..=350).contains(&in_it),
+                "about 250 first polls in second {second}, not a burst: {in_it}"
+            );
+        }
+
+        // A reload that changes one target restarts only it, with the few-targets spread.
+        let mut changed = restarted;
+        changed[7].fingerprint = [2; 32];
+        let t1 = Instant::now();
+        let summary = scheduler.apply(changed);
+        assert_eq!((summary.started, summary.kept), (1, 999));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let after = target.call_offsets(t1).split_off(2000);
+        assert_eq!(
+            after.len(),
+            1,
+            "only the restarted target polled: {after:?}"
+        );
+        assert!(after[0] <= 2.0, "within the 2 s spread: {after:?}");
+        scheduler.stop().await;
     }
 
     #[tokio::test(start_paused = true)]

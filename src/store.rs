@@ -238,13 +238,27 @@ impl Store {
     }
 
     /// Forgets every endpoint of a target that is not in `keep` (reload removed it).
-    pub fn retain_endpoints(&self, source: &str, target: &str, keep: &[&str]) {
+    ///
+    /// Keys order by source, then target, so a target's endpoints are one range of the map:
+    /// a reload restarting every target costs O(targets × log entries), not a scan of the
+    /// whole store per target.
+    pub fn retain_endpoints(&self, source: &'static str, target: &Arc<str>, keep: &[&str]) {
         let mut entries = self.entries.write().expect("store lock");
-        let before = entries.len();
-        entries.retain(|k, _| {
-            k.source != source || &*k.target != target || keep.contains(&k.endpoint)
-        });
-        if entries.len() != before {
+        let first = EndpointKey {
+            source,
+            target: target.clone(),
+            endpoint: "",
+        };
+        let dropped: Vec<EndpointKey> = entries
+            .range(first..)
+            .take_while(|(k, _)| k.source == source && k.target == *target)
+            .filter(|(k, _)| !keep.contains(&k.endpoint))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &dropped {
+            entries.remove(key);
+        }
+        if !dropped.is_empty() {
             drop(entries);
             self.bump();
         }
@@ -599,8 +613,46 @@ mod tests {
         let store = Store::new();
         store.register(key("a"), &schedule(10));
         store.register(key("b"), &schedule(10));
-        store.retain_endpoints("test", "a", &[]);
+        store.retain_endpoints("test", &Arc::from("a"), &[]);
         assert_eq!(store.len(), 1);
         assert!(store.state(&key("b")).is_some());
+    }
+
+    #[test]
+    fn retain_touches_only_the_named_target() {
+        let store = Store::new();
+        let endpoint = |source: &'static str, target: &str, endpoint: &'static str| EndpointKey {
+            source,
+            target: Arc::from(target),
+            endpoint,
+        };
+        // Neighbours in key order: a target whose name extends this one's, another source.
+        let keys = [
+            endpoint("scc", "a", "health"),
+            endpoint("scc", "a", "memory"),
+            endpoint("scc", "a", "tunnels"),
+            endpoint("scc", "a-2", "health"),
+            endpoint("scc", "b", "health"),
+            endpoint("akana", "a", "health"),
+            endpoint("tr50", "a", "health"),
+        ];
+        for k in &keys {
+            store.register(k.clone(), &schedule(10));
+        }
+        let generation = store.generation();
+        store.retain_endpoints("scc", &Arc::from("a"), &["memory"]);
+        assert!(
+            store.generation() > generation,
+            "a removal changes the generation"
+        );
+        let left: Vec<bool> = keys.iter().map(|k| store.state(k).is_some()).collect();
+        assert_eq!(left, [false, true, false, true, true, true, true]);
+        let generation = store.generation();
+        store.retain_endpoints("scc", &Arc::from("a"), &["memory"]);
+        assert_eq!(
+            store.generation(),
+            generation,
+            "nothing removed, nothing changed"
+        );
     }
 }

@@ -151,6 +151,13 @@ impl Upstreams {
         let (cert, key) = usage_exporter_sim::self_signed_cert();
         let tls = usage_exporter::http::tls::server_config(cert.as_bytes(), key.as_bytes(), None)
             .expect("TLS settings of the SCC simulator");
+        // One simulator stands in for N Cloud Connectors, each with a TLS session cache of its
+        // own (the JVM's holds 20,480 sessions): rustls' default of 256 shared by all N would
+        // evict every target's session before its next poll, and the exporter would pay a full
+        // handshake where a real connector resumes the session.
+        let mut tls = Arc::unwrap_or_clone(tls);
+        tls.session_storage = rustls::server::ServerSessionMemoryCache::new(scc_targets * 256);
+        let tls = Arc::new(tls);
         let dir = tempfile::tempdir().expect("a temporary directory");
         let ca_file = dir.path().join("scc-ui.pem");
         std::fs::write(&ca_file, &cert).expect("write the certificate");
@@ -281,25 +288,24 @@ fn other_item(yaml: &str, j: usize) -> String {
 /// Rewrites the exporter's config and reloads it: the time until the answer (which comes once
 /// the new config is applied) and the time the exporter says applying took. `expect` is a part
 /// of the answer's summary.
-async fn reload(
-    client: &reqwest::Client,
-    exporter: &Exporter,
-    yaml: &str,
-    expect: &str,
-) -> (Duration, Duration) {
+///
+/// The request goes from a thread of its own over a plain socket: this process's runtime also
+/// runs the simulators and forwarders, and the restarted targets' first polls keep it busy, so
+/// a request made on it would also time how long the simulators keep it from being scheduled.
+async fn reload(exporter: &Exporter, yaml: &str, expect: &str) -> (Duration, Duration) {
     std::fs::write(exporter.config_path(), yaml).expect("rewrite the config");
-    let started = Instant::now();
-    let response = client
-        .post(format!("{}/-/reload", exporter.url))
-        .send()
+    let address = exporter
+        .url
+        .strip_prefix("http://")
+        .expect("an http:// URL")
+        .to_string();
+    let (took, answer) = tokio::task::spawn_blocking(move || post_reload(&address))
         .await
-        .expect("reload");
-    let took = started.elapsed();
-    let status = response.status();
-    let summary = response.text().await.unwrap_or_default();
+        .expect("the reload thread");
+    let (head, summary) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
     assert!(
-        status == 200 && summary.contains(expect),
-        "reload answered {status}: {summary} (expected {expect:?})"
+        head.starts_with("HTTP/1.1 200") && summary.contains(expect),
+        "reload answered {head}: {summary} (expected {expect:?})"
     );
     let applied = summary
         .split_once("applied in ")
@@ -307,6 +313,29 @@ async fn reload(
         .map(|ms| Duration::from_secs_f64(ms / 1e3))
         .unwrap_or_else(|| panic!("no \"applied in … ms\" in the reload answer: {summary}"));
     (took, applied)
+}
+
+/// `POST /-/reload` to `address` (host:port) over a blocking socket: the time until the
+/// answer's first byte and the whole answer (the exporter closes the connection after it).
+fn post_reload(address: &str) -> (Duration, String) {
+    use std::io::{Read, Write};
+    let mut socket = std::net::TcpStream::connect(address).expect("connect for the reload");
+    let _ = socket.set_nodelay(true);
+    let request = format!(
+        "POST /-/reload HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let started = Instant::now();
+    socket
+        .write_all(request.as_bytes())
+        .expect("send the reload");
+    let mut first = [0u8; 1];
+    socket.read_exact(&mut first).expect("the reload's answer");
+    let took = started.elapsed();
+    let mut rest = Vec::new();
+    socket.read_to_end(&mut rest).expect("the reload's answer");
+    let mut answer = vec![first[0]];
+    answer.extend(rest);
+    (took, String::from_utf8_lossy(&answer).into_owned())
 }
 
 /// Medians of the answer and applied times of three reloads.
@@ -358,7 +387,7 @@ async fn measure(client: &reqwest::Client, scc_targets: usize, seconds: u64) -> 
             ("scc", 0) => format!("{item}\nendpoints: {{health: {}s}}", 31 + k),
             _ => item.to_string(),
         });
-        reload_one.push(reload(client, &exporter, &yaml, ": 1 targets started").await);
+        reload_one.push(reload(&exporter, &yaml, ": 1 targets started").await);
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let reload_one = medians(reload_one);
@@ -369,7 +398,7 @@ async fn measure(client: &reqwest::Client, scc_targets: usize, seconds: u64) -> 
             _ => item.to_string(),
         });
         let expect = format!(": {scc_targets} targets started");
-        reload_all.push(reload(client, &exporter, &yaml, &expect).await);
+        reload_all.push(reload(&exporter, &yaml, &expect).await);
         tokio::time::sleep(Duration::from_secs(10)).await;
     }
     let reload_all = medians(reload_all);
