@@ -1,5 +1,6 @@
 //! One task per (target, endpoint): first poll promptly with a small random spread (wider when
-//! a reload restarts many endpoints at once, see [`first_poll_spread`]), then every interval; a poll never overlaps itself; failures back off exponentially with jitter (capped
+//! a reload restarts many endpoints at once, see [`first_poll_spread`]), then every interval;
+//! a poll never overlaps itself; failures back off exponentially with jitter (capped
 //! at `max_backoff_factor` × interval) and honour the error's `retry_after` hint. Results go to
 //! the store; state changes (ok → failing, failing → ok, full → partial → full) are logged
 //! once, not every retry.
@@ -743,13 +744,19 @@ mod tests {
         }
     }
 
-    async fn run_for(instance: TargetInstance, secs: u64) -> (Arc<Store>, Instant) {
+    /// A scheduler over an empty store.
+    fn scheduler() -> (Arc<Store>, Scheduler) {
         let store = Arc::new(Store::new());
         let scheduler = Scheduler::new(
             store.clone(),
             Arc::new(crate::base::clock::SystemClock),
             CancellationToken::new(),
         );
+        (store, scheduler)
+    }
+
+    async fn run_for(instance: TargetInstance, secs: u64) -> (Arc<Store>, Instant) {
+        let (store, scheduler) = scheduler();
         let t0 = Instant::now();
         scheduler.apply(vec![instance]);
         tokio::time::sleep(Duration::from_secs(secs)).await;
@@ -823,12 +830,7 @@ mod tests {
             name: Arc::from(format!("t{i}")),
             ..instance(target.clone(), 60, 10)
         };
-        let store = Arc::new(Store::new());
-        let scheduler = Scheduler::new(
-            store.clone(),
-            Arc::new(crate::base::clock::SystemClock),
-            CancellationToken::new(),
-        );
+        let (_store, scheduler) = scheduler();
         // New targets have nothing to serve yet: all first polls within the 2 s spread.
         let t0 = Instant::now();
         let summary = scheduler.apply((0..1000).map(named).collect());
@@ -1089,12 +1091,7 @@ mod tests {
         let target = Units::new(1, vec![partial]);
         let mut inst = instance(Scripted::new(Duration::ZERO, vec![]), 10, 5);
         inst.target = target.clone();
-        let store = Arc::new(Store::new());
-        let scheduler = Scheduler::new(
-            store.clone(),
-            Arc::new(crate::base::clock::SystemClock),
-            CancellationToken::new(),
-        );
+        let (store, scheduler) = scheduler();
         scheduler.apply(vec![inst]);
         tokio::time::sleep(Duration::from_secs(5)).await;
         let state = store.state(&key()).unwrap();
@@ -1195,12 +1192,7 @@ mod tests {
             calls: 6480,
             period: BudgetPeriod::Day,
         });
-        let store = Arc::new(Store::new());
-        let scheduler = Scheduler::new(
-            store.clone(),
-            Arc::new(crate::base::clock::SystemClock),
-            CancellationToken::new(),
-        );
+        let (store, scheduler) = scheduler();
         scheduler.apply(vec![inst]);
         let before = store.target_calls();
         assert_eq!(before.len(), 1);
@@ -1260,12 +1252,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn apply_keeps_unchanged_targets_and_stops_removed_ones() {
-        let store = Arc::new(Store::new());
-        let scheduler = Scheduler::new(
-            store.clone(),
-            Arc::new(crate::base::clock::SystemClock),
-            CancellationToken::new(),
-        );
+        let (store, scheduler) = scheduler();
         let target = Scripted::new(Duration::ZERO, vec![]);
         let s = scheduler.apply(vec![instance(target.clone(), 10, 10)]);
         assert_eq!(s.started, 1);
