@@ -486,8 +486,9 @@ pub fn table(rows: &[Row]) -> Vec<String> {
          second of the window. Reload: `POST /-/reload` until its answer (the reload is applied by then), \
          and in brackets the time the exporter spent applying it (from the answer), with one target's interval \
          changed and with every SCC target changed (all restarted), median of 3 each, before the scrape. \
-         The answer's time includes the machine's state right after applying: restarted targets poll within \
-         2 s, and the simulators serving those polls share the two cores with the exporter.\n"
+         The answer's time includes the machine's state right after applying: restarted targets start their \
+         first polls at about 250 a second, and the simulators serving those polls share the two cores with \
+         the exporter.\n"
     ));
     out.push("| SCC targets (+2 of each other kind) | series | idle CPU % | RSS | RSS per target | upstream connections open | requests per connection in the window | reload time |".into());
     out.push("|---|---|---|---|---|---|---|---|".into());
