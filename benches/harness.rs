@@ -518,7 +518,19 @@ async fn main() {
         &exposition_body,
         "usage_exporter_exposition_encode_duration_seconds",
     ) {
-        encode_by_format.push((labels.get("format").cloned().unwrap_or_default(), v));
+        let format = labels.get("format").cloned().unwrap_or_default();
+        let ranges = |state: &str| {
+            samples(&exposition_body, "usage_exporter_exposition_ranges")
+                .into_iter()
+                .filter(|(l, _)| {
+                    l.get("format") == Some(&format)
+                        && l.get("state").map(String::as_str) == Some(state)
+                })
+                .map(|(_, v)| v as usize)
+                .sum::<usize>()
+        };
+        let (encoded, reused) = (ranges("encoded"), ranges("reused"));
+        encode_by_format.push((format, v, (encoded, encoded + reused)));
     }
     let rss_after_load = exporter.rss_bytes();
     let data_text = data_families(&metrics_text_as(&client, &exporter.url, FORMATS[1].1).await);
@@ -579,9 +591,9 @@ async fn main() {
             mb(*gzip)
         ));
     }
-    for (format, v) in &encode_by_format {
+    for (format, v, (encoded, all)) in &encode_by_format {
         line(format!(
-            "| last encode of the {format} body (background, once per data change) | {:.1} ms |",
+            "| last encode of the {format} body (background, once per data change; {encoded} of {all} ranges changed) | {:.1} ms |",
             v * 1e3
         ));
     }

@@ -180,6 +180,16 @@ impl Telemetry {
         for (format, time) in &exposition.encode_times {
             encode.push_gauge(Labels::new().with("format", *format), time.as_secs_f64());
         }
+        let mut ranges = Family::gauge(
+            "usage_exporter_exposition_ranges",
+            "Ranges of families in the last encoding of each format (openmetrics, text, protobuf), by state: encoded, or reused because none of their snapshots changed since the format's previous encoding.",
+        );
+        for (format, (encoded, all)) in &exposition.encode_ranges {
+            for (state, n) in [("encoded", *encoded), ("reused", all - encoded)] {
+                let labels = Labels::new().with("format", *format).with("state", state);
+                ranges.push_gauge(labels, n as f64);
+            }
+        }
         let mut scrapes = Family::counter(
             "usage_exporter_exposition_scrapes_total",
             "Scrapes of /metrics by the format negotiated from Accept (openmetrics, text, protobuf).",
@@ -192,6 +202,7 @@ impl Telemetry {
         if self.exporter_metrics {
             families.push(series);
             families.push(encode);
+            families.push(ranges);
             families.push(scrapes);
             families.extend(self.process.lock().expect("process probe").families());
         }
@@ -245,6 +256,9 @@ pub struct ExpositionFacts {
     /// How long the last encode of each format that has a cached body took (`format` label
     /// value, duration).
     pub encode_times: Vec<(&'static str, std::time::Duration)>,
+    /// Ranges the last encode of each such format encoded, and ranges in it (`format` label
+    /// value, (encoded, all)).
+    pub encode_ranges: Vec<(&'static str, (usize, usize))>,
     /// Scrapes served so far, by format (`format` label value, count).
     pub scrapes: Vec<(&'static str, u64)>,
 }

@@ -23,11 +23,18 @@ pub struct MillionRow {
     pub rss_after_load: u64,
     /// Highest RSS of the whole run (VmHWM).
     pub peak_rss: u64,
-    /// Last OpenMetrics encode (background, compression included) under the scrape load, seconds.
+    /// The first OpenMetrics encode (every range; the first scrape asks for it), seconds, and
+    /// its ranges (encoded, all).
+    pub full_encode: (f64, (usize, usize)),
+    /// Last OpenMetrics encode time (background, compression included) under the scrape load, seconds.
     pub encode_seconds: f64,
+    /// Its ranges (encoded, all).
+    pub encode_ranges: (usize, usize),
     /// The OpenMetrics encodes seen afterwards, with a scrape every 5 s as Prometheus would
     /// (sorted), seconds.
     pub quiet_encodes: Vec<f64>,
+    /// The ranges those encodes encoded (sorted) and the ranges in the body.
+    pub quiet_ranges: (Vec<usize>, usize),
     /// gzip body size.
     pub gzip_bytes: usize,
     /// The scrape load.
@@ -62,24 +69,32 @@ pub async fn run(client: &reqwest::Client, scale: u32, seconds: u64) -> MillionR
     let ready = started.elapsed();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_after_polls = exporter.rss_bytes();
+    let (body, _) = gzip_scrape(client, &exporter.url).await;
+    let full_encode = (openmetrics_encode_seconds(&body), openmetrics_ranges(&body));
     let load = load(&exporter, 1, FORMATS[0].1, true, seconds).await;
     let rss_after_load = exporter.rss_bytes();
     let (body, gzip_bytes) = gzip_scrape(client, &exporter.url).await;
     let one = |name: &str| samples(&body, name).first().map(|(_, v)| *v);
     let series = one("usage_exporter_exposed_series").unwrap_or(0.0) as usize;
     let encode_seconds = openmetrics_encode_seconds(&body);
+    let encode_ranges = openmetrics_ranges(&body);
     // Then as Prometheus scrapes: every 5 s for a minute, while the polls go on. Each scrape
     // reports the newest background encode; a new value is a new encode.
     let mut quiet_encodes: Vec<f64> = Vec::new();
+    let mut quiet_ranges = (Vec::new(), 0);
     for _ in 0..12 {
         tokio::time::sleep(Duration::from_secs(5)).await;
         let (body, _) = gzip_scrape(client, &exporter.url).await;
         let seconds = openmetrics_encode_seconds(&body);
         if quiet_encodes.last() != Some(&seconds) && seconds != encode_seconds {
             quiet_encodes.push(seconds);
+            let (encoded, all) = openmetrics_ranges(&body);
+            quiet_ranges.0.push(encoded);
+            quiet_ranges.1 = all;
         }
     }
     quiet_encodes.sort_by(f64::total_cmp);
+    quiet_ranges.0.sort_unstable();
     let peak_rss = peak_rss_of(exporter.child.id());
     drop(exporter);
     drop(sims);
@@ -90,8 +105,11 @@ pub async fn run(client: &reqwest::Client, scale: u32, seconds: u64) -> MillionR
         rss_after_polls,
         rss_after_load,
         peak_rss,
+        full_encode,
         encode_seconds,
+        encode_ranges,
         quiet_encodes,
+        quiet_ranges,
         gzip_bytes,
         load,
     }
@@ -126,6 +144,21 @@ fn openmetrics_encode_seconds(body: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// The ranges of the last OpenMetrics encode the exporter reports: (encoded, all).
+fn openmetrics_ranges(body: &str) -> (usize, usize) {
+    let mut ranges = (0, 0);
+    for (labels, v) in samples(body, "usage_exporter_exposition_ranges") {
+        if labels.get("format").map(String::as_str) != Some("openmetrics") {
+            continue;
+        }
+        if labels.get("state").map(String::as_str) == Some("encoded") {
+            ranges.0 += v as usize;
+        }
+        ranges.1 += v as usize;
+    }
+    ranges
+}
+
 /// The row's table; `base` is the main table's (scale, series, RSS after load), for the growth
 /// per additional series.
 pub fn table(m: &MillionRow, seconds: u64, base: Option<(u32, usize, u64)>) -> Vec<String> {
@@ -155,14 +188,21 @@ pub fn table(m: &MillionRow, seconds: u64, base: Option<(u32, usize, u64)>) -> V
         mb(m.peak_rss as usize)
     ));
     out.push(format!(
-        "| re-encode of OpenMetrics + gzip (background), under the back-to-back scrape load | {:.2} s |",
-        m.encode_seconds
+        "| full encode of OpenMetrics + gzip (the first scrape's: {} of {} ranges) | {:.2} s |",
+        m.full_encode.1 .0, m.full_encode.1 .1, m.full_encode.0
+    ));
+    out.push(format!(
+        "| re-encode of OpenMetrics + gzip (background), under the back-to-back scrape load: {} of {} ranges changed | {:.2} s |",
+        m.encode_ranges.0, m.encode_ranges.1, m.encode_seconds
     ));
     let quiet = &m.quiet_encodes;
     out.push(match (quiet.first(), quiet.last()) {
         (Some(min), Some(max)) => format!(
-            "| re-encode of OpenMetrics + gzip, polls running, a scrape every 5 s: {} encodes, min / median / max | {:.2} / {:.2} / {:.2} s |",
+            "| re-encode of OpenMetrics + gzip, polls running, a scrape every 5 s: {} encodes ({} to {} of {} ranges changed), min / median / max | {:.2} / {:.2} / {:.2} s |",
             quiet.len(),
+            m.quiet_ranges.0.first().unwrap_or(&0),
+            m.quiet_ranges.0.last().unwrap_or(&0),
+            m.quiet_ranges.1,
             min,
             quiet[quiet.len() / 2],
             max

@@ -133,7 +133,7 @@ impl GzipPrefixWriter {
             out.extend_from_slice(segment);
         }
         GzipPrefix {
-            bytes: Bytes::from(out),
+            segments: vec![Bytes::from(out)],
             crc: self.crc,
             len: self.len,
         }
@@ -195,7 +195,9 @@ fn deflate_segment(compress: &mut Compress, data: &[u8]) -> Vec<u8> {
 /// The compressed prefix of a gzip stream, ready to be finished with any tail.
 #[derive(Debug, Clone)]
 pub struct GzipPrefix {
-    bytes: Bytes,
+    /// The compressed bytes in order, the gzip header at the start of the first: concatenated
+    /// prefixes share their parts' buffers instead of copying them.
+    segments: Vec<Bytes>,
     crc: crc32fast::Hasher,
     len: u64,
 }
@@ -210,37 +212,45 @@ impl GzipPrefix {
 
     /// The prefixes one after another, as one prefix: each ends in a sync flush without a
     /// final block, so their deflate data concatenated (headers but the first dropped) is one
-    /// stream; CRCs and lengths combine.
-    pub fn concat(parts: Vec<GzipPrefix>) -> GzipPrefix {
-        let mut bytes = Vec::with_capacity(parts.iter().map(GzipPrefix::len).sum());
-        bytes.extend_from_slice(&HEADER);
+    /// stream; CRCs and lengths combine. No compressed byte is copied.
+    pub fn concat(parts: impl IntoIterator<Item = GzipPrefix>) -> GzipPrefix {
+        let mut segments = vec![Bytes::from_static(&HEADER)];
         let mut crc = crc32fast::Hasher::new();
         let mut len = 0;
         for part in parts {
-            bytes.extend_from_slice(&part.bytes[HEADER.len()..]);
+            let mut header = HEADER.len();
+            for segment in part.segments {
+                segments.push(segment.slice(header..));
+                header = 0;
+            }
             crc.combine(&part.crc);
             len += part.len;
         }
-        GzipPrefix {
-            bytes: Bytes::from(bytes),
-            crc,
-            len,
-        }
+        segments.retain(|s| !s.is_empty());
+        GzipPrefix { segments, crc, len }
     }
 
     /// Size of the compressed prefix.
     pub fn len(&self) -> usize {
-        self.bytes.len()
+        self.segments.iter().map(Bytes::len).sum()
     }
 
     /// True when nothing was compressed yet (never: the header is there).
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.len() == 0
     }
 
-    /// The cached compressed bytes (send these first).
+    /// The cached compressed bytes, to send first and in order.
+    pub fn chunks(&self) -> impl Iterator<Item = Bytes> + '_ {
+        self.segments.iter().cloned()
+    }
+
+    /// The cached compressed bytes as one buffer (a copy when the prefix was concatenated).
     pub fn bytes(&self) -> Bytes {
-        self.bytes.clone()
+        match self.segments.as_slice() {
+            [one] => one.clone(),
+            many => Bytes::from(many.concat()),
+        }
     }
 
     /// The bytes that complete the stream after [`GzipPrefix::bytes`] with `tail` appended.
@@ -441,8 +451,7 @@ mod tests {
         let prefix = GzipPrefix::concat(
             parts
                 .iter()
-                .map(|p| GzipPrefix::new(p.as_bytes(), Compression::fast()))
-                .collect(),
+                .map(|p| GzipPrefix::new(p.as_bytes(), Compression::fast())),
         );
         let mut stream = prefix.bytes().to_vec();
         stream.extend_from_slice(&prefix.finish(b"# EOF\n"));

@@ -6,14 +6,16 @@
 //! [`ExpositionOptions::idle_after`], a background task woken by the store's generation change
 //! encodes it once per data change, streaming the text into the compressor so the plain body
 //! is only kept when plain scrapes want it. A scrape meanwhile serves the newest finished body
-//! (data at most one encode older than the store). Bodies only ever get newer, so a counter
-//! never steps back between scrapes. A variant nobody asked for recently is not encoded until
+//! (data at most one encode older than the store). An encode re-encodes only the ranges of
+//! families whose snapshots changed since the format's previous encode (see [`ranges`]).
+//! Bodies only ever get newer, so a counter never steps back between scrapes. A variant nobody asked for recently is not encoded until
 //! a scrape asks for it; that first scrape encodes it.
 
 mod encode;
 mod gzip;
 mod negotiate;
 pub mod proto;
+mod ranges;
 mod text;
 
 pub use encode::{encode_families, encode_groups, encode_groups_with, merge};
@@ -28,8 +30,8 @@ use crate::store::Store;
 use crate::telemetry::{ExpositionFacts, Telemetry};
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
-use encode::Part;
 use flate2::Compression;
+use ranges::RangeCache;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -75,6 +77,9 @@ pub struct EncodedBody {
     pub plain_len: usize,
     /// Number of source series in the body (samples; `_created` lines not counted).
     pub series: usize,
+    /// Ranges of families encoded for this body, and ranges in it (the others were unchanged
+    /// since the format's previous encode and reused).
+    pub ranges_encoded: (usize, usize),
     /// Time the encoding took, compression included.
     pub encode_time: Duration,
 }
@@ -134,6 +139,8 @@ pub struct Exposition {
     options: ExpositionOptions,
     cached: [ArcSwapOption<EncodedBody>; 3],
     locks: [tokio::sync::Mutex<()>; 3],
+    /// Per encoding, the ranges of its last encode, to reuse where the data is unchanged.
+    ranges: [Arc<RangeCache>; 3],
     /// Per encoding, plain and gzip: when it was last asked for, in ms since `epoch` + 1
     /// (0 = never).
     wanted: [[AtomicU64; 2]; 3],
@@ -161,6 +168,7 @@ impl Exposition {
             options,
             cached: Default::default(),
             locks: Default::default(),
+            ranges: Default::default(),
             wanted: Default::default(),
             epoch: tokio::time::Instant::now(),
             background: AtomicBool::new(false),
@@ -280,6 +288,7 @@ impl Exposition {
                         gzip: Some(prefix),
                         plain_len: body.plain_len,
                         series: body.series,
+                        ranges_encoded: body.ranges_encoded,
                         encode_time: body.encode_time,
                     });
                     slot.store(Some(body.clone()));
@@ -295,7 +304,8 @@ impl Exposition {
         };
         let store = self.store.clone();
         let created = self.options.openmetrics_created;
-        let task_store = store.clone();
+        let cache = self.ranges[encoding.index()].clone();
+        let (task_store, task_cache) = (store.clone(), cache.clone());
         let body = match tokio::task::spawn_blocking(move || {
             Arc::new(encode_store(
                 &task_store,
@@ -303,6 +313,7 @@ impl Exposition {
                 encoding,
                 variants,
                 created,
+                &task_cache,
             ))
         })
         .await
@@ -310,7 +321,7 @@ impl Exposition {
             Ok(body) => body,
             // The runtime is shutting down and dropped the task: encode here instead.
             Err(e) if e.is_cancelled() => Arc::new(encode_store(
-                &store, generation, encoding, variants, created,
+                &store, generation, encoding, variants, created, &cache,
             )),
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         };
@@ -338,6 +349,13 @@ impl Exposition {
                 .filter_map(|e| {
                     let b = self.cached[e.index()].load_full()?;
                     Some((e.label(), b.encode_time))
+                })
+                .collect(),
+            encode_ranges: Encoding::ALL
+                .iter()
+                .filter_map(|e| {
+                    let b = self.cached[e.index()].load_full()?;
+                    Some((e.label(), b.ranges_encoded))
                 })
                 .collect(),
             scrapes: Encoding::ALL
@@ -375,7 +393,7 @@ impl Exposition {
         };
         match (gzip, &body.plain, &body.gzip) {
             (true, _, Some(prefix)) => ScrapeBody {
-                chunks: vec![prefix.bytes(), prefix.finish(&tail)],
+                chunks: prefix.chunks().chain([prefix.finish(&tail)]).collect(),
                 gzip: true,
             },
             (false, Some(plain), _) => ScrapeBody {
@@ -387,35 +405,15 @@ impl Exposition {
     }
 }
 
-/// Where an encode writes: pieces go to the plain body and/or the gzip writer's workers.
-struct Sink {
-    plain: Option<Vec<u8>>,
-    gzip: Option<GzipPrefixWriter>,
-    len: usize,
-}
-
-impl Sink {
-    /// Pieces are handed on at about this size, so neither side sees a whole body at once.
-    const PIECE: usize = 256 * 1024;
-
-    fn write(&mut self, piece: &[u8]) {
-        self.len += piece.len();
-        if let Some(plain) = &mut self.plain {
-            plain.extend_from_slice(piece);
-        }
-        if let Some(gzip) = &mut self.gzip {
-            gzip.write(piece);
-        }
-    }
-}
-
-/// Encodes every snapshot of the store in one format, into the asked variants.
-pub fn encode_store(
+/// Encodes every snapshot of the store in one format, into the asked variants, reusing from
+/// `cache` the ranges whose data did not change since the last encode of this format.
+fn encode_store(
     store: &Store,
     generation: u64,
     encoding: Encoding,
     variants: Variants,
     openmetrics_created: bool,
+    cache: &RangeCache,
 ) -> EncodedBody {
     let started = Instant::now();
     let snapshots = store.snapshots();
@@ -425,128 +423,17 @@ pub fn encode_store(
             .into_iter()
             .map(|(key, snapshot)| (Some(key.target), snapshot)),
     );
-    let ranges = split_by_series(&groups, encode_threads(series));
-    let one_range = ranges.len() == 1;
-    let outputs: Vec<Sink> = std::thread::scope(|scope| {
-        let handles: Vec<_> = ranges
-            .iter()
-            .map(|range| {
-                scope.spawn(move || {
-                    encode_range(range, encoding, variants, openmetrics_created, one_range)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    });
-    let len = outputs.iter().map(|o| o.len).sum();
-    let mut plain = Vec::new();
-    let mut gzip = Vec::new();
-    for output in outputs {
-        plain.extend(output.plain.map(|mut part| {
-            part.shrink_to_fit();
-            Bytes::from(part)
-        }));
-        gzip.extend(output.gzip.map(GzipPrefixWriter::finish));
-    }
+    let body = ranges::encode(&groups, encoding, variants, openmetrics_created, cache);
     EncodedBody {
         encoding,
         generation,
-        plain: variants.plain.then_some(plain),
-        gzip: variants.gzip.then(|| GzipPrefix::concat(gzip)),
-        plain_len: len,
+        plain: body.plain,
+        gzip: body.gzip,
+        plain_len: body.len,
         series,
+        ranges_encoded: body.encoded,
         encode_time: started.elapsed(),
     }
-}
-
-/// Below this many series one thread encodes (the body is small, a split gains nothing).
-const SPLIT_ABOVE: usize = 50_000;
-
-/// Threads to encode `series` series on: one per core (at most 4) for large bodies.
-fn encode_threads(series: usize) -> usize {
-    if series < SPLIT_ABOVE {
-        return 1;
-    }
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
-}
-
-/// Splits the merged families into up to `parts` contiguous ranges of about equal series.
-fn split_by_series(groups: &[Vec<Part>], parts: usize) -> Vec<&[Vec<Part>]> {
-    let size = |group: &Vec<Part>| group.iter().map(|p| p.family().len()).sum::<usize>();
-    let total: usize = groups.iter().map(size).sum();
-    let target = total.div_ceil(parts.max(1)).max(1);
-    let mut ranges = Vec::with_capacity(parts);
-    let (mut start, mut in_range) = (0, 0);
-    for (i, group) in groups.iter().enumerate() {
-        in_range += size(group);
-        if in_range >= target && ranges.len() + 1 < parts {
-            ranges.push(&groups[start..=i]);
-            (start, in_range) = (i + 1, 0);
-        }
-    }
-    ranges.push(&groups[start..]);
-    ranges
-}
-
-/// Encodes a contiguous range of merged families into the asked variants. With several ranges
-/// encoding at once each compresses on one worker of its own; a lone range uses them all.
-fn encode_range(
-    groups: &[Vec<Part>],
-    encoding: Encoding,
-    variants: Variants,
-    openmetrics_created: bool,
-    alone: bool,
-) -> Sink {
-    let series: usize = groups
-        .iter()
-        .flat_map(|g| g.iter().map(|p| p.family().len()))
-        .sum();
-    let level = Compression::fast();
-    let mut sink = Sink {
-        // Series with long label sets take ~250 bytes; spare capacity is trimmed at the end.
-        plain: variants
-            .plain
-            .then(|| Vec::with_capacity(series * 250 + 4096)),
-        gzip: variants.gzip.then(|| {
-            if alone {
-                GzipPrefixWriter::new(level)
-            } else {
-                GzipPrefixWriter::with_workers(level, 1)
-            }
-        }),
-        len: 0,
-    };
-    let mut text = String::with_capacity(Sink::PIECE * 2);
-    let mut bytes = Vec::with_capacity(Sink::PIECE * 2);
-    let mut scratch = Vec::new();
-    for group in groups {
-        match encoding {
-            Encoding::OpenMetrics => text::encode_group(
-                &mut text,
-                group,
-                text::Dialect::OpenMetrics {
-                    created: openmetrics_created,
-                },
-            ),
-            Encoding::Text => text::encode_group(&mut text, group, text::Dialect::Text),
-            Encoding::Protobuf => proto::encode_group(&mut bytes, group, &mut scratch),
-        }
-        // The piece buffers are reused: a fresh allocation per piece cost a page fault per 4 KiB.
-        if text.len() >= Sink::PIECE {
-            sink.write(text.as_bytes());
-            text.clear();
-        }
-        if bytes.len() >= Sink::PIECE {
-            sink.write(&bytes);
-            bytes.clear();
-        }
-    }
-    sink.write(text.as_bytes());
-    sink.write(&bytes);
-    sink
 }
 
 #[cfg(test)]
@@ -627,89 +514,187 @@ mod tests {
         task.await.unwrap();
     }
 
-    #[test]
-    fn a_large_body_encoded_in_ranges_equals_one_encoded_whole() {
-        use std::io::Read;
+    fn register(store: &Store, target: &str, endpoint: &'static str) -> EndpointKey {
+        let key = EndpointKey {
+            source: "scc",
+            target: Arc::from(target),
+            endpoint,
+        };
+        store.register(
+            key.clone(),
+            &crate::store::EndpointSchedule {
+                name: endpoint,
+                index: 0,
+                interval: Duration::from_secs(60),
+                stale_after: Duration::from_secs(180),
+            },
+        );
+        key
+    }
+
+    /// Six targets of nine families (~70k series, several ranges) and one small `z_cpu` family
+    /// per target from an endpoint of its own, whose values are `cpu`.
+    fn large_store(cpu: f64) -> Store {
         let store = Store::new();
         for t in 0..6 {
-            let key = EndpointKey {
-                source: "scc",
-                target: Arc::from(format!("t{t}")),
-                endpoint: "memory",
-            };
-            store.register(
-                key.clone(),
-                &crate::store::EndpointSchedule {
-                    name: "memory",
-                    index: 0,
-                    interval: Duration::from_secs(60),
-                    stale_after: Duration::from_secs(180),
-                },
-            );
+            let key = register(&store, &format!("t{t}"), "memory");
             let families = (0..9)
                 .map(|f| {
                     let mut family = Family::counter(format!("f{f}_total"), "F.");
-                    for i in 0..(SPLIT_ABOVE / 40 + f * 13) {
+                    for i in 0..(ranges::SPLIT_ABOVE / 40 + f * 13) {
                         let labels = Labels::new().with("i", i.to_string());
                         family.push_counter(labels, (i * t) as f64, Some(1.7e9));
                     }
                     family
                 })
                 .collect();
+            let now = std::time::SystemTime::now();
+            let ms = Duration::from_millis(1);
             store.record(
                 &key,
-                std::time::SystemTime::now(),
-                Duration::from_millis(1),
+                now,
+                ms,
                 PollResult::Success,
                 Some(Snapshot::from_families(families)),
             );
+            record_cpu(&store, t, cpu);
         }
+        store
+    }
+
+    fn record_cpu(store: &Store, target: usize, value: f64) {
+        let key = register(store, &format!("t{target}"), "cpu");
+        let mut cpu = Family::gauge("z_cpu", "CPU.");
+        cpu.push_gauge(Labels::new(), value);
+        let (now, ms) = (std::time::SystemTime::now(), Duration::from_millis(1));
+        store.record(
+            &key,
+            now,
+            ms,
+            PollResult::Success,
+            Some(Snapshot::from_families(vec![cpu])),
+        );
+    }
+
+    /// The store encoded family by family in one piece, plain.
+    fn whole(store: &Store, encoding: Encoding) -> Vec<u8> {
         let groups = merge(
             store
                 .snapshots()
                 .into_iter()
                 .map(|(k, s)| (Some(k.target), s)),
         );
-        assert!(split_by_series(&groups, 2).len() == 2 && split_by_series(&groups, 3).len() == 3);
-        for encoding in Encoding::ALL {
-            let mut whole = Vec::new();
-            for group in &groups {
-                match encoding {
-                    Encoding::Protobuf => {
-                        proto::encode_groups(&mut whole, std::slice::from_ref(group))
-                    }
-                    Encoding::Text => {
-                        let mut text = String::new();
-                        text::encode_groups(
-                            &mut text,
-                            std::slice::from_ref(group),
-                            text::Dialect::Text,
-                        );
-                        whole.extend_from_slice(text.as_bytes());
-                    }
-                    Encoding::OpenMetrics => {
-                        let mut text = String::new();
-                        encode_groups(&mut text, std::slice::from_ref(group));
-                        whole.extend_from_slice(text.as_bytes());
-                    }
-                }
+        let mut whole = Vec::new();
+        for group in &groups {
+            let group = std::slice::from_ref(group);
+            let mut text = String::new();
+            match encoding {
+                Encoding::Protobuf => proto::encode_groups(&mut whole, group),
+                Encoding::Text => text::encode_groups(&mut text, group, text::Dialect::Text),
+                Encoding::OpenMetrics => encode_groups(&mut text, group),
             }
-            let both = Variants {
-                plain: true,
-                gzip: true,
-            };
-            let body = encode_store(&store, store.generation(), encoding, both, false);
-            assert!(body.series > SPLIT_ABOVE);
-            assert_eq!(body.plain.unwrap().concat(), whole, "{encoding:?}");
-            let prefix = body.gzip.unwrap();
-            let mut stream = prefix.bytes().to_vec();
-            stream.extend_from_slice(&prefix.finish(b""));
-            let mut gunzipped = Vec::new();
-            flate2::read::GzDecoder::new(&stream[..])
-                .read_to_end(&mut gunzipped)
-                .unwrap();
-            assert!(gunzipped == whole, "{encoding:?}: the gzip body differs");
+            whole.extend_from_slice(text.as_bytes());
         }
+        whole
+    }
+
+    fn gunzip(prefix: &GzipPrefix) -> Vec<u8> {
+        use std::io::Read;
+        let mut stream: Vec<u8> = prefix.chunks().flat_map(|c| c.to_vec()).collect();
+        stream.extend_from_slice(&prefix.finish(b""));
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&stream[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    const BOTH: Variants = Variants {
+        plain: true,
+        gzip: true,
+    };
+
+    #[test]
+    fn a_large_body_encoded_in_ranges_equals_one_encoded_whole() {
+        let store = large_store(1.0);
+        let groups = merge(
+            store
+                .snapshots()
+                .into_iter()
+                .map(|(k, s)| (Some(k.target), s)),
+        );
+        assert!(ranges::cut(&groups, ranges::RANGE_SERIES).len() >= 3);
+        for encoding in Encoding::ALL {
+            let cache = RangeCache::default();
+            let body = encode_store(&store, store.generation(), encoding, BOTH, false, &cache);
+            assert!(body.series > ranges::SPLIT_ABOVE);
+            let (encoded, all) = body.ranges_encoded;
+            assert!(
+                encoded == all && all >= 3,
+                "{encoding:?}: {encoded} of {all}"
+            );
+            let whole = whole(&store, encoding);
+            assert_eq!(body.plain.unwrap().concat(), whole, "{encoding:?}");
+            assert!(
+                gunzip(&body.gzip.unwrap()) == whole,
+                "{encoding:?}: the gzip body differs"
+            );
+        }
+    }
+
+    #[test]
+    fn a_change_re_encodes_only_the_ranges_it_touched() {
+        let store = large_store(1.0);
+        for (n, encoding) in Encoding::ALL.into_iter().enumerate() {
+            let cache = RangeCache::default();
+            let first = encode_store(&store, store.generation(), encoding, BOTH, false, &cache);
+            // A new value each time: the store keeps the old snapshot for an equal one.
+            record_cpu(&store, 3, 2.0 + n as f64);
+            let again = encode_store(&store, store.generation(), encoding, BOTH, false, &cache);
+            // Only the last range holds `z_cpu`.
+            assert_eq!(
+                again.ranges_encoded,
+                (1, first.ranges_encoded.1),
+                "{encoding:?}"
+            );
+            let whole = whole(&store, encoding);
+            assert_eq!(again.plain.unwrap().concat(), whole, "{encoding:?}");
+            assert!(
+                gunzip(&again.gzip.unwrap()) == whole,
+                "{encoding:?}: the gzip body differs"
+            );
+            // Unchanged data: nothing to encode.
+            let same = encode_store(&store, store.generation(), encoding, BOTH, false, &cache);
+            assert_eq!(same.ranges_encoded.0, 0, "{encoding:?}");
+            assert_eq!(same.plain.unwrap().concat(), whole, "{encoding:?}");
+        }
+    }
+
+    #[test]
+    fn a_variant_not_kept_is_encoded_again_when_asked_for() {
+        let store = large_store(1.0);
+        let cache = RangeCache::default();
+        let encoding = Encoding::OpenMetrics;
+        let plain = Variants {
+            plain: true,
+            gzip: false,
+        };
+        let gzip = Variants {
+            plain: false,
+            gzip: true,
+        };
+        let first = encode_store(&store, store.generation(), encoding, plain, false, &cache);
+        assert!(first.gzip.is_none());
+        let zipped = encode_store(&store, store.generation(), encoding, gzip, false, &cache);
+        let all = zipped.ranges_encoded.1;
+        assert_eq!(zipped.ranges_encoded, (all, all), "no range had gzip yet");
+        assert!(zipped.plain.is_none());
+        assert!(gunzip(&zipped.gzip.unwrap()) == whole(&store, encoding));
+        // Only gzip was kept, so plain is encoded again.
+        let both = encode_store(&store, store.generation(), encoding, BOTH, false, &cache);
+        assert_eq!(both.ranges_encoded, (all, all));
+        let again = encode_store(&store, store.generation(), encoding, gzip, false, &cache);
+        assert_eq!(again.ranges_encoded, (0, all));
     }
 
     #[tokio::test(start_paused = true)]

@@ -151,8 +151,9 @@ fn render(families: &BTreeMap<String, FamilyDoc>, origins: &[(String, String)]) 
          that is neither success nor failure, so `poll_success` is absent and this says why.\n\
          - `usage_exporter_poll_phase_duration_seconds{phase}`: splits a poll into upstream wait, \
          decoding and the rest, to answer \"is it the vendor or us?\".\n\
-         - `usage_exporter_exposed_series`, `usage_exporter_exposition_encode_duration_seconds`: the \
-         size of the exposition and the cost of re-encoding it after a data change.\n\
+         - `usage_exporter_exposed_series`, `usage_exporter_exposition_encode_duration_seconds`, \
+         `usage_exporter_exposition_ranges{format,state}`: the size of the exposition, the cost of \
+         re-encoding it after a data change, and how much of it that encoding reused unchanged.\n\
          - `scc_resource_last_access_timestamp_seconds`: SCC reports `mostRecentAccess` per resource; it \
          is the only way to see which resource went quiet.\n\
          - `tr50_things`, `tr50_things_connected`, `tr50_things_billable`, `tr50_thing_history_latest`, \
