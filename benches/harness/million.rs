@@ -198,10 +198,13 @@ pub fn table(m: &MillionRow, seconds: u64, base: Option<(u32, usize, u64)>) -> V
     let quiet = &m.quiet_encodes;
     out.push(match (quiet.first(), quiet.last()) {
         (Some(min), Some(max)) => format!(
-            "| re-encode of OpenMetrics + gzip, polls running, a scrape every 5 s: {} encodes ({} to {} of {} ranges changed), min / median / max | {:.2} / {:.2} / {:.2} s |",
+            "| re-encode of OpenMetrics + gzip, polls running, a scrape every 5 s: {} encodes ({} of {} ranges changed), min / median / max | {:.2} / {:.2} / {:.2} s |",
             quiet.len(),
-            m.quiet_ranges.0.first().unwrap_or(&0),
-            m.quiet_ranges.0.last().unwrap_or(&0),
+            match (m.quiet_ranges.0.first(), m.quiet_ranges.0.last()) {
+                (Some(few), Some(most)) if few != most => format!("{few} to {most}"),
+                (Some(few), _) => few.to_string(),
+                _ => "0".into(),
+            },
             m.quiet_ranges.1,
             min,
             quiet[quiet.len() / 2],

@@ -342,22 +342,14 @@ impl Exposition {
         let body = self.body(encoding, variants).await;
         let states = self.store.states();
         let targets = self.store.target_calls();
+        let cached: Vec<(&'static str, Arc<EncodedBody>)> = Encoding::ALL
+            .iter()
+            .filter_map(|e| Some((e.label(), self.cached[e.index()].load_full()?)))
+            .collect();
         let facts = ExpositionFacts {
             series: body.series,
-            encode_times: Encoding::ALL
-                .iter()
-                .filter_map(|e| {
-                    let b = self.cached[e.index()].load_full()?;
-                    Some((e.label(), b.encode_time))
-                })
-                .collect(),
-            encode_ranges: Encoding::ALL
-                .iter()
-                .filter_map(|e| {
-                    let b = self.cached[e.index()].load_full()?;
-                    Some((e.label(), b.ranges_encoded))
-                })
-                .collect(),
+            encode_times: cached.iter().map(|(f, b)| (*f, b.encode_time)).collect(),
+            encode_ranges: cached.iter().map(|(f, b)| (*f, b.ranges_encoded)).collect(),
             scrapes: Encoding::ALL
                 .iter()
                 .map(|e| (e.label(), self.scrapes[e.index()].load(Ordering::Relaxed)))
@@ -668,6 +660,40 @@ mod tests {
             assert_eq!(same.ranges_encoded.0, 0, "{encoding:?}");
             assert_eq!(same.plain.unwrap().concat(), whole, "{encoding:?}");
         }
+    }
+
+    #[test]
+    fn a_poll_that_touches_every_range_re_encodes_them_all() {
+        let store = large_store(1.0);
+        let cache = RangeCache::default();
+        let encoding = Encoding::OpenMetrics;
+        let first = encode_store(&store, store.generation(), encoding, BOTH, false, &cache);
+        let all = first.ranges_encoded.1;
+        // Target t2's memory endpoint contributes to every `f*` family.
+        let key = register(&store, "t2", "memory");
+        let mut f = Family::counter("f0_total", "F.");
+        f.push_counter(Labels::new().with("i", "x"), 1.0, None);
+        let (now, ms) = (std::time::SystemTime::now(), Duration::from_millis(1));
+        store.record(
+            &key,
+            now,
+            ms,
+            PollResult::Success,
+            Some(Snapshot::from_families(vec![f])),
+        );
+        let changed = encode_store(&store, store.generation(), encoding, BOTH, false, &cache);
+        let whole = whole(&store, encoding);
+        assert_eq!(changed.plain.unwrap().concat(), whole);
+        assert!(gunzip(&changed.gzip.unwrap()) == whole);
+        // t2 now adds one series to f0 instead of thousands to every family: each range has a
+        // changed family (and the cuts move with the smaller families).
+        let (encoded, now_all) = changed.ranges_encoded;
+        assert!(
+            encoded == now_all && now_all <= all,
+            "{encoded} of {now_all} (was {all})"
+        );
+        let again = encode_store(&store, store.generation(), encoding, BOTH, false, &cache);
+        assert_eq!(again.ranges_encoded.0, 0);
     }
 
     #[test]
