@@ -864,8 +864,13 @@ async fn one_bad_metric_a_failing_metric_and_a_closed_namespace_keep_the_good_me
     );
     let d = support::start_with_clock(&yaml, clock.clone()).await;
     let newest = (T0.div_euclid(60) * 60 - 60) as f64;
+    // The poll state is current in every scrape, the data at most one background encode
+    // behind it: wait for both.
     let body = d
-        .wait_for(WAIT, |b| ok_polls(b, "part", "metric_data") == Some(1.0))
+        .wait_for(WAIT, |b| {
+            ok_polls(b, "part", "metric_data") == Some(1.0)
+                && samples(b, "qce_datapoint_timestamp_seconds", &[("target", "part")]).len() == 4
+        })
         .await;
     // The good metrics of both instances survive the bad name, the failing metric and the
     // closed namespace, with their values at their times.
@@ -949,8 +954,13 @@ async fn a_read_still_rate_limited_after_its_retries_keeps_the_other_metrics() {
         )
     );
     let d = support::start_with_clock(&yaml, clock).await;
+    // The poll state is current in every scrape, the data at most one background encode
+    // behind it: wait for both.
     let body = d
-        .wait_for(WAIT, |b| ok_polls(b, "limited", "metric_data") == Some(1.0))
+        .wait_for(WAIT, |b| {
+            ok_polls(b, "limited", "metric_data") == Some(1.0)
+                && !samples(b, "qce_cvm_cpuusage_avg", &[]).is_empty()
+        })
         .await;
     let newest = T0.div_euclid(60) * 60 - 60;
     assert_eq!(
