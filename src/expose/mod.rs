@@ -529,7 +529,6 @@ mod tests {
     fn large_store(cpu: f64) -> Store {
         let store = Store::new();
         for t in 0..6 {
-            let key = register(&store, &format!("t{t}"), "memory");
             let families = (0..9)
                 .map(|f| {
                     let mut family = Family::counter(format!("f{f}_total"), "F.");
@@ -540,32 +539,24 @@ mod tests {
                     family
                 })
                 .collect();
-            let now = std::time::SystemTime::now();
-            let ms = Duration::from_millis(1);
-            store.record(
-                &key,
-                now,
-                ms,
-                PollResult::Success,
-                Some(Snapshot::from_families(families)),
-            );
+            poll(&store, &format!("t{t}"), "memory", families);
             record_cpu(&store, t, cpu);
         }
         store
     }
 
+    /// A successful poll of `target`'s `endpoint` that produced `families`.
+    fn poll(store: &Store, target: &str, endpoint: &'static str, families: Vec<Family>) {
+        let key = register(store, target, endpoint);
+        let (now, ms) = (std::time::SystemTime::now(), Duration::from_millis(1));
+        let snapshot = Some(Snapshot::from_families(families));
+        store.record(&key, now, ms, PollResult::Success, snapshot);
+    }
+
     fn record_cpu(store: &Store, target: usize, value: f64) {
-        let key = register(store, &format!("t{target}"), "cpu");
         let mut cpu = Family::gauge("z_cpu", "CPU.");
         cpu.push_gauge(Labels::new(), value);
-        let (now, ms) = (std::time::SystemTime::now(), Duration::from_millis(1));
-        store.record(
-            &key,
-            now,
-            ms,
-            PollResult::Success,
-            Some(Snapshot::from_families(vec![cpu])),
-        );
+        poll(store, &format!("t{target}"), "cpu", vec![cpu]);
     }
 
     /// The store encoded family by family in one piece, plain.
@@ -601,6 +592,18 @@ mod tests {
         out
     }
 
+    /// Checks that `body`'s plain and gzip variants both hold `whole`.
+    fn assert_holds(body: EncodedBody, whole: &[u8], what: &str) {
+        assert!(
+            body.plain.unwrap().concat() == whole,
+            "{what}: the plain body differs"
+        );
+        assert!(
+            gunzip(&body.gzip.unwrap()) == whole,
+            "{what}: the gzip body differs"
+        );
+    }
+
     const BOTH: Variants = Variants {
         plain: true,
         gzip: true,
@@ -625,12 +628,7 @@ mod tests {
                 encoded == all && all >= 3,
                 "{encoding:?}: {encoded} of {all}"
             );
-            let whole = whole(&store, encoding);
-            assert_eq!(body.plain.unwrap().concat(), whole, "{encoding:?}");
-            assert!(
-                gunzip(&body.gzip.unwrap()) == whole,
-                "{encoding:?}: the gzip body differs"
-            );
+            assert_holds(body, &whole(&store, encoding), &format!("{encoding:?}"));
         }
     }
 
@@ -650,15 +648,11 @@ mod tests {
                 "{encoding:?}"
             );
             let whole = whole(&store, encoding);
-            assert_eq!(again.plain.unwrap().concat(), whole, "{encoding:?}");
-            assert!(
-                gunzip(&again.gzip.unwrap()) == whole,
-                "{encoding:?}: the gzip body differs"
-            );
+            assert_holds(again, &whole, &format!("{encoding:?}"));
             // Unchanged data: nothing to encode.
             let same = encode_store(&store, store.generation(), encoding, BOTH, false, &cache);
             assert_eq!(same.ranges_encoded.0, 0, "{encoding:?}");
-            assert_eq!(same.plain.unwrap().concat(), whole, "{encoding:?}");
+            assert_holds(same, &whole, &format!("{encoding:?}, unchanged"));
         }
     }
 
@@ -670,21 +664,10 @@ mod tests {
         let first = encode_store(&store, store.generation(), encoding, BOTH, false, &cache);
         let all = first.ranges_encoded.1;
         // Target t2's memory endpoint contributes to every `f*` family.
-        let key = register(&store, "t2", "memory");
         let mut f = Family::counter("f0_total", "F.");
         f.push_counter(Labels::new().with("i", "x"), 1.0, None);
-        let (now, ms) = (std::time::SystemTime::now(), Duration::from_millis(1));
-        store.record(
-            &key,
-            now,
-            ms,
-            PollResult::Success,
-            Some(Snapshot::from_families(vec![f])),
-        );
+        poll(&store, "t2", "memory", vec![f]);
         let changed = encode_store(&store, store.generation(), encoding, BOTH, false, &cache);
-        let whole = whole(&store, encoding);
-        assert_eq!(changed.plain.unwrap().concat(), whole);
-        assert!(gunzip(&changed.gzip.unwrap()) == whole);
         // t2 now adds one series to f0 instead of thousands to every family: each range has a
         // changed family (and the cuts move with the smaller families).
         let (encoded, now_all) = changed.ranges_encoded;
@@ -692,6 +675,7 @@ mod tests {
             encoded == now_all && now_all <= all,
             "{encoded} of {now_all} (was {all})"
         );
+        assert_holds(changed, &whole(&store, encoding), "changed");
         let again = encode_store(&store, store.generation(), encoding, BOTH, false, &cache);
         assert_eq!(again.ranges_encoded.0, 0);
     }
