@@ -245,7 +245,9 @@ impl GzipPrefix {
         self.segments.iter().cloned()
     }
 
-    /// The cached compressed bytes as one buffer (a copy when the prefix was concatenated).
+    /// The cached compressed bytes as one buffer (a copy when the prefix was concatenated;
+    /// scrapes send [`GzipPrefix::chunks`]).
+    #[cfg(test)]
     pub fn bytes(&self) -> Bytes {
         match self.segments.as_slice() {
             [one] => one.clone(),
@@ -253,7 +255,7 @@ impl GzipPrefix {
         }
     }
 
-    /// The bytes that complete the stream after [`GzipPrefix::bytes`] with `tail` appended.
+    /// The bytes that complete the stream after [`GzipPrefix::chunks`] with `tail` appended.
     pub fn finish(&self, tail: &[u8]) -> Bytes {
         let mut deflater =
             DeflateEncoder::new(Vec::with_capacity(tail.len() / 3 + 32), Compression::fast());

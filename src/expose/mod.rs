@@ -30,7 +30,6 @@ use crate::store::Store;
 use crate::telemetry::{ExpositionFacts, Telemetry};
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
-use flate2::Compression;
 use ranges::RangeCache;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -270,33 +269,9 @@ impl Exposition {
             if body.generation >= generation && body.has(variants) {
                 return body;
             }
-            // Current plain text, gzip asked for the first time: compressing it is enough.
-            if body.generation >= generation && !variants.plain && body.gzip.is_none() {
-                if let Some(plain) = body.plain.clone() {
-                    let text = plain.clone();
-                    let prefix = tokio::task::spawn_blocking(move || {
-                        let mut writer = GzipPrefixWriter::new(Compression::fast());
-                        text.iter().for_each(|piece| writer.write(piece));
-                        writer.finish()
-                    })
-                    .await
-                    .expect("the gzip compressor panicked");
-                    let body = Arc::new(EncodedBody {
-                        encoding: body.encoding,
-                        generation: body.generation,
-                        plain: Some(plain),
-                        gzip: Some(prefix),
-                        plain_len: body.plain_len,
-                        series: body.series,
-                        ranges_encoded: body.ranges_encoded,
-                        encode_time: body.encode_time,
-                    });
-                    slot.store(Some(body.clone()));
-                    return body;
-                }
-            }
         }
-        // Whatever else is wanted now is built in the same pass.
+        // Whatever else is wanted now is built in the same pass (a range whose plain text is
+        // cached and current is only compressed when gzip is new).
         let wanted = self.wanted_variants(encoding);
         let variants = Variants {
             plain: variants.plain || wanted.plain,
@@ -681,7 +656,7 @@ mod tests {
     }
 
     #[test]
-    fn a_variant_not_kept_is_encoded_again_when_asked_for() {
+    fn gzip_asked_for_later_compresses_the_cached_text_and_a_variant_not_kept_is_encoded_again() {
         let store = large_store(1.0);
         let cache = RangeCache::default();
         let encoding = Encoding::OpenMetrics;
@@ -695,11 +670,19 @@ mod tests {
         };
         let first = encode_store(&store, store.generation(), encoding, plain, false, &cache);
         assert!(first.gzip.is_none());
-        let zipped = encode_store(&store, store.generation(), encoding, gzip, false, &cache);
-        let all = zipped.ranges_encoded.1;
+        let all = first.ranges_encoded.1;
+        // gzip as well: every range is compressed from its cached text, not encoded again.
+        let zipped = encode_store(&store, store.generation(), encoding, BOTH, false, &cache);
         assert_eq!(zipped.ranges_encoded, (all, all), "no range had gzip yet");
-        assert!(zipped.plain.is_none());
-        assert!(gunzip(&zipped.gzip.unwrap()) == whole(&store, encoding));
+        let pointers = |body: &EncodedBody| -> Vec<*const u8> {
+            body.plain.iter().flatten().map(|b| b.as_ptr()).collect()
+        };
+        assert_eq!(pointers(&zipped), pointers(&first), "the same text");
+        assert_holds(zipped, &whole(&store, encoding), "compressed from the text");
+        // gzip only: reused as it is, the text let go.
+        let trimmed = encode_store(&store, store.generation(), encoding, gzip, false, &cache);
+        assert_eq!(trimmed.ranges_encoded, (0, all));
+        assert!(trimmed.plain.is_none());
         // Only gzip was kept, so plain is encoded again.
         let both = encode_store(&store, store.generation(), encoding, BOTH, false, &cache);
         assert_eq!(both.ranges_encoded, (all, all));

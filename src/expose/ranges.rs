@@ -106,13 +106,25 @@ pub(super) fn encode(
         .map(|range| range.iter().flatten().map(PartId::of).collect())
         .collect();
     let mut previous = std::mem::take(&mut *cache.ranges.lock().expect("range cache"));
-    let mut done: Vec<Option<EncodedRange>> = ids
-        .iter()
-        .map(|id| previous.remove(id).and_then(|r| reuse(r, variants)))
-        .collect();
+    let mut done: Vec<Option<EncodedRange>> = Vec::with_capacity(ranges.len());
+    // Ranges to build, with the cached plain text when compressing it is all that is missing.
+    let mut todo: Vec<(usize, Option<Bytes>)> = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        match previous
+            .remove(id)
+            .map_or(Reuse::No, |r| reuse(r, variants))
+        {
+            Reuse::AsItIs(range) => {
+                done.push(Some(range));
+                continue;
+            }
+            Reuse::Compress(plain) => todo.push((i, Some(plain))),
+            Reuse::No => todo.push((i, None)),
+        }
+        done.push(None);
+    }
     drop(previous);
-    let todo: Vec<usize> = (0..ranges.len()).filter(|&i| done[i].is_none()).collect();
-    let series_todo: usize = todo.iter().map(|&i| series(ranges[i])).sum();
+    let series_todo: usize = todo.iter().map(|(i, _)| series(ranges[*i])).sum();
     let threads = encode_threads(series_todo).min(todo.len()).max(1);
     let alone = todo.len() == 1;
     let next = AtomicUsize::new(0);
@@ -122,12 +134,21 @@ pub(super) fn encode(
                 scope.spawn(|| {
                     let mut out = Vec::new();
                     loop {
-                        let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                        let Some((i, plain)) = todo.get(next.fetch_add(1, Ordering::Relaxed))
+                        else {
                             return out;
                         };
-                        let range =
-                            encode_range(ranges[i], encoding, variants, openmetrics_created, alone);
-                        out.push((i, range));
+                        let range = match plain {
+                            Some(plain) => compress(plain, variants, alone),
+                            None => encode_range(
+                                ranges[*i],
+                                encoding,
+                                variants,
+                                openmetrics_created,
+                                alone,
+                            ),
+                        };
+                        out.push((*i, range));
                     }
                 })
             })
@@ -158,17 +179,47 @@ pub(super) fn encode(
     body
 }
 
-/// A cached range with what is asked for now (and no more, so an idle variant is let go), or
-/// None when it lacks an asked variant.
-fn reuse(range: EncodedRange, variants: Variants) -> Option<EncodedRange> {
-    if (variants.plain && range.plain.is_none()) || (variants.gzip && range.gzip.is_none()) {
-        return None;
+/// What a cached range is worth to an encode asking for `variants`.
+enum Reuse {
+    /// Everything asked for, trimmed to it (so an idle variant is let go).
+    AsItIs(EncodedRange),
+    /// Only gzip is missing: compressing this plain text is enough.
+    Compress(Bytes),
+    /// Nothing cached, or the plain text is asked for and was not kept: encode again.
+    No,
+}
+
+fn reuse(range: EncodedRange, variants: Variants) -> Reuse {
+    match (&range.plain, &range.gzip) {
+        (None, _) if variants.plain => Reuse::No,
+        (Some(plain), None) if variants.gzip => Reuse::Compress(plain.clone()),
+        (None, None) if variants.gzip => Reuse::No,
+        _ => Reuse::AsItIs(EncodedRange {
+            plain: range.plain.filter(|_| variants.plain),
+            gzip: range.gzip.filter(|_| variants.gzip),
+            len: range.len,
+        }),
     }
-    Some(EncodedRange {
-        plain: range.plain.filter(|_| variants.plain),
-        gzip: range.gzip.filter(|_| variants.gzip),
-        len: range.len,
-    })
+}
+
+/// A range whose plain text is current, compressed (gzip was asked for it the first time).
+fn compress(plain: &Bytes, variants: Variants, alone: bool) -> EncodedRange {
+    let mut gzip = gzip_writer(alone);
+    gzip.write(plain);
+    EncodedRange {
+        plain: variants.plain.then(|| plain.clone()),
+        gzip: Some(gzip.finish()),
+        len: plain.len(),
+    }
+}
+
+/// A gzip writer for one range: all the workers for a lone range, one when several encode.
+fn gzip_writer(alone: bool) -> GzipPrefixWriter {
+    if alone {
+        GzipPrefixWriter::new(Compression::fast())
+    } else {
+        GzipPrefixWriter::with_workers(Compression::fast(), 1)
+    }
 }
 
 fn series(groups: &[Vec<Part>]) -> usize {
@@ -235,19 +286,12 @@ fn encode_range(
     openmetrics_created: bool,
     alone: bool,
 ) -> EncodedRange {
-    let level = Compression::fast();
     let mut sink = Sink {
         // Series with long label sets take ~250 bytes; spare capacity is trimmed at the end.
         plain: variants
             .plain
             .then(|| Vec::with_capacity(series(groups) * 250 + 4096)),
-        gzip: variants.gzip.then(|| {
-            if alone {
-                GzipPrefixWriter::new(level)
-            } else {
-                GzipPrefixWriter::with_workers(level, 1)
-            }
-        }),
+        gzip: variants.gzip.then(|| gzip_writer(alone)),
         len: 0,
     };
     let mut text = String::with_capacity(Sink::PIECE * 2);
